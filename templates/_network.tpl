@@ -1,0 +1,187 @@
+{{/*
+Network policy model: files/service-graph.yaml (the ONE declaration of who reaches whom) resolved
+against the values. templates/networkpolicies.yaml renders it; nothing else restates an edge.
+
+  include "qmtl.network.model" . | fromYaml
+    -> {on: {<component>: true|false},
+        ingress: {<component>: [<NetworkPolicy ingress rule>, ...]},
+        egress:  {<component>: [<NetworkPolicy egress rule>, ...]}}
+*/}}
+
+{{/* The declared graph, parsed. Call with the root context. */}}
+{{- define "qmtl.network.graph" -}}
+{{- $raw := .Files.Get "files/service-graph.yaml" -}}
+{{- if not $raw -}}
+{{- fail "files/service-graph.yaml is missing from the chart: it declares the service graph the NetworkPolicies are generated from" -}}
+{{- end -}}
+{{- $raw -}}
+{{- end -}}
+
+{{/* A value at a dotted path of .Values, as YAML ({value: ...}). (dict "values" .Values "path" "a.b") */}}
+{{- define "qmtl.network.valueAt" -}}
+{{- $node := .values -}}
+{{- $found := true -}}
+{{- range $key := splitList "." .path -}}
+{{- if and $found (kindIs "map" $node) (hasKey $node $key) -}}
+{{- $node = get $node $key -}}
+{{- else -}}
+{{- $found = false -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml (dict "value" (ternary $node nil $found)) -}}
+{{- end -}}
+
+{{/* Pod peer (or pod selector) of one component of this release. (dict "ctx" $ "component" "redis") */}}
+{{- define "qmtl.network.podSelector" -}}
+matchLabels:
+  app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+  app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* Selector of every pod of this release (default deny, DNS). Call with the root context. */}}
+{{- define "qmtl.network.releaseSelector" -}}
+matchLabels:
+  app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/*
+Port(s) of an external endpoint, from the qmtl.endpoints model: (dict "ep" <model> "key" "redis")
+-> {ports: [6379]}
+*/}}
+{{- define "qmtl.network.externalPorts" -}}
+{{- $e := get .ep .key -}}
+{{- $ports := list -}}
+{{- if has .key (list "redis" "postgres" "questdb") -}}
+{{- $ports = list (int $e.port) -}}
+{{- else if eq .key "controlbus" -}}
+{{- range $b := $e.brokers -}}
+{{- $p := regexFind "[0-9]+$" (regexFind ":[0-9]+$" (toString $b)) -}}
+{{- if not $p -}}
+{{- fail (printf "global.controlbus.external.brokers: %q has no port; write brokers as host:port" $b) -}}
+{{- end -}}
+{{- $ports = append $ports (int $p) -}}
+{{- end -}}
+{{- else -}}
+{{- /* neo4j (uri), s3 (endpoint), coordinator (url): scheme://host[:port][/...] */ -}}
+{{- $url := "" -}}
+{{- if eq .key "neo4j" -}}{{- $url = $e.uri -}}{{- else if eq .key "s3" -}}{{- $url = $e.endpoint -}}{{- else -}}{{- $url = $e.url -}}{{- end -}}
+{{- $u := urlParse $url -}}
+{{- $p := regexFind "[0-9]+$" (regexFind ":[0-9]+$" $u.host) -}}
+{{- if $p -}}
+{{- $ports = list (int $p) -}}
+{{- else -}}
+{{- $defaults := dict "bolt" 7687 "neo4j" 7687 "bolt+s" 7687 "neo4j+s" 7687 "bolt+ssc" 7687 "neo4j+ssc" 7687 "http" 80 "https" 443 -}}
+{{- if not (hasKey $defaults $u.scheme) -}}
+{{- fail (printf "cannot tell the port of %q (scheme %q): write the port in the URL" $url $u.scheme) -}}
+{{- end -}}
+{{- $ports = list (int (get $defaults $u.scheme)) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml (dict "ports" ($ports | uniq)) -}}
+{{- end -}}
+
+{{- define "qmtl.network.model" -}}
+{{- $ctx := . -}}
+{{- $graph := include "qmtl.network.graph" . | fromYaml -}}
+{{- $np := .Values.global.networkPolicy -}}
+{{- $gports := .Values.global.ports -}}
+{{- $ep := include "qmtl.endpoints" .Values.global | fromYaml -}}
+{{- /* Where each endpoint's external CIDRs are set, for error messages. */ -}}
+{{- $cidrKeys := dict "redis" "global.redis.external.cidrs" "postgres" "global.postgres.external.cidrs" "neo4j" "global.neo4j.external.cidrs" "questdb" "global.questdb.external.cidrs" "s3" "global.minio.external.cidrs" "controlbus" "global.controlbus.external.cidrs" "coordinator" "global.networkPolicy.coordinatorCidrs" -}}
+{{- $on := dict -}}
+{{- $ingress := dict -}}
+{{- $egress := dict -}}
+{{- range $name, $c := $graph.components -}}
+{{- $c = $c | default dict -}}
+{{- $enabled := true -}}
+{{- if $c.when -}}
+{{- $enabled = not (not (include "qmtl.network.valueAt" (dict "values" $ctx.Values "path" $c.when) | fromYaml).value) -}}
+{{- end -}}
+{{- $_ := set $on $name $enabled -}}
+{{- $_ := set $ingress $name list -}}
+{{- $_ := set $egress $name list -}}
+{{- end -}}
+
+{{- range $edge := $graph.edges -}}
+{{- $where := printf "files/service-graph.yaml: edge %s -> %s" $edge.from $edge.to -}}
+{{- if or (not (hasKey $on $edge.from)) (not (hasKey $on $edge.to)) -}}
+{{- fail (printf "%s names a component that `components` does not declare" $where) -}}
+{{- end -}}
+{{- $ports := list -}}
+{{- range $key := $edge.ports -}}
+{{- if not (hasKey $gports $key) -}}
+{{- fail (printf "%s: port key %q is not in global.ports" $where $key) -}}
+{{- end -}}
+{{- $ports = append $ports (dict "protocol" "TCP" "port" (int (get $gports $key))) -}}
+{{- end -}}
+{{- if not $ports -}}{{- fail (printf "%s lists no ports" $where) -}}{{- end -}}
+{{- if get $on $edge.from -}}
+{{- if get $on $edge.to -}}
+{{- $src := dict "podSelector" (include "qmtl.network.podSelector" (dict "ctx" $ctx "component" $edge.from) | fromYaml) -}}
+{{- $dst := dict "podSelector" (include "qmtl.network.podSelector" (dict "ctx" $ctx "component" $edge.to) | fromYaml) -}}
+{{- $_ := set $egress $edge.from (append (get $egress $edge.from) (dict "to" (list $dst) "ports" $ports)) -}}
+{{- $_ := set $ingress $edge.to (append (get $ingress $edge.to) (dict "from" (list $src) "ports" $ports)) -}}
+{{- else -}}
+{{- $key := (get $graph.components $edge.to | default dict).endpoint -}}
+{{- if $key -}}
+{{- $e := get $ep $key -}}
+{{- $external := false -}}
+{{- $cidrs := list -}}
+{{- if eq $key "coordinator" -}}
+{{- $external = ne ($e.url | default "") "" -}}
+{{- $cidrs = $np.coordinatorCidrs | default list -}}
+{{- else -}}
+{{- $external = and $e.available (not $e.bundled) -}}
+{{- $cidrs = $e.cidrs | default list -}}
+{{- end -}}
+{{- if $external -}}
+{{- if not $cidrs -}}
+{{- fail (printf "%s is empty: %s must reach the managed %s, and the network policies allow that only to its address range(s). Set %s (e.g. [10.20.0.0/16]) or turn policies off with global.networkPolicy.enabled=false" (get $cidrKeys $key) $edge.from $edge.to (get $cidrKeys $key)) -}}
+{{- end -}}
+{{- $peers := list -}}
+{{- range $cidr := $cidrs -}}
+{{- if not (regexMatch "^([0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2}$|^[0-9a-fA-F:]+/[0-9]{1,3}$" (toString $cidr)) -}}
+{{- fail (printf "%s: %q is not a CIDR (e.g. 10.20.0.0/16)" (get $cidrKeys $key) $cidr) -}}
+{{- end -}}
+{{- $peers = append $peers (dict "ipBlock" (dict "cidr" $cidr)) -}}
+{{- end -}}
+{{- $extPorts := list -}}
+{{- range $p := (include "qmtl.network.externalPorts" (dict "ep" $ep "key" $key) | fromYaml).ports -}}
+{{- $extPorts = append $extPorts (dict "protocol" "TCP" "port" (int $p)) -}}
+{{- end -}}
+{{- $_ := set $egress $edge.from (append (get $egress $edge.from) (dict "to" $peers "ports" $extPorts)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- range $in := $graph.ingress -}}
+{{- if not (hasKey $on $in.to) -}}
+{{- fail (printf "files/service-graph.yaml: ingress to %s names a component that `components` does not declare" $in.to) -}}
+{{- end -}}
+{{- if get $on $in.to -}}
+{{- $peers := (include "qmtl.network.valueAt" (dict "values" $ctx.Values "path" $in.from) | fromYaml).value | default list -}}
+{{- if not (kindIs "slice" $peers) -}}
+{{- fail (printf "%s must be a list of NetworkPolicy peers (podSelector/namespaceSelector/ipBlock), got %s" $in.from (kindOf $peers)) -}}
+{{- end -}}
+{{- /* An empty `from` would admit everyone: an empty list of peers admits nobody instead. */ -}}
+{{- if $peers -}}
+{{- range $peer := $peers -}}
+{{- if or (not (kindIs "map" $peer)) (not $peer) -}}
+{{- fail (printf "%s: every peer needs podSelector, namespaceSelector or ipBlock (got %v)" $in.from $peer) -}}
+{{- end -}}
+{{- end -}}
+{{- $ports := list -}}
+{{- range $key := $in.ports -}}
+{{- if not (hasKey $gports $key) -}}
+{{- fail (printf "files/service-graph.yaml: ingress to %s: port key %q is not in global.ports" $in.to $key) -}}
+{{- end -}}
+{{- $ports = append $ports (dict "protocol" "TCP" "port" (int (get $gports $key))) -}}
+{{- end -}}
+{{- $_ := set $ingress $in.to (append (get $ingress $in.to) (dict "from" $peers "ports" $ports)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml (dict "on" $on "ingress" $ingress "egress" $egress) -}}
+{{- end -}}
