@@ -100,7 +100,7 @@ def test_helm_package_contains_chart_files_only(tmp_path: Path) -> None:
         names = [n.split("/", 1)[1] for n in tar.getnames() if "/" in n]
     top = {n.split("/")[0] for n in names}
     allowed = {"Chart.yaml", "Chart.lock", "values.yaml", "values.schema.json", "templates", "charts",
-               "values", "README.md", ".helmignore", "LICENSE"}
+               "values", "files", "README.md", ".helmignore", "LICENSE"}
     assert top <= allowed, f"unexpected files in the package: {sorted(top - allowed)}"
     for forbidden in ("tests", "scripts", ".tools", ".venv", ".git", "schemas", "pyproject.toml"):
         assert forbidden not in top

@@ -33,7 +33,7 @@ RENDER_COUNT_FILE = "renders.log"  # one line per real helm invocation: lets tes
 
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CHART_FILES = ("Chart.yaml", "Chart.lock", "values.yaml", "values.schema.json", ".helmignore")
-_CHART_DIRS = ("templates", "charts")
+_CHART_DIRS = ("templates", "charts", "files")
 _SOURCE = re.compile(r"^# Source: (.+)$", re.M)
 
 
