@@ -41,7 +41,9 @@ ratelimiter: {username: ratelimiter}
 {{- $secrets := include "qmtl.bundledSecretNames" . | fromYaml -}}
 {{- $out := dict -}}
 
-{{- /* Redis */ -}}
+{{- /* Redis: one ACL user per service, each with its own logical DB. The bundled users' passwords
+live in one Secret (key = username); external ones in the user's existingSecret. With
+global.redis.dedicatedCoordinator the coordinator's user lives on a second bundled Redis. */ -}}
 {{- $r := $g.redis -}}
 {{- $rx := $r.external | default dict -}}
 {{- $redis := dict "bundled" (not (not $r.enabled)) -}}
@@ -53,16 +55,25 @@ ratelimiter: {username: ratelimiter}
 {{- $_ := set $redis "host" ($rx.host | default "") -}}
 {{- $_ := set $redis "port" (int ($rx.port | default 6379)) -}}
 {{- $_ := set $redis "tls" (not (not $rx.tls)) -}}
+{{- if and $redis.host (not $rx.existingSecret) -}}
+{{- fail "global.redis.external.existingSecret is required when global.redis.external.host is set: name the Secret that holds each service's Redis password (keys: global.redis.external.users.<service>.passwordKey)" -}}
+{{- end -}}
 {{- end -}}
 {{- $_ := set $redis "available" (ne $redis.host "") -}}
 {{- $_ := set $redis "cidrs" (ternary (list) ($rx.cidrs | default list) (not (not $r.enabled))) -}}
 {{- $_ := set $redis "scheme" (ternary "rediss" "redis" $redis.tls) -}}
+{{- $dedicated := and $r.enabled $r.dedicatedCoordinator -}}
+{{- $_ := set $redis "dedicatedCoordinator" (not (not $dedicated)) -}}
 {{- $users := dict -}}
 {{- range $who, $u := (include "qmtl.redisUsers" . | fromYaml) -}}
+{{- if not (hasKey $r.databases $who) -}}
+{{- fail (printf "global.redis.databases.%s is missing: give the %s Redis user its logical database index" $who $who) -}}
+{{- end -}}
 {{- $ext := get ($rx.users | default dict) $who | default dict -}}
-{{- $name := ternary $u.username ($ext.username | default $u.username) $r.enabled -}}
-{{- $ref := ternary (dict "name" $secrets.redis "key" $u.username) (dict "name" ($rx.existingSecret | default "") "key" ($ext.passwordKey | default (printf "%s-password" $u.username))) $r.enabled -}}
-{{- $_ := set $users $who (dict "username" $name "db" (int (get $r.databases $who)) "secret" $ref) -}}
+{{- $name := ternary $u.username ($ext.username | default $u.username) (not (not $r.enabled)) -}}
+{{- $ref := ternary (dict "name" $secrets.redis "key" $u.username) (dict "name" ($rx.existingSecret | default "") "key" ($ext.passwordKey | default (printf "%s-password" $u.username))) (not (not $r.enabled)) -}}
+{{- $host := ternary (include "qmtl.serviceName" "redis-seamless") $redis.host (and $dedicated (eq $who "seamless")) -}}
+{{- $_ := set $users $who (dict "username" $name "db" (int (get $r.databases $who)) "secret" $ref "host" $host "port" $redis.port) -}}
 {{- end -}}
 {{- $_ := set $redis "users" $users -}}
 {{- $_ := set $out "redis" $redis -}}
@@ -168,6 +179,10 @@ ratelimiter: {username: ratelimiter}
 {{- $_ := set $topics $key (printf "%s%s" ($c.topicPrefix | default "") $key) -}}
 {{- end -}}
 {{- $_ := set $cb "topics" $topics -}}
+{{- $_ := set $cb "topicPrefix" ($c.topicPrefix | default "") -}}
+{{- /* Consumer groups and the transactional id QMTL's gateway uses (QMTL's defaults): the QMTL config
+and the ControlBus ACLs both read them from here. */ -}}
+{{- $_ := set $cb "clients" (dict "gatewayGroup" "gateway" "commitlogGroup" "gateway-commitlog" "commitlogTransactionalId" "gateway-commitlog") -}}
 {{- $_ := set $out "controlbus" $cb -}}
 
 {{- /* Seamless coordinator URL (a value; prod requires it). */ -}}

@@ -13,6 +13,7 @@ worldservice: worldservice
 seamless-coordinator: seamless-coordinator
 controlbus: redpanda
 redis: redis
+redis-seamless: redis-seamless
 postgres: postgres
 neo4j: neo4j
 questdb: questdb
