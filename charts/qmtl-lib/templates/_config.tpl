@@ -17,22 +17,48 @@ only the sections that service reads, and writes the final file to an in-memory 
     changes, and each pod's checksum covers only the sections that pod reads;
   - a pod receives only its own credentials (gateway never sees neo4j's password).
 
+Every key below was checked against QMTL's source (hyophyop/qmtl): the dataclasses GatewayConfig
+(+ GatewayEventsConfig), DagManagerConfig, WorldServiceConfig / WorldServiceServerConfig,
+SeamlessConfig and ConnectorsConfig, all built with `Cls(**section)`, so an unknown key makes the
+service exit. Notes on keys that need care:
+  - gateway.controlbus_ack_topic: not in every QMTL release's GatewayConfig; the config validation
+    that gateway runs at start reads it (QMTL_RUNTIME_FACTS.md, commit fc06bd8). A QMTL older than that
+    rejects it: use a matching image.
+  - worldservice.server.controlbus_brokers / controlbus_topic: read by the WorldService app and its
+    prod checks in current QMTL (older releases ignored them).
+  - dev/local modes, as QMTL selects them: gateway without redis_dsn uses an in-memory Redis and with
+    database_backend sqlite a file; dagmanager without neo4j_dsn keeps its graph in memory and saves it
+    to memory_repo_path at exit, without kafka_dsn it uses an in-memory admin client; worldservice
+    needs a `server` block with a non-empty `dsn` even in dev (it refuses to start otherwise) and, without
+    `redis`, keeps everything in memory (the dsn is then unused). So the dev DSNs are local files under
+    the pod's data dir, never a network endpoint.
+  - seamless / connectors carry endpoints only, no credentials: none of the three services reads them
+    (the coordinator, which is what talks to Redis/QuestDB/S3 for Seamless, has its own credentials
+    from its own Secrets). They are the stack's record of where Seamless lives, complete in prod as
+    `qmtl config validate --target seamless` requires.
+
 Call: include "qmtl.config" .Values.global | fromYaml
-  -> {config: <the unified template>, secrets: {<section>: {<ENV>: {name, key}}}}
+  -> {config: <the unified template>, secrets: {<section>: {<ENV>: {name, key}}}, local: {<service>: bool}}
+  `local`: the service keeps state in files under qmtl.dataDir (its pod needs a writable data dir).
 */}}
+{{- define "qmtl.dataDir" -}}/var/lib/qmtl{{- end -}}
+
 {{- define "qmtl.config" -}}
 {{- $g := . -}}
 {{- $ep := include "qmtl.endpoints" $g | fromYaml -}}
 {{- $ports := $g.ports -}}
-{{- $prod := eq $g.profile "prod" -}}
+{{- $data := include "qmtl.dataDir" . -}}
 {{- $t := $ep.controlbus.topics -}}
 {{- $secrets := dict "gateway" dict "dagmanager" dict "worldservice" dict -}}
+{{- $local := dict "gateway" false "dagmanager" false "worldservice" false -}}
+{{- $worldserviceUrl := printf "http://%s:%d" (include "qmtl.serviceName" "worldservice") (int $ports.worldservice) -}}
+{{- $gatewayBase := printf "%s:%d" (include "qmtl.serviceName" "gateway") (int $ports.gateway) -}}
 
 {{- /* gateway */ -}}
 {{- $gw := dict "host" "0.0.0.0" "port" (int $ports.gateway) -}}
 {{- if $ep.redis.available -}}
 {{- $u := $ep.redis.users.gateway -}}
-{{- $_ := set $gw "redis_dsn" (printf "%s://%s:${QMTL_SECRET_REDIS_GATEWAY|url}@%s:%d/%d" $ep.redis.scheme $u.username $ep.redis.host (int $ep.redis.port) (int $u.db)) -}}
+{{- $_ := set $gw "redis_dsn" (printf "%s://%s:${QMTL_SECRET_REDIS_GATEWAY|url}@%s:%d/%d" $ep.redis.scheme $u.username $u.host (int $u.port) (int $u.db)) -}}
 {{- $_ := set $secrets.gateway "QMTL_SECRET_REDIS_GATEWAY" $u.secret -}}
 {{- end -}}
 {{- if $ep.postgres.available -}}
@@ -42,20 +68,23 @@ Call: include "qmtl.config" .Values.global | fromYaml
 {{- $_ := set $secrets.gateway "QMTL_SECRET_POSTGRES_GATEWAY" $d.secret -}}
 {{- else -}}
 {{- $_ := set $gw "database_backend" "sqlite" -}}
-{{- $_ := set $gw "database_dsn" "sqlite:////var/lib/qmtl/gateway.db" -}}
+{{- $_ := set $gw "database_dsn" (printf "sqlite:///%s/gateway.db" $data) -}}
+{{- $_ := set $local "gateway" true -}}
 {{- end -}}
 {{- if $ep.controlbus.available -}}
 {{- $_ := set $gw "controlbus_brokers" $ep.controlbus.brokers -}}
 {{- $_ := set $gw "controlbus_topics" (list (get $t "activation") (get $t "policy") (get $t "queue") (get $t "sentinel_weight")) -}}
-{{- $_ := set $gw "controlbus_group" "gateway" -}}
+{{- $_ := set $gw "controlbus_group" $ep.controlbus.clients.gatewayGroup -}}
 {{- $_ := set $gw "controlbus_ack_topic" (get $t "control.activation.ack") -}}
 {{- $_ := set $gw "commitlog_bootstrap" (join "," $ep.controlbus.brokers) -}}
 {{- $_ := set $gw "commitlog_topic" (get $t "gateway.ingest") -}}
-{{- $_ := set $gw "commitlog_group" "gateway-commitlog" -}}
-{{- $_ := set $gw "commitlog_transactional_id" "gateway-commitlog" -}}
+{{- $_ := set $gw "commitlog_group" $ep.controlbus.clients.commitlogGroup -}}
+{{- $_ := set $gw "commitlog_transactional_id" $ep.controlbus.clients.commitlogTransactionalId -}}
 {{- end -}}
-{{- $_ := set $gw "worldservice_url" (printf "http://%s:%d" (include "qmtl.serviceName" "worldservice") (int $ports.worldservice)) -}}
-{{- $_ := set $gw "events" (dict "secret" "${QMTL_SECRET_GATEWAY_EVENTS}") -}}
+{{- $_ := set $gw "worldservice_url" $worldserviceUrl -}}
+{{- /* events: the signing secret from the gateway's own Secret; the WebSocket URLs handed to SDK
+     clients point at the gateway Service (QMTL's defaults assume a TLS ingress named "gateway"). */ -}}
+{{- $_ := set $gw "events" (dict "secret" "${QMTL_SECRET_GATEWAY_EVENTS}" "stream_url" (printf "ws://%s/ws/evt" $gatewayBase) "fallback_url" (printf "ws://%s/ws" $gatewayBase)) -}}
 {{- $_ := set $secrets.gateway "QMTL_SECRET_GATEWAY_EVENTS" (dict "name" (include "qmtl.bundledSecretNames" . | fromYaml).gatewayEvents "key" "secret") -}}
 
 {{- /* dagmanager */ -}}
@@ -65,40 +94,50 @@ Call: include "qmtl.config" .Values.global | fromYaml
 {{- $_ := set $dm "neo4j_user" $ep.neo4j.username -}}
 {{- $_ := set $dm "neo4j_password" "${QMTL_SECRET_NEO4J}" -}}
 {{- $_ := set $secrets.dagmanager "QMTL_SECRET_NEO4J" $ep.neo4j.secret -}}
+{{- else -}}
+{{- $_ := set $dm "memory_repo_path" (printf "%s/dagmanager-graph.gpickle" $data) -}}
+{{- $_ := set $local "dagmanager" true -}}
 {{- end -}}
 {{- if $ep.controlbus.available -}}
 {{- $_ := set $dm "kafka_dsn" (join "," $ep.controlbus.brokers) -}}
-{{- $_ := set $dm "controlbus_dsn" (join "," $ep.controlbus.brokers) -}}
+{{- /* QMTL wraps controlbus_dsn in a one-element broker list: one bootstrap broker, the client
+     discovers the others. */ -}}
+{{- $_ := set $dm "controlbus_dsn" (first $ep.controlbus.brokers) -}}
 {{- $_ := set $dm "controlbus_queue_topic" (get $t "queue") -}}
 {{- end -}}
 
-{{- /* worldservice: client part (url) and server part */ -}}
-{{- $ws := dict "url" (printf "http://%s:%d" (include "qmtl.serviceName" "worldservice") (int $ports.worldservice)) -}}
+{{- /* worldservice: client part (url) and server part (always present: WorldService refuses to start
+     without server.dsn, even in dev) */ -}}
+{{- $ws := dict "url" $worldserviceUrl -}}
 {{- $srv := dict -}}
 {{- if $ep.postgres.available -}}
 {{- $d := $ep.postgres.databases.worldservice -}}
 {{- $_ := set $srv "dsn" (printf "postgresql://%s:${QMTL_SECRET_POSTGRES_WORLDSERVICE|url}@%s:%d/%s?sslmode=%s" $d.username $ep.postgres.host (int $ep.postgres.port) $d.database $ep.postgres.sslmode) -}}
 {{- $_ := set $secrets.worldservice "QMTL_SECRET_POSTGRES_WORLDSERVICE" $d.secret -}}
+{{- else -}}
+{{- $_ := set $srv "dsn" (printf "sqlite:///%s/worldservice.db" $data) -}}
+{{- $_ := set $local "worldservice" true -}}
 {{- end -}}
 {{- if $ep.redis.available -}}
 {{- $u := $ep.redis.users.worldservice -}}
-{{- $_ := set $srv "redis" (printf "%s://%s:${QMTL_SECRET_REDIS_WORLDSERVICE|url}@%s:%d/%d" $ep.redis.scheme $u.username $ep.redis.host (int $ep.redis.port) (int $u.db)) -}}
+{{- $_ := set $srv "redis" (printf "%s://%s:${QMTL_SECRET_REDIS_WORLDSERVICE|url}@%s:%d/%d" $ep.redis.scheme $u.username $u.host (int $u.port) (int $u.db)) -}}
 {{- $_ := set $secrets.worldservice "QMTL_SECRET_REDIS_WORLDSERVICE" $u.secret -}}
 {{- end -}}
 {{- if $ep.controlbus.available -}}
 {{- $_ := set $srv "controlbus_brokers" $ep.controlbus.brokers -}}
 {{- $_ := set $srv "controlbus_topic" (get $t "policy") -}}
 {{- end -}}
-{{- if $srv -}}{{- $_ := set $ws "server" $srv -}}{{- end -}}
+{{- $_ := set $ws "server" $srv -}}
 
-{{- /* seamless: endpoints only, no credentials (the coordinator gets its own from its Secrets). */ -}}
-{{- $sl := dict "artifact_bucket" $g.seamless.artifact_bucket "artifacts_enabled" $ep.s3.available "artifact_dir" "/var/lib/qmtl/artifacts" -}}
+{{- /* seamless: endpoints only (see above). */ -}}
+{{- $sl := dict "artifact_bucket" $ep.s3.bucket "artifacts_enabled" $ep.s3.available "artifact_dir" (printf "%s/seamless-artifacts" $data) -}}
 {{- with $ep.coordinator.url -}}{{- $_ := set $sl "coordinator_url" . -}}{{- end -}}
 {{- if $ep.redis.available -}}
-{{- $_ := set $sl "redis_dsn" (printf "%s://%s:%d/%d" $ep.redis.scheme $ep.redis.host (int $ep.redis.port) (int $ep.redis.users.seamless.db)) -}}
+{{- $u := $ep.redis.users.seamless -}}
+{{- $_ := set $sl "redis_dsn" (printf "%s://%s:%d/%d" $ep.redis.scheme $u.host (int $u.port) (int $u.db)) -}}
 {{- end -}}
 {{- if $ep.questdb.available -}}
-{{- $_ := set $sl "questdb_dsn" (printf "postgresql://%s:%d/%s" $ep.questdb.host (int $ep.questdb.port) $ep.questdb.database) -}}
+{{- $_ := set $sl "questdb_dsn" (printf "postgresql://%s:%d/%s?sslmode=%s" $ep.questdb.host (int $ep.questdb.port) $ep.questdb.database $ep.questdb.sslmode) -}}
 {{- end -}}
 {{- if $ep.s3.available -}}
 {{- $_ := set $sl "artifact_endpoint" $ep.s3.endpoint -}}
@@ -106,21 +145,40 @@ Call: include "qmtl.config" .Values.global | fromYaml
 
 {{- $conf := dict "profile" $g.profile "gateway" $gw "dagmanager" $dm "worldservice" $ws "seamless" $sl -}}
 {{- if $ep.redis.available -}}
-{{- $_ := set $conf "connectors" (dict "ccxt_rate_limiter_redis" (printf "%s://%s:%d/%d" $ep.redis.scheme $ep.redis.host (int $ep.redis.port) (int $ep.redis.users.ratelimiter.db))) -}}
+{{- $u := $ep.redis.users.ratelimiter -}}
+{{- $_ := set $conf "connectors" (dict "ccxt_rate_limiter_redis" (printf "%s://%s:%d/%d" $ep.redis.scheme $u.host (int $u.port) (int $u.db))) -}}
 {{- end -}}
-{{- toYaml (dict "config" $conf "secrets" $secrets) -}}
+{{- toYaml (dict "config" $conf "secrets" $secrets "local" $local) -}}
 {{- end -}}
 
-{{/* Sections of the unified config each service reads (besides the top-level `profile`). */}}
+{{/*
+What each QMTL service's pod reads: config sections (besides the top-level `profile`) and the scripts
+it runs. The guard runs only in prod (qmtl.pod.initContainers). This is the one place that decides
+which change rolls which pod.
+*/}}
+{{- define "qmtl.config.consumers" -}}
+gateway:
+  sections: [gateway]
+  scripts: [assemble, guard, forwarder]
+dagmanager:
+  sections: [dagmanager]
+  scripts: [assemble]
+worldservice:
+  sections: [worldservice]
+  scripts: [assemble]
+{{- end -}}
+
 {{- define "qmtl.config.sections" -}}
-gateway: [gateway, seamless, connectors]
-dagmanager: [dagmanager]
-worldservice: [worldservice]
+{{- $out := dict -}}
+{{- range $svc, $c := (include "qmtl.config.consumers" . | fromYaml) -}}
+{{- $_ := set $out $svc $c.sections -}}
+{{- end -}}
+{{- toYaml $out -}}
 {{- end -}}
 
 {{/*
 One service's view: (dict "global" .Values.global "service" "gateway")
-  -> {config: <profile + its sections>, secrets: {<ENV>: {name, key}}}
+  -> {config: <profile + its sections>, secrets: {<ENV>: {name, key}}, local: bool}
 */}}
 {{- define "qmtl.config.forService" -}}
 {{- $all := include "qmtl.config" .global | fromYaml -}}
@@ -132,14 +190,107 @@ One service's view: (dict "global" .Values.global "service" "gateway")
 {{- if hasKey $all.config . -}}{{- $_ := set $conf . (get $all.config .) -}}{{- end -}}
 {{- $_ := merge $env (get $all.secrets . | default dict) -}}
 {{- end -}}
-{{- toYaml (dict "config" $conf "secrets" $env) -}}
+{{- toYaml (dict "config" $conf "secrets" $env "local" (get $all.local .service)) -}}
 {{- end -}}
 
 {{/*
-Checksum for a service's pod template: its config view plus the scripts that assemble and guard it.
+Checksum for a service's pod template: its config view plus the text of every script the pod runs.
 Changing a value rolls exactly the pods that read it. (dict "global" .Values.global "service" "gateway")
 */}}
 {{- define "qmtl.config.checksum" -}}
 {{- $view := include "qmtl.config.forService" . -}}
-{{- printf "%s\n%s\n%s" $view (include "qmtl.script.assemble" .) (include "qmtl.script.guard" .) | sha256sum -}}
+{{- $consumer := get (include "qmtl.config.consumers" . | fromYaml) .service -}}
+{{- $parts := list $view -}}
+{{- range $consumer.scripts -}}
+{{- if or (ne . "guard") (eq $.global.profile "prod") -}}
+{{- $parts = append $parts (include (printf "qmtl.script.%s" .) $) -}}
+{{- end -}}
+{{- end -}}
+{{- join "\n---\n" $parts | sha256sum -}}
+{{- end -}}
+
+{{/*
+Cross-component rules of the core services that no schema can express, as a list of messages (empty
+when all is well). The umbrella fails with all of them at once (templates/qmtl-config.yaml).
+Call with the root context of the umbrella.
+
+The Seamless coordinator: `seamless-coordinator.enabled` and `global.seamless.coordinator_url` must
+agree. The bundled coordinator is addressed as http://seamless-coordinator:<global.ports.coordinator>
+(or that Service's in-cluster FQDN); any other host is an external coordinator, and then the bundled
+one is not deployed. In prod the URL is required (there is no stub fallback); in dev it may be empty
+(the SDK then uses its in-memory stub and NOTES warns).
+*/}}
+{{- define "qmtl.config.errors" -}}
+{{- $g := .Values.global -}}
+{{- $errors := list -}}
+{{- $prod := eq (include "qmtl.profile" .) "prod" -}}
+{{- $ep := include "qmtl.endpoints" $g | fromYaml -}}
+{{- $coordEnabled := not (not (index .Values "seamless-coordinator" "enabled")) -}}
+{{- $name := include "qmtl.serviceName" "seamless-coordinator" -}}
+{{- $url := $g.seamless.coordinator_url | default "" | trim -}}
+{{- if not $url -}}
+{{- if $prod -}}
+{{- $errors = append $errors (printf "global.seamless.coordinator_url is required in prod (no stub fallback): set it to http://%s:%d with seamless-coordinator.enabled=true, or to your external coordinator's URL" $name (int $g.ports.coordinator)) -}}
+{{- end -}}
+{{- else -}}
+{{- $m := regexFindAll "^(https?)://([^/:?#]+)(:([0-9]+))?(/[^?#]*)?$" $url -1 -}}
+{{- if not $m -}}
+{{- $errors = append $errors (printf "global.seamless.coordinator_url %q is not an http(s)://host[:port][/path] URL" $url) -}}
+{{- else -}}
+{{- $scheme := regexReplaceAll "^(https?)://.*$" $url "${1}" -}}
+{{- $host := regexReplaceAll "^https?://([^/:?#]+).*$" $url "${1}" -}}
+{{- $port := regexReplaceAll "^https?://[^/:?#]+(:([0-9]+))?.*$" $url "${2}" -}}
+{{- $bundledHost := or (eq $host $name) (hasPrefix (printf "%s." $name) $host) -}}
+{{- if $bundledHost -}}
+{{- if not $coordEnabled -}}
+{{- $errors = append $errors (printf "global.seamless.coordinator_url %q points at the bundled coordinator, but seamless-coordinator.enabled is false: enable it, or set the URL to your external coordinator" $url) -}}
+{{- else -}}
+{{- if ne $scheme "http" -}}
+{{- $errors = append $errors (printf "global.seamless.coordinator_url %q: the bundled coordinator serves plain http, use http://%s:%d" $url $name (int $g.ports.coordinator)) -}}
+{{- end -}}
+{{- if ne (int ($port | default "80")) (int $g.ports.coordinator) -}}
+{{- $errors = append $errors (printf "global.seamless.coordinator_url %q: the bundled coordinator listens on global.ports.coordinator (%d), not %s" $url (int $g.ports.coordinator) ($port | default "80")) -}}
+{{- end -}}
+{{- end -}}
+{{- else if $coordEnabled -}}
+{{- $errors = append $errors (printf "global.seamless.coordinator_url %q is an external coordinator, so the bundled one would run unused: set seamless-coordinator.enabled=false, or set the URL to http://%s:%d" $url $name (int $g.ports.coordinator)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* what each enabled service needs: in prod what QMTL's own start-up checks require; the
+     coordinator needs its dependencies in every profile */ -}}
+{{- $needs := dict "gateway" (list "redis" "postgres" "controlbus") "dagmanager" (list "neo4j" "controlbus") "worldservice" (list "postgres" "redis" "controlbus") "seamless-coordinator" (list "redis" "questdb" "minio") -}}
+{{- $how := dict "redis" "global.redis.enabled=true or global.redis.external.host" "postgres" "global.postgres.enabled=true or global.postgres.external.host" "neo4j" "global.neo4j.enabled=true or global.neo4j.external.uri" "controlbus" "global.controlbus.enabled=true or global.controlbus.external.brokers" "questdb" "global.questdb.enabled=true or global.questdb.external.host" "minio" "global.minio.enabled=true or global.minio.external.endpoint" -}}
+{{- $avail := dict "redis" $ep.redis.available "postgres" $ep.postgres.available "neo4j" $ep.neo4j.available "controlbus" $ep.controlbus.available "questdb" $ep.questdb.available "minio" $ep.s3.available -}}
+{{- range $svc := list "gateway" "dagmanager" "worldservice" "seamless-coordinator" -}}
+{{- if and (index $.Values $svc "enabled") (or $prod (eq $svc "seamless-coordinator")) -}}
+{{- range $dep := get $needs $svc -}}
+{{- if not (get $avail $dep) -}}
+{{- if eq $svc "seamless-coordinator" -}}
+{{- $errors = append $errors (printf "seamless-coordinator.enabled is true but the coordinator needs %s: set %s, or set seamless-coordinator.enabled=false" $dep (get $how $dep)) -}}
+{{- else -}}
+{{- $errors = append $errors (printf "prod: %s needs %s (QMTL refuses to start without it): set %s" $svc $dep (get $how $dep)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* the runtime guard's bounds */ -}}
+{{- $gd := $g.guard | default dict -}}
+{{- range $key, $rule := dict "attempts" "whole number >= 1" "intervalSeconds" "number >= 0" "timeoutSeconds" "number > 0" -}}
+{{- $v := get $gd $key -}}
+{{- $ok := or (kindIs "float64" $v) (kindIs "int64" $v) (kindIs "int" $v) -}}
+{{- if $ok -}}
+{{- $f := float64 $v -}}
+{{- if eq $key "attempts" -}}{{- $ok = and (ge $f 1.0) (eq $f (float64 (int64 $v))) -}}{{- end -}}
+{{- if eq $key "intervalSeconds" -}}{{- $ok = ge $f 0.0 -}}{{- end -}}
+{{- if eq $key "timeoutSeconds" -}}{{- $ok = gt $f 0.0 -}}{{- end -}}
+{{- end -}}
+{{- if not $ok -}}
+{{- $errors = append $errors (printf "global.guard.%s must be a %s (got %v)" $key $rule $v) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml (dict "errors" $errors) -}}
 {{- end -}}

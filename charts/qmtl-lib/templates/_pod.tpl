@@ -1,20 +1,26 @@
 {{/*
-Pod building blocks shared by the QMTL services (gateway, dagmanager, worldservice).
+Pod building blocks shared by the core services (gateway, dagmanager, worldservice, and the parts of
+seamless-coordinator that are not QMTL-specific).
 
 Every QMTL pod:
   - init container "qmtl-config": assembles /etc/qmtl/qmtl.yml (in-memory emptyDir) from the
     umbrella's ConfigMap "qmtl-config" and this service's own Secret-provided credentials;
   - init container "coordinator-guard" (prod only, no switch): waits for {coordinator_url}/healthz
     with bounded retries, then fails the pod visibly; used by services that depend on the coordinator;
-  - mounts /etc/qmtl read-only in the main container (worldservice uses it as its working directory).
+  - mounts /etc/qmtl read-only in the main container (worldservice uses it as its working directory);
+  - writes only to /tmp (emptyDir) and, when it runs in a local mode (sqlite / in-memory graph), to its
+    data dir (qmtl.dataDir, emptyDir). Its root filesystem is read-only.
 
-Call the helpers with (dict "ctx" $ "service" "gateway" "image" <image ref> "guard" true|false).
+Call the helpers with (dict "ctx" $ "service" "gateway" "image" <image ref> "pullPolicy" <policy>
+"guard" true|false).
 */}}
 
 {{- define "qmtl.configMapName" -}}qmtl-config{{- end -}}
 {{- define "qmtl.configDir" -}}/etc/qmtl{{- end -}}
 {{- define "qmtl.configFile" -}}/etc/qmtl/qmtl.yml{{- end -}}
 {{- define "qmtl.configTemplateDir" -}}/etc/qmtl-template{{- end -}}
+{{/* QMTL's gateway dials DAG Manager here; it is hard-coded in QMTL and cannot be configured. */}}
+{{- define "qmtl.gatewayDagmanagerDial" -}}127.0.0.1:50051{{- end -}}
 
 {{/* env entries (secretKeyRef) for the credentials a service's config view needs */}}
 {{- define "qmtl.pod.secretEnv" -}}
@@ -22,7 +28,7 @@ Call the helpers with (dict "ctx" $ "service" "gateway" "image" <image ref> "gua
 {{- range $env := keys $view.secrets | sortAlpha }}
 {{- $ref := get $view.secrets $env }}
 {{- if not $ref.name }}
-{{- fail (printf "%s needs a Secret for %s but none is set: give the external dependency an existingSecret (see values.yaml, global.<dependency>.external.existingSecret)" $.service $env) }}
+{{- fail (printf "%s needs a Secret for %s but none is set: give the external dependency an existingSecret (global.<dependency>.external.existingSecret in values.yaml)" $.service $env) }}
 {{- end }}
 - name: {{ $env }}
   valueFrom:
@@ -30,6 +36,17 @@ Call the helpers with (dict "ctx" $ "service" "gateway" "image" <image ref> "gua
       name: {{ $ref.name | quote }}
       key: {{ $ref.key | quote }}
 {{- end }}
+{{- end -}}
+
+{{/* env every QMTL container gets: HOME on the writable /tmp (QMTL expands ~ in a few defaults),
+     unbuffered logs, no .pyc writes on the read-only root filesystem */}}
+{{- define "qmtl.pod.baseEnv" -}}
+- name: HOME
+  value: /tmp
+- name: PYTHONUNBUFFERED
+  value: "1"
+- name: PYTHONDONTWRITEBYTECODE
+  value: "1"
 {{- end -}}
 
 {{- define "qmtl.pod.initContainers" -}}
@@ -44,6 +61,7 @@ Call the helpers with (dict "ctx" $ "service" "gateway" "image" <image ref> "gua
     - {{ join "," $sections | quote }}
     - {{ include "qmtl.configFile" . }}
   env:
+    {{- include "qmtl.pod.baseEnv" . | nindent 4 }}
     {{- include "qmtl.pod.secretEnv" . | nindent 4 }}
   securityContext:
     {{- include "qmtl.containerSecurityContext" dict | nindent 4 }}
@@ -56,15 +74,18 @@ Call the helpers with (dict "ctx" $ "service" "gateway" "image" <image ref> "gua
     - name: qmtl-config
       mountPath: {{ include "qmtl.configDir" . }}
 {{- if and .guard (eq (include "qmtl.profile" .ctx) "prod") }}
+{{- /* An empty URL is refused by qmtl.config.errors (and by the guard itself, which then exits 1). */}}
+{{- $url := .ctx.Values.global.seamless.coordinator_url | default "" | trim }}
 - name: coordinator-guard
   image: {{ .image | quote }}
   imagePullPolicy: {{ .pullPolicy | default "IfNotPresent" }}
   command:
     - python3
     - {{ include "qmtl.configTemplateDir" . }}/coordinator_guard.py
-    - --config
-    - {{ include "qmtl.configFile" . }}
+    - --url
+    - {{ $url | quote }}
   env:
+    {{- include "qmtl.pod.baseEnv" . | nindent 4 }}
     - name: QMTL_GUARD_ATTEMPTS
       value: {{ .ctx.Values.global.guard.attempts | quote }}
     - name: QMTL_GUARD_INTERVAL_SECONDS
@@ -79,13 +100,11 @@ Call the helpers with (dict "ctx" $ "service" "gateway" "image" <image ref> "gua
     - name: qmtl-config-template
       mountPath: {{ include "qmtl.configTemplateDir" . }}
       readOnly: true
-    - name: qmtl-config
-      mountPath: {{ include "qmtl.configDir" . }}
-      readOnly: true
 {{- end }}
 {{- end -}}
 
-{{/* volumes for the config template (ConfigMap) and the assembled file (in-memory emptyDir) */}}
+{{/* volumes for the config template (ConfigMap), the assembled file (in-memory emptyDir), /tmp and,
+     in a local mode, the data dir. (dict "ctx" $ "service" "gateway") */}}
 {{- define "qmtl.pod.configVolumes" -}}
 - name: qmtl-config-template
   configMap:
@@ -95,11 +114,132 @@ Call the helpers with (dict "ctx" $ "service" "gateway" "image" <image ref> "gua
   emptyDir:
     medium: Memory
     sizeLimit: 1Mi
+- name: tmp
+  emptyDir:
+    sizeLimit: 256Mi
+{{- if .service }}
+{{- $view := include "qmtl.config.forService" (dict "global" .ctx.Values.global "service" .service) | fromYaml }}
+{{- if $view.local }}
+- name: data
+  emptyDir:
+    sizeLimit: 1Gi
+{{- end }}
+{{- end }}
 {{- end -}}
 
-{{/* main container's mount of the assembled config */}}
+{{/* main container's mounts: the assembled config, /tmp and the data dir when the service runs in a
+     local mode. (dict "ctx" $ "service" "gateway") */}}
 {{- define "qmtl.pod.configMount" -}}
 - name: qmtl-config
   mountPath: {{ include "qmtl.configDir" . }}
   readOnly: true
+- name: tmp
+  mountPath: /tmp
+{{- if .service }}
+{{- $view := include "qmtl.config.forService" (dict "global" .ctx.Values.global "service" .service) | fromYaml }}
+{{- if $view.local }}
+- name: data
+  mountPath: {{ include "qmtl.dataDir" . }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* pod annotation that rolls the pod when what it reads changes. (dict "ctx" $ "service" "gateway") */}}
+{{- define "qmtl.pod.checksumAnnotation" -}}
+checksum/qmtl-config: {{ include "qmtl.config.checksum" (dict "global" .ctx.Values.global "service" .service) | quote }}
+{{- end -}}
+
+{{/*
+The gateway's forwarder sidecar: 127.0.0.1:50051 (where QMTL's gateway dials DAG Manager) to the
+dagmanager Service's gRPC port. Runs qmtl.script.forwarder with the gateway image's python3.
+Call with (dict "ctx" $ "image" <ref> "pullPolicy" <policy> "healthPort" <port>).
+*/}}
+{{- define "qmtl.pod.forwarder" -}}
+{{- $upstream := printf "%s:%d" (include "qmtl.serviceName" "dagmanager") (int .ctx.Values.global.ports.dagmanagerGrpc) -}}
+- name: dagmanager-forwarder
+  image: {{ .image | quote }}
+  imagePullPolicy: {{ .pullPolicy | default "IfNotPresent" }}
+  command:
+    - python3
+    - {{ include "qmtl.configTemplateDir" . }}/tcp_forwarder.py
+    - {{ include "qmtl.gatewayDagmanagerDial" . | quote }}
+    - {{ $upstream | quote }}
+    - {{ printf "0.0.0.0:%d" (int .healthPort) | quote }}
+  env:
+    {{- include "qmtl.pod.baseEnv" . | nindent 4 }}
+  ports:
+    - name: fwd-health
+      containerPort: {{ .healthPort }}
+      protocol: TCP
+  readinessProbe:
+    httpGet:
+      path: /healthz
+      port: fwd-health
+    periodSeconds: 10
+    timeoutSeconds: 2
+    failureThreshold: 3
+  livenessProbe:
+    httpGet:
+      path: /healthz
+      port: fwd-health
+    initialDelaySeconds: 5
+    periodSeconds: 20
+    timeoutSeconds: 2
+    failureThreshold: 3
+  securityContext:
+    {{- include "qmtl.containerSecurityContext" dict | nindent 4 }}
+  resources:
+    {{- include "qmtl.resources" (dict "ctx" .ctx "container" "gateway-forwarder") | nindent 4 }}
+  volumeMounts:
+    - name: qmtl-config-template
+      mountPath: {{ include "qmtl.configTemplateDir" . }}
+      readOnly: true
+{{- end -}}
+
+{{/* prod: spread replicas over nodes and zones (soft, so a small cluster still schedules).
+     (dict "ctx" $ "component" "gateway") */}}
+{{- define "qmtl.pod.topologySpread" -}}
+{{- if eq (include "qmtl.profile" .ctx) "prod" }}
+topologySpreadConstraints:
+{{- range $key := list "kubernetes.io/hostname" "topology.kubernetes.io/zone" }}
+  - maxSkew: 1
+    topologyKey: {{ $key }}
+    whenUnsatisfiable: ScheduleAnyway
+    labelSelector:
+      matchLabels:
+        {{- include "qmtl.selectorLabels" $ | nindent 8 }}
+    matchLabelKeys:
+      - pod-template-hash
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* ServiceAccount without an API token (no core service talks to the Kubernetes API).
+     (dict "ctx" $ "component" "gateway") */}}
+{{- define "qmtl.serviceAccount" -}}
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {{ include "qmtl.serviceName" .component }}
+  labels:
+    {{- include "qmtl.labels" . | nindent 4 }}
+automountServiceAccountToken: false
+{{- end -}}
+
+{{/* PodDisruptionBudget, prod only: at most one pod of the workload down at a time.
+     (dict "ctx" $ "component" "gateway") */}}
+{{- define "qmtl.podDisruptionBudget" -}}
+{{- if eq (include "qmtl.profile" .ctx) "prod" -}}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "qmtl.serviceName" .component }}
+  labels:
+    {{- include "qmtl.labels" . | nindent 4 }}
+spec:
+  maxUnavailable: 1
+  selector:
+    matchLabels:
+      {{- include "qmtl.selectorLabels" . | nindent 6 }}
+{{- end -}}
 {{- end -}}
