@@ -154,7 +154,8 @@ def test_external_redis_without_existing_secret_is_refused() -> None:
     bad = {"global": {"redis": {"enabled": False, "external": {"host": "redis.managed.example"}}}}
     message = str(render_error([OFF, PROD, bad]))
     # The schema or the template may refuse it first: assert on the key path, not the wording.
-    assert re.search(r"global[./]redis[./]external", message) and "existingSecret" in message, message
+    assert re.search(r"global[./]redis[./]external", message), message
+    assert "existingSecret" in message, message
 
 
 def test_extra_rules_that_break_isolation_are_refused() -> None:
