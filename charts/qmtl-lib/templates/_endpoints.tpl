@@ -19,6 +19,7 @@ Ports come from global.ports (bundled) or the external block. Service names from
 {{- define "qmtl.bundledSecretNames" -}}
 redis: qmtl-redis-users
 postgres: qmtl-postgres
+postgresSuperuser: qmtl-postgres-superuser
 neo4j: qmtl-neo4j
 questdb: qmtl-questdb
 minioRoot: qmtl-minio-root
@@ -78,7 +79,11 @@ global.redis.dedicatedCoordinator the coordinator's user lives on a second bundl
 {{- $_ := set $redis "users" $users -}}
 {{- $_ := set $out "redis" $redis -}}
 
-{{- /* PostgreSQL: one role and database per service. */ -}}
+{{- /* PostgreSQL: one role and one database per service (gateway, worldservice).
+Bundled: roles and databases named after the service, created by the postgres subchart's provisioning
+Job; their passwords in Secret qmtl-postgres (the superuser's is in its own Secret and reaches no
+service). External (global.postgres.external): host, port, sslmode, existingSecret, and per service
+databases.<service>.{database, username, passwordKey}. */ -}}
 {{- $p := $g.postgres -}}
 {{- $px := $p.external | default dict -}}
 {{- $pg := dict "bundled" (not (not $p.enabled)) -}}
@@ -90,6 +95,15 @@ global.redis.dedicatedCoordinator the coordinator's user lives on a second bundl
 {{- $_ := set $pg "host" ($px.host | default "") -}}
 {{- $_ := set $pg "port" (int ($px.port | default 5432)) -}}
 {{- $_ := set $pg "sslmode" ($px.sslmode | default "require") -}}
+{{- if and (not $pg.host) (omit $px "cidrs") -}}
+{{- fail "global.postgres.external.host is empty: give the managed PostgreSQL's host name (or set global.postgres.enabled: true for the bundled one)" -}}
+{{- end -}}
+{{- if and $pg.host (not $px.existingSecret) -}}
+{{- fail "global.postgres.external.existingSecret is empty: name the Secret that holds the services' passwords (keys gateway-password and worldservice-password, or external.databases.<service>.passwordKey)" -}}
+{{- end -}}
+{{- if not (has $pg.sslmode (list "disable" "allow" "prefer" "require" "verify-ca" "verify-full")) -}}
+{{- fail (printf "global.postgres.external.sslmode %q is not a libpq sslmode: use disable, allow, prefer, require, verify-ca or verify-full" $pg.sslmode) -}}
+{{- end -}}
 {{- end -}}
 {{- $_ := set $pg "available" (ne $pg.host "") -}}
 {{- $_ := set $pg "cidrs" (ternary (list) ($px.cidrs | default list) (not (not $p.enabled))) -}}
@@ -105,7 +119,9 @@ global.redis.dedicatedCoordinator the coordinator's user lives on a second bundl
 {{- $_ := set $pg "databases" $dbs -}}
 {{- $_ := set $out "postgres" $pg -}}
 
-{{- /* Neo4j: dagmanager only. */ -}}
+{{- /* Neo4j: dagmanager only; auth always on (user neo4j, password from a Secret).
+External (global.neo4j.external): uri (bolt://, neo4j://, or +s / +ssc for TLS), username,
+existingSecret, passwordKey. */ -}}
 {{- $n := $g.neo4j -}}
 {{- $nx := $n.external | default dict -}}
 {{- $neo := dict "bundled" (not (not $n.enabled)) -}}
@@ -117,15 +133,27 @@ global.redis.dedicatedCoordinator the coordinator's user lives on a second bundl
 {{- $_ := set $neo "uri" ($nx.uri | default "") -}}
 {{- $_ := set $neo "username" ($nx.username | default "neo4j") -}}
 {{- $_ := set $neo "secret" (dict "name" ($nx.existingSecret | default "") "key" ($nx.passwordKey | default "password")) -}}
+{{- if and (not $neo.uri) (omit $nx "cidrs") -}}
+{{- fail "global.neo4j.external.uri is empty: give the managed Neo4j's Bolt URI, e.g. neo4j+s://graph.example.com:7687 (or set global.neo4j.enabled: true for the bundled one)" -}}
+{{- end -}}
+{{- if and $neo.uri (not (regexMatch "^(bolt|neo4j)(\\+s|\\+ssc)?://[^/?#]+$" $neo.uri)) -}}
+{{- fail (printf "global.neo4j.external.uri %q is not a Neo4j driver URI: use bolt://host:port or neo4j://host:port (bolt+s:// or neo4j+s:// for TLS), without a path" $neo.uri) -}}
+{{- end -}}
+{{- if and $neo.uri (not $nx.existingSecret) -}}
+{{- fail "global.neo4j.external.existingSecret is empty: name the Secret that holds the dagmanager's Neo4j password (key password, or external.passwordKey)" -}}
+{{- end -}}
 {{- end -}}
 {{- $_ := set $neo "available" (ne $neo.uri "") -}}
 {{- $_ := set $neo "cidrs" (ternary (list) ($nx.cidrs | default list) (not (not $n.enabled))) -}}
 {{- $_ := set $out "neo4j" $neo -}}
 
-{{- /* QuestDB: PG wire, the coordinator's own credentials. */ -}}
+{{- /* QuestDB: PG wire, the coordinator's own credentials (username and password both from a Secret).
+External (global.questdb.external): host, port, database, sslmode, existingSecret, usernameKey,
+passwordKey. Open-source QuestDB has no per-table permissions: the `seamless_` table prefix is a
+convention, what reaches QuestDB is limited by its credentials and the network policies. */ -}}
 {{- $q := $g.questdb -}}
 {{- $qx := $q.external | default dict -}}
-{{- $qdb := dict "bundled" (not (not $q.enabled)) "database" ($q.database | default "qmtl") -}}
+{{- $qdb := dict "bundled" (not (not $q.enabled)) "database" ($q.database | default "qmtl") "tablePrefix" "seamless_" -}}
 {{- if $q.enabled -}}
 {{- $_ := set $qdb "host" (include "qmtl.serviceName" "questdb") -}}
 {{- $_ := set $qdb "port" (int $ports.questdbPg) -}}
@@ -139,15 +167,34 @@ global.redis.dedicatedCoordinator the coordinator's user lives on a second bundl
 {{- $_ := set $qdb "database" ($qx.database | default $qdb.database) -}}
 {{- $_ := set $qdb "username" (dict "name" ($qx.existingSecret | default "") "key" ($qx.usernameKey | default "username")) -}}
 {{- $_ := set $qdb "password" (dict "name" ($qx.existingSecret | default "") "key" ($qx.passwordKey | default "password")) -}}
+{{- if and (not $qdb.host) (omit $qx "cidrs") -}}
+{{- fail "global.questdb.external.host is empty: give the managed QuestDB's PG-wire host name (or set global.questdb.enabled: true for the bundled one)" -}}
+{{- end -}}
+{{- if and $qdb.host (not $qx.existingSecret) -}}
+{{- fail "global.questdb.external.existingSecret is empty: name the Secret that holds the coordinator's QuestDB credentials (keys username and password, or external.usernameKey / external.passwordKey)" -}}
+{{- end -}}
+{{- if not (has $qdb.sslmode (list "disable" "allow" "prefer" "require" "verify-ca" "verify-full")) -}}
+{{- fail (printf "global.questdb.external.sslmode %q is not a libpq sslmode: use disable, allow, prefer, require, verify-ca or verify-full" $qdb.sslmode) -}}
+{{- end -}}
 {{- end -}}
 {{- $_ := set $qdb "available" (ne $qdb.host "") -}}
 {{- $_ := set $qdb "cidrs" (ternary (list) ($qx.cidrs | default list) (not (not $q.enabled))) -}}
 {{- $_ := set $out "questdb" $qdb -}}
 
-{{- /* S3 (bundled MinIO or any S3 endpoint): the coordinator's own scoped keys, never root. */ -}}
+{{- /* S3 (bundled MinIO or any S3 endpoint): bucket global.seamless.artifact_bucket, the coordinator's
+own keys (never root), scoped to global.seamless.artifact_prefix. External (global.minio.external):
+endpoint (https:// for TLS), region, existingSecret, accessKeyKey, secretKeyKey. */ -}}
 {{- $m := $g.minio -}}
 {{- $mx := $m.external | default dict -}}
-{{- $s3 := dict "bundled" (not (not $m.enabled)) "bucket" $g.seamless.artifact_bucket "prefix" $g.seamless.artifact_prefix -}}
+{{- $bucket := $g.seamless.artifact_bucket | default "" -}}
+{{- $prefix := $g.seamless.artifact_prefix | default "" -}}
+{{- if not (regexMatch "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$" $bucket) -}}
+{{- fail (printf "global.seamless.artifact_bucket %q is not an S3 bucket name (3-63 lower-case letters, digits, dots, hyphens)" $bucket) -}}
+{{- end -}}
+{{- if not (regexMatch "^[A-Za-z0-9!_.'()-][A-Za-z0-9!_.'()/-]*/$" $prefix) -}}
+{{- fail (printf "global.seamless.artifact_prefix %q must be a key prefix ending in \"/\" (e.g. artifacts/), not empty and not starting with \"/\": the coordinator's S3 policy is scoped to it" $prefix) -}}
+{{- end -}}
+{{- $s3 := dict "bundled" (not (not $m.enabled)) "bucket" $bucket "prefix" $prefix -}}
 {{- if $m.enabled -}}
 {{- $_ := set $s3 "endpoint" (printf "http://%s:%d" (include "qmtl.serviceName" "minio") (int $ports.minio)) -}}
 {{- $_ := set $s3 "region" "us-east-1" -}}
@@ -158,7 +205,17 @@ global.redis.dedicatedCoordinator the coordinator's user lives on a second bundl
 {{- $_ := set $s3 "region" ($mx.region | default "us-east-1") -}}
 {{- $_ := set $s3 "accessKey" (dict "name" ($mx.existingSecret | default "") "key" ($mx.accessKeyKey | default "access-key")) -}}
 {{- $_ := set $s3 "secretKey" (dict "name" ($mx.existingSecret | default "") "key" ($mx.secretKeyKey | default "secret-key")) -}}
+{{- if and (not $s3.endpoint) (omit $mx "cidrs") -}}
+{{- fail "global.minio.external.endpoint is empty: give the S3 endpoint URL, e.g. https://s3.eu-west-1.amazonaws.com (or set global.minio.enabled: true for the bundled MinIO)" -}}
 {{- end -}}
+{{- if and $s3.endpoint (not (regexMatch "^https?://[^/?#]+/?$" $s3.endpoint)) -}}
+{{- fail (printf "global.minio.external.endpoint %q is not an S3 endpoint URL: use http(s)://host[:port] without a path (the bucket comes from global.seamless.artifact_bucket)" $s3.endpoint) -}}
+{{- end -}}
+{{- if and $s3.endpoint (not $mx.existingSecret) -}}
+{{- fail "global.minio.external.existingSecret is empty: name the Secret that holds the coordinator's S3 keys (keys access-key and secret-key, or external.accessKeyKey / external.secretKeyKey)" -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set $s3 "secure" (hasPrefix "https://" $s3.endpoint) -}}
 {{- $_ := set $s3 "available" (ne $s3.endpoint "") -}}
 {{- $_ := set $s3 "cidrs" (ternary (list) ($mx.cidrs | default list) (not (not $m.enabled))) -}}
 {{- $_ := set $out "s3" $s3 -}}

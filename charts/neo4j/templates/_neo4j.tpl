@@ -1,0 +1,77 @@
+{{/*
+The DAG Manager's graph schema, in Neo4j 5 Cypher, rendered ONCE here and shipped as data
+(ConfigMap qmtl-neo4j-schema, schema.cypher); the schema Job runs it with cypher-shell and the engine
+tests run the same statements against a real Neo4j 5.
+
+It is QMTL's own schema (qmtl/services/dagmanager/neo4j_init.py, SCHEMA_QUERIES) with the one
+statement Neo4j 5 rejects translated: Neo4j 4's `CREATE CONSTRAINT ... ON (c:ComputeNode) ASSERT
+c.node_id IS UNIQUE` is `FOR (c:ComputeNode) REQUIRE c.node_id IS UNIQUE` in Neo4j 5. Names are QMTL's,
+so its rollback (DROP ... IF EXISTS by name) still applies. Every statement is IF NOT EXISTS: re-runs
+change nothing.
+*/}}
+{{- define "neo4j.schema.cypher" -}}
+// QMTL DAG Manager schema (Neo4j 5), rendered by the qmtl chart (charts/neo4j). Idempotent.
+// Uniqueness and lookup for the core access paths.
+CREATE CONSTRAINT compute_pk IF NOT EXISTS FOR (c:ComputeNode) REQUIRE c.node_id IS UNIQUE;
+CREATE INDEX kafka_topic IF NOT EXISTS FOR (q:Queue) ON (q.topic);
+// Tag-based queue lookups (any/all membership checks over c.tags).
+CREATE INDEX compute_tags IF NOT EXISTS FOR (c:ComputeNode) ON (c.tags);
+// Interval-filtered queue lookups.
+CREATE INDEX queue_interval IF NOT EXISTS FOR (q:Queue) ON (q.interval);
+// Buffering-window scans for GC and monitoring.
+CREATE INDEX compute_buffering_since IF NOT EXISTS FOR (c:ComputeNode) ON (c.buffering_since);
+{{- end -}}
+
+{{- define "neo4j.schema.script" -}}
+#!/usr/bin/env bash
+# QMTL Neo4j schema (rendered by the qmtl chart, charts/neo4j): waits until Bolt accepts the neo4j
+# user, then runs schema.cypher (next to this script) with cypher-shell, which reads
+# NEO4J_ADDRESS, NEO4J_USERNAME and NEO4J_PASSWORD from the environment.
+#   env: QMTL_SCHEMA_WAIT_SECONDS (default 300)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+wait_seconds="${QMTL_SCHEMA_WAIT_SECONDS:-300}"
+deadline=$((SECONDS + wait_seconds))
+err="${TMPDIR:-/tmp}/neo4j-schema.err"
+until cypher-shell --non-interactive 'RETURN 1;' >/dev/null 2>"$err"; do
+  if ((SECONDS >= deadline)); then
+    echo "neo4j-schema: ${NEO4J_USERNAME:-?}@${NEO4J_ADDRESS:-?} did not accept a session in ${wait_seconds}s:" >&2
+    cat "$err" >&2
+    exit 1
+  fi
+  sleep 3
+done
+cypher-shell --non-interactive --fail-fast -f "$here/schema.cypher"
+cypher-shell --non-interactive --format plain 'SHOW INDEXES YIELD name, type, labelsOrTypes, properties, owningConstraint;'
+echo "neo4j-schema: done"
+{{- end -}}
+
+{{/* neo4j.conf settings as the image's NEO4J_* env vars (`.` -> `_`, `_` -> `__`). */}}
+{{- define "neo4j.configEnv" -}}
+{{- $profile := include "qmtl.profile" . -}}
+{{- $mem := get (.Values.memory | default dict) $profile | default dict -}}
+{{- if not (and $mem.heap $mem.pagecache) -}}
+{{- fail (printf "neo4j.memory.%s needs heap and pagecache (e.g. {heap: 512m, pagecache: 256m})" $profile) -}}
+{{- end -}}
+{{- $ports := .Values.global.ports -}}
+{{- $conf := dict
+  "server.memory.heap.initial_size" $mem.heap
+  "server.memory.heap.max_size" $mem.heap
+  "server.memory.pagecache.size" $mem.pagecache
+  "server.default_listen_address" "0.0.0.0"
+  "server.bolt.listen_address" (printf ":%d" (int $ports.neo4jBolt))
+  "server.http.listen_address" (printf ":%d" (int $ports.neo4jHttp))
+  "server.https.enabled" "false"
+  "dbms.security.auth_enabled" "true"
+  "dbms.usage_report.enabled" "false" -}}
+{{- range $k, $v := .Values.config | default dict -}}
+{{- if has $k (list "dbms.security.auth_enabled" "server.bolt.listen_address" "server.http.listen_address") -}}
+{{- fail (printf "neo4j.config.%s is set by the chart (auth always on; ports from global.ports): remove it" $k) -}}
+{{- end -}}
+{{- $_ := set $conf $k (toString $v) -}}
+{{- end -}}
+{{- range $k := keys $conf | sortAlpha }}
+- name: {{ printf "NEO4J_%s" ($k | replace "_" "__" | replace "." "_") }}
+  value: {{ get $conf $k | quote }}
+{{- end }}
+{{- end -}}
