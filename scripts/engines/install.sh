@@ -41,19 +41,23 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 APT_UPDATED=0
-apt_install() {
+apt_update() {  # once per engine (each engine runs in its own subshell)
   if [ "$(id -u)" != 0 ] && [ -z "$SUDO" ]; then
-    echo "need root or sudo to apt-get install $*" >&2
+    echo "need root or sudo for apt-get (to install $*)" >&2
     return 1
   fi
   if [ "$APT_UPDATED" = 0 ]; then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     APT_UPDATED=1
   fi
+}
+
+apt_install() {
+  apt_update "$@"
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
 }
 
-apt_has() { apt-cache show "$1" >/dev/null 2>&1; }
+apt_has() { apt_update "$1" >/dev/null && apt-cache show "$1" >/dev/null 2>&1; }
 
 stamp_ok() { [ -f "$TOOLS/stamps/$1" ]; }
 stamp() { date -u +%Y-%m-%dT%H:%M:%SZ >"$TOOLS/stamps/$1"; }
@@ -144,7 +148,7 @@ install_kafka() {
   if stamp_ok "$key" && [ -f "$dir/lib/kafka_2.13-$PIN_KAFKA.jar" ]; then echo "cached"; return 0; fi
   ensure_java
   rm -rf "$dir" && mkdir -p "$dir"
-  mvn -B -q -Dstyle.color=never -f "$HERE/kafka/pom.xml" "$MVN_PLUGIN:copy-dependencies" \
+  mvn -B -q -f "$HERE/kafka/pom.xml" "$MVN_PLUGIN:copy-dependencies" \
     -Dkafka.version="$PIN_KAFKA" -Dslf4j.version="$PIN_SLF4J" \
     -DincludeScope=runtime -DoutputDirectory="$dir/lib"
   # the broker, the storage formatter and the admin tools must all be on that classpath
@@ -161,7 +165,7 @@ install_questdb() {
   ensure_java
   rm -rf "$dir" && mkdir -p "$dir"
   # org.questdb:questdb has no runtime dependencies: the one jar carries its native libraries
-  mvn -B -q -Dstyle.color=never "$MVN_PLUGIN:copy" -Dartifact="org.questdb:questdb:$PIN_QUESTDB" -DoutputDirectory="$dir"
+  mvn -B -q "$MVN_PLUGIN:copy" -Dartifact="org.questdb:questdb:$PIN_QUESTDB" -DoutputDirectory="$dir"
   [ -f "$dir/questdb-$PIN_QUESTDB.jar" ] || { echo "questdb jar not copied" >&2; return 1; }
   stamp "$key"
   echo "questdb $PIN_QUESTDB"
@@ -172,7 +176,7 @@ install_neo4j() {
   if stamp_ok "$key" && [ -f "$dir/classes/Neo4jCommunity.class" ]; then echo "cached"; return 0; fi
   ensure_java
   rm -rf "$dir" && mkdir -p "$dir/classes"
-  mvn -B -q -Dstyle.color=never -f "$HERE/neo4j/pom.xml" "$MVN_PLUGIN:copy-dependencies" \
+  mvn -B -q -f "$HERE/neo4j/pom.xml" "$MVN_PLUGIN:copy-dependencies" \
     -Dneo4j.version="$PIN_NEO4J" -DincludeScope=runtime -DoutputDirectory="$dir/lib"
   "$JAVA_HOME/bin/javac" -nowarn -cp "$dir/lib/*" -d "$dir/classes" "$HERE/neo4j/Neo4jCommunity.java"
   stamp "$key"
@@ -220,10 +224,10 @@ for engine in "${engines[@]}"; do
   set -e
   if [ "$rc" = 0 ]; then
     rm -f "$TOOLS/failed/$engine"
-    log "ok      $engine: $(tail -n1 "$logfile") [$((SECONDS - t0))s]"
+    log "ok      $engine: $(tail -n1 "$logfile" | sed 's/\x1b\[[0-9;]*m//g') [$((SECONDS - t0))s]"
   else
     failed+=("$engine")
-    reason="$(grep -v '^\s*$' "$logfile" | tail -n1 | cut -c1-300)"
+    reason="$(sed 's/\x1b\[[0-9;]*m//g' "$logfile" | grep -v '^\s*$' | tail -n1 | cut -c1-300)"
     printf '%s (log: %s)\n' "$reason" "$logfile" >"$TOOLS/failed/$engine"
     log "FAILED  $engine [$((SECONDS - t0))s]: last lines of $logfile:"
     tail -n 15 "$logfile" | sed 's/^/[engines]   | /' >&2

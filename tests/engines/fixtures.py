@@ -26,6 +26,7 @@ container) keeps one backend. Every test using these fixtures gets the `engines`
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
@@ -247,3 +248,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if any(name in ENGINE_FIXTURES for name in getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.engines)
+
+
+# ------------------------------------------------------------------------------ start times in the summary
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: hand its start times to the controller
+        workeroutput["qmtl_engine_start_times"] = json.dumps(START_TIMES)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    times = json.loads(getattr(node, "workeroutput", {}).get("qmtl_engine_start_times", "{}"))
+    worker = getattr(node, "gateway", None)
+    for key, seconds in times.items():
+        START_TIMES[f"{key}@{getattr(worker, 'id', '?')}"] = seconds
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if START_TIMES:
+        started = ", ".join(f"{k} {v:.1f}s" for k, v in sorted(START_TIMES.items()))
+        terminalreporter.write_line(f"engine servers started: {started}")

@@ -1036,18 +1036,24 @@ class MinioServer:
                 if "AlreadyApplied" not in str(exc):
                     raise
 
-    def mc(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-        """Run the mc client with alias `local` pointing at this server as root, e.g.
-        mc("admin", "policy", "create", "local", "p", "policy.json")."""
+    def mc_env(self, alias: str = "local") -> dict[str, str]:
+        """Environment for running `mc` (or a rendered shell script that calls it): mc on PATH, its own
+        config dir, and MC_HOST_<alias> pointing at this server as root."""
         if not self.mc_path:
             raise EngineUnavailable(f"mc is not available: {pins.INSTALL} mc")
         assert self.workdir is not None
-        env = {
+        creds = f"{quote(self.root_user, safe='')}:{quote(self.root_password, safe='')}"
+        return {
             **os.environ,
+            "PATH": f"{pathlib.Path(self.mc_path).parent}:{os.environ.get('PATH', '')}",
             "MC_CONFIG_DIR": str(self.workdir / "mc"),
-            "MC_HOST_local": f"http://{quote(self.root_user, safe='')}:{quote(self.root_password, safe='')}"
-            f"@{self.endpoint}",
+            f"MC_HOST_{alias}": f"http://{creds}@{self.endpoint}",
         }
+
+    def mc(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+        """Run the mc client with alias `local` pointing at this server as root, e.g.
+        mc("admin", "policy", "create", "local", "p", "policy.json")."""
+        env = self.mc_env()
         result = run([self.mc_path, "--no-color", *args], env=env, timeout=timeout)
         if check and result.returncode != 0:
             raise RuntimeError(f"mc {shlex.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}")

@@ -223,12 +223,29 @@ def test_minio_prefix_policy_allows_only_artifacts(minio_server, engine_name):
         minio_server.client(user, "wrong-secret").get_object(bucket, "artifacts/run-1/part-0.parquet")
 
 
-def test_minio_mc_client_talks_to_the_server(minio_server, engine_name):
+def test_minio_mc_provisions_bucket_user_and_policy(minio_server, engine_name, tmp_path):
+    """The way a provisioning Job does it: mc mb / admin policy create / admin user add / policy attach."""
+    from minio.error import S3Error
+
     if not minio_server.mc_path:
         pytest.skip(f"mc was not built: {pins.INSTALL} mc")
-    bucket = engine_name("mc-bucket")
-    minio_server.mc("mb", f"local/{bucket}")
+    bucket, user = engine_name("mc-bucket"), engine_name("mc-user")
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": [f"arn:aws:s3:::{bucket}/artifacts/*"]}
+        ],
+    }))
+    minio_server.mc("mb", "--ignore-existing", f"local/{bucket}")
+    minio_server.mc("admin", "policy", "create", "local", f"{user}-p", str(policy))
+    minio_server.mc("admin", "user", "add", "local", user, "mc-user-secret")
+    minio_server.mc("admin", "policy", "attach", "local", f"{user}-p", "--user", user)
     assert bucket in minio_server.mc("ls", "local").stdout
+    s3 = minio_server.client(user, "mc-user-secret")
+    s3.put_object(bucket, "artifacts/a", io.BytesIO(b"a"), 1)
+    with pytest.raises(S3Error, match="Access Denied"):
+        s3.put_object(bucket, "b", io.BytesIO(b"b"), 1)
 
 
 # ============================================================================================== QuestDB
