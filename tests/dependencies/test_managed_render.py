@@ -1,0 +1,273 @@
+"""Bundled PostgreSQL, Neo4j, QuestDB and MinIO against their managed replacements, rendered.
+
+For every shipped values set (dev, prod and each overlay): a dependency that is switched off renders
+nothing of itself (no workload, Service, Secret, ConfigMap, PVC template or Job), and its consumers (the
+unified QMTL config, the pods' secretKeyRefs) point at the external endpoint and the user's Secret.
+Bad managed blocks are refused with a message that names the values key. The helpers at the top are
+shared with the per-dependency render tests (test_postgres_render.py, ...).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.harness import render_chart, render_error
+from tests.harness.paths import CHART_DIR
+
+STORES = ("postgres", "neo4j", "questdb", "minio")
+# Components (app.kubernetes.io/component) each bundled store renders: its server and its provisioning Job.
+COMPONENTS = {
+    "postgres": {"postgres", "postgres-provision"},
+    "neo4j": {"neo4j", "neo4j-schema"},
+    "questdb": {"questdb"},
+    "minio": {"minio", "minio-provision"},
+}
+POD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "Pod", "ReplicaSet")
+COORDINATOR_URL = "http://seamless-coordinator:8080"
+QMTL_OFF = {"gateway": {"enabled": False}, "dagmanager": {"enabled": False}, "worldservice": {"enabled": False}}
+PROD = {"global": {"profile": "prod", "seamless": {"coordinator_url": COORDINATOR_URL}},
+        "seamless-coordinator": {"enabled": True}}
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def merged(*parts: dict) -> dict:
+    out: dict = {}
+    for part in parts:
+        _merge(out, copy.deepcopy(part))
+    return out
+
+
+def _merge(into: dict, other: dict) -> None:
+    for key, value in other.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def chart_values(*files: Path, extra: tuple[dict, ...] = ()) -> dict:
+    """values.yaml merged with the given files and dicts, as helm layers them."""
+    parts = [yaml.safe_load((CHART_DIR / "values.yaml").read_text())]
+    parts += [yaml.safe_load(Path(f).read_text()) or {} for f in files]
+    return merged(*parts, *extra)
+
+
+def subchart_values(store: str) -> dict:
+    return yaml.safe_load((CHART_DIR / "charts" / store / "values.yaml").read_text())
+
+
+def pods(rendered) -> list[tuple[dict, dict]]:
+    """(object, pod spec) for every workload in the render."""
+    out = []
+    for obj in rendered.objects:
+        kind = obj.get("kind")
+        if kind == "Pod":
+            out.append((obj, obj["spec"]))
+        elif kind in POD_KINDS:
+            out.append((obj, obj["spec"]["template"]["spec"]))
+    return out
+
+
+def component(obj: dict) -> str:
+    return obj["metadata"].get("labels", {}).get("app.kubernetes.io/component", "")
+
+
+def containers(spec: dict) -> list[dict]:
+    return [*spec.get("initContainers", []), *spec.get("containers", [])]
+
+
+def env(container: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def secret_refs(spec: dict) -> set[tuple[str, str | None]]:
+    """(Secret name, key) of every secretKeyRef; (name, None) for envFrom and secret volumes."""
+    refs: set[tuple[str, str | None]] = set()
+    for c in containers(spec):
+        for e in c.get("env", []):
+            ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                refs.add((ref["name"], ref["key"]))
+        for src in c.get("envFrom", []):
+            if "secretRef" in src:
+                refs.add((src["secretRef"]["name"], None))
+    for vol in spec.get("volumes", []):
+        if "secret" in vol:
+            refs.add((vol["secret"]["secretName"], None))
+        for source in (vol.get("projected") or {}).get("sources", []):
+            if "secret" in source:
+                refs.add((source["secret"]["name"], None))
+    return refs
+
+
+def secret_data(rendered, name: str) -> dict[str, str]:
+    obj = rendered.get("Secret", name)
+    data = {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
+    data.update(obj.get("stringData") or {})
+    return data
+
+
+def qmtl_config(rendered) -> dict:
+    return json.loads(rendered.get("ConfigMap", "qmtl-config")["data"]["qmtl.json"])
+
+
+def from_store(rendered, store: str) -> list[str]:
+    """Every rendered object that belongs to the bundled store (by template path or component)."""
+    found = []
+    for item in rendered.items:
+        obj = item.obj
+        if f"/charts/{store}/" in item.source or component(obj) in COMPONENTS[store]:
+            found.append(f"{obj.get('kind')}/{obj['metadata']['name']} ({item.source})")
+    return found
+
+
+def enabled(values: dict, store: str) -> bool:
+    return bool(values["global"][store].get("enabled"))
+
+
+# ------------------------------------------------------------------------ every shipped values set
+def test_a_disabled_store_renders_nothing_and_an_enabled_one_renders_its_server(value_set) -> None:
+    rendered = render_chart(values_files=value_set.files)
+    values = chart_values(*value_set.files)
+    for store in STORES:
+        found = from_store(rendered, store)
+        if enabled(values, store):
+            assert rendered.find("StatefulSet", store), f"{value_set.name}: {store} is enabled but has no StatefulSet"
+            assert rendered.find("Service", store), f"{value_set.name}: {store} is enabled but has no Service"
+        else:
+            assert not found, f"{value_set.name}: {store} is disabled but renders {found}"
+
+
+def test_consumers_point_at_the_external_endpoint_of_a_managed_store(value_set) -> None:
+    rendered = render_chart(values_files=value_set.files)
+    values = chart_values(*value_set.files)
+    config = qmtl_config(rendered)
+    referenced = {ref for _, spec in pods(rendered) for ref in secret_refs(spec)}
+    g = values["global"]
+    if not enabled(values, "questdb") and g["questdb"].get("external", {}).get("host"):
+        ext = g["questdb"]["external"]
+        dsn = config["seamless"]["questdb_dsn"]
+        assert f"@{ext['host']}:" in dsn or f"//{ext['host']}:" in dsn, dsn
+        assert f":{ext.get('port', 8812)}/" in dsn, dsn
+        assert (ext["existingSecret"], ext.get("passwordKey", "password")) in referenced
+    if not enabled(values, "minio") and g["minio"].get("external", {}).get("endpoint"):
+        ext = g["minio"]["external"]
+        assert config["seamless"]["artifact_endpoint"] == ext["endpoint"]
+        assert config["seamless"]["artifact_bucket"] == g["seamless"]["artifact_bucket"]
+        assert (ext["existingSecret"], ext.get("secretKeyKey", "secret-key")) in referenced
+    if not enabled(values, "postgres") and g["postgres"].get("external", {}).get("host"):
+        assert g["postgres"]["external"]["host"] in config["gateway"]["database_dsn"]
+    if not enabled(values, "neo4j") and g["neo4j"].get("external", {}).get("uri"):
+        assert config["dagmanager"]["neo4j_dsn"] == g["neo4j"]["external"]["uri"]
+
+
+# ---------------------------------------------------------------- every store managed at once (prod)
+MANAGED = merged(PROD, {"global": {
+    "postgres": {"enabled": False, "external": {
+        "host": "pg.example.internal", "port": 6432, "sslmode": "verify-full", "existingSecret": "pg-creds",
+        "databases": {"gateway": {"database": "qmtl_gw", "username": "qmtl_gw", "passwordKey": "gw"}},
+        "cidrs": ["10.10.0.0/24"]}},
+    "neo4j": {"enabled": False, "external": {
+        "uri": "neo4j+s://graph.example.internal:7687", "username": "dagmanager",
+        "existingSecret": "neo4j-creds", "passwordKey": "pw", "cidrs": ["10.11.0.0/24"]}},
+    "questdb": {"enabled": False, "external": {
+        "host": "qdb.example.internal", "port": 8812, "database": "qmtl", "sslmode": "require",
+        "existingSecret": "qdb-creds", "usernameKey": "user", "passwordKey": "pass", "cidrs": ["10.12.0.0/24"]}},
+    "minio": {"enabled": False, "external": {
+        "endpoint": "https://s3.example.internal", "region": "eu-west-1", "existingSecret": "s3-creds",
+        "accessKeyKey": "id", "secretKeyKey": "secret", "cidrs": ["10.13.0.0/24"]}},
+}})
+
+
+@pytest.fixture(scope="module")
+def managed():
+    return render_chart(MANAGED)
+
+
+def test_all_four_managed_render_none_of_the_bundled_stores(managed) -> None:
+    for store in STORES:
+        assert not from_store(managed, store), f"{store}: {from_store(managed, store)}"
+    names = {o["metadata"]["name"] for o in managed.objects}
+    for secret in ("qmtl-postgres", "qmtl-postgres-superuser", "qmtl-neo4j", "qmtl-questdb", "qmtl-minio-root",
+                   "qmtl-minio-coordinator"):
+        assert secret not in names, f"bundled Secret {secret} rendered for a managed store"
+    assert not [o for o in managed.by_kind("PersistentVolumeClaim")]
+
+
+def test_the_qmtl_config_points_at_every_managed_endpoint(managed) -> None:
+    config = qmtl_config(managed)
+    gw = config["gateway"]["database_dsn"]
+    assert gw.startswith("postgresql://qmtl_gw:"), gw
+    assert "@pg.example.internal:6432/qmtl_gw" in gw, gw
+    assert "sslmode=verify-full" in gw
+    ws = config["worldservice"]["server"]["dsn"]  # no override: the service's own name
+    assert ws.startswith("postgresql://worldservice:"), ws
+    assert "@pg.example.internal:6432/worldservice" in ws, ws
+    assert config["dagmanager"]["neo4j_dsn"] == "neo4j+s://graph.example.internal:7687"
+    assert config["dagmanager"]["neo4j_user"] == "dagmanager"
+    assert "qdb.example.internal:8812/qmtl" in config["seamless"]["questdb_dsn"]
+    assert config["seamless"]["artifact_endpoint"] == "https://s3.example.internal"
+
+
+def test_each_service_pod_reads_only_its_own_key_of_the_users_secrets(managed) -> None:
+    wanted = {
+        "gateway": {("pg-creds", "gw")},
+        "worldservice": {("pg-creds", "worldservice-password")},
+        "dagmanager": {("neo4j-creds", "pw")},
+        "seamless-coordinator": {("qdb-creds", "user"), ("qdb-creds", "pass"), ("s3-creds", "id"),
+                                 ("s3-creds", "secret")},
+    }
+    user_secrets = {"pg-creds", "neo4j-creds", "qdb-creds", "s3-creds"}
+    seen = {}
+    for obj, spec in pods(managed):
+        refs = {r for r in secret_refs(spec) if r[0] in user_secrets}
+        seen.setdefault(component(obj), set()).update(refs)
+    for who, refs in wanted.items():
+        if who in seen:
+            assert refs <= seen[who], f"{who} lacks {refs - seen[who]}"
+    for who, refs in seen.items():
+        extra = refs - wanted.get(who, set())
+        assert not extra or who.startswith("helm-test-"), f"{who} reads credentials that are not its own: {extra}"
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ({"postgres": {"enabled": False, "external": {"host": "pg.example"}}},
+         "global.postgres.external.existingSecret"),
+        ({"postgres": {"enabled": False, "external": {"existingSecret": "s"}}}, "global.postgres.external.host"),
+        ({"postgres": {"enabled": False, "external": {"host": "pg", "existingSecret": "s", "sslmode": "on"}}},
+         "global.postgres.external.sslmode"),
+        ({"neo4j": {"enabled": False, "external": {"uri": "http://graph:7474", "existingSecret": "s"}}},
+         "global.neo4j.external.uri"),
+        ({"neo4j": {"enabled": False, "external": {"uri": "bolt://graph:7687"}}},
+         "global.neo4j.external.existingSecret"),
+        ({"questdb": {"enabled": False, "external": {"host": "qdb"}}}, "global.questdb.external.existingSecret"),
+        ({"questdb": {"enabled": False, "external": {"host": "qdb", "existingSecret": "s", "sslmode": "tls"}}},
+         "global.questdb.external.sslmode"),
+        ({"minio": {"enabled": False, "external": {"endpoint": "s3.example.com", "existingSecret": "s"}}},
+         "global.minio.external.endpoint"),
+        ({"minio": {"enabled": False, "external": {"endpoint": "https://s3.example.com/b", "existingSecret": "s"}}},
+         "global.minio.external.endpoint"),
+        ({"minio": {"enabled": False, "external": {"endpoint": "https://s3.example.com"}}},
+         "global.minio.external.existingSecret"),
+        ({"seamless": {"artifact_prefix": ""}}, "global.seamless.artifact_prefix"),
+        ({"seamless": {"artifact_prefix": "/artifacts/"}}, "global.seamless.artifact_prefix"),
+        ({"seamless": {"artifact_prefix": "artifacts"}}, "global.seamless.artifact_prefix"),
+        ({"seamless": {"artifact_bucket": "QMTL_Seamless"}}, "global.seamless.artifact_bucket"),
+    ],
+)
+def test_a_bad_managed_block_is_refused_naming_the_key(override: dict, key: str) -> None:
+    values = [QMTL_OFF, {"global": {"networkPolicy": {"enabled": False}, **override}}]
+    # values.schema.json refuses it first (its wording is the schema library's) ...
+    assert render_error(values)
+    # ... and the templates refuse it on their own, naming the key (helm --skip-schema-validation, or a
+    # schema that lags behind), so no half-configured managed store renders.
+    error = render_error(values, extra_args=("--skip-schema-validation",))
+    assert key in str(error), str(error)
