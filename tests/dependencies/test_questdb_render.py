@@ -1,0 +1,118 @@
+"""QuestDB subchart, rendered (dev and prod): the coordinator's credentials wired from Secret
+qmtl-questdb into QuestDB's own settings (PG wire and HTTP basic auth), readiness on the min-HTTP
+health port, the unauthenticated ILP listeners off, and the StatefulSet. test_questdb_engine.py starts a
+real QuestDB with exactly the rendered environment."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.dependencies.test_managed_render import (
+    PROD,
+    QMTL_OFF,
+    chart_values,
+    component,
+    env,
+    pods,
+    secret_data,
+    secret_refs,
+    subchart_values,
+)
+from tests.harness import render_chart, render_error
+
+PROFILES = {"dev": {}, "prod": PROD}
+SECRET = "qmtl-questdb"
+# QuestDB's setting names (server.conf keys as QDB_ env vars, checked on QuestDB 9.3).
+CREDENTIAL_ENV = {"QDB_PG_USER": "username", "QDB_PG_PASSWORD": "password",
+                  "QDB_HTTP_USER": "username", "QDB_HTTP_PASSWORD": "password"}
+
+
+@pytest.fixture(params=sorted(PROFILES), scope="module")
+def profile(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def rendered(profile):
+    return render_chart(PROFILES[profile])
+
+
+def container(rendered) -> dict:
+    (c,) = rendered.get("StatefulSet", "questdb")["spec"]["template"]["spec"]["containers"]
+    return c
+
+
+def test_credentials_come_from_the_coordinators_secret(rendered) -> None:
+    e = env(container(rendered))
+    for var, key in CREDENTIAL_ENV.items():
+        assert e[var]["valueFrom"]["secretKeyRef"] == {"name": SECRET, "key": key}, var
+    data = secret_data(rendered, SECRET)
+    assert set(data) == {"username", "password"}
+    assert data["username"] == subchart_values("questdb")["username"]
+    assert data["password"] not in ("quest", ""), "never QuestDB's default password"
+    assert e["QDB_PG_READONLY_USER_ENABLED"]["value"] == "false"
+
+
+def test_only_questdb_and_the_coordinator_read_the_credentials(rendered) -> None:
+    readers = {component(obj) for obj, spec in pods(rendered) if any(n == SECRET for n, _ in secret_refs(spec))}
+    assert "questdb" in readers
+    assert readers - {"questdb", "seamless-coordinator"} <= {"helm-test-questdb"}, readers
+
+
+def test_readiness_is_the_min_http_health_port_which_needs_no_credentials(rendered) -> None:
+    c = container(rendered)
+    ports = chart_values()["global"]["ports"]
+    by_name = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert by_name == {"pg": ports["questdbPg"], "http": ports["questdbHttp"], "health": ports["questdbHealth"]}
+    assert ports["questdbHealth"] == 9003
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert by_name[c[probe]["httpGet"]["port"]] == ports["questdbHealth"], probe
+    e = env(c)
+    # with HTTP basic auth on, QuestDB asks the health server for credentials unless told not to
+    assert e["QDB_HTTP_HEALTH_CHECK_AUTHENTICATION_REQUIRED"]["value"] == "false"
+    assert e["QDB_HTTP_MIN_NET_BIND_TO"]["value"] == f"0.0.0.0:{ports['questdbHealth']}"
+    assert e["QDB_PG_NET_BIND_TO"]["value"] == f"0.0.0.0:{ports['questdbPg']}"
+
+
+def test_unauthenticated_line_protocol_is_off(rendered) -> None:
+    e = env(container(rendered))
+    assert e["QDB_LINE_TCP_ENABLED"]["value"] == "false"
+    assert e["QDB_LINE_UDP_ENABLED"]["value"] == "false"
+    assert e["QDB_TELEMETRY_ENABLED"]["value"] == "false"
+
+
+def test_statefulset_security_storage_resources(rendered, profile) -> None:
+    values = chart_values(extra=(PROFILES[profile],))
+    own = subchart_values("questdb")
+    sts = rendered.get("StatefulSet", "questdb")
+    spec = sts["spec"]["template"]["spec"]
+    c = container(rendered)
+    assert c["image"] == f"docker.io/questdb/questdb:{own['image']['tag']}"
+    assert own["image"]["tag"] != "latest"
+    assert spec["securityContext"]["runAsUser"] == 10001  # the image's questdb user
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {m["mountPath"]: m["name"] for m in c["volumeMounts"]} == {"/var/lib/questdb": "data", "/tmp": "tmp"}
+    assert c["resources"] == values["global"]["resources"][profile]["questdb"]
+    (claim,) = sts["spec"]["volumeClaimTemplates"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == own["persistence"]["size"][profile]
+    svc_ports = {p["name"]: p["port"] for p in rendered.get("Service", "questdb")["spec"]["ports"]}
+    assert svc_ports == {"pg": values["global"]["ports"]["questdbPg"], "http": values["global"]["ports"]["questdbHttp"]}
+
+
+def test_coordinator_config_uses_the_bundled_questdb() -> None:
+    rendered = render_chart(PROD)
+    port = chart_values()["global"]["ports"]["questdbPg"]
+    dsn = json.loads(rendered.get("ConfigMap", "qmtl-config")["data"]["qmtl.json"])["seamless"]["questdb_dsn"]
+    assert dsn.startswith(f"postgresql://questdb:{port}/qmtl"), dsn
+
+
+def test_ilp_can_be_switched_on_and_settings_the_chart_owns_are_refused() -> None:
+    on = render_chart([QMTL_OFF, {"questdb": {"ilpTcp": True, "config": {"cairo.max.uncommitted.rows": 1000}}}])
+    e = env(container(on))
+    assert e["QDB_LINE_TCP_ENABLED"]["value"] == "true"
+    assert e["QDB_CAIRO_MAX_UNCOMMITTED_ROWS"]["value"] == "1000"
+    error = render_error([QMTL_OFF, {"questdb": {"config": {"pg.password": "quest"}}}],
+                         extra_args=("--skip-schema-validation",))
+    assert "questdb.config.pg.password" in str(error)
