@@ -538,6 +538,19 @@ class KafkaPrincipal:
         return self._metadata()[1] is None
 
 
+def _enum(enum_cls: Any, value: Any, aliases: Mapping[str, str] | None = None) -> Any:
+    """Enum member by a forgiving name: 'describe_configs', 'DescribeConfigs', 'describe-configs' and
+    rpk's 'clusteraction' all work."""
+    if isinstance(value, enum_cls):
+        return value
+    key = str(value).replace("-", "").replace("_", "").upper()
+    key = (aliases or {}).get(key, key)
+    for member in enum_cls:
+        if member.name.replace("_", "") == key:
+            return member
+    raise ValueError(f"{value!r} is not one of {[m.name.lower() for m in enum_cls]}")
+
+
 def acl_binding(spec: Mapping[str, Any] | Any) -> list:
     """AclBinding(s) from a dict: {principal, resource_type (topic|group|cluster|transactional_id),
     name, pattern (literal|prefixed), operations (list or one; 'all'), permission (allow|deny), host}."""
@@ -545,15 +558,16 @@ def acl_binding(spec: Mapping[str, Any] | Any) -> list:
 
     if isinstance(spec, AclBinding):
         return [spec]
-    rtype = ResourceType[str(spec.get("resource_type", "topic")).upper()]
-    name = spec.get("name", "kafka-cluster" if rtype == ResourceType.BROKER else None)
-    pattern = ResourcePatternType[str(spec.get("pattern", "literal")).upper()]
+    rtype = _enum(ResourceType, spec.get("resource_type", "topic"), {"CLUSTER": "BROKER"})
+    name = spec.get("name") or ("kafka-cluster" if rtype == ResourceType.BROKER else None)
+    if name is None:
+        raise ValueError(f"ACL without a resource name: {spec!r}")
+    pattern = _enum(ResourcePatternType, spec.get("pattern", "literal"))
     ops = spec.get("operations", spec.get("operation", "all"))
     ops = [ops] if isinstance(ops, str) else list(ops)
-    permission = AclPermissionType[str(spec.get("permission", "allow")).upper()]
+    permission = _enum(AclPermissionType, spec.get("permission", "allow"))
     return [
-        AclBinding(rtype, name, pattern, spec["principal"], spec.get("host", "*"), AclOperation[op.upper()],
-                   permission)
+        AclBinding(rtype, name, pattern, spec["principal"], spec.get("host", "*"), _enum(AclOperation, op), permission)
         for op in ops
     ]
 

@@ -175,6 +175,24 @@ def test_kafka_prefixed_acl_covers_only_its_prefix(kafka_broker, engine_name):
     assert kafka_broker.topic_config(outside)["retention.ms"] == "3600000"
 
 
+def test_kafka_cluster_create_and_topic_delete_rights(kafka_broker, engine_name):
+    """dagmanager's shape: it creates and deletes its own data topics."""
+    user, prefix = engine_name("dagmanager"), engine_name("data") + "."
+    kafka_broker.create_scram_user(user, "dm-pw")
+    dm = kafka_broker.as_user(user, "dm-pw")
+    assert dm.create_topic(prefix + "raw") == "TOPIC_AUTHORIZATION_FAILED"
+    kafka_broker.create_acls(
+        [
+            {"principal": f"User:{user}", "resource_type": "cluster", "operations": ["create"]},
+            {"principal": f"User:{user}", "resource_type": "topic", "name": prefix, "pattern": "prefixed",
+             "operations": ["describe", "delete"]},
+        ]
+    )
+    assert dm.create_topic(prefix + "raw") is None
+    assert dm.topic_error(prefix + "raw") is None
+    assert dm.delete_topic(prefix + "raw") is None
+
+
 def test_kafka_cli_tools_run_against_the_broker(kafka_broker, engine_name):
     topic = engine_name("cli")
     kafka_broker.create_topics([topic])
