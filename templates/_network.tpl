@@ -31,6 +31,19 @@ against the values. templates/networkpolicies.yaml renders it; nothing else rest
 {{- toYaml (dict "value" (ternary $node nil $found)) -}}
 {{- end -}}
 
+{{/* "true" when every values path in .paths (a path or a list; none: true) holds a truthy value. */}}
+{{- define "qmtl.network.allTrue" -}}
+{{- $paths := .paths | default list -}}
+{{- if kindIs "string" $paths -}}{{- $paths = list $paths -}}{{- end -}}
+{{- $all := true -}}
+{{- range $path := $paths -}}
+{{- if not (include "qmtl.network.valueAt" (dict "values" $.values "path" $path) | fromYaml).value -}}
+{{- $all = false -}}
+{{- end -}}
+{{- end -}}
+{{- ternary "true" "false" $all -}}
+{{- end -}}
+
 {{/* Pod peer (or pod selector) of one component of this release. (dict "ctx" $ "component" "redis") */}}
 {{- define "qmtl.network.podSelector" -}}
 matchLabels:
@@ -93,11 +106,7 @@ Port(s) of an external endpoint, from the qmtl.endpoints model: (dict "ep" <mode
 {{- $egress := dict -}}
 {{- range $name, $c := $graph.components -}}
 {{- $c = $c | default dict -}}
-{{- $enabled := true -}}
-{{- if $c.when -}}
-{{- $enabled = not (not (include "qmtl.network.valueAt" (dict "values" $ctx.Values "path" $c.when) | fromYaml).value) -}}
-{{- end -}}
-{{- $_ := set $on $name $enabled -}}
+{{- $_ := set $on $name (eq (include "qmtl.network.allTrue" (dict "values" $ctx.Values "paths" $c.when)) "true") -}}
 {{- $_ := set $ingress $name list -}}
 {{- $_ := set $egress $name list -}}
 {{- end -}}
@@ -115,7 +124,14 @@ Port(s) of an external endpoint, from the qmtl.endpoints model: (dict "ep" <mode
 {{- $ports = append $ports (dict "protocol" "TCP" "port" (int (get $gports $key))) -}}
 {{- end -}}
 {{- if not $ports -}}{{- fail (printf "%s lists no ports" $where) -}}{{- end -}}
-{{- if get $on $edge.from -}}
+{{- $wanted := eq (include "qmtl.network.allTrue" (dict "values" $ctx.Values "paths" $edge.when)) "true" -}}
+{{- if $edge.unless -}}
+{{- if not (hasKey $on $edge.unless) -}}
+{{- fail (printf "%s: unless names %q, which `components` does not declare" $where $edge.unless) -}}
+{{- end -}}
+{{- if get $on $edge.unless -}}{{- $wanted = false -}}{{- end -}}
+{{- end -}}
+{{- if and $wanted (get $on $edge.from) -}}
 {{- if get $on $edge.to -}}
 {{- $src := dict "podSelector" (include "qmtl.network.podSelector" (dict "ctx" $ctx "component" $edge.from) | fromYaml) -}}
 {{- $dst := dict "podSelector" (include "qmtl.network.podSelector" (dict "ctx" $ctx "component" $edge.to) | fromYaml) -}}
@@ -135,7 +151,10 @@ Port(s) of an external endpoint, from the qmtl.endpoints model: (dict "ep" <mode
 {{- $cidrs = $e.cidrs | default list -}}
 {{- end -}}
 {{- if $external -}}
-{{- if not $cidrs -}}
+{{- /* A coordinator outside the release may well be a Service of another namespace, where address
+ranges mean little: without coordinatorCidrs its port is open towards any destination. A managed
+dependency must say where it is. */ -}}
+{{- if and (not $cidrs) (ne $key "coordinator") -}}
 {{- fail (printf "%s is empty: %s must reach the managed %s, and the network policies allow that only to its address range(s). Set %s (e.g. [10.20.0.0/16]) or turn policies off with global.networkPolicy.enabled=false" (get $cidrKeys $key) $edge.from $edge.to (get $cidrKeys $key)) -}}
 {{- end -}}
 {{- $peers := list -}}
@@ -149,7 +168,9 @@ Port(s) of an external endpoint, from the qmtl.endpoints model: (dict "ep" <mode
 {{- range $p := (include "qmtl.network.externalPorts" (dict "ep" $ep "key" $key) | fromYaml).ports -}}
 {{- $extPorts = append $extPorts (dict "protocol" "TCP" "port" (int $p)) -}}
 {{- end -}}
-{{- $_ := set $egress $edge.from (append (get $egress $edge.from) (dict "to" $peers "ports" $extPorts)) -}}
+{{- $rule := dict "ports" $extPorts -}}
+{{- if $peers -}}{{- $_ := set $rule "to" $peers -}}{{- end -}}
+{{- $_ := set $egress $edge.from (append (get $egress $edge.from) $rule) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
