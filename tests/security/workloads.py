@@ -1,0 +1,158 @@
+"""What a render runs: every pod template (workloads, hooks, helm test pods) and every container in it,
+plus the per-profile sizing totals the benchmark script prints (`sizing_totals`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterator, Mapping
+
+from tests.harness import Rendered
+
+# kind -> path from the object to its pod template
+POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+    "Pod": (),
+}
+LONG_RUNNING = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    kind: str
+    name: str
+    obj: Mapping
+    template: Mapping  # the pod template ({metadata, spec}); for a Pod, the Pod itself
+
+    @property
+    def spec(self) -> Mapping:
+        return self.template.get("spec") or {}
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        return (self.template.get("metadata") or {}).get("labels") or {}
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+    @property
+    def long_running(self) -> bool:
+        """Serves until stopped: a controller that restarts it, or a bare Pod that is no hook."""
+        if self.kind in LONG_RUNNING:
+            return True
+        annotations = (self.obj.get("metadata") or {}).get("annotations") or {}
+        return self.kind == "Pod" and "helm.sh/hook" not in annotations
+
+    @property
+    def replicas(self) -> int:
+        if self.kind in ("Deployment", "StatefulSet", "ReplicaSet"):
+            value = (self.obj.get("spec") or {}).get("replicas")
+            return 1 if value is None else int(value)
+        return 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Container:
+    workload: Workload
+    spec: Mapping
+    init: bool  # an init container (including native sidecars)
+
+    @property
+    def name(self) -> str:
+        return self.spec["name"]
+
+    @property
+    def sidecar(self) -> bool:
+        """A native sidecar: an init container that keeps running (restartPolicy: Always)."""
+        return self.init and self.spec.get("restartPolicy") == "Always"
+
+    @property
+    def long_running(self) -> bool:
+        return self.workload.long_running and (not self.init or self.sidecar)
+
+
+def workloads(rendered: Rendered) -> list[Workload]:
+    found = []
+    for obj in rendered.objects:
+        path = POD_TEMPLATE_PATHS.get(obj.get("kind", ""))
+        if path is None:
+            continue
+        template: Mapping = obj
+        for key in path:
+            template = (template or {}).get(key) or {}
+        found.append(Workload(kind=obj["kind"], name=obj["metadata"]["name"], obj=obj, template=template))
+    return found
+
+
+def containers(workload: Workload) -> Iterator[Container]:
+    for spec in workload.spec.get("initContainers") or []:
+        yield Container(workload, spec, init=True)
+    for spec in workload.spec.get("containers") or []:
+        yield Container(workload, spec, init=False)
+
+
+# --- quantities -----------------------------------------------------------------------------------
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
+
+
+def quantity(value: object) -> float:
+    """A Kubernetes resource.Quantity as a number (cores for cpu, bytes for memory)."""
+    match = _QUANTITY.match(str(value).strip())
+    if not match:
+        raise ValueError(f"not a Kubernetes quantity: {value!r}")
+    number, suffix = float(match.group(1)), match.group(2) or ""
+    return number * (_BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix])
+
+
+def _requests(container: Mapping) -> tuple[float, float]:
+    requests = (container.get("resources") or {}).get("requests") or {}
+    return quantity(requests.get("cpu", 0)), quantity(requests.get("memory", 0))
+
+
+def pod_requests(workload: Workload) -> tuple[float, float]:
+    """What the scheduler reserves for one pod: max(regular + sidecars, each init + the sidecars
+    started before it), per resource (Kubernetes' effective pod request, overhead excluded)."""
+    cpu = mem = 0.0
+    side_cpu = side_mem = 0.0
+    init_cpu = init_mem = 0.0
+    for spec in workload.spec.get("initContainers") or []:
+        c, m = _requests(spec)
+        if spec.get("restartPolicy") == "Always":
+            side_cpu, side_mem = side_cpu + c, side_mem + m
+        else:
+            init_cpu, init_mem = max(init_cpu, side_cpu + c), max(init_mem, side_mem + m)
+    for spec in workload.spec.get("containers") or []:
+        c, m = _requests(spec)
+        cpu, mem = cpu + c, mem + m
+    return max(cpu + side_cpu, init_cpu), max(mem + side_mem, init_mem)
+
+
+def sizing_totals(rendered: Rendered) -> dict:
+    """Total requests of a render, for the benchmark script and the laptop-fit test.
+
+    Returns {"long_running": {"cpu": cores, "memory": bytes, "pods": n},
+             "transient":    {"cpu": ..., "memory": ..., "pods": n},      # Jobs, CronJobs, hook/test pods
+             "peak":         {"cpu": ..., "memory": ...},                  # everything at once
+             "workloads":    {"Kind/name": {"cpu", "memory", "replicas", "long_running"}}}
+    Long-running workloads count once per replica; transient ones once.
+    """
+    totals = {"long_running": {"cpu": 0.0, "memory": 0.0, "pods": 0},
+              "transient": {"cpu": 0.0, "memory": 0.0, "pods": 0}, "workloads": {}}
+    for workload in workloads(rendered):
+        cpu, mem = pod_requests(workload)
+        bucket = totals["long_running" if workload.long_running else "transient"]
+        bucket["cpu"] += cpu * workload.replicas
+        bucket["memory"] += mem * workload.replicas
+        bucket["pods"] += workload.replicas
+        totals["workloads"][workload.ref] = {"cpu": cpu, "memory": mem, "replicas": workload.replicas,
+                                            "long_running": workload.long_running}
+    totals["peak"] = {key: totals["long_running"][key] + totals["transient"][key] for key in ("cpu", "memory")}
+    return totals
