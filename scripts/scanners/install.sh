@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Installs the independent manifest scanners used by tests/security, at the versions pinned in
+# pyproject.toml [tool.qmtl-stack.scanners], into .tools/ (git-ignored). Idempotent: a second run
+# takes a second.
+#
+#   .tools/scanners/checkov/   checkov's OWN virtualenv (its dependency tree is large and must not
+#                              meet the test venv's pins); entry point .tools/bin/checkov
+#   .tools/bin/kube-score      built from its Go module (github.com/zegl/kube-score)
+#
+# Usage: scripts/scanners/install.sh [checkov|kube-score ...]   (default: both)
+# Exit status is nonzero when a requested scanner could not be installed.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+
+mkdir -p "${TOOLS_BIN}" "${TOOLS}/build" "${TOOLS}/scanners"
+
+find_python311() {
+  local cand
+  for cand in python3.11 python3; do
+    if command -v "${cand}" >/dev/null 2>&1 \
+       && "${cand}" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+      command -v "${cand}"; return 0
+    fi
+  done
+  return 1
+}
+
+install_checkov() {
+  local version venv key py
+  version="$(pin tool.qmtl-stack.scanners.checkov)"
+  venv="${TOOLS}/scanners/checkov"
+  key="checkov@${version}"
+  if ! stamp_ok "${key}" || [[ ! -x "${venv}/bin/checkov" ]]; then
+    py="$(find_python311)" || die "checkov needs Python 3.11 (python3.11 not found; run scripts/setup.sh first)"
+    log "checkov ${version}: installing into its own venv ${venv#"${QMTL_ROOT}/"}"
+    rm -rf "${venv}"
+    "${py}" -m venv "${venv}"
+    "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check --no-input "checkov==${version}"
+  fi
+  # The entry point keeps checkov offline: no PyPI version check, no platform run config or policy
+  # mapping downloads (--skip-download). Without an API key checkov scans locally only.
+  cat >"${TOOLS_BIN}/checkov" <<WRAP
+#!/usr/bin/env bash
+# checkov ${version} from ${venv#"${QMTL_ROOT}/"}, offline (written by scripts/scanners/install.sh)
+export CKV_SKIP_PACKAGE_UPDATE_CHECK=TRUE BC_SKIP_MAPPING=TRUE ANSI_COLORS_DISABLED=TRUE
+export LOG_LEVEL=\${LOG_LEVEL:-WARNING}
+unset BC_API_KEY PRISMA_API_URL
+exec "${venv}/bin/checkov" --skip-download "\$@"
+WRAP
+  chmod +x "${TOOLS_BIN}/checkov"
+  local have
+  have="$("${TOOLS_BIN}/checkov" --version 2>/dev/null | tail -1)"
+  [[ ${have} == "${version}" ]] || die "installed checkov reports ${have:-nothing}, expected ${version}"
+  stamp_ok "${key}" && { log "checkov ${version}: cached"; return 0; }
+  stamp_set "${key}"
+  log "checkov ${version}: ok"
+}
+
+install_kube_score() {
+  local version key gobin
+  version="$(pin tool.qmtl-stack.scanners.kube_score)"
+  key="kube-score@${version}"
+  if stamp_ok "${key}" && [[ -x "${TOOLS_BIN}/kube-score" ]]; then
+    log "kube-score ${version}: cached"; return 0
+  fi
+  need_go
+  log "kube-score ${version}: building from github.com/zegl/kube-score's Go module"
+  gobin="${TOOLS}/build/gobin-kube-score"
+  rm -rf "${gobin}"; mkdir -p "${gobin}"
+  (cd "${TOOLS}/build" && go_build_env && GOBIN="${gobin}" \
+    go install -trimpath -ldflags "-s -w -X main.version=${version}" \
+      "github.com/zegl/kube-score/cmd/kube-score@v${version}")
+  mv "${gobin}/kube-score" "${TOOLS_BIN}/kube-score"
+  rm -rf "${gobin}"
+  "${TOOLS_BIN}/kube-score" version >/dev/null || die "the built kube-score does not run"
+  stamp_set "${key}"
+  log "kube-score ${version}: ok ($("${TOOLS_BIN}/kube-score" version | head -1))"
+}
+
+targets=("$@")
+[[ ${#targets[@]} -gt 0 ]] || targets=(checkov kube-score)
+for target in "${targets[@]}"; do
+  case "${target}" in
+    checkov) install_checkov ;;
+    kube-score) install_kube_score ;;
+    *) die "unknown scanner ${target} (known: checkov, kube-score)" ;;
+  esac
+done
