@@ -50,6 +50,12 @@ def _c(name: str, cpu: str, memory: str, **extra) -> dict:
     return {"name": name, "resources": {"requests": {"cpu": cpu, "memory": memory}}, **extra}
 
 
+def test_limits_are_totalled_by_the_same_rule() -> None:
+    spec = {"containers": [{"name": "a", "resources": {"requests": {"cpu": "100m", "memory": "1Mi"},
+                                                         "limits": {"cpu": "1", "memory": "2Mi"}}}]}
+    assert pod_requests(_workload("Deployment", spec), "limits") == (1.0, 2 * 2**20)
+
+
 def test_pod_request_follows_the_scheduler_rule() -> None:
     # max(sum of containers + sidecars, largest init + sidecars started before it)
     spec = {"initContainers": [_c("big-init", "2", "64Mi"), _c("proxy", "100m", "32Mi", restartPolicy="Always"),
@@ -71,6 +77,7 @@ def test_sizing_totals_counts_replicas_and_separates_transient_pods() -> None:
     ]
     rendered = Rendered(text="", items=tuple(RenderedObject("hand-made", o) for o in objects), key="hand-made")
     totals = sizing_totals(rendered)
+    assert sizing_totals(objects) == totals  # the list of objects works the same
     assert totals["long_running"]["cpu"] == pytest.approx(0.3)
     assert totals["long_running"]["pods"] == 3
     assert totals["transient"]["cpu"] == pytest.approx(0.06)

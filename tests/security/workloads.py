@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from tests.harness import Rendered
 
@@ -77,9 +77,11 @@ class Container:
         return self.workload.long_running and (not self.init or self.sidecar)
 
 
-def workloads(rendered: Rendered) -> list[Workload]:
+def workloads(rendered: Rendered | Iterable[Mapping]) -> list[Workload]:
+    """Every pod template of a render (a Rendered, or its list of objects)."""
+    objects = rendered.objects if isinstance(rendered, Rendered) else list(rendered)
     found = []
-    for obj in rendered.objects:
+    for obj in objects:
         path = POD_TEMPLATE_PATHS.get(obj.get("kind", ""))
         if path is None:
             continue
@@ -112,47 +114,53 @@ def quantity(value: object) -> float:
     return number * (_BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix])
 
 
-def _requests(container: Mapping) -> tuple[float, float]:
-    requests = (container.get("resources") or {}).get("requests") or {}
-    return quantity(requests.get("cpu", 0)), quantity(requests.get("memory", 0))
+def _amounts(container: Mapping, kind: str) -> tuple[float, float]:
+    values = (container.get("resources") or {}).get(kind) or {}
+    return quantity(values.get("cpu", 0)), quantity(values.get("memory", 0))
 
 
-def pod_requests(workload: Workload) -> tuple[float, float]:
+def pod_requests(workload: Workload, kind: str = "requests") -> tuple[float, float]:
     """What the scheduler reserves for one pod: max(regular + sidecars, each init + the sidecars
-    started before it), per resource (Kubernetes' effective pod request, overhead excluded)."""
+    started before it), per resource (Kubernetes' effective pod request, overhead excluded).
+    kind="limits" applies the same rule to the limits."""
     cpu = mem = 0.0
     side_cpu = side_mem = 0.0
     init_cpu = init_mem = 0.0
     for spec in workload.spec.get("initContainers") or []:
-        c, m = _requests(spec)
+        c, m = _amounts(spec, kind)
         if spec.get("restartPolicy") == "Always":
             side_cpu, side_mem = side_cpu + c, side_mem + m
         else:
             init_cpu, init_mem = max(init_cpu, side_cpu + c), max(init_mem, side_mem + m)
     for spec in workload.spec.get("containers") or []:
-        c, m = _requests(spec)
+        c, m = _amounts(spec, kind)
         cpu, mem = cpu + c, mem + m
     return max(cpu + side_cpu, init_cpu), max(mem + side_mem, init_mem)
 
 
-def sizing_totals(rendered: Rendered) -> dict:
-    """Total requests of a render, for the benchmark script and the laptop-fit test.
+def sizing_totals(rendered: Rendered | Iterable[Mapping]) -> dict:
+    """Totals of a render (a Rendered or its objects), for the benchmark script and the laptop-fit test.
 
-    Returns {"long_running": {"cpu": cores, "memory": bytes, "pods": n},
-             "transient":    {"cpu": ..., "memory": ..., "pods": n},      # Jobs, CronJobs, hook/test pods
-             "peak":         {"cpu": ..., "memory": ...},                  # everything at once
-             "workloads":    {"Kind/name": {"cpu", "memory", "replicas", "long_running"}}}
-    Long-running workloads count once per replica; transient ones once.
+    Returns {"long_running": {"cpu", "memory", "limits_cpu", "limits_memory", "pods"},
+             "transient":    {... the same ...},   # Jobs, CronJobs, hook and helm test pods
+             "peak":         {"cpu", "memory", "limits_cpu", "limits_memory"},   # everything at once
+             "workloads":    {"Kind/name": {"cpu", "memory", "limits_cpu", "limits_memory", "replicas",
+                                            "long_running"}}}
+    cpu in cores, memory in bytes; cpu/memory are requests. Long-running workloads count once per replica,
+    transient ones once. Per pod, Kubernetes' effective request rule (pod_requests).
     """
-    totals = {"long_running": {"cpu": 0.0, "memory": 0.0, "pods": 0},
-              "transient": {"cpu": 0.0, "memory": 0.0, "pods": 0}, "workloads": {}}
+    keys = ("cpu", "memory", "limits_cpu", "limits_memory")
+    totals: dict = {"long_running": dict.fromkeys(keys, 0.0) | {"pods": 0},
+                    "transient": dict.fromkeys(keys, 0.0) | {"pods": 0}, "workloads": {}}
     for workload in workloads(rendered):
         cpu, mem = pod_requests(workload)
+        limits_cpu, limits_mem = pod_requests(workload, "limits")
+        per_pod = {"cpu": cpu, "memory": mem, "limits_cpu": limits_cpu, "limits_memory": limits_mem}
         bucket = totals["long_running" if workload.long_running else "transient"]
-        bucket["cpu"] += cpu * workload.replicas
-        bucket["memory"] += mem * workload.replicas
+        for key in keys:
+            bucket[key] += per_pod[key] * workload.replicas
         bucket["pods"] += workload.replicas
-        totals["workloads"][workload.ref] = {"cpu": cpu, "memory": mem, "replicas": workload.replicas,
-                                            "long_running": workload.long_running}
-    totals["peak"] = {key: totals["long_running"][key] + totals["transient"][key] for key in ("cpu", "memory")}
+        totals["workloads"][workload.ref] = per_pod | {"replicas": workload.replicas,
+                                                       "long_running": workload.long_running}
+    totals["peak"] = {key: totals["long_running"][key] + totals["transient"][key] for key in keys}
     return totals
