@@ -37,11 +37,13 @@ user="${QMTL_S3_ACCESS_KEY:?QMTL_S3_ACCESS_KEY is not set}"
 endpoint="${MINIO_ENDPOINT:?MINIO_ENDPOINT is not set}"
 # root's alias from the environment only (nothing written to a config file)
 export MC_HOST_qmtl="${endpoint%%://*}://${MINIO_ROOT_USER}:${MINIO_ROOT_PASSWORD}@${endpoint#*://}"
-mc() { "${MC:-mc}" --config-dir "${TMPDIR:-/tmp}/.mc" --no-color "$@"; }
+# `command`: the binary, not this function (a bare `mc` here would call itself forever)
+mc() { command "${MC:-mc}" --config-dir "${TMPDIR:-/tmp}/.mc" --no-color "$@"; }
 
 wait_seconds="${QMTL_PROVISION_WAIT_SECONDS:-300}"
 deadline=$((SECONDS + wait_seconds))
-until mc ready qmtl >/dev/null 2>&1 && mc admin info qmtl >/dev/null 2>&1; do
+# (not `mc ready`: it blocks until the cluster reports ready, with no deadline of its own)
+until mc admin info qmtl >/dev/null 2>&1; do
   if ((SECONDS >= deadline)); then
     echo "minio-provision: ${endpoint} was not ready in ${wait_seconds}s" >&2
     mc admin info qmtl >&2 || true

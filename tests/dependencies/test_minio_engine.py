@@ -1,0 +1,132 @@
+"""The RENDERED MinIO provisioning (provision.sh + coordinator-policy.json from ConfigMap
+qmtl-minio-provision, the coordinator's keys from the rendered Secret) run with mc against a real MinIO
+server (tests/engines: MinIO and mc built from their Go modules), twice. Then, as the coordinator's
+user: put/get/list/delete under artifacts/ work; anything else in the bucket, any other bucket, bucket
+creation and admin calls are denied. A policy attached by hand to the user is removed by the next run."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+
+import pytest
+
+from tests.dependencies.test_managed_render import chart_values, env, secret_data
+from tests.harness import render_chart
+
+servers = pytest.importorskip("tests.engines.servers", reason="tests/engines (real servers) is not there")
+pins = pytest.importorskip("tests.engines.pins")
+minio_error = pytest.importorskip("minio.error")
+
+pytestmark = pytest.mark.engines
+
+VALUES: dict = {}
+SEAMLESS = chart_values()["global"]["seamless"]
+BUCKET, PREFIX = SEAMLESS["artifact_bucket"], SEAMLESS["artifact_prefix"]
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory) -> dict:
+    rendered = render_chart(VALUES)
+    data = rendered.get("ConfigMap", "qmtl-minio-provision")["data"]
+    folder = tmp_path_factory.mktemp("minio-provision")
+    for name, text in data.items():
+        (folder / name).write_text(text)
+    (container,) = rendered.get("Job", "minio-provision")["spec"]["template"]["spec"]["containers"]
+    keys = {}
+    for name, entry in env(container).items():
+        ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
+        if ref and ref["name"] == "qmtl-minio-coordinator":
+            keys[name] = secret_data(rendered, ref["name"])[ref["key"]]
+    return {"dir": folder, "keys": keys}
+
+
+def run_provisioning(server, artifacts: dict) -> subprocess.CompletedProcess:
+    try:
+        mc_env = server.mc_env()
+    except pins.EngineUnavailable as exc:
+        pytest.skip(f"the rendered provision.sh needs mc: {exc}")
+    run_env = {
+        **os.environ, **mc_env, **artifacts["keys"],
+        # the Job's environment, aimed at the test server (root: the server's own)
+        "MINIO_ENDPOINT": server.url,
+        "MINIO_ROOT_USER": server.root_user,
+        "MINIO_ROOT_PASSWORD": server.root_password,
+        "QMTL_PROVISION_WAIT_SECONDS": "30",
+        "TMPDIR": str(artifacts["dir"]),
+    }
+    result = subprocess.run(["bash", str(artifacts["dir"] / "provision.sh")], env=run_env, capture_output=True,
+                            text=True, timeout=180)
+    assert result.returncode == 0, f"provision.sh failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def provisioned(minio_server, artifacts):
+    run_provisioning(minio_server, artifacts)
+    run_provisioning(minio_server, artifacts)  # idempotent: a second run succeeds
+    minio_server.make_bucket("another-bucket")
+    minio_server.client().put_object("another-bucket", f"{PREFIX}x", io.BytesIO(b"x"), 1)
+    minio_server.client().put_object(BUCKET, "elsewhere/x", io.BytesIO(b"x"), 1)
+    keys = artifacts["keys"]
+    return minio_server, minio_server.client(keys["QMTL_S3_ACCESS_KEY"], keys["QMTL_S3_SECRET_KEY"])
+
+
+def denied(call) -> None:
+    with pytest.raises(minio_error.S3Error) as info:
+        call()
+    assert info.value.code == "AccessDenied", info.value
+
+
+def test_the_coordinator_works_under_the_artifact_prefix(provisioned) -> None:
+    _, client = provisioned
+    key = f"{PREFIX}run-1/model.bin"
+    client.put_object(BUCKET, key, io.BytesIO(b"weights"), 7)
+    assert client.get_object(BUCKET, key).read() == b"weights"
+    assert key in [o.object_name for o in client.list_objects(BUCKET, prefix=PREFIX, recursive=True)]
+    client.remove_object(BUCKET, key)
+    assert key not in [o.object_name for o in client.list_objects(BUCKET, prefix=PREFIX, recursive=True)]
+
+
+def test_the_coordinator_is_denied_the_rest_of_the_bucket(provisioned) -> None:
+    _, client = provisioned
+    denied(lambda: client.put_object(BUCKET, "elsewhere/y", io.BytesIO(b"y"), 1))
+    denied(lambda: client.put_object(BUCKET, PREFIX.rstrip("/") + "-not/y", io.BytesIO(b"y"), 1))
+    denied(lambda: client.get_object(BUCKET, "elsewhere/x").read())
+    denied(lambda: client.remove_object(BUCKET, "elsewhere/x"))
+    denied(lambda: list(client.list_objects(BUCKET)))
+    denied(lambda: list(client.list_objects(BUCKET, prefix="elsewhere/")))
+
+
+def test_the_coordinator_is_denied_other_buckets_and_bucket_management(provisioned) -> None:
+    _, client = provisioned
+    denied(lambda: client.get_object("another-bucket", f"{PREFIX}x").read())
+    denied(lambda: client.put_object("another-bucket", f"{PREFIX}y", io.BytesIO(b"y"), 1))
+    denied(lambda: list(client.list_objects("another-bucket", prefix=PREFIX)))
+    # MinIO answers ListBuckets with the buckets the user's policy reaches (no s3:ListAllMyBuckets needed)
+    assert [b.name for b in client.list_buckets()] == [BUCKET]
+    denied(lambda: client.make_bucket("coordinator-made"))
+    denied(lambda: client.remove_bucket(BUCKET))
+
+
+def test_the_coordinator_is_not_an_admin(provisioned, artifacts) -> None:
+    server, _ = provisioned
+    from minio.credentials import StaticProvider
+    from minio.error import MinioAdminException
+    from minio.minioadmin import MinioAdmin
+
+    keys = artifacts["keys"]
+    admin = MinioAdmin(endpoint=server.endpoint, secure=False,
+                       credentials=StaticProvider(keys["QMTL_S3_ACCESS_KEY"], keys["QMTL_S3_SECRET_KEY"]))
+    with pytest.raises(MinioAdminException):
+        admin.user_list()
+
+
+def test_a_rerun_leaves_the_user_with_only_its_own_policy(provisioned, artifacts) -> None:
+    server, client = provisioned
+    server.mc("admin", "policy", "attach", "local", "readwrite", "--user", artifacts["keys"]["QMTL_S3_ACCESS_KEY"])
+    client.put_object("another-bucket", "now-allowed", io.BytesIO(b"z"), 1)  # the drift is real
+    run_provisioning(server, artifacts)
+    denied(lambda: client.put_object("another-bucket", "again", io.BytesIO(b"z"), 1))
+    client.put_object(BUCKET, f"{PREFIX}still-ok", io.BytesIO(b"z"), 1)
