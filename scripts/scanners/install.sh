@@ -6,8 +6,10 @@
 #   .tools/scanners/checkov/   checkov's OWN virtualenv (its dependency tree is large and must not
 #                              meet the test venv's pins); entry point .tools/bin/checkov
 #   .tools/bin/kube-score      built from its Go module (github.com/zegl/kube-score)
+#   .tools/bin/pss-check       scripts/scanners/pss: Kubernetes' own Pod Security Standards checks
+#                              (k8s.io/pod-security-admission) over rendered manifests
 #
-# Usage: scripts/scanners/install.sh [checkov|kube-score ...]   (default: both)
+# Usage: scripts/scanners/install.sh [checkov|kube-score|pss-check ...]   (default: all)
 # Exit status is nonzero when a requested scanner could not be installed.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
@@ -77,12 +79,44 @@ install_kube_score() {
   log "kube-score ${version}: ok ($("${TOOLS_BIN}/kube-score" version | head -1))"
 }
 
+# pss-check: scripts/scanners/pss/main.go against k8s.io/pod-security-admission at the version of the
+# local control plane's Kubernetes (tool.qmtl-stack.cluster.kubernetes 1.N.P -> v0.N.P), i.e. the same
+# PodSecurity code the API server runs.
+install_pss_check() {
+  local kube version key src build
+  kube="$(pin tool.qmtl-stack.cluster.kubernetes)"
+  version="v0.${kube#*.}"
+  src="${QMTL_ROOT}/scripts/scanners/pss/main.go"
+  key="pss-check@${version}-$(sha_of "${src}")"
+  if stamp_ok "${key}" && [[ -x "${TOOLS_BIN}/pss-check" ]]; then
+    log "pss-check (pod-security-admission ${version}): cached"; return 0
+  fi
+  need_go
+  log "pss-check: building against k8s.io/pod-security-admission ${version}"
+  build="${TOOLS}/build/pss-check"
+  rm -rf "${build}"; mkdir -p "${build}"
+  cp "${src}" "${build}/main.go"
+  (cd "${build}" && go_build_env \
+    && go mod init qmtl-stack/pss-check >/dev/null 2>&1 \
+    && GOFLAGS=-mod=mod go get "k8s.io/pod-security-admission@${version}" "k8s.io/api@${version}" \
+         "k8s.io/apimachinery@${version}" \
+    && GOFLAGS=-mod=mod go mod tidy \
+    && go build -trimpath -ldflags "-s -w" -o "${TOOLS_BIN}/pss-check" .)
+  printf 'kind: Pod\napiVersion: v1\nmetadata: {name: probe}\nspec: {containers: [{name: c, image: x:1}]}\n' \
+    >"${build}/probe.yaml"
+  "${TOOLS_BIN}/pss-check" "${build}/probe.yaml" | grep -q '"allowed": false' \
+    || die "the built pss-check does not flag a pod without a security context"
+  stamp_set "${key}"
+  log "pss-check (pod-security-admission ${version}): ok"
+}
+
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(checkov kube-score)
+[[ ${#targets[@]} -gt 0 ]] || targets=(checkov kube-score pss-check)
 for target in "${targets[@]}"; do
   case "${target}" in
     checkov) install_checkov ;;
     kube-score) install_kube_score ;;
-    *) die "unknown scanner ${target} (known: checkov, kube-score)" ;;
+    pss-check) install_pss_check ;;
+    *) die "unknown scanner ${target} (known: checkov, kube-score, pss-check)" ;;
   esac
 done

@@ -167,3 +167,22 @@ def unskipped(findings: list[dict], skips: list[Skip]) -> list[Finding]:
 def unused(findings: list[dict], skips: list[Skip]) -> list[Skip]:
     found = [Finding(**d) for d in findings]
     return [s for s in skips if not any(s.covers(f) for f in found)]
+
+
+# --- pss-check (Kubernetes' own Pod Security Standards code) ------------------------------------------
+def run_pss_check(renders: dict[str, str], policy_version: str, level: str = "restricted") -> dict:
+    """{"verdicts": [{values_set, kind, name, allowed, reasons}]} for every pod template of the renders."""
+    binary = scanner("pss-check")
+
+    def run(directory: Path) -> dict:
+        files = sorted(directory.glob("*.yaml"))
+        proc = subprocess.run([str(binary), "-level", level, "-version", policy_version, *map(str, files)],
+                              capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            raise AssertionError(f"pss-check failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        verdicts = json.loads(proc.stdout)
+        for verdict in verdicts:
+            verdict["values_set"] = Path(verdict.pop("file")).stem
+        return {"verdicts": verdicts}
+
+    return _locked_run(f"pss-{level}-{policy_version}", renders, run)
