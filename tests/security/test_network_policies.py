@@ -234,6 +234,17 @@ def test_every_rendered_pod_is_covered_and_declared(value_set) -> None:
         seen[component] = workload.ref
 
 
+def test_every_policy_selects_rendered_pods(value_set) -> None:
+    """A component the graph switches on is really rendered: no policy guards nothing, and the graph's
+    `when` conditions agree with the subcharts' own."""
+    rendered = render_chart(values_files=value_set.files)
+    labels = [w.labels for w in workloads(rendered)]
+    for policy in rendered.by_kind("NetworkPolicy"):
+        selector = policy["spec"]["podSelector"].get("matchLabels") or {}
+        matched = [lab for lab in labels if all(lab.get(k) == v for k, v in selector.items())]
+        assert matched, f"NetworkPolicy/{policy['metadata']['name']} selects no rendered pod ({selector})"
+
+
 # --- values the policies cannot honour ----------------------------------------------------------------
 @pytest.mark.parametrize("dep", ["redis", "postgres", "neo4j", "questdb", "minio", "controlbus"])
 def test_managed_dependency_without_cidrs_is_refused(dep: str) -> None:
