@@ -111,7 +111,7 @@ class Process:
             return ""
         return "\n".join(lines[-tail:])
 
-    def stop(self, timeout: float = 8.0) -> None:
+    def stop(self, timeout: float = 3.0) -> None:
         """SIGTERM the process group, SIGKILL what is left after `timeout` (the data is thrown away)."""
         if self.alive():
             with contextlib.suppress(ProcessLookupError):
