@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# One set-up command: installs everything the test suite needs, at the versions pinned in
+# pyproject.toml, into .tools/ and .venv/ (both git-ignored). Idempotent: a second run takes seconds.
+#
+# Usage: scripts/setup.sh [--no-cluster] [--no-engines]
+#   --no-cluster  skip the local control plane's binaries (etcd, kube-*, kwok); kubectl is still built
+#   --no-engines  do not call scripts/engines/install.sh
+# Environment:
+#   QMTL_BUILD_HELM=1  always build the pinned Helm versions, even if a `helm` on PATH is in range
+#
+# Installs:
+#   .tools/bin/helm3, .tools/bin/helm4   Helm 3 and 4 built from helm.sh/helm/v3|v4 with upstream's ldflags
+#                                        (or a symlink to a `helm` on PATH whose version is in range)
+#   .tools/bin/kubectl                   at the local cluster's Kubernetes version (scripts/cluster/kube)
+#   .tools/bin/{etcd,kube-apiserver,kube-controller-manager,kube-scheduler,kwok}  (scripts/cluster/build.sh)
+#   .venv/                               Python 3.11 with pyproject.toml's `test` extra
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+WITH_CLUSTER=1
+WITH_ENGINES=1
+for arg in "$@"; do
+  case "${arg}" in
+    --no-cluster) WITH_CLUSTER=0 ;;
+    --no-engines) WITH_ENGINES=0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    *) echo "usage: $0 [--no-cluster] [--no-engines]" >&2; exit 2 ;;
+  esac
+done
+
+T_START="$(now_s)"
+SUMMARY=()
+note() { SUMMARY+=("$1"); }
+
+mkdir -p "${TOOLS_BIN}" "${TOOLS}/build"
+
+# --- prerequisites from Debian (only when missing) ----------------------------------------------
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || die "missing $*; no apt-get to install it"
+  [[ ${EUID} == 0 ]] || die "missing $*; run as root or install: apt-get install $*"
+  log "apt-get install $*"
+  if [[ ! -f "${STAMPS}/apt-updated" ]]; then
+    apt-get update -qq && mkdir -p "${STAMPS}" && touch "${STAMPS}/apt-updated"
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+command -v python3 >/dev/null 2>&1 || { apt_install python3; resolve_py; load_pins; }
+command -v openssl >/dev/null 2>&1 || apt_install openssl
+need_go
+
+PY=""
+for cand in python3.11 python3; do
+  if command -v "${cand}" >/dev/null 2>&1 \
+     && "${cand}" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+    PY="$("${cand}" -c 'import sys; print(sys.executable)')"; break
+  fi
+done
+if [[ -z ${PY} ]]; then apt_install python3.11 python3.11-venv; PY="$(command -v python3.11)"; fi
+"${PY}" -c 'import venv, ensurepip' 2>/dev/null || apt_install python3.11-venv
+
+# --- Helm 3 and Helm 4 -----------------------------------------------------------------------------
+# version_in_range VERSION MIN: MIN <= VERSION < (major of MIN)+1
+version_in_range() {
+  "${QMTL_PY}" - "$1" "$2" <<'EOF'
+import re, sys
+def parse(v):
+    m = re.match(r"v?(\d+)\.(\d+)\.(\d+)", v)
+    return tuple(int(x) for x in m.groups()) if m else None
+have, low = parse(sys.argv[1]), parse(sys.argv[2])
+sys.exit(0 if have and low and low <= have < (low[0] + 1, 0, 0) else 1)
+EOF
+}
+
+# Upstream's Makefile stamps the version (and, for v3, the default Kubernetes version of `helm
+# template` and `helm lint`, taken from the k8s.io/client-go in helm's go.mod: v0.37 -> 1.37).
+# Helm 4's Makefile sets no k8s ldflags: v4 reads client-go's version from the binary's build info.
+build_helm() {
+  local major="$1" version="$2" module="helm.sh/helm/v$1"
+  local info gomod cg kmaj kmin ldflags
+  info="$(cd "${TOOLS}/build" && GOFLAGS=-mod=mod go mod download -json "${module}@v${version}")"
+  gomod="$("${QMTL_PY}" -c 'import json,sys; print(json.loads(sys.argv[1])["GoMod"])' "${info}")"
+  cg="$(sed -n 's#^[[:space:]]*k8s.io/client-go v\([0-9.]*\).*#\1#p' "${gomod}" | head -1)"
+  [[ -n ${cg} ]] || die "no k8s.io/client-go in ${module}@v${version}'s go.mod"
+  kmaj=$(( ${cg%%.*} + 1 )); kmin="${cg#*.}"; kmin="${kmin%%.*}"
+  ldflags="-w -s -X ${module}/internal/version.version=v${version} -X ${module}/internal/version.metadata="
+  if [[ ${major} == 3 ]]; then
+    local pkg
+    for pkg in pkg/lint/rules pkg/chartutil; do
+      ldflags+=" -X ${module}/${pkg}.k8sVersionMajor=${kmaj} -X ${module}/${pkg}.k8sVersionMinor=${kmin}"
+    done
+  fi
+  local gobin="${TOOLS}/build/gobin-helm${major}"
+  rm -rf "${gobin}"; mkdir -p "${gobin}"
+  (cd "${TOOLS}/build" && go_build_env && GOBIN="${gobin}" \
+    go install -trimpath -ldflags "${ldflags}" "${module}/cmd/helm@v${version}")
+  rm -f "${TOOLS_BIN}/helm${major}"
+  mv "${gobin}/helm" "${TOOLS_BIN}/helm${major}"
+  rm -rf "${gobin}"
+  echo "client-go v${cg} -> default Kubernetes ${kmaj}.${kmin}"
+}
+
+setup_helm() {
+  local major="$1" version min key path have t0 detail
+  version="$(pin "tool.qmtl-stack.helm.helm${major}")"
+  min="$(pin "tool.qmtl-stack.helm.helm${major}_min")"
+  key="helm${major}@${version}"
+  if stamp_ok "${key}" && [[ -x "${TOOLS_BIN}/helm${major}" && ! -L "${TOOLS_BIN}/helm${major}" ]]; then
+    note "helm${major}: v${version} (cached build)"; return
+  fi
+  # an installed helm (not one of ours) whose version is in range may be reused
+  path="$(command -v helm 2>/dev/null || true)"
+  if [[ -n ${path} && ${QMTL_BUILD_HELM:-0} != 1 && $(readlink -f "${path}") != "${TOOLS}"/* ]]; then
+    have="$("${path}" version --template '{{.Version}}' 2>/dev/null || true)"
+    if [[ -n ${have} ]] && version_in_range "${have}" "${min}"; then
+      ln -sfn "$(readlink -f "${path}")" "${TOOLS_BIN}/helm${major}"
+      note "helm${major}: reusing ${path} ${have} (in range >=${min})"; return
+    fi
+  fi
+  log "helm${major}: building v${version} from ${key%@*}'s Go module"
+  t0="$(now_s)"
+  detail="$(build_helm "${major}" "${version}")"
+  have="$("${TOOLS_BIN}/helm${major}" version --template '{{.Version}}')"
+  [[ ${have} == "v${version}" ]] || die "built helm${major} reports ${have}, expected v${version}"
+  stamp_set "${key}"
+  note "helm${major}: v${version} built in $(elapsed "${t0}") s (${detail})"
+}
+
+# --- Python virtualenv with the `test` extra --------------------------------------------------------
+setup_venv() {
+  local venv="${QMTL_ROOT}/.venv" key t0 reqs
+  key="venv@$(pin_hash project.optional-dependencies.test)-$("${PY}" -c 'import platform; print(platform.python_version())')"
+  if stamp_ok "${key}" && [[ -x "${venv}/bin/python" ]]; then
+    note "venv: .venv (cached, $("${venv}/bin/python" --version))"; return
+  fi
+  t0="$(now_s)"
+  reqs="${TOOLS}/build/requirements-test.txt"
+  "${QMTL_PY}" "${QMTL_ROOT}/scripts/lib/pyproject.py" extra test >"${reqs}"
+  if [[ ! -x "${venv}/bin/python" ]] || ! "${venv}/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+    rm -rf "${venv}"
+    "${PY}" -m venv "${venv}"
+  fi
+  log "venv: installing the test extra ($(wc -l <"${reqs}") pins)"
+  "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "${reqs}"
+  "${venv}/bin/python" -m pip check >/dev/null || die "the test extra's pins conflict: $("${venv}/bin/python" -m pip check)"
+  stamp_set "${key}"
+  note "venv: .venv $("${venv}/bin/python" --version) with $(wc -l <"${reqs}") pins in $(elapsed "${t0}") s"
+}
+
+# --- run ----------------------------------------------------------------------------------------------
+t="$(now_s)"; setup_helm 3; setup_helm 4
+t_helm="$(elapsed "${t}")"
+
+t="$(now_s)"
+if [[ ${WITH_CLUSTER} == 1 ]]; then
+  "${QMTL_ROOT}/scripts/cluster/build.sh" kube etcd kwok
+else
+  "${QMTL_ROOT}/scripts/cluster/build.sh" kube   # kubectl comes from the same module
+fi
+t_kube="$(elapsed "${t}")"
+note "kubectl: $("${TOOLS_BIN}/kubectl" version --client | sed -n 's/^Client Version: //p') (${t_kube} s)"
+if [[ ${WITH_CLUSTER} == 1 ]]; then
+  note "local control plane: kube-apiserver/-controller-manager/-scheduler v$(pin tool.qmtl-stack.cluster.kubernetes), etcd v$(pin tool.qmtl-stack.cluster.etcd), kwok v$(pin tool.qmtl-stack.cluster.kwok)"
+fi
+
+t="$(now_s)"; setup_venv; t_venv="$(elapsed "${t}")"
+
+t_eng=0
+if [[ ${WITH_ENGINES} == 1 && -f "${QMTL_ROOT}/scripts/engines/install.sh" ]]; then
+  if [[ -x "${QMTL_ROOT}/scripts/engines/install.sh" ]]; then
+    t="$(now_s)"
+    log "engines: running scripts/engines/install.sh"
+    "${QMTL_ROOT}/scripts/engines/install.sh" || die "scripts/engines/install.sh failed"
+    t_eng="$(elapsed "${t}")"
+    note "engines: scripts/engines/install.sh ok"
+  else
+    note "engines: scripts/engines/install.sh is not executable; skipped"
+  fi
+fi
+
+echo "== setup summary (.tools/bin, .venv) =="
+printf '  %s\n' "${SUMMARY[@]}"
+echo "  times: helm ${t_helm} s, kube/cluster ${t_kube} s, venv ${t_venv} s, engines ${t_eng} s; total $(elapsed "${T_START}") s"

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The one test command: set-up (fast when done), lint, the render tests under Helm 3 and Helm 4, then
+# the smoke tests on a fresh local control plane once per Helm version.
+#
+# Usage: scripts/test.sh [--no-smoke] [--helm helm3|helm4] [--] [PYTEST_ARGS...]
+#   --no-smoke        skip the smoke phase (and the control plane's binaries in set-up)
+#   --helm NAME       run one Helm version only (default: helm3 then helm4)
+#   PYTEST_ARGS       passed to every pytest run (e.g. -k schema, -x, tests/test_render.py)
+#
+# Phases (each timed; any nonzero exit fails the script, pytest's 5 = "no tests collected" included):
+#   setup       scripts/setup.sh
+#   ruff        ruff check .
+#   render/H    QMTL_HELM=H pytest -n auto -m "not smoke"                  for H in helm3 helm4
+#   smoke/H     scripts/local-cluster.sh start; KUBECONFIG=...; QMTL_HELM=H pytest -n 0 -m smoke;
+#               scripts/local-cluster.sh stop (also on failure or Ctrl-C)
+# Environment passed through: QMTL_REQUIRE_ENGINES (1: tests needing real servers fail, not skip).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+SMOKE=1
+HELMS=(helm3 helm4)
+PYTEST_ARGS=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --no-smoke) SMOKE=0; shift ;;
+    --helm)
+      [[ ${2:-} == helm3 || ${2:-} == helm4 ]] || { echo "--helm takes helm3 or helm4" >&2; exit 2; }
+      HELMS=("$2"); shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --) shift; PYTEST_ARGS+=("$@"); break ;;
+    *) PYTEST_ARGS+=("$1"); shift ;;
+  esac
+done
+
+cd "${QMTL_ROOT}"
+PHASES=()
+FAILED=0
+CLUSTER_UP=0
+
+summary() {
+  local rc=$?
+  if [[ ${CLUSTER_UP} == 1 ]]; then
+    scripts/local-cluster.sh stop || true
+    CLUSTER_UP=0
+  fi
+  if [[ ${#PHASES[@]} -gt 0 ]]; then
+    echo "== test.sh phases (wall time) =="
+    printf '  %s\n' "${PHASES[@]}"
+  fi
+  if [[ ${rc} == 0 && ${FAILED} != 0 ]]; then rc=1; fi
+  [[ ${rc} == 0 ]] && echo "test.sh: all phases passed" || echo "test.sh: FAILED"
+  exit "${rc}"
+}
+trap summary EXIT
+trap 'exit 130' INT TERM
+
+# phase NAME COMMAND...: run, time and record; a failure is remembered, the next phases still run.
+phase() {
+  local name="$1"; shift
+  local t0 rc=0
+  t0="$(now_s)"
+  echo "== ${name}: $*"
+  "$@" || rc=$?
+  local msg="${name}: $(elapsed "${t0}") s"
+  if [[ ${rc} != 0 ]]; then
+    FAILED=1
+    if [[ ${rc} == 5 ]]; then msg+="  FAILED (pytest exit 5: no tests collected)"; else msg+="  FAILED (exit ${rc})"; fi
+  fi
+  PHASES+=("${msg}")
+  return "${rc}"
+}
+
+setup_args=()
+[[ ${SMOKE} == 1 ]] || setup_args+=(--no-cluster)
+phase setup scripts/setup.sh "${setup_args[@]}" || exit 1
+
+export PATH="${TOOLS_BIN}:${QMTL_ROOT}/.venv/bin:${PATH}"
+PYTEST="${QMTL_ROOT}/.venv/bin/pytest"
+
+phase ruff "${QMTL_ROOT}/.venv/bin/ruff" check . || true
+
+for h in "${HELMS[@]}"; do
+  QMTL_HELM="${h}" phase "render/${h}" "${PYTEST}" -n auto -m "not smoke" "${PYTEST_ARGS[@]}" || true
+done
+
+if [[ ${SMOKE} == 1 ]]; then
+  for h in "${HELMS[@]}"; do
+    CLUSTER_UP=1
+    if phase "cluster-start/${h}" scripts/local-cluster.sh start; then
+      KUBECONFIG="$(scripts/local-cluster.sh kubeconfig)" QMTL_HELM="${h}" \
+        phase "smoke/${h}" "${PYTEST}" -n 0 -m smoke "${PYTEST_ARGS[@]}" || true
+    fi
+    phase "cluster-stop/${h}" scripts/local-cluster.sh stop || true
+    CLUSTER_UP=0
+  done
+fi
