@@ -14,6 +14,8 @@
 # kind is built from sigs.k8s.io/kind at the pin in pyproject.toml [tool.qmtl-stack.cluster].kind;
 # the node image is that kind release's default unless QMTL_KIND_NODE_IMAGE is set.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 NAME=qmtl

@@ -19,6 +19,8 @@
 # No container runs: no logs/exec/port-forward, no Service traffic, NetworkPolicies are stored, not
 # enforced. Ports (127.0.0.1 only): QMTL_CLUSTER_API_PORT (16443), QMTL_CLUSTER_ETCD_PORT (23790).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 usage() { echo "usage: $0 build|start|stop|status|kubeconfig" >&2; exit 2; }
@@ -181,7 +183,8 @@ EOF
 
 # --- kwok configuration -----------------------------------------------------------------------------
 kwok_config() {
-  local upstream="${TOOLS}/kwok/stages-$(pin tool.qmtl-stack.cluster.kwok).yaml"
+  local upstream
+  upstream="${TOOLS}/kwok/stages-$(pin tool.qmtl-stack.cluster.kwok).yaml"
   [[ -f ${upstream} ]] || die "missing ${upstream}; run: $0 build"
   { cat "${upstream}"; echo "---"; cat "${QMTL_ROOT}/scripts/cluster/kwok-stages.yaml"; } >"${DIR}/kwok.yaml"
 }

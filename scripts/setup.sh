@@ -15,6 +15,8 @@
 #   .tools/bin/{etcd,kube-apiserver,kube-controller-manager,kube-scheduler,kwok}  (scripts/cluster/build.sh)
 #   .venv/                               Python 3.11 with pyproject.toml's `test` extra
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 WITH_CLUSTER=1

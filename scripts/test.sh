@@ -2,8 +2,9 @@
 # The one test command: set-up (fast when done), lint, the render tests under Helm 3 and Helm 4, then
 # the smoke tests on a fresh local control plane once per Helm version.
 #
-# Usage: scripts/test.sh [--no-smoke] [--helm helm3|helm4] [--] [PYTEST_ARGS...]
+# Usage: scripts/test.sh [--no-smoke|--smoke-only] [--helm helm3|helm4] [--] [PYTEST_ARGS...]
 #   --no-smoke        skip the smoke phase (and the control plane's binaries in set-up)
+#   --smoke-only      skip ruff and the render phase
 #   --helm NAME       run one Helm version only (default: helm3 then helm4)
 #   PYTEST_ARGS       passed to every pytest run (e.g. -k schema, -x, tests/test_render.py)
 #
@@ -15,18 +16,22 @@
 #               scripts/local-cluster.sh stop (also on failure or Ctrl-C)
 # Environment passed through: QMTL_REQUIRE_ENGINES (1: tests needing real servers fail, not skip).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 SMOKE=1
+RENDER=1
 HELMS=(helm3 helm4)
 PYTEST_ARGS=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --no-smoke) SMOKE=0; shift ;;
+    --smoke-only) RENDER=0; shift ;;
     --helm)
       [[ ${2:-} == helm3 || ${2:-} == helm4 ]] || { echo "--helm takes helm3 or helm4" >&2; exit 2; }
       HELMS=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     --) shift; PYTEST_ARGS+=("$@"); break ;;
     *) PYTEST_ARGS+=("$1"); shift ;;
   esac
@@ -61,7 +66,8 @@ phase() {
   t0="$(now_s)"
   echo "== ${name}: $*"
   "$@" || rc=$?
-  local msg="${name}: $(elapsed "${t0}") s"
+  local msg
+  msg="${name}: $(elapsed "${t0}") s"
   if [[ ${rc} != 0 ]]; then
     FAILED=1
     if [[ ${rc} == 5 ]]; then msg+="  FAILED (pytest exit 5: no tests collected)"; else msg+="  FAILED (exit ${rc})"; fi
@@ -77,11 +83,12 @@ phase setup scripts/setup.sh "${setup_args[@]}" || exit 1
 export PATH="${TOOLS_BIN}:${QMTL_ROOT}/.venv/bin:${PATH}"
 PYTEST="${QMTL_ROOT}/.venv/bin/pytest"
 
-phase ruff "${QMTL_ROOT}/.venv/bin/ruff" check . || true
-
-for h in "${HELMS[@]}"; do
-  QMTL_HELM="${h}" phase "render/${h}" "${PYTEST}" -n auto -m "not smoke" "${PYTEST_ARGS[@]}" || true
-done
+if [[ ${RENDER} == 1 ]]; then
+  phase ruff "${QMTL_ROOT}/.venv/bin/ruff" check . || true
+  for h in "${HELMS[@]}"; do
+    QMTL_HELM="${h}" phase "render/${h}" "${PYTEST}" -n auto -m "not smoke" "${PYTEST_ARGS[@]}" || true
+  done
+fi
 
 if [[ ${SMOKE} == 1 ]]; then
   for h in "${HELMS[@]}"; do

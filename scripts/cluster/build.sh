@@ -6,6 +6,8 @@
 #   kube: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (wrapper module kube/)
 #   etcd: etcd (wrapper module etcd/)      kwok: sigs.k8s.io/kwok/cmd/kwok      kind: sigs.k8s.io/kind
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR/..
+# shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 HERE="${QMTL_ROOT}/scripts/cluster"
@@ -48,7 +50,8 @@ kube_ldflags() {
 
 build_kube() {
   "${HERE}/sync-modules.sh" --check || die "scripts/cluster/kube/go.mod is out of sync with pyproject.toml"
-  local key="kube@${KUBE}-$(sha_of "${HERE}/kube/go.mod" "${HERE}/kube/go.sum")"
+  local key
+  key="kube@${KUBE}-$(sha_of "${HERE}/kube/go.mod" "${HERE}/kube/go.sum")"
   local bins=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
   local all=1 b
   for b in "${bins[@]}"; do [[ -x "${TOOLS_BIN}/${b}" ]] || all=0; done
@@ -65,7 +68,8 @@ build_kube() {
 }
 
 build_etcd() {
-  local key="etcd@${ETCD}-$(sha_of "${HERE}/etcd/go.mod" "${HERE}/etcd/go.sum" "${HERE}/etcd/main.go")"
+  local key
+  key="etcd@${ETCD}-$(sha_of "${HERE}/etcd/go.mod" "${HERE}/etcd/go.sum" "${HERE}/etcd/main.go")"
   if stamp_ok "${key}" && [[ -x "${TOOLS_BIN}/etcd" ]]; then log "etcd v${ETCD}: cached"; return; fi
   log "etcd v${ETCD}: building"
   local t0; t0="$(now_s)"

@@ -9,6 +9,8 @@
 # k8s.io/<staging> module with ./staging/src/...; those directories are not in the module zip. The
 # wrapper requires k8s.io/kubernetes and replaces each staging module with its published v0.X.Y tag.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR/..
+# shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 CHECK=0
