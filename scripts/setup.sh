@@ -14,6 +14,8 @@
 #   .tools/bin/kubectl                   at the local cluster's Kubernetes version (scripts/cluster/kube)
 #   .tools/bin/{etcd,kube-apiserver,kube-controller-manager,kube-scheduler,kwok}  (scripts/cluster/build.sh)
 #   .venv/                               Python 3.11 with pyproject.toml's `test` extra
+# and runs, when present, scripts/engines/install.sh (real dependency servers) and
+# scripts/scanners/install.sh (checkov, kube-score, pss-check), owned by their own authors.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib/common.sh
@@ -166,19 +168,23 @@ fi
 
 t="$(now_s)"; setup_venv; t_venv="$(elapsed "${t}")"
 
-t_eng=0
-if [[ ${WITH_ENGINES} == 1 && -f "${QMTL_ROOT}/scripts/engines/install.sh" ]]; then
-  if [[ -x "${QMTL_ROOT}/scripts/engines/install.sh" ]]; then
-    t="$(now_s)"
-    log "engines: running scripts/engines/install.sh"
-    "${QMTL_ROOT}/scripts/engines/install.sh" || die "scripts/engines/install.sh failed"
-    t_eng="$(elapsed "${t}")"
-    note "engines: scripts/engines/install.sh ok"
-  else
-    note "engines: scripts/engines/install.sh is not executable; skipped"
-  fi
-fi
+# Installers owned by other parts of the project: called when present and executable; a failure fails
+# set-up. engines: real dependency servers for tests/engines; scanners: checkov (own venv), kube-score,
+# pss-check for tests/security.
+run_installer() { # NAME: scripts/NAME/install.sh
+  local name="$1" script="${QMTL_ROOT}/scripts/$1/install.sh" t0
+  [[ -f ${script} ]] || return 0
+  if [[ ! -x ${script} ]]; then note "${name}: scripts/${name}/install.sh is not executable; skipped"; return 0; fi
+  t0="$(now_s)"
+  log "${name}: running scripts/${name}/install.sh"
+  "${script}" || die "scripts/${name}/install.sh failed"
+  note "${name}: scripts/${name}/install.sh ok in $(elapsed "${t0}") s"
+}
+t="$(now_s)"
+[[ ${WITH_ENGINES} == 0 ]] || run_installer engines
+run_installer scanners
+t_others="$(elapsed "${t}")"
 
 echo "== setup summary (.tools/bin, .venv) =="
 printf '  %s\n' "${SUMMARY[@]}"
-echo "  times: helm ${t_helm} s, kube/cluster ${t_kube} s, venv ${t_venv} s, engines ${t_eng} s; total $(elapsed "${T_START}") s"
+echo "  times: helm ${t_helm} s, kube/cluster ${t_kube} s, venv ${t_venv} s, engines+scanners ${t_others} s; total $(elapsed "${T_START}") s"
