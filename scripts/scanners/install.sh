@@ -12,6 +12,8 @@
 # Usage: scripts/scanners/install.sh [checkov|kube-score|pss-check ...]   (default: all)
 # Exit status is nonzero when a requested scanner could not be installed.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=../lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 mkdir -p "${TOOLS_BIN}" "${TOOLS}/build" "${TOOLS}/scanners"
