@@ -13,6 +13,7 @@ import argparse
 import copy
 import difflib
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -60,11 +61,15 @@ def _check_declared(schema: dict, value: Any, defs: dict, path: str) -> None:
     if not isinstance(value, dict):
         return
     props = schema.get("properties", {})
+    patterns = schema.get("patternProperties", {})
     additional = schema.get("additionalProperties", True)
     for key, item in value.items():
         where = f"{path}.{key}" if path else str(key)
+        matching = [sub for pattern, sub in patterns.items() if re.search(pattern, str(key))]
         if key in props:
             _check_declared(props[key], item, defs, where)
+        elif matching:
+            _check_declared(matching[0], item, defs, where)
         elif isinstance(additional, dict):
             _check_declared(additional, item, defs, where)
         elif additional is False:
@@ -105,6 +110,8 @@ def _check_documented(schema: Any, path: str, defs_path: str = "") -> None:
     for key in ("additionalProperties", "items", "then", "if", "not"):
         if isinstance(schema.get(key), dict):
             _check_documented(schema[key], path)
+    for sub in (schema.get("patternProperties") or {}).values():
+        _check_documented(sub, f"{path}.<name>")
     for key in ("allOf", "anyOf", "oneOf"):
         if key in schema:
             _check_documented(schema[key], path)

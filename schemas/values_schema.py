@@ -130,10 +130,11 @@ DEFS: dict[str, Schema] = {
         "Requests and limits of one container. Both are required: every container of the stack is sized.",
         {"requests": _resource_list("requests"), "limits": _resource_list("limits")},
         required=("requests", "limits")),
+    # Maps keyed by a name use patternProperties + additionalProperties: false rather than propertyNames:
+    # Helm's validator reports a bad property name at a wrong location, python-jsonschema at the right one.
     "resourceTable": obj(
         "Container name -> requests and limits.",
-        additional={"$ref": "#/$defs/resources"},
-        propertyNames={"pattern": DNS_LABEL}),
+        patternProperties={DNS_LABEL: {"$ref": "#/$defs/resources"}}),
     # Values of an image are checked where they are used, by qmtl.image (qmtl-lib _images.tpl: repository
     # set, a tag or a digest, digest format), with the values path in its message; here only their types.
     "image": obj("A container image: repository plus a tag and/or a digest (the digest pins it).", {
@@ -153,16 +154,20 @@ DEFS: dict[str, Schema] = {
         "items": {"type": "string", "minLength": 1},
     },
     "port": integer("A TCP port.", 1, 65535),
-    # Prod: no image tag anywhere may be `latest`. Recursive, so it also covers images a component adds
-    # later (e.g. a provisioning image) without a schema change. `global` (Helm's injected copy) is
-    # checked once, at the top.
-    "noLatestTag": {
-        "description": "No `tag: latest` anywhere below this point (prod).",
-        "properties": {"tag": {"not": {"type": "string", "pattern": LATEST}}, "global": True},
-        "additionalProperties": {"$ref": "#/$defs/noLatestTag"},
-        "items": {"$ref": "#/$defs/noLatestTag"},
-    },
 }
+
+
+def no_latest_tag(depth: int = 6) -> Schema:
+    """Prod: no `tag: latest` anywhere below this point, down to `depth` levels (images sit 2-4 levels
+    into a section, e.g. minio.provisioning.image.tag), so it also covers images a component adds later.
+    Maps only: an image is a map ({repository, tag, digest}), never a list item here.
+    Written out level by level rather than as a recursive $ref: python-jsonschema resolves a $ref per
+    visited key, which made validating a full values set take seconds. `global` (Helm's copy in every
+    section) is checked once, at the top."""
+    schema: Schema = {"properties": {"tag": {"not": {"type": "string", "pattern": LATEST}}, "global": True}}
+    if depth > 0:
+        schema["additionalProperties"] = no_latest_tag(depth - 1)
+    return schema
 
 
 # --- global ---------------------------------------------------------------------------------------------
@@ -279,11 +284,10 @@ def _global() -> Schema:
         "topicPrefixAcknowledged": boolean("true confirms the gateway in use understands prefixed ControlBus "
                                            "topics (QMTL's own gateway drops them)."),
         "topics": obj("The ControlBus topics by their exact names (the prefix is added).",
-                      additional=obj("One topic.", {
+                      patternProperties={KAFKA_TOPIC: obj("One topic.", {
                           "partitions": integer("Partitions.", 1, 1000),
                           "retentionMs": integer("retention.ms (-1: forever).", -1),
-                      }, required=("partitions", "retentionMs")),
-                      propertyNames={"pattern": KAFKA_TOPIC}, minProperties=1),
+                      }, required=("partitions", "retentionMs"))}, minProperties=1),
         "dataTopicPrefix": string("Prefix narrowing the data topics QMTL's clients may create/delete.",
                                   pattern=KAFKA_TOPIC_PREFIX),
     })
@@ -342,12 +346,11 @@ def _global() -> Schema:
             "prod": ref("resourceTable", "Sizes used when profile is prod."),
         }, required=("dev", "prod")),
         "replicas": obj("Replicas per profile and workload.", {
-            "dev": obj("Replicas when profile is dev.", additional=integer("Replicas.", 1),
-                       propertyNames={"pattern": DNS_LABEL}),
+            "dev": obj("Replicas when profile is dev.", patternProperties={DNS_LABEL: integer("Replicas.", 1)}),
             "prod": obj("Replicas when profile is prod.", {
                 "controlbus": integer("Redpanda brokers in prod: at least 3 (dagmanager creates data topics "
                                       "with replication factor 3).", 3),
-            }, additional=integer("Replicas.", 1), propertyNames={"pattern": DNS_LABEL}),
+            }, patternProperties={DNS_LABEL: integer("Replicas.", 1)}),
         }, required=("dev", "prod")),
     }, required=("profile", "ports", "seamless", "guard", "redis", "postgres", "neo4j", "questdb", "minio",
                  "controlbus", "resources", "replicas"))
@@ -458,8 +461,8 @@ def _prod_rules() -> Schema:
             **deps,
         },
     }
-    sections: dict[str, Schema] = {name: {"$ref": "#/$defs/noLatestTag"} for name in (*CORE, *DEPENDENCIES)}
-    sections["global"] = {"allOf": [global_rules, {"$ref": "#/$defs/noLatestTag"}]}
+    sections: dict[str, Schema] = {name: no_latest_tag() for name in (*CORE, *DEPENDENCIES)}
+    sections["global"] = {"allOf": [global_rules, no_latest_tag()]}
     rules: list[Schema] = [{"properties": sections}]
     # A bundled ControlBus has >= 3 brokers: the prod table (global.replicas.prod.controlbus >= 3, always)
     # must have the entry, and a per-component override must not undercut it.
@@ -477,7 +480,8 @@ def _prod_rules() -> Schema:
             "then": {"properties": {dep: {"properties": {"persistence": {"properties": {
                 "enabled": {"const": True, "description": "prod keeps data: persistence on."}}}}}}},
         })
-    return {"allOf": rules}
+    # The marker lets scripts/validate say that a problem comes from a prod-only rule.
+    return {"$comment": "prod rules: apply when global.profile is prod", "allOf": rules}
 
 
 def build(subcharts: dict[str, str]) -> Schema:

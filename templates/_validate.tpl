@@ -143,8 +143,14 @@ The active profile's table and every component's own override. */ -}}
 
 {{- /* The core services' cross-component rules (the coordinator URL and switch, what each enabled
 service needs), written by their owners in qmtl-lib's qmtl.config.errors: reported here too, so that one
-`fail` lists everything. It needs a valid profile (it asks qmtl.profile). */ -}}
-{{- if has $profile (list "dev" "prod") -}}
+`fail` lists everything. It needs a valid profile (it asks qmtl.profile) and the wiring blocks to be maps
+(it reads them through qmtl.endpoints); otherwise the schema's type errors come first. */ -}}
+{{- $shapesOk := and (kindIs "map" $g.ports) (kindIs "map" $g.seamless) (kindIs "map" (get $v "seamless-coordinator")) -}}
+{{- range $block := list "redis" "postgres" "neo4j" "questdb" "minio" "controlbus" -}}
+{{- $shapesOk = and $shapesOk (kindIs "map" (get $g $block)) -}}
+{{- end -}}
+{{- $shapesOk = and $shapesOk (kindIs "map" (dig "redis" "databases" "" $g)) -}}
+{{- if and (has $profile (list "dev" "prod")) $shapesOk -}}
 {{- $p = concat $p ((include "qmtl.config.errors" . | fromYaml).errors | default list) -}}
 {{- end -}}
 

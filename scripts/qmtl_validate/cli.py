@@ -1,0 +1,140 @@
+"""validate: check a qmtl values set the way the chart will, and explain every problem.
+
+Targets (like `qmtl config validate --target`):
+  schema        values.schema.json on the values merged like Helm (python-jsonschema), the chart's
+                aggregated values check, and a full `helm template` (always run)
+  seamless      the Seamless side: coordinator_url (an error in prod, a warning in dev), Redis, QuestDB, S3
+  gateway, dagmanager, worldservice
+                what the service's prod start-up requires of the config the chart renders for it
+  all           every target
+Exit status: 0 ok or warnings, 1 errors, 2 the values, the chart or helm cannot be loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from qmtl_validate import chart, online, schema, targets
+from qmtl_validate.report import ERROR, EXIT_CANNOT_LOAD, OK, WARN, Check, Report
+from qmtl_validate.values import LoadError, helm_values, load_file
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TARGETS = ("schema", *targets.SERVICES)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="validate", description=__doc__.split("\n\n")[0],
+                                epilog=__doc__.split("\n\n", 1)[1] + "\n" + online.__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", choices=("dev", "prod"),
+                   help="the profile you mean to install; an error if the values say otherwise (they are then "
+                        "checked as this profile)")
+    p.add_argument("-f", "--values", action="append", default=[], type=Path, metavar="FILE",
+                   help="values file, as with helm -f (repeat; later files win)")
+    p.add_argument("--target", choices=("all", *TARGETS), default="all")
+    p.add_argument("--online", action="store_true", help="also probe the endpoints the values point at")
+    p.add_argument("--secret", action="append", default=[], type=Path, metavar="FILE",
+                   help="Secret manifest(s) with credentials for --online (kubectl get secret NAME -o yaml)")
+    p.add_argument("--secret-env", action="store_true",
+                   help="read credentials for --online from QMTL_SECRET_<SECRET>_<KEY> environment variables")
+    p.add_argument("--resolve", action="append", default=[], metavar="HOST[:PORT]=ADDR[:PORT]",
+                   help="reach HOST at ADDR for --online (e.g. through kubectl port-forward)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--chart", type=Path, default=REPO_ROOT, help="the chart (default: this repository)")
+    p.add_argument("--helm", help="helm binary (default: $QMTL_HELM, .tools/bin/helm3, helm)")
+    p.add_argument("--release", default="qmtl")
+    p.add_argument("--namespace", default="qmtl")
+    return p
+
+
+def _schema_section(report: Report, values_schema: dict, merged: dict, requested: str | None,
+                    declared: str | None) -> None:
+    section = report.section("schema")
+    if requested and declared != requested:
+        section.append(Check("global.profile", ERROR, f"the values set profile {declared!r} but you validate for "
+                             f"{requested}: helm would install {declared}. Set global.profile: {requested} "
+                             f"(e.g. -f values/{requested}.yaml); checked as {requested} below", "global.profile"))
+    problems = schema.check(values_schema, merged)
+    by_path: dict[str, list[schema.SchemaProblem]] = {}
+    for problem in problems:
+        by_path.setdefault(problem.path, []).append(problem)
+    for path, group in by_path.items():
+        messages = list(dict.fromkeys(p.message for p in group))
+        hint = "; ".join(messages) + (f". {group[0].hint}" if group[0].hint else "")
+        section.append(Check(path or "(top level)", ERROR, hint, path))
+    if not problems:
+        section.append(Check("values.schema.json", OK, "the values match the chart's schema"))
+
+
+def _render_sections(report: Report, rendered: chart.Rendered, helm: chart.Helm) -> None:
+    checks = report.section("checks")
+    if rendered.problems is not None:
+        for problem in rendered.problems:
+            path = chart.problem_key_path(problem)
+            checks.append(Check(path or "values", ERROR, problem, path))
+        report.add("render", Check("helm template", ERROR, "refused by the aggregated values check (above)"))
+        return
+    if rendered.ok:
+        checks.append(Check("aggregated check", OK, "no cross-key problem"))
+        report.add("render", Check("helm template", OK, f"{len(rendered.objects)} objects rendered ({helm.version})"))
+        return
+    # The check renders before every other template (tests/validation pins that), so a later failure means
+    # it passed.
+    checks.append(Check("aggregated check", OK, "no cross-key problem (a later template failed: see render)"))
+    message = "\n".join(line for line in rendered.stderr.strip().splitlines()
+                        if line and not line.startswith("Use --debug"))
+    report.add("render", Check("helm template", ERROR, message, chart.problem_key_path(message)))
+
+
+def run(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    args = parser().parse_args(argv)
+    chart_dir = args.chart.resolve()
+    try:
+        if not (chart_dir / "Chart.yaml").exists():
+            raise LoadError(f"{chart_dir}: no Chart.yaml (pass --chart)")
+        layers = [load_file(path) for path in args.values]
+        extra = [{"global": {"profile": args.profile}}] if args.profile else []
+        values_schema = schema.load_schema(chart_dir)
+        declared_values = helm_values(chart_dir, layers)
+        merged = helm_values(chart_dir, [*layers, *extra])
+        credentials = online.Credentials(online.load_secrets(args.secret), args.secret_env)
+        resolver = online.Resolver(args.resolve)
+        helm = chart.find_helm(args.helm, REPO_ROOT)
+    except LoadError as error:
+        print(f"validate: cannot load: {error}", file=err)
+        return EXIT_CANNOT_LOAD
+
+    declared = (declared_values.get("global") or {}).get("profile")
+    profile = args.profile or str(declared)
+    prod = profile == "prod"
+    report = Report(profile=profile, helm=helm.version)
+    _schema_section(report, values_schema, merged, args.profile, declared)
+    rendered = chart.render(chart_dir, helm, args.values, extra, release=args.release, namespace=args.namespace)
+    _render_sections(report, rendered, helm)
+
+    wanted = targets.SERVICES if args.target == "all" else (() if args.target == "schema" else (args.target,))
+    guard_script = ""
+    if rendered.ok:
+        config_map = rendered.find("ConfigMap", "qmtl-config") or {}
+        guard_script = (config_map.get("data") or {}).get("coordinator_guard.py", "")
+    ctx = online.Context(endpoints=rendered.model.get("endpoints") or {}, values=merged, prod=prod,
+                         credentials=credentials, resolver=resolver, guard_script=guard_script)
+    for target in wanted:
+        section = report.section(target)
+        if not rendered.ok:
+            section.append(Check("config", WARN, "not checked: the chart does not render these values (see render)"))
+            continue
+        section.extend(targets.run(target, rendered.model, merged, prod))
+        if args.online:
+            section.extend(online.run(target, ctx))
+
+    print(report.to_json() if args.json else report.to_table(), file=out)
+    return report.exit_code
+
+
+def main() -> int:
+    return run()

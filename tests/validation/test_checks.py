@@ -1,0 +1,126 @@
+"""The aggregated values check (templates/_validate.tpl + templates/validate/renders/first/check.yaml):
+one `fail` listing every problem, before any component's own `fail`; it also fails `helm lint`, which
+ignores `fail` itself (proved here); and it still guards the prod rules when the schema is skipped."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from qmtl_validate import chart
+
+from tests.harness import helm_lint, render_chart, render_error, run_helm
+from tests.harness.paths import CHART_DIR, REPO_ROOT
+from tests.validation.conftest import DEV, PROD
+
+CHECK_TEMPLATE = Path("templates/validate/renders/first/check.yaml")
+SKIP_SCHEMA = ("--skip-schema-validation",)
+
+# Four independent problems, one per rule.
+FOUR_PROBLEMS = {"global": {"controlbus": {"topicPrefix": "qmtl.controlbus."},
+                            "redis": {"databases": {"gateway": 3}},
+                            "ports": {"questdbHealth": 8812},
+                            "resources": {"prod": {"redis": {"requests": {"cpu": "2", "memory": "1Gi"},
+                                                             "limits": {"cpu": "1", "memory": "1Gi"}}}}}}
+FOUR_PATHS = {"global.controlbus.topicPrefix", "global.redis.databases.seamless", "global.ports.questdbHealth",
+              "global.resources.prod.redis.limits.cpu"}
+
+
+def test_every_problem_is_reported_in_one_fail() -> None:
+    message = str(render_error(FOUR_PROBLEMS, values_files=[PROD]))
+    problems = chart.parse_problems(message)
+    assert problems is not None, message
+    assert {chart.problem_key_path(p) for p in problems} == FOUR_PATHS
+    assert f"{len(FOUR_PATHS)} problem(s)" in message
+    assert message.count("qmtl values check failed") == 1
+
+
+def test_each_problem_says_what_to_do() -> None:
+    problems = chart.parse_problems(str(render_error(FOUR_PROBLEMS, values_files=[PROD]))) or []
+    for problem in problems:
+        path, _, rest = problem.partition(": ")
+        assert path in FOUR_PATHS, problem
+        assert ": " in rest, problem  # "<path>: <what is wrong>: <what to do>"
+
+
+def _template_paths(root: Path) -> list[str]:
+    """Template paths as Helm names them (qmtl/templates/..., qmtl/charts/<sub>/templates/...)."""
+    paths = [f"qmtl/{p.relative_to(root).as_posix()}" for p in (root / "templates").rglob("*") if p.is_file()]
+    for sub in (root / "charts").glob("*/templates"):
+        paths += [f"qmtl/{p.relative_to(root).as_posix()}" for p in sub.rglob("*") if p.is_file()]
+    return paths
+
+
+def test_the_check_renders_before_every_other_template() -> None:
+    """Helm renders the deepest paths first (ties: reverse lexical order) and stops at the first error."""
+    ours = f"qmtl/{CHECK_TEMPLATE.as_posix()}"
+    depth = ours.count("/")
+    for path in _template_paths(REPO_ROOT):
+        if path == ours or Path(path).name.startswith("_"):
+            continue
+        assert path.count("/") < depth or (path.count("/") == depth and path < ours), (
+            f"{path} renders before the aggregated check: keep every template at most {depth - 1} folders deep")
+
+
+def test_a_components_own_fail_does_not_hide_the_aggregated_list() -> None:
+    own_fail = {"gateway": {"image": {"digest": "sha256:not-hex"}}}  # qmtl.image refuses it, in gateway's template
+    message = str(render_error([own_fail, FOUR_PROBLEMS], values_files=[PROD]))
+    assert chart.parse_problems(message) is not None, message
+    assert "check.yaml" in message, message
+    # ... and that component fail is real: alone, it is what Helm reports.
+    alone = str(render_error(own_fail, values_files=[PROD]))
+    assert "gateway.image" in alone, alone
+    assert chart.parse_problems(alone) is None, alone
+
+
+def test_helm_lint_ignores_fail_and_the_check_turns_it_into_an_error(tmp_path: Path) -> None:
+    """The premise (lint logs `fail` and passes) proved on a copy without the lint-only Deployment; then the
+    real template: lint reports the problems as an ERROR."""
+    copy = tmp_path / "qmtl"
+    shutil.copytree(CHART_DIR, copy, ignore=shutil.ignore_patterns(
+        ".git", ".tools", ".venv", ".cache", "tests", "scripts", "__pycache__", ".pytest_cache"))
+    text = (copy / CHECK_TEMPLATE).read_text()
+    (copy / CHECK_TEMPLATE).write_text(text[: text.index("apiVersion: apps/v1")] + "{{- end -}}\n")
+    bad = {"global": {"controlbus": {"topicPrefix": "qmtl.controlbus."}}}
+    values = tmp_path / "bad.yaml"
+    values.write_text("global:\n  controlbus:\n    topicPrefix: qmtl.controlbus.\n")
+    without = run_helm("lint", str(copy), "-f", str(PROD), "-f", str(values), "--strict")
+    assert without.ok, without.stdout + without.stderr
+    assert "Fail: qmtl values check failed" in without.stderr or "qmtl values check failed" in without.stderr
+    real = helm_lint(values=[bad], values_files=[PROD])
+    assert not real.ok
+    assert "[ERROR] templates/validate/renders/first/check.yaml" in real.stdout
+    assert "global.controlbus.topicPrefix" in real.stdout
+
+
+@pytest.mark.parametrize("dependency", ["redis", "questdb", "minio"])
+def test_prod_rules_hold_even_when_the_schema_is_skipped(dependency: str) -> None:
+    values = {"global": {dependency: {"enabled": False}}}
+    message = str(render_error(values, values_files=[PROD], extra_args=SKIP_SCHEMA))
+    paths = {chart.problem_key_path(p) for p in chart.parse_problems(message) or []}
+    assert f"global.{dependency}" in paths, message
+
+
+def test_prod_without_coordinator_url_is_refused_when_the_schema_is_skipped() -> None:
+    message = str(render_error({"global": {"seamless": {"coordinator_url": ""}}}, values_files=[PROD],
+                               extra_args=SKIP_SCHEMA))
+    assert any(p.startswith("global.seamless.coordinator_url") for p in chart.parse_problems(message) or []), message
+
+
+def test_wrong_types_do_not_crash_the_check() -> None:
+    """With the schema skipped, odd types are skipped by the check (the schema names them); the other rules
+    still report."""
+    odd = {"global": {"ports": "none", "redis": {"databases": "none"}, "resources": {"prod": {"redis": "big"}},
+                      "controlbus": {"topicPrefix": "qmtl.controlbus."}}}
+    message = str(render_error(odd, values_files=[PROD], extra_args=SKIP_SCHEMA))
+    problems = chart.parse_problems(message)
+    assert problems is not None, message
+    assert "global.controlbus.topicPrefix" in {chart.problem_key_path(p) for p in problems}
+    assert "_validate.tpl" not in message
+
+
+def test_valid_values_render_nothing_from_the_check() -> None:
+    for files in ([DEV], [PROD]):
+        rendered = render_chart(values_files=files)
+        assert not [i for i in rendered.items if i.source.endswith(CHECK_TEMPLATE.as_posix())]

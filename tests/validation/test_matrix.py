@@ -1,0 +1,85 @@
+"""The bad-values matrix (tests/validation/matrix.py): every case is refused by `helm template`, by
+`helm lint` (a representative subset: lint runs the same schema and templates), and by scripts/validate,
+each naming the failing values key path; and python-jsonschema and Helm agree on the schema verdict.
+
+Each case renders once per Helm (the harness caches `helm template`; validate renders its own copy)."""
+
+from __future__ import annotations
+
+import pytest
+from qmtl_validate import chart, schema
+from qmtl_validate.values import helm_values, load_file
+
+from tests.harness import helm_lint, render_error
+from tests.harness.paths import REPO_ROOT
+from tests.validation.conftest import errors, run_validate
+from tests.validation.matrix import CASE_IDS, CASES, CHECK, SCHEMA, Case
+
+LINT_CASES = [c for c in CASES if c.lint]
+
+
+def test_the_matrix_is_big_enough_and_covers_both_layers() -> None:
+    assert len(CASES) >= 40
+    assert {c.layer for c in CASES} == {SCHEMA, CHECK}
+    assert sum(c.layer == CHECK for c in CASES) >= 8
+    assert {c.layer for c in LINT_CASES} == {SCHEMA, CHECK}
+
+
+def _helm_error(case: Case) -> str:
+    return str(render_error(case.values, values_files=case.files))
+
+
+def _refused_paths(message: str) -> set[str]:
+    """The key paths a Helm error names: parsed from the schema error lines, or from the aggregated check."""
+    if schema.is_helm_schema_error(message):
+        return schema.helm_key_paths(message)
+    return {chart.problem_key_path(p) for p in chart.parse_problems(message) or []}
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_helm_template_refuses_naming_the_key(case: Case) -> None:
+    message = _helm_error(case)
+    if case.layer == SCHEMA:
+        assert schema.is_helm_schema_error(message), f"expected the schema to refuse it:\n{message}"
+    else:
+        assert chart.parse_problems(message) is not None, f"expected the aggregated check to refuse it:\n{message}"
+    assert case.path in _refused_paths(message), f"{case.path} not named in:\n{message}"
+
+
+@pytest.mark.parametrize("case", LINT_CASES, ids=[c.id for c in LINT_CASES])
+def test_helm_lint_refuses_naming_the_key(case: Case) -> None:
+    result = helm_lint(values=[case.values], values_files=case.files)
+    output = result.stdout + result.stderr
+    assert not result.ok, f"helm lint accepted {case.id}:\n{output}"
+    if case.layer == SCHEMA:
+        assert case.path in schema.helm_key_paths(output), output
+    else:
+        # lint ignores `fail`; the check template's lint-only Deployment turns the message into an ERROR
+        error_lines = [line for line in result.stdout.splitlines()
+                       if line.startswith("[ERROR] templates/validate/renders/first/check.yaml")]
+        assert error_lines, output
+        assert f"- {case.path}" in error_lines[0] or f"n- {case.path}" in error_lines[0], error_lines[0]
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_validate_refuses_naming_the_key(case: Case) -> None:
+    code, report, stderr = run_validate(case.files, [case.values])
+    assert report is not None, stderr
+    assert code == 1, report
+    paths = {c.get("path") for c in errors(report)}
+    assert case.path in paths, f"{case.path} not among the errors: {errors(report)}"
+    target = "schema" if case.layer == SCHEMA else "checks"
+    assert any(c.get("path") == case.path for c in report["results"][target] if c["severity"] == "error")
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_python_jsonschema_and_helm_agree(case: Case, values_schema: dict) -> None:
+    merged = helm_values(REPO_ROOT, [load_file(f) for f in case.files] + [case.values])
+    python_paths = schema.python_key_paths(values_schema, merged)
+    message = _helm_error(case)
+    helm_paths = schema.helm_key_paths(message) if schema.is_helm_schema_error(message) else set()
+    assert python_paths == helm_paths, f"python {sorted(python_paths)} != helm {sorted(helm_paths)}\n{message}"
+    if case.layer == SCHEMA:
+        assert case.path in python_paths
+    else:
+        assert not python_paths

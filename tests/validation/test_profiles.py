@@ -1,0 +1,181 @@
+"""The shipped profiles: every values set is accepted by helm template, python-jsonschema and validate;
+prod carries the design's reference endpoints and nothing unpinned; dev is the laptop profile; the
+dev-coordinator overlay adds exactly the coordinator and what it needs. (helm lint --strict of every set:
+tests/test_chart_package.py.) And the values validate merges are the values Helm renders with."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from qmtl_validate import schema
+from qmtl_validate.values import helm_values, load_file
+
+from tests.harness import render_chart, value_sets
+from tests.harness.paths import REPO_ROOT, VALUES_DIR
+from tests.validation.conftest import DEV, PROD, check_named, run_validate
+
+DEPENDENCIES = ("redis", "postgres", "neo4j", "questdb", "minio", "controlbus")
+DEV_COORDINATOR = VALUES_DIR / "dev-coordinator.yaml"
+
+
+def _merged(files) -> dict:
+    return helm_values(REPO_ROOT, [load_file(f) for f in files])
+
+
+def _config(files) -> dict:
+    config_map = render_chart(values_files=files).get("ConfigMap", "qmtl-config")
+    return json.loads(config_map["data"]["qmtl.json"])
+
+
+def test_every_values_set_is_accepted_by_python_jsonschema(value_set, values_schema: dict) -> None:
+    assert schema.check(values_schema, _merged(value_set.files)) == []
+    assert _merged(value_set.files)["global"]["profile"] == value_set.profile
+
+
+def test_every_values_set_is_accepted_by_validate(value_set) -> None:
+    code, report, stderr = run_validate(value_set.files, args=["--profile", value_set.profile])
+    assert report is not None, stderr
+    assert code == 0, [c for items in report["results"].values() for c in items if c["severity"] == "error"]
+    assert report["profile"] == value_set.profile
+
+
+def test_prod_points_at_the_reference_endpoints() -> None:
+    """The design's reference values (DESIGN.md), written here, checked in the rendered QMTL config."""
+    seamless = _config([PROD])["seamless"]
+    assert seamless["coordinator_url"] == "http://seamless-coordinator:8080"
+    assert seamless["redis_dsn"] == "redis://redis:6379/3"
+    assert seamless["questdb_dsn"].split("?")[0] == "postgresql://questdb:8812/qmtl"
+    assert seamless["artifact_endpoint"] == "http://minio:9000"
+    assert seamless["artifact_bucket"] == "qmtl-seamless"
+    gateway = _config([PROD])["gateway"]
+    assert gateway["controlbus_brokers"] == ["redpanda:9092"]
+    values = _merged([PROD])
+    assert values["global"]["seamless"]["artifact_prefix"] == "artifacts/"
+    assert values["global"]["controlbus"]["topicPrefix"] == ""  # see QMTL_RUNTIME_FACTS: unsafe by default
+
+
+def test_prod_turns_everything_on() -> None:
+    values = _merged([PROD])
+    assert values["global"]["profile"] == "prod"
+    for dependency in DEPENDENCIES:
+        assert values["global"][dependency]["enabled"] is True, dependency
+    for service in ("gateway", "dagmanager", "worldservice", "seamless-coordinator"):
+        assert values[service]["enabled"] is True, service
+    assert values["global"]["replicas"]["prod"]["controlbus"] >= 3
+
+
+def test_prod_runs_no_unpinned_image() -> None:
+    rendered = render_chart(values_files=[PROD])
+    images = []
+    for obj in rendered.objects:
+        spec = obj.get("spec", {}).get("template", {}).get("spec") or obj.get("spec") or {}
+        for container in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+            images.append(container["image"])
+    assert images
+    for image in images:
+        name = image.split("@")[0]
+        tag = name.rsplit(":", 1)[-1] if ":" in name.rsplit("/", 1)[-1] else ""
+        assert tag or "@sha256:" in image, f"{image}: no tag or digest"
+        assert tag.lower() != "latest", image
+
+
+def test_dev_is_the_laptop_profile() -> None:
+    values = _merged([DEV])
+    assert values["global"]["profile"] == "dev"
+    for dependency in DEPENDENCIES:
+        assert values["global"][dependency]["enabled"] is False, dependency
+    assert values["seamless-coordinator"]["enabled"] is False
+    assert "coordinator_url" not in _config([DEV])["seamless"]
+    rendered = render_chart(values_files=[DEV])
+    assert not rendered.by_kind("StatefulSet"), "dev runs no bundled dependency"
+
+
+def test_dev_warns_that_prod_requires_the_coordinator_url() -> None:
+    code, report, _ = run_validate([DEV], args=["--profile", "dev", "--target", "seamless"])
+    assert code == 0
+    check = check_named(report, "seamless", "coordinator_url")
+    assert check["severity"] == "warning"
+    assert "prod requires" in check["hint"]
+    assert "global.seamless.coordinator_url" in check["hint"]
+
+
+def test_dev_coordinator_overlay_adds_the_coordinator_and_only_what_it_needs() -> None:
+    assert DEV_COORDINATOR.read_text().splitlines()[0] == "# overlay-of: dev.yaml"
+    assert any(s.files == (DEV, DEV_COORDINATOR) for s in value_sets())
+    values = _merged([DEV, DEV_COORDINATOR])
+    assert values["global"]["profile"] == "dev"
+    assert values["seamless-coordinator"]["enabled"] is True
+    on = {d for d in DEPENDENCIES if values["global"][d]["enabled"]}
+    assert on == {"redis", "questdb", "minio"}
+    seamless = _config([DEV, DEV_COORDINATOR])["seamless"]
+    assert seamless["coordinator_url"] == "http://seamless-coordinator:8080"
+    assert {"redis_dsn", "questdb_dsn", "artifact_endpoint"} <= set(seamless)
+
+
+# --- the merge validate does is Helm's ------------------------------------------------------------------
+
+DUMP = """apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: values-dump
+data:
+  values: {{ toJson .Values | quote }}
+"""
+
+MERGE_CASES = {
+    "null-deletes-a-default": [PROD, {"global": {"seamless": {"coordinator_url": None}}}],
+    "null-for-an-unknown-key-stays": [DEV, {"global": {"brandNew": None}}],
+    "later-file-wins": [PROD, {"global": {"guard": {"attempts": 5}}}, {"global": {"guard": {"attempts": 4}}}],
+    "disabled-subchart-keeps-its-section": [DEV, {"redis": {"persistence": {"size": "1Gi"}}}],
+    "list-replaced-not-merged": [PROD, {"global": {"imagePullSecrets": ["a", "b"]}},
+                                 {"global": {"imagePullSecrets": ["c"]}}],
+}
+
+
+@pytest.fixture(scope="module")
+def dump_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    chart = tmp_path_factory.mktemp("dump") / "qmtl"
+    shutil.copytree(REPO_ROOT, chart, ignore=shutil.ignore_patterns(
+        ".git", ".tools", ".venv", ".cache", "tests", "scripts", "schemas", "__pycache__", ".pytest_cache"))
+    # Only the dump: Helm coalesces the values before any template runs, so the chart's own templates (and
+    # their refusals of bad values) are not needed to see what it hands them.
+    for templates in [chart / "templates", *(chart / "charts").glob("*/templates")]:
+        shutil.rmtree(templates)
+        templates.mkdir()
+    (chart / "templates" / "values-dump.yaml").write_text(DUMP)
+    return chart
+
+
+def _helm_values(chart: Path, layers: list) -> dict:
+    files = [p for p in layers if isinstance(p, Path)]
+    dicts = [d for d in layers if isinstance(d, dict)]
+    assert layers == files + dicts, "files first, then dicts (as the harness passes them)"
+    rendered = render_chart(dicts, values_files=files, chart_dir=chart, extra_args=["--skip-schema-validation"])
+    return json.loads(rendered.get("ConfigMap", "values-dump")["data"]["values"])
+
+
+def _python_values(layers: list) -> dict:
+    return helm_values(REPO_ROOT, [load_file(p) if isinstance(p, Path) else p for p in layers])
+
+
+@pytest.mark.parametrize("layers", [*MERGE_CASES.values(), *([*s.files] for s in value_sets())],
+                         ids=[*MERGE_CASES, *(s.name for s in value_sets())])
+def test_validate_merges_values_like_helm(dump_chart: Path, layers: list) -> None:
+    helm = _helm_values(dump_chart, layers)
+    python = json.loads(json.dumps(_python_values(layers)))
+    assert python == helm
+
+
+def test_merge_cases_mean_something() -> None:
+    """The edge cases above really exercise what they are named after."""
+    assert "coordinator_url" not in _python_values(MERGE_CASES["null-deletes-a-default"])["global"]["seamless"]
+    assert _python_values(MERGE_CASES["null-for-an-unknown-key-stays"])["global"]["brandNew"] is None
+    assert _python_values(MERGE_CASES["later-file-wins"])["global"]["guard"]["attempts"] == 4
+    disabled = _python_values(MERGE_CASES["disabled-subchart-keeps-its-section"])["redis"]
+    assert disabled == {"persistence": {"size": "1Gi"}}
+    assert _python_values(MERGE_CASES["list-replaced-not-merged"])["global"]["imagePullSecrets"] == ["c"]
+    assert yaml.safe_load(DEV.read_text())["global"]["redis"]["enabled"] is False

@@ -1,0 +1,128 @@
+"""scripts/validate as a command: exit codes (0 ok/warnings, 1 errors, 2 cannot load), the report's shape,
+targets, the profile flag, the table output, and the wrapper script itself."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from qmtl_validate import cli
+
+from tests.harness import helm_binary
+from tests.harness.paths import REPO_ROOT
+from tests.validation.conftest import DEV, PROD, check_named, errors, run_validate
+
+
+def test_prod_values_are_ok_with_a_check_per_target() -> None:
+    code, report, _ = run_validate([PROD], args=["--profile", "prod"])
+    assert code == 0
+    assert report["status"] == "ok"
+    assert report["profile"] == "prod"
+    assert report["helm"] == helm_binary().version
+    assert set(report["results"]) == {"schema", "checks", "render", "seamless", "gateway", "dagmanager",
+                                      "worldservice"}
+    for target, items in report["results"].items():
+        assert items, f"{target}: no checks"
+        for item in items:
+            assert item["severity"] in ("ok", "warning", "error"), item
+            assert item["hint"], item
+    guard = check_named(report, "seamless", "runtime_guard")
+    assert "3 attempts, 10 s apart, 5 s timeout" in guard["hint"]
+
+
+def test_a_single_target_runs_the_schema_checks_and_that_target() -> None:
+    _, report, _ = run_validate([PROD], args=["--target", "dagmanager"])
+    assert set(report["results"]) == {"schema", "checks", "render", "dagmanager"}
+    _, report, _ = run_validate([PROD], args=["--target", "schema"])
+    assert set(report["results"]) == {"schema", "checks", "render"}
+
+
+def test_profile_flag_that_contradicts_the_values_is_an_error_and_checks_as_asked() -> None:
+    code, report, _ = run_validate([DEV], args=["--profile", "prod", "--target", "seamless"])
+    assert code == 1
+    paths = {c.get("path") for c in errors(report)}
+    assert "global.profile" in paths
+    assert "global.seamless.coordinator_url" in paths  # checked as prod: the URL is required
+
+
+def test_dev_without_coordinator_exits_0_with_a_warning() -> None:
+    code, report, _ = run_validate([DEV], args=["--target", "seamless"])
+    assert code == 0
+    assert report["status"] == "warning"
+
+
+def test_schema_and_check_problems_are_both_reported() -> None:
+    """A values set with a schema problem AND a cross-key problem: validate lists both (Helm stops at the
+    schema), because it renders with the schema skipped and checks the schema itself."""
+    both = {"global": {"guard": {"attempts": 0}, "controlbus": {"topicPrefix": "qmtl.controlbus."}}}
+    code, report, _ = run_validate([PROD], [both])
+    assert code == 1
+    assert any(c.get("path") == "global.guard.attempts" for c in report["results"]["schema"])
+    assert any(c.get("path") == "global.controlbus.topicPrefix" for c in report["results"]["checks"])
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    (None, "cannot read"),
+    ("global: [unclosed", "not valid YAML"),
+    ("- a list\n- at the top\n", "must be a mapping"),
+])
+def test_unloadable_values_exit_2(tmp_path: Path, content: str | None, reason: str) -> None:
+    path = tmp_path / "values.yaml"
+    if content is not None:
+        path.write_text(content)
+    code, report, stderr = run_validate([path])
+    assert code == 2
+    assert report is None
+    assert reason in stderr
+    assert str(path) in stderr
+
+
+@pytest.mark.parametrize(("args", "reason"), [
+    (["--secret", "/nonexistent/secret.yaml"], "cannot read"),
+    (["--resolve", "redis"], "HOST[:PORT]=ADDR[:PORT]"),
+    (["--chart", "/nonexistent"], "no Chart.yaml"),
+])
+def test_bad_options_exit_2(args: list[str], reason: str) -> None:
+    code, _, stderr = run_validate([DEV], args=args)
+    assert code == 2
+    assert reason in stderr
+
+
+def test_no_helm_exits_2() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.run(["-f", str(DEV), "--helm", "/nonexistent/helm"], out=out, err=err)
+    assert code == 2
+    assert "no usable helm" in err.getvalue()
+
+
+def test_not_a_secret_manifest_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "secret.yaml"
+    bad.write_text("kind: ConfigMap\nmetadata: {name: x}\n")
+    code, _, stderr = run_validate([DEV], args=["--secret", str(bad)])
+    assert code == 2
+    assert "expected Secret manifests" in stderr
+
+
+def test_the_script_runs_and_prints_a_table() -> None:
+    env = {**os.environ, "QMTL_PYTHON": os.environ.get("QMTL_PYTHON", _python()), "QMTL_HELM": str(helm_binary().path)}
+    proc = subprocess.run([str(REPO_ROOT / "scripts" / "validate"), "--profile", "dev", "-f", str(DEV),
+                           "--target", "seamless"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "seamless:" in proc.stdout
+    assert "WARN" in proc.stdout
+    assert "coordinator_url" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1].startswith("WARN: profile dev")
+    refused = subprocess.run([str(REPO_ROOT / "scripts" / "validate"), "--profile", "prod", "-f", str(DEV),
+                              "--target", "schema", "--json"], capture_output=True, text=True, env=env)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert json.loads(refused.stdout)["status"] == "error"
+
+
+def _python() -> str:
+    import sys
+
+    return sys.executable
