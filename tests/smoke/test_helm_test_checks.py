@@ -1,0 +1,249 @@
+"""The RENDERED helm test checks (the command of each qmtl-test-* pod, exactly as rendered) run against
+real servers (tests/engines), with the credentials of the rendered Secrets and the servers provisioned by
+the chart's own rendered provisioning, where the chart ships one:
+
+- Redis: the rendered ACL file; the check passes, and fails (naming each hole) when the coordinator's
+  user is opened to every key and DB and the default user is switched on;
+- PostgreSQL: the rendered provision.sh/provision.sql; the check passes, and fails when gateway is
+  granted CONNECT on the worldservice database;
+- QuestDB: the coordinator's credentials; the check passes, and fails with a wrong password;
+- MinIO: the rendered provision.sh and policy; the check passes, and fails when the coordinator's user
+  also gets MinIO's built-in readwrite policy.
+
+The ControlBus (rpk against Redpanda's admin API) and Neo4j (cypher-shell) checks need their images'
+clients, which these engines do not have: they are checked rendered (test_helm_test_pods) and run on kind.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness import render_chart
+from tests.harness.paths import VALUES_DIR
+from tests.harness.render import Rendered
+
+servers = pytest.importorskip("tests.engines.servers", reason="tests/engines (real servers) is not there")
+pins = pytest.importorskip("tests.engines.pins")
+
+pytestmark = pytest.mark.engines
+
+PROD = (VALUES_DIR / "prod.yaml",)
+
+
+@pytest.fixture(scope="module")
+def prod() -> Rendered:
+    return render_chart(values_files=PROD)
+
+
+def secret_data(rendered: Rendered, name: str) -> dict[str, str]:
+    obj = rendered.get("Secret", name)
+    data = {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
+    data.update(obj.get("stringData") or {})
+    return data
+
+
+def container_of(rendered: Rendered, kind: str, name: str) -> dict:
+    obj = rendered.get(kind, name)
+    template = obj if kind == "Pod" else obj["spec"]["template"]
+    (only,) = template["spec"]["containers"]
+    return only
+
+
+def pod_env(rendered: Rendered, c: dict, overrides: dict[str, str]) -> dict[str, str]:
+    """The container's env as the kubelet would give it: values, and secretKeyRefs resolved from the
+    rendered Secrets; then `overrides` (where the real server listens)."""
+    out = {}
+    for entry in c.get("env") or []:
+        if "value" in entry:
+            out[entry["name"]] = entry["value"]
+        else:
+            ref = entry["valueFrom"]["secretKeyRef"]
+            out[entry["name"]] = secret_data(rendered, ref["name"])[ref["key"]]
+    return {**out, **overrides}
+
+
+def run_check(rendered: Rendered, check: str, overrides: dict[str, str], home: Path,
+              path: list[str] = ()) -> subprocess.CompletedProcess:
+    c = container_of(rendered, "Pod", f"qmtl-test-{check}")
+    command = list(c["command"])
+    if command[0] == "python3":
+        command[0] = sys.executable
+    env = {"PATH": os.pathsep.join([*path, os.environ.get("PATH", "")]), "LANG": "C.UTF-8",
+           **pod_env(rendered, c, overrides), "HOME": str(home)}
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+
+
+def passed(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode == 0, f"the check failed:\n{result.stdout}\n{result.stderr}"
+    assert "FAIL" not in result.stdout + result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "all checks passed"
+
+
+def failed(result: subprocess.CompletedProcess, *expected: str) -> None:
+    assert result.returncode == 1, f"the check passed though it must not:\n{result.stdout}\n{result.stderr}"
+    for text in expected:
+        assert text in result.stderr, f"{text!r} not reported:\n{result.stderr}"
+
+
+def start(factory, *args, **kwargs):
+    try:
+        return factory(*args, **kwargs)
+    except pins.EngineUnavailable as exc:
+        if os.environ.get("QMTL_REQUIRE_ENGINES") == "1":
+            raise
+        pytest.skip(str(exc))
+
+
+# --- Redis ------------------------------------------------------------------------------------------------
+def _redis_cli() -> str:
+    found = shutil.which("redis-cli")
+    if not found:
+        if os.environ.get("QMTL_REQUIRE_ENGINES") == "1":
+            pytest.fail("redis-cli is not on PATH (it comes with the redis-server engine)")
+        pytest.skip("redis-cli is not on PATH (it comes with the redis-server engine)")
+    return found
+
+
+@pytest.fixture
+def redis_check(prod, tmp_path) -> Iterator:
+    _redis_cli()
+    acl = secret_data(prod, "qmtl-redis-users")["acl-redis"]
+    started = []
+
+    def run(acl_text: str) -> subprocess.CompletedProcess:
+        server = start(servers.start_redis, acl_text=acl_text)
+        started.append(server)
+        return run_check(prod, "redis", {"REDIS_HOST": server.host, "REDIS_PORT": str(server.port)}, tmp_path)
+
+    yield acl, run
+    for server in started:
+        server.stop()
+
+
+def test_redis_check_passes_against_the_rendered_acl(redis_check) -> None:
+    acl, run = redis_check
+    passed(run(acl))
+
+
+def test_redis_check_fails_when_the_coordinator_user_is_not_fenced(redis_check) -> None:
+    acl, run = redis_check
+    opened = []
+    for line in acl.splitlines():
+        if line.startswith("user default "):
+            line = "user default on nopass ~* &* +@all"
+        elif line.startswith("user seamless-coordinator "):
+            words = line.split()
+            line = " ".join([*words[:4], "~*", "+@all"])  # user <name> on #<hash>
+        opened.append(line)
+    result = run("\n".join(opened) + "\n")
+    failed(result, "SET strategy:qmtl-helm-test outside the user's key patterns was not refused",
+           "another service's DB) was not refused", "a connection without AUTH was not refused")
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def postgres(prod, tmp_path_factory) -> Iterator:
+    try:
+        bindir = pins.postgres_binaries().bindir
+    except pins.EngineUnavailable as exc:
+        if os.environ.get("QMTL_REQUIRE_ENGINES") == "1":
+            raise
+        pytest.skip(str(exc))
+    server = start(servers.start_postgres)
+    folder = tmp_path_factory.mktemp("postgres-provision")
+    for name, text in prod.get("ConfigMap", "qmtl-postgres-provision")["data"].items():
+        (folder / name).write_text(text)
+    job = container_of(prod, "Job", "postgres-provision")
+    env = {**os.environ, **pod_env(prod, job, {
+        "PGHOST": server.host, "PGPORT": str(server.port), "PGUSER": server.superuser,
+        "PGPASSWORD": server.superuser_password, "QMTL_PROVISION_WAIT_SECONDS": "30"}),
+        "PATH": f"{bindir}:{os.environ.get('PATH', '')}"}
+    provision = subprocess.run(["bash", str(folder / "provision.sh")], env=env, capture_output=True, text=True,
+                               timeout=120)
+    assert provision.returncode == 0, f"the rendered provision.sh failed:\n{provision.stdout}\n{provision.stderr}"
+    yield server, str(bindir)
+    server.stop()
+
+
+def test_postgres_check_passes_against_the_provisioned_server(prod, postgres, tmp_path) -> None:
+    server, bindir = postgres
+    passed(run_check(prod, "postgres", {"PGHOST": server.host, "PGPORT": str(server.port)}, tmp_path, [bindir]))
+
+
+def test_postgres_check_fails_when_a_service_reaches_another_database(prod, postgres, tmp_path) -> None:
+    server, bindir = postgres
+    server.run_sql("GRANT CONNECT ON DATABASE worldservice TO gateway;")
+    try:
+        result = run_check(prod, "postgres", {"PGHOST": server.host, "PGPORT": str(server.port)}, tmp_path, [bindir])
+    finally:
+        server.run_sql("REVOKE CONNECT ON DATABASE worldservice FROM gateway;")
+    failed(result, "gateway connected to worldservice, another service's database")
+
+
+# --- QuestDB ------------------------------------------------------------------------------------------------
+def test_questdb_check_passes_with_the_coordinators_credentials(prod, questdb_server, tmp_path) -> None:
+    creds = secret_data(prod, "qmtl-questdb")
+    server = questdb_server(pg_user=creds["username"], pg_password=creds["password"])
+    passed(run_check(prod, "questdb", {"QUESTDB_HOST": server.host, "QUESTDB_PORT": str(server.pg_port)},
+                     tmp_path))
+
+
+def test_questdb_check_fails_when_the_credentials_do_not_log_in(prod, questdb_server, tmp_path) -> None:
+    creds = secret_data(prod, "qmtl-questdb")
+    server = questdb_server(pg_user=creds["username"], pg_password=creds["password"])
+    result = run_check(prod, "questdb", {"QUESTDB_HOST": server.host, "QUESTDB_PORT": str(server.pg_port),
+                                         "QUESTDB_PASSWORD": "not-" + creds["password"]}, tmp_path)
+    failed(result, "cannot log in over PG wire")
+
+
+# --- MinIO --------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def minio(prod, tmp_path_factory) -> Iterator:
+    server = start(servers.start_minio)
+    try:
+        mc_env = server.mc_env()
+    except pins.EngineUnavailable as exc:
+        server.stop()
+        if os.environ.get("QMTL_REQUIRE_ENGINES") == "1":
+            raise
+        pytest.skip(str(exc))
+    folder = tmp_path_factory.mktemp("minio-provision")
+    for name, text in prod.get("ConfigMap", "qmtl-minio-provision")["data"].items():
+        (folder / name).write_text(text)
+    job = container_of(prod, "Job", "minio-provision")
+    env = {**mc_env, **pod_env(prod, job, {
+        "MINIO_ENDPOINT": server.url, "MINIO_ROOT_USER": server.root_user,
+        "MINIO_ROOT_PASSWORD": server.root_password, "QMTL_PROVISION_WAIT_SECONDS": "30",
+        "TMPDIR": str(folder)})}
+    provision = subprocess.run(["bash", str(folder / "provision.sh")], env=env, capture_output=True, text=True,
+                               timeout=180)
+    assert provision.returncode == 0, f"the rendered provision.sh failed:\n{provision.stdout}\n{provision.stderr}"
+    yield server
+    server.stop()
+
+
+def _run_minio_check(prod, server, home) -> subprocess.CompletedProcess:
+    return run_check(prod, "minio", {"S3_ENDPOINT": server.url}, home, [str(Path(server.mc_path).parent)])
+
+
+def test_minio_check_passes_against_the_provisioned_server(prod, minio, tmp_path) -> None:
+    passed(_run_minio_check(prod, minio, tmp_path))
+
+
+def test_minio_check_fails_when_the_coordinator_gets_more_than_its_prefix(prod, minio, tmp_path) -> None:
+    user = secret_data(prod, "qmtl-minio-coordinator")["access-key"]
+    minio.mc("admin", "policy", "attach", "local", "readwrite", "--user", user)
+    try:
+        result = _run_minio_check(prod, minio, tmp_path)
+    finally:
+        minio.mc("admin", "policy", "detach", "local", "readwrite", "--user", user)
+    failed(result, "(outside artifacts/) was allowed", "listing the whole bucket qmtl-seamless was allowed",
+           "qmtl-seamless-qmtl-helm-test-other/qmtl-helm-test: expected Access Denied")
