@@ -101,6 +101,9 @@ class Kube:
         self.apps = k8s.AppsV1Api(self.api)
         self._resources: list[Resource] | None = None
 
+    def api_batch(self) -> k8s.BatchV1Api:
+        return k8s.BatchV1Api(self.api)
+
     def close(self) -> None:
         self.api.close()
 

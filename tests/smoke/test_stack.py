@@ -97,12 +97,14 @@ def new_objects(kube: Kube, ns: Namespace) -> list[ObjectRef]:
 # --- install ------------------------------------------------------------------------------------------
 @dataclasses.dataclass
 class Installed:
+    purpose: str
     kube: Kube
     ns: Namespace
     files: tuple[Path, ...]
     rendered: Rendered
     install: HelmResult
     seconds_to_ready: float
+    job_pods: dict[str, list[tuple]]  # the pods of Jobs (helm hooks) seen during the install
     ready: dict  # what pytest-helm-charts saw ready: {"Deployment/x": obj, "StatefulSet/y": obj}
     workloads: dict[str, dict]
     pods: list[dict]
@@ -120,14 +122,22 @@ def rendered_test_pods(rendered: Rendered) -> dict[str, dict]:
             if (o["metadata"].get("annotations") or {}).get(HOOK) == "test"}
 
 
+JOB_NAME = "batch.kubernetes.io/job-name"
+
+
+def is_job_pod(pod: dict) -> bool:
+    return JOB_NAME in (pod["metadata"].get("labels") or {})
+
+
 def install(cluster, namespace_factory, purpose: str, files: tuple[Path, ...]) -> Installed:
     kube: Kube = cluster.kube
     ns = make_namespace(cluster, namespace_factory, purpose)
     files = files + extra_values()
     rendered = render_chart(values_files=files, namespace=ns.name, release=RELEASE)
     started = time.monotonic()
-    result = ok(helm("install", RELEASE, ".", "-n", ns.name, *values_args(files), "--wait"),
-                f"helm install ({purpose})")
+    with kube.record_pods(ns.name, is_job_pod) as job_pods:
+        result = ok(helm("install", RELEASE, ".", "-n", ns.name, *values_args(files), "--wait"),
+                    f"helm install ({purpose})")
     # Independently of Helm's --wait: pytest-helm-charts' readiness checks over the rendered workloads.
     expected = rendered_workloads(rendered)
     deployments = [k.split("/", 1)[1] for k in expected if k.startswith("Deployment/")]
@@ -142,7 +152,7 @@ def install(cluster, namespace_factory, purpose: str, files: tuple[Path, ...]) -
             ready[f"StatefulSet/{s.name}"] = s.obj
     seconds = time.monotonic() - started
     record_timing(f"{purpose} install-to-ready", seconds)
-    return Installed(kube, ns, files, rendered, result, seconds, ready, kube.workloads(ns.name),
+    return Installed(purpose, kube, ns, files, rendered, result, seconds, job_pods, ready, kube.workloads(ns.name),
                      kube.pods(ns.name, f"app.kubernetes.io/instance={RELEASE}"), kube.secrets(ns.name),
                      kube.pvcs(ns.name))
 
@@ -358,6 +368,27 @@ def test_every_pod_of_the_release_is_admitted_scheduled_and_ready(installed: Ins
         ready = {c["type"]: c["status"] for c in pod["status"].get("conditions") or []}
         assert pod["spec"].get("nodeName"), f"{pod['metadata']['name']} is not scheduled"
         assert ready.get("Ready") == "True", f"{pod['metadata']['name']} is not Ready: {ready}"
+
+
+def test_install_hooks_run_to_completion(installed: Installed) -> None:
+    """Every post-install hook Job of the render got a pod that succeeded (on kwok: completed by kwok's own
+    pod-complete stage for Job pods, without running) before Helm reported the install done, and was then
+    deleted (hook-succeeded), so no hook Job is left in the namespace."""
+    hooks = {o["metadata"]["name"]: o for o in installed.rendered.by_kind("Job")
+             if "post-install" in (o["metadata"].get("annotations") or {}).get(HOOK, "")}
+    if installed.purpose == "prod":
+        assert hooks, "prod renders provisioning hooks"
+    succeeded: dict[str, set[str]] = {}
+    for _, events in installed.job_pods.items():
+        for _, pod in events:
+            job = pod["metadata"]["labels"][JOB_NAME]
+            succeeded.setdefault(job, set()).add(pod["status"].get("phase"))
+    for name in hooks:
+        assert "Succeeded" in succeeded.get(name, set()), f"hook Job {name}: pod phases {succeeded.get(name)}"
+    jobs = {j.metadata.name for j in installed.kube.api_batch().list_namespaced_job(installed.ns.name).items}
+    deleted_after_success = {n for n, o in hooks.items()
+                             if "hook-succeeded" in o["metadata"]["annotations"].get("helm.sh/hook-delete-policy", "")}
+    assert not jobs & deleted_after_success, f"hook Jobs left behind: {sorted(jobs & deleted_after_success)}"
 
 
 def _last(events: list[tuple]) -> dict:
