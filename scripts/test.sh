@@ -56,8 +56,15 @@ summary() {
   [[ ${rc} == 0 ]] && echo "test.sh: all phases passed" || echo "test.sh: FAILED"
   exit "${rc}"
 }
+# A signal stops the running phase's command (bash would otherwise wait for it), then EXIT stops the
+# cluster and prints the phases.
+CHILD=""
+on_signal() {
+  if [[ -n ${CHILD} ]]; then kill -TERM "${CHILD}" 2>/dev/null || true; wait "${CHILD}" 2>/dev/null || true; fi
+  exit 130
+}
 trap summary EXIT
-trap 'exit 130' INT TERM
+trap on_signal INT TERM
 
 # phase NAME COMMAND...: run, time and record; a failure is remembered, the next phases still run.
 phase() {
@@ -65,7 +72,10 @@ phase() {
   local t0 rc=0
   t0="$(now_s)"
   echo "== ${name}: $*"
-  "$@" || rc=$?
+  "$@" &
+  CHILD=$!
+  wait "${CHILD}" || rc=$?
+  CHILD=""
   local msg
   msg="${name}: $(elapsed "${t0}") s"
   if [[ ${rc} != 0 ]]; then
