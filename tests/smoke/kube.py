@@ -222,10 +222,12 @@ class Kube:
 
     # -- watching --------------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def record_pods(self, namespace: str, keep: Callable[[dict], bool]) -> Iterator[dict[str, list[tuple]]]:
+    def record_pods(self, namespace: str, keep: Callable[[dict], bool],
+                    settled: Callable[[dict], bool] | None = None) -> Iterator[dict[str, list[tuple]]]:
         """Record every event of the pods `keep` selects while the block runs:
         {pod name: [(event type, pod JSON), ...]}. Starts from the namespace's current resourceVersion,
-        so a pod created and deleted within the block is seen."""
+        so a pod created and deleted within the block is seen. After the block, recording goes on until
+        `settled(recorded)` holds (at most 60 s), or for 3 s without `settled`."""
         seen: dict[str, list[tuple]] = {}
         start = self.core.list_namespaced_pod(namespace).metadata.resource_version
         stop = threading.Event()
@@ -249,7 +251,9 @@ class Kube:
         thread.start()
         try:
             yield seen
-            time.sleep(3)  # let the watch deliver the last events of the block
+            deadline = time.monotonic() + (60 if settled else 3)
+            while time.monotonic() < deadline and not (settled and settled(seen)):
+                time.sleep(0.5)
         finally:
             stop.set()
             thread.join(timeout=30)

@@ -135,7 +135,7 @@ def install(cluster, namespace_factory, purpose: str, files: tuple[Path, ...]) -
     files = files + extra_values()
     rendered = render_chart(values_files=files, namespace=ns.name, release=RELEASE)
     started = time.monotonic()
-    with kube.record_pods(ns.name, is_job_pod) as job_pods:
+    with kube.record_pods(ns.name, is_job_pod, settled=jobs_ended) as job_pods:
         result = ok(helm("install", RELEASE, ".", "-n", ns.name, *values_args(files), "--wait"),
                     f"helm install ({purpose})")
     # Independently of Helm's --wait: pytest-helm-charts' readiness checks over the rendered workloads.
@@ -184,8 +184,22 @@ def is_test_pod(pod: dict) -> bool:
     return (pod["metadata"].get("annotations") or {}).get(HOOK) == "test"
 
 
+def _phase(events: list[tuple]) -> str | None:
+    return events[-1][1]["status"].get("phase")
+
+
+def jobs_ended(recorded: dict[str, list[tuple]]) -> bool:
+    return all(events[-1][0] == "DELETED" or _phase(events) in ("Succeeded", "Failed")
+               for events in recorded.values())
+
+
+def helm_tests_ended(recorded: dict[str, list[tuple]]) -> bool:
+    """A passed test pod is deleted by Helm (hook-succeeded); a failed one stays, for its logs."""
+    return all(events[-1][0] == "DELETED" or _phase(events) == "Failed" for events in recorded.values())
+
+
 def run_helm_test(rel: Installed) -> HelmTestRun:
-    with rel.kube.record_pods(rel.ns.name, is_test_pod) as events:
+    with rel.kube.record_pods(rel.ns.name, is_test_pod, settled=helm_tests_ended) as events:
         result = helm("test", RELEASE, "-n", rel.ns.name)
     return HelmTestRun(result, events, rel.kube.is_kwok())
 
