@@ -38,7 +38,7 @@ def _res(container: str, requests: dict, limits: dict) -> dict:
 
 CASES: tuple[Case, ...] = (
     # --- the coordinator URL in prod
-    Case("prod-url-null", g(seamless={"coordinator_url": None}), "global.seamless.coordinator_url", lint=True),
+    Case("prod-url-null", g(seamless={"coordinator_url": None}), "global.seamless.coordinator_url"),
     Case("prod-url-empty", g(seamless={"coordinator_url": ""}), "global.seamless.coordinator_url", lint=True),
     Case("prod-url-no-scheme", g(seamless={"coordinator_url": "seamless-coordinator:8080"}),
          "global.seamless.coordinator_url"),
@@ -53,7 +53,7 @@ CASES: tuple[Case, ...] = (
     Case("profile-uppercase", g(profile="PROD"), "global.profile"),
     # --- dependencies: external without endpoint or without credentials
     Case("prod-redis-external-no-host", g(redis={"enabled": False, "external": {"existingSecret": "managed-redis"}}),
-         "global.redis.external.host", lint=True),
+         "global.redis.external.host"),
     Case("prod-redis-external-no-secret", g(redis={"enabled": False, "external": {"host": "redis.example.internal"}}),
          "global.redis.external.existingSecret"),
     Case("dev-redis-external-no-secret", g(redis={"enabled": False, "external": {"host": "redis.example.internal"}}),
@@ -71,17 +71,16 @@ CASES: tuple[Case, ...] = (
     Case("prod-controlbus-broker-no-port", g(controlbus={"enabled": False, "external": {"brokers": ["kafka"]}}),
          "global.controlbus.external.brokers.0"),
     # --- ControlBus brokers in prod
-    Case("prod-controlbus-1-broker", g(replicas={"prod": {"controlbus": 1}}), "global.replicas.prod.controlbus",
-         lint=True),
+    Case("prod-controlbus-1-broker", g(replicas={"prod": {"controlbus": 1}}), "global.replicas.prod.controlbus"),
     Case("prod-controlbus-override-2", {"controlbus": {"replicas": 2}}, "controlbus.replicas"),
     # --- latest tags in prod
-    Case("prod-latest-qmtl-image", g(qmtlImage={"tag": "latest"}), "global.qmtlImage.tag", lint=True),
+    Case("prod-latest-qmtl-image", g(qmtlImage={"tag": "latest"}), "global.qmtlImage.tag"),
     Case("prod-latest-redis-image", {"redis": {"image": {"tag": "latest"}}}, "redis.image.tag"),
     Case("prod-latest-gateway-image", {"gateway": {"image": {"repository": "registry.example/qmtl", "tag": "Latest"}}},
          "gateway.image.tag"),
     # --- resources: negative, malformed, zero, incomplete
     Case("cpu-negative-string", _res("redis", {"cpu": "-100m", "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"}),
-         "global.resources.prod.redis.requests.cpu", lint=True),
+         "global.resources.prod.redis.requests.cpu"),
     Case("cpu-negative-number", _res("redis", {"cpu": -1, "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"}),
          "global.resources.prod.redis.requests.cpu"),
     Case("memory-malformed", _res("redis", {"cpu": "250m", "memory": "lots"}, {"cpu": "1", "memory": "1Gi"}),
@@ -110,7 +109,7 @@ CASES: tuple[Case, ...] = (
     Case("port-out-of-range", g(ports={"redis": 70000}), "global.ports.redis"),
     Case("port-string", g(ports={"postgres": "5432"}), "global.ports.postgres"),
     Case("enabled-not-bool", g(redis={"enabled": "yes"}), "global.redis.enabled"),
-    Case("dependency-section-switch", {"redis": {"enabled": False}}, "redis.enabled", lint=True),
+    Case("dependency-section-switch", {"redis": {"enabled": False}}, "redis.enabled"),
     Case("redis-db-out-of-range", g(redis={"databases": {"seamless": 16}}), "global.redis.databases.seamless"),
     Case("bucket-invalid", g(seamless={"artifact_bucket": "Qmtl_Seamless"}), "global.seamless.artifact_bucket"),
     Case("prefix-without-slash", g(seamless={"artifact_prefix": "artifacts"}), "global.seamless.artifact_prefix"),

@@ -264,3 +264,29 @@ def test_redis_credentials_from_the_environment(redis_server, monkeypatch: pytes
     monkeypatch.setenv("QMTL_SECRET_MANAGED_REDIS_SEAMLESS_COORDINATOR_PASSWORD", redis_server.password)
     check = redis_check(external_redis(redis_server), "--secret-env")
     assert check["severity"] == "ok", check
+
+
+# --- S3 health of a real MinIO -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def minio_server():
+    from tests.engines import servers
+
+    try:
+        server = servers.start_minio()
+    except servers.EngineUnavailable as error:
+        if os.environ.get("QMTL_REQUIRE_ENGINES") == "1":
+            pytest.fail(f"minio is required: {error}")
+        pytest.skip(f"minio not installed: {error}")
+    yield server
+    server.stop()
+
+
+def test_s3_health_of_a_real_minio(minio_server) -> None:
+    values = {"global": {"minio": {"enabled": False, "external": {
+        "endpoint": minio_server.url, "existingSecret": "managed-s3", "cidrs": ["127.0.0.1/32"]}}}}
+    _, report, stderr = run_validate([DEV], [values], ["--online", "--target", "seamless"])
+    assert report is not None, stderr
+    check = check_named(report, "seamless", "s3_health")
+    assert check["severity"] == "ok", check
+    assert "/minio/health/live answered HTTP 200" in check["hint"]
