@@ -27,7 +27,6 @@ from pathlib import Path
 import pytest
 
 from tests.harness import render_chart
-from tests.harness.paths import VALUES_DIR
 from tests.harness.render import Rendered
 
 servers = pytest.importorskip("tests.engines.servers", reason="tests/engines (real servers) is not there")
@@ -35,12 +34,14 @@ pins = pytest.importorskip("tests.engines.pins")
 
 pytestmark = pytest.mark.engines
 
-PROD = (VALUES_DIR / "prod.yaml",)
+# The chart's defaults (every dependency bundled): the render the other engine tests use too, so that the
+# QuestDB server started for its credentials is shared.
+VALUES: dict = {}
 
 
 @pytest.fixture(scope="module")
-def prod() -> Rendered:
-    return render_chart(values_files=PROD)
+def rendered() -> Rendered:
+    return render_chart(VALUES)
 
 
 def secret_data(rendered: Rendered, name: str) -> dict[str, str]:
@@ -113,15 +114,15 @@ def _redis_cli() -> str:
 
 
 @pytest.fixture
-def redis_check(prod, tmp_path) -> Iterator:
+def redis_check(rendered, tmp_path) -> Iterator:
     _redis_cli()
-    acl = secret_data(prod, "qmtl-redis-users")["acl-redis"]
+    acl = secret_data(rendered, "qmtl-redis-users")["acl-redis"]
     started = []
 
     def run(acl_text: str) -> subprocess.CompletedProcess:
         server = start(servers.start_redis, acl_text=acl_text)
         started.append(server)
-        return run_check(prod, "redis", {"REDIS_HOST": server.host, "REDIS_PORT": str(server.port)}, tmp_path)
+        return run_check(rendered, "redis", {"REDIS_HOST": server.host, "REDIS_PORT": str(server.port)}, tmp_path)
 
     yield acl, run
     for server in started:
@@ -150,7 +151,7 @@ def test_redis_check_fails_when_the_coordinator_user_is_not_fenced(redis_check) 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def postgres(prod, tmp_path_factory) -> Iterator:
+def postgres(rendered, tmp_path_factory) -> Iterator:
     try:
         bindir = pins.postgres_binaries().bindir
     except pins.EngineUnavailable as exc:
@@ -159,10 +160,10 @@ def postgres(prod, tmp_path_factory) -> Iterator:
         pytest.skip(str(exc))
     server = start(servers.start_postgres)
     folder = tmp_path_factory.mktemp("postgres-provision")
-    for name, text in prod.get("ConfigMap", "qmtl-postgres-provision")["data"].items():
+    for name, text in rendered.get("ConfigMap", "qmtl-postgres-provision")["data"].items():
         (folder / name).write_text(text)
-    job = container_of(prod, "Job", "postgres-provision")
-    env = {**os.environ, **pod_env(prod, job, {
+    job = container_of(rendered, "Job", "postgres-provision")
+    env = {**os.environ, **pod_env(rendered, job, {
         "PGHOST": server.host, "PGPORT": str(server.port), "PGUSER": server.superuser,
         "PGPASSWORD": server.superuser_password, "QMTL_PROVISION_WAIT_SECONDS": "30"}),
         "PATH": f"{bindir}:{os.environ.get('PATH', '')}"}
@@ -173,40 +174,41 @@ def postgres(prod, tmp_path_factory) -> Iterator:
     server.stop()
 
 
-def test_postgres_check_passes_against_the_provisioned_server(prod, postgres, tmp_path) -> None:
+def test_postgres_check_passes_against_the_provisioned_server(rendered, postgres, tmp_path) -> None:
     server, bindir = postgres
-    passed(run_check(prod, "postgres", {"PGHOST": server.host, "PGPORT": str(server.port)}, tmp_path, [bindir]))
+    passed(run_check(rendered, "postgres", {"PGHOST": server.host, "PGPORT": str(server.port)}, tmp_path, [bindir]))
 
 
-def test_postgres_check_fails_when_a_service_reaches_another_database(prod, postgres, tmp_path) -> None:
+def test_postgres_check_fails_when_a_service_reaches_another_database(rendered, postgres, tmp_path) -> None:
     server, bindir = postgres
     server.run_sql("GRANT CONNECT ON DATABASE worldservice TO gateway;")
     try:
-        result = run_check(prod, "postgres", {"PGHOST": server.host, "PGPORT": str(server.port)}, tmp_path, [bindir])
+        result = run_check(rendered, "postgres", {"PGHOST": server.host, "PGPORT": str(server.port)}, tmp_path,
+                           [bindir])
     finally:
         server.run_sql("REVOKE CONNECT ON DATABASE worldservice FROM gateway;")
     failed(result, "gateway connected to worldservice, another service's database")
 
 
 # --- QuestDB ------------------------------------------------------------------------------------------------
-def test_questdb_check_passes_with_the_coordinators_credentials(prod, questdb_server, tmp_path) -> None:
-    creds = secret_data(prod, "qmtl-questdb")
+def test_questdb_check_passes_with_the_coordinators_credentials(rendered, questdb_server, tmp_path) -> None:
+    creds = secret_data(rendered, "qmtl-questdb")
     server = questdb_server(pg_user=creds["username"], pg_password=creds["password"])
-    passed(run_check(prod, "questdb", {"QUESTDB_HOST": server.host, "QUESTDB_PORT": str(server.pg_port)},
+    passed(run_check(rendered, "questdb", {"QUESTDB_HOST": server.host, "QUESTDB_PORT": str(server.pg_port)},
                      tmp_path))
 
 
-def test_questdb_check_fails_when_the_credentials_do_not_log_in(prod, questdb_server, tmp_path) -> None:
-    creds = secret_data(prod, "qmtl-questdb")
+def test_questdb_check_fails_when_the_credentials_do_not_log_in(rendered, questdb_server, tmp_path) -> None:
+    creds = secret_data(rendered, "qmtl-questdb")
     server = questdb_server(pg_user=creds["username"], pg_password=creds["password"])
-    result = run_check(prod, "questdb", {"QUESTDB_HOST": server.host, "QUESTDB_PORT": str(server.pg_port),
+    result = run_check(rendered, "questdb", {"QUESTDB_HOST": server.host, "QUESTDB_PORT": str(server.pg_port),
                                          "QUESTDB_PASSWORD": "not-" + creds["password"]}, tmp_path)
     failed(result, "cannot log in over PG wire")
 
 
 # --- MinIO --------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def minio(prod, tmp_path_factory) -> Iterator:
+def minio(rendered, tmp_path_factory) -> Iterator:
     server = start(servers.start_minio)
     try:
         mc_env = server.mc_env()
@@ -216,10 +218,10 @@ def minio(prod, tmp_path_factory) -> Iterator:
             raise
         pytest.skip(str(exc))
     folder = tmp_path_factory.mktemp("minio-provision")
-    for name, text in prod.get("ConfigMap", "qmtl-minio-provision")["data"].items():
+    for name, text in rendered.get("ConfigMap", "qmtl-minio-provision")["data"].items():
         (folder / name).write_text(text)
-    job = container_of(prod, "Job", "minio-provision")
-    env = {**mc_env, **pod_env(prod, job, {
+    job = container_of(rendered, "Job", "minio-provision")
+    env = {**mc_env, **pod_env(rendered, job, {
         "MINIO_ENDPOINT": server.url, "MINIO_ROOT_USER": server.root_user,
         "MINIO_ROOT_PASSWORD": server.root_password, "QMTL_PROVISION_WAIT_SECONDS": "30",
         "TMPDIR": str(folder)})}
@@ -230,19 +232,19 @@ def minio(prod, tmp_path_factory) -> Iterator:
     server.stop()
 
 
-def _run_minio_check(prod, server, home) -> subprocess.CompletedProcess:
-    return run_check(prod, "minio", {"S3_ENDPOINT": server.url}, home, [str(Path(server.mc_path).parent)])
+def _run_minio_check(rendered, server, home) -> subprocess.CompletedProcess:
+    return run_check(rendered, "minio", {"S3_ENDPOINT": server.url}, home, [str(Path(server.mc_path).parent)])
 
 
-def test_minio_check_passes_against_the_provisioned_server(prod, minio, tmp_path) -> None:
-    passed(_run_minio_check(prod, minio, tmp_path))
+def test_minio_check_passes_against_the_provisioned_server(rendered, minio, tmp_path) -> None:
+    passed(_run_minio_check(rendered, minio, tmp_path))
 
 
-def test_minio_check_fails_when_the_coordinator_gets_more_than_its_prefix(prod, minio, tmp_path) -> None:
-    user = secret_data(prod, "qmtl-minio-coordinator")["access-key"]
+def test_minio_check_fails_when_the_coordinator_gets_more_than_its_prefix(rendered, minio, tmp_path) -> None:
+    user = secret_data(rendered, "qmtl-minio-coordinator")["access-key"]
     minio.mc("admin", "policy", "attach", "local", "readwrite", "--user", user)
     try:
-        result = _run_minio_check(prod, minio, tmp_path)
+        result = _run_minio_check(rendered, minio, tmp_path)
     finally:
         minio.mc("admin", "policy", "detach", "local", "readwrite", "--user", user)
     failed(result, "(outside artifacts/) was allowed", "listing the whole bucket qmtl-seamless was allowed",
