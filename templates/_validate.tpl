@@ -58,8 +58,9 @@ enabled QMTL service needs is in qmtl.config.errors, below.) */ -}}
 {{- end -}}
 {{- end -}}
 
-{{- /* ControlBus: a topic prefix breaks QMTL's gateway unless the operator says the gateway handles it;
-a bundled prod bus has at least 3 brokers, also after per-component overrides. */ -}}
+{{- /* ControlBus: a topic prefix breaks QMTL's gateway unless the operator says the gateway handles it.
+Prod defence (the schema has the same rule): a bundled bus has at least 3 brokers, also after a
+per-component override. */ -}}
 {{- $cb := $g.controlbus -}}
 {{- if not (kindIs "map" $cb) -}}{{- $cb = dict -}}{{- end -}}
 {{- if and $cb.topicPrefix (ne (toString $cb.topicPrefixAcknowledged) "true") -}}
@@ -68,7 +69,8 @@ a bundled prod bus has at least 3 brokers, also after per-component overrides. *
 {{- if and $prod (get $bundled "controlbus") -}}
 {{- $own := get $v "controlbus" -}}
 {{- if not (kindIs "map" $own) -}}{{- $own = dict -}}{{- end -}}
-{{- $table := dig "replicas" "prod" dict $g -}}
+{{- $table := dict -}}
+{{- if kindIs "map" $g.replicas -}}{{- $table = get $g.replicas "prod" -}}{{- end -}}
 {{- if not (kindIs "map" $table) -}}{{- $table = dict -}}{{- end -}}
 {{- if hasKey $own "replicas" -}}
 {{- if lt (float64 ($own.replicas | default 0)) 3.0 -}}

@@ -112,7 +112,7 @@ def test_wrong_types_do_not_crash_the_check() -> None:
     """With the schema skipped, odd types are skipped by the check (the schema names them); the other rules
     still report."""
     odd = {"global": {"ports": "none", "redis": {"databases": "none"}, "resources": {"prod": {"redis": "big"}},
-                      "controlbus": {"topicPrefix": "qmtl.controlbus."}}}
+                      "replicas": "many", "controlbus": {"topicPrefix": "qmtl.controlbus."}}}
     message = str(render_error(odd, values_files=[PROD], extra_args=SKIP_SCHEMA))
     problems = chart.parse_problems(message)
     assert problems is not None, message
