@@ -54,7 +54,8 @@ if [[ ${DELETE} == 1 ]]; then
   exit 0
 fi
 
-if "${KIND}" get clusters 2>/dev/null | grep -qx "${NAME}"; then
+clusters="$("${KIND}" get clusters 2>/dev/null || true)"
+if grep -qx "${NAME}" <<<"${clusters}"; then
   log "kind cluster ${NAME} exists; reusing it"
 else
   config="${TOOLS}/kind/${NAME}.yaml"

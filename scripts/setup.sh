@@ -83,7 +83,7 @@ build_helm() {
   local info gomod cg kmaj kmin ldflags
   info="$(cd "${TOOLS}/build" && GOFLAGS=-mod=mod go mod download -json "${module}@v${version}")"
   gomod="$("${QMTL_PY}" -c 'import json,sys; print(json.loads(sys.argv[1])["GoMod"])' "${info}")"
-  cg="$(sed -n 's#^[[:space:]]*k8s.io/client-go v\([0-9.]*\).*#\1#p' "${gomod}" | head -1)"
+  cg="$(sed -n 's#^[[:space:]]*k8s.io/client-go v\([0-9.]*\).*#\1#p;T;q' "${gomod}")"
   [[ -n ${cg} ]] || die "no k8s.io/client-go in ${module}@v${version}'s go.mod"
   kmaj=$(( ${cg%%.*} + 1 )); kmin="${cg#*.}"; kmin="${kmin%%.*}"
   ldflags="-w -s -X ${module}/internal/version.version=v${version} -X ${module}/internal/version.metadata="

@@ -62,7 +62,9 @@ build_kube() {
   for b in "${bins[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/${b}"); done
   ldflags="$(kube_ldflags)"
   (cd "${HERE}/kube" && go build -mod=readonly -trimpath -ldflags "${ldflags}" -o "${TOOLS_BIN}/" "${pkgs[@]}")
-  "${TOOLS_BIN}/kubectl" version --client | grep -q "v${KUBE}" || die "kubectl does not report v${KUBE}"
+  # (output captured first: `cmd | grep -q` fails under pipefail when grep exits before cmd is done)
+  local out; out="$("${TOOLS_BIN}/kubectl" version --client)"
+  [[ ${out} == *"v${KUBE}"* ]] || die "kubectl does not report v${KUBE}: ${out}"
   stamp_set "${key}"
   log "kube v${KUBE}: built in $(elapsed "${t0}") s"
 }
@@ -74,7 +76,8 @@ build_etcd() {
   log "etcd v${ETCD}: building"
   local t0; t0="$(now_s)"
   (cd "${HERE}/etcd" && go build -mod=readonly -trimpath -ldflags "-s -w" -o "${TOOLS_BIN}/etcd" .)
-  "${TOOLS_BIN}/etcd" --version | grep -q "etcd Version: ${ETCD}" || die "etcd does not report ${ETCD}"
+  local out; out="$("${TOOLS_BIN}/etcd" --version)"
+  [[ ${out} == *"etcd Version: ${ETCD}"* ]] || die "etcd does not report ${ETCD}: ${out}"
   stamp_set "${key}"
   log "etcd v${ETCD}: built in $(elapsed "${t0}") s"
 }
