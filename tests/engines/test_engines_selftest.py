@@ -74,14 +74,17 @@ def test_postgres_password_auth_rejects_a_wrong_password(postgres_server, engine
     import psycopg
 
     role = engine_name("svc").replace("-", "_")
+    # Its own database: other tests sharing this server may revoke CONNECT on `postgres` from PUBLIC
+    # (the chart's provisioning does), which must not turn this into a permission test.
     postgres_server.run_sql(f"CREATE ROLE {role} LOGIN PASSWORD 'right-pw'")
-    with postgres_server.connect(role, "right-pw") as conn:
+    postgres_server.run_sql(f"CREATE DATABASE {role} OWNER {role}")
+    with postgres_server.connect(role, "right-pw", role) as conn:
         assert conn.execute("SELECT current_user").fetchone() == (role,)
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
-        postgres_server.connect(role, "wrong-pw")
+        postgres_server.connect(role, "wrong-pw", role)
     with pytest.raises(psycopg.OperationalError, match="no password supplied"):
-        postgres_server.connect(role, None)  # no trust/peer fallback: a password is required
-    res = postgres_server.psql("-c", "SELECT 1", user=role, password="wrong-pw", check=False)
+        postgres_server.connect(role, None, role)  # no trust/peer fallback: a password is required
+    res = postgres_server.psql("-c", "SELECT 1", user=role, password="wrong-pw", dbname=role, check=False)
     assert res.returncode != 0
     assert "password authentication failed" in res.stderr
 
