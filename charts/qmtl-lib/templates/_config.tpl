@@ -44,6 +44,10 @@ Call: include "qmtl.config" .Values.global | fromYaml
 {{- define "qmtl.dataDir" -}}/var/lib/qmtl{{- end -}}
 
 {{- define "qmtl.config" -}}
+{{- include "qmtl.memo" (dict "global" . "fn" "qmtl.config.build") -}}
+{{- end -}}
+
+{{- define "qmtl.config.build" -}}
 {{- $g := . -}}
 {{- $ep := include "qmtl.endpoints" $g | fromYaml -}}
 {{- $ports := $g.ports -}}

@@ -37,6 +37,10 @@ ratelimiter: {username: ratelimiter}
 {{- end -}}
 
 {{- define "qmtl.endpoints" -}}
+{{- include "qmtl.memo" (dict "global" . "fn" "qmtl.endpoints.build") -}}
+{{- end -}}
+
+{{- define "qmtl.endpoints.build" -}}
 {{- $g := . -}}
 {{- $ports := $g.ports -}}
 {{- $secrets := include "qmtl.bundledSecretNames" . | fromYaml -}}
