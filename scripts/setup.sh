@@ -2,9 +2,10 @@
 # One set-up command: installs everything the test suite needs, at the versions pinned in
 # pyproject.toml, into .tools/ and .venv/ (both git-ignored). Idempotent: a second run takes seconds.
 #
-# Usage: scripts/setup.sh [--no-cluster] [--no-engines]
-#   --no-cluster  skip the local control plane's binaries (etcd, kube-*, kwok); kubectl is still built
-#   --no-engines  do not call scripts/engines/install.sh
+# Usage: scripts/setup.sh [--no-cluster] [--no-engines] [--no-scanners]
+#   --no-cluster   skip the local control plane's binaries (etcd, kube-*, kwok); kubectl is still built
+#   --no-engines   do not call scripts/engines/install.sh
+#   --no-scanners  do not call scripts/scanners/install.sh (scripts/up.sh needs neither)
 # Environment:
 #   QMTL_BUILD_HELM=1  always build the pinned Helm versions, even if a `helm` on PATH is in range
 #
@@ -23,12 +24,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 WITH_CLUSTER=1
 WITH_ENGINES=1
+WITH_SCANNERS=1
 for arg in "$@"; do
   case "${arg}" in
     --no-cluster) WITH_CLUSTER=0 ;;
     --no-engines) WITH_ENGINES=0 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
-    *) echo "usage: $0 [--no-cluster] [--no-engines]" >&2; exit 2 ;;
+    --no-scanners) WITH_SCANNERS=0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "usage: $0 [--no-cluster] [--no-engines] [--no-scanners]" >&2; exit 2 ;;
   esac
 done
 
@@ -182,7 +185,7 @@ run_installer() { # NAME: scripts/NAME/install.sh
 }
 t="$(now_s)"
 [[ ${WITH_ENGINES} == 0 ]] || run_installer engines
-run_installer scanners
+[[ ${WITH_SCANNERS} == 0 ]] || run_installer scanners
 t_others="$(elapsed "${t}")"
 
 echo "== setup summary (.tools/bin, .venv) =="
