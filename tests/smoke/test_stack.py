@@ -243,8 +243,27 @@ class Upgraded:
     rendered_after: Rendered
 
 
+@dataclasses.dataclass
+class RefusedUpgrade:
+    result: HelmResult
+    history: list[dict]
+    before: State
+    after: State
+
+
 @pytest.fixture(scope="module")
-def prod_upgraded(prod, prod_tested, tmp_path_factory) -> Upgraded:
+def prod_upgrade_refused(prod, prod_tested, tmp_path_factory) -> RefusedUpgrade:
+    """`helm upgrade` of the installed prod release with coordinator_url emptied: refused, nothing changes."""
+    path = tmp_path_factory.mktemp("refused-upgrade") / "no-coordinator.yaml"
+    path.write_text(yaml.safe_dump({"global": {"seamless": {"coordinator_url": ""}}}))
+    before = state(prod)
+    result = helm("upgrade", RELEASE, ".", "-n", prod.ns.name, *values_args(prod.files), "-f", str(path), "--wait")
+    history = yaml.safe_load(ok(helm("history", RELEASE, "-n", prod.ns.name, "-o", "yaml"), "helm history").stdout)
+    return RefusedUpgrade(result, history, before, state(prod))
+
+
+@pytest.fixture(scope="module")
+def prod_upgraded(prod, prod_tested, prod_upgrade_refused, tmp_path_factory) -> Upgraded:
     old_port = int(prod.rendered.get("Service", "worldservice")["spec"]["ports"][0]["port"])
     change: dict = {}
     node = change
@@ -477,6 +496,17 @@ def test_prod_without_coordinator_url_is_refused_before_any_object_exists(prod_w
     assert refused.objects == [], f"a refused install left objects behind: {[str(o) for o in refused.objects]}"
     assert refused.release_records == [], f"a refused install left release records: {refused.release_records}"
     assert refused.releases == [], f"helm lists a refused release: {refused.releases}"
+
+
+def test_prod_upgrade_without_coordinator_url_is_refused_and_changes_nothing(prod_upgrade_refused) -> None:
+    refused = prod_upgrade_refused
+    assert not refused.result.ok, "helm upgrade accepted prod values without global.seamless.coordinator_url"
+    assert "coordinator_url" in refused.result.stderr, refused.result.stderr
+    assert [h["revision"] for h in refused.history] == [1], f"a refused upgrade made a revision: {refused.history}"
+    assert refused.after.secrets == refused.before.secrets
+    assert refused.after.pods == refused.before.pods, "a refused upgrade replaced pods"
+    assert {k: revision(k, w) for k, w in refused.after.workloads.items()} == {
+        k: revision(k, w) for k, w in refused.before.workloads.items()}
 
 
 def test_upgrade_keeps_every_generated_secret(prod, prod_upgraded) -> None:
