@@ -6,8 +6,10 @@ Public entry points:
   helm_binary()              -> the Helm under test (env QMTL_HELM: helm3, helm4 or a path)
   validate_k8s(obj, version) -> strict offline Kubernetes schema validation
   value_sets()               -> every shipped values set (values/ files and their declared bases)
+  objects                    -> reading rendered objects and their values (tests/harness/objects.py)
 """
 
+from tests.harness import objects
 from tests.harness.helm import HelmBinary, HelmResult, helm_binary, helm_lint, run_helm
 from tests.harness.k8s_schema import K8sSchemaError, supported_kube_versions, validate_k8s
 from tests.harness.render import Rendered, RenderError, render_chart, render_error
@@ -22,6 +24,7 @@ __all__ = [
     "ValueSet",
     "helm_binary",
     "helm_lint",
+    "objects",
     "render_chart",
     "render_error",
     "run_helm",

@@ -1,0 +1,168 @@
+"""Reading rendered objects, and the values they were rendered from: the helpers every test folder needs.
+
+Values (what helm was given):
+  merged(*dicts)                 deep merge, later wins (maps merge, everything else replaces)
+  chart_values(*files, extra=()) values.yaml layered with values files and dicts, as helm -f layers them
+  subchart_values(name)          charts/<name>/values.yaml
+
+Rendered objects (a Rendered from render_chart, or the dicts in it):
+  pod_template(obj)              the pod template of a workload kind ({metadata, spec}), None for others
+  pod_specs(rendered)            (object, pod spec) of every pod template: workloads, hooks, test pods
+  component(obj)                 its app.kubernetes.io/component label
+  containers(spec)               the init containers, then the containers, of a pod spec
+  env(container)                 env var name -> its entry ({name, value} or {name, valueFrom})
+  secret_refs(spec)              the (Secret, key) pairs a pod spec reads
+  secret_data(rendered, name)    a rendered Secret's data, decoded, with its stringData
+  qmtl_config(rendered)          the unified QMTL config template (ConfigMap qmtl-config, key qmtl.json)
+  quantity(value)                a Kubernetes resource quantity as a number (cores, bytes)
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import functools
+import json
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import yaml
+
+from tests.harness.paths import CHART_DIR
+from tests.harness.render import Rendered
+
+
+# ------------------------------------------------------------------------------------------------ values
+def merged(*parts: Mapping) -> dict:
+    """Deep merge of values dicts (later wins; maps merge, everything else replaces), like helm -f."""
+    out: dict = {}
+    for part in parts:
+        _merge(out, copy.deepcopy(part))
+    return out
+
+
+def _merge(into: dict, other: Mapping) -> None:
+    for key, value in other.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+@functools.cache
+def _values_yaml(chart: Path) -> dict:
+    return yaml.safe_load((chart / "values.yaml").read_text()) or {}
+
+
+def chart_values(*files: Path | str, extra: Iterable[Mapping] = ()) -> dict:
+    """The umbrella's values.yaml merged with the given values files and dicts, as helm layers them.
+    A fresh copy on every call: callers may change it."""
+    parts = [_values_yaml(CHART_DIR)]
+    parts += [yaml.safe_load(Path(f).read_text()) or {} for f in files]
+    return merged(*parts, *extra)
+
+
+def subchart_values(name: str) -> dict:
+    """A subchart's own values.yaml (charts/<name>/values.yaml)."""
+    return copy.deepcopy(_values_yaml(CHART_DIR / "charts" / name))
+
+
+# ---------------------------------------------------------------------------------------------- objects
+# kind -> path from the object to its pod template
+POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+    "Pod": (),
+}
+
+
+def _objects(rendered: Rendered | Iterable[Mapping]) -> list:
+    return rendered.objects if isinstance(rendered, Rendered) else list(rendered)
+
+
+def pod_template(obj: Mapping) -> Mapping | None:
+    """The pod template ({metadata, spec}) of a workload; for a Pod, the Pod itself; None for other kinds."""
+    path = POD_TEMPLATE_PATHS.get(obj.get("kind", ""))
+    if path is None:
+        return None
+    template: Mapping = obj
+    for key in path:
+        template = (template or {}).get(key) or {}
+    return template
+
+
+def pod_specs(rendered: Rendered | Iterable[Mapping]) -> list[tuple[dict, dict]]:
+    """(object, pod spec) for every pod template of a render (a Rendered, or its list of objects)."""
+    found = []
+    for obj in _objects(rendered):
+        template = pod_template(obj)
+        if template is not None:
+            found.append((obj, template.get("spec") or {}))
+    return found
+
+
+def component(obj: Mapping) -> str:
+    return obj["metadata"].get("labels", {}).get("app.kubernetes.io/component", "")
+
+
+def containers(spec: Mapping) -> list[dict]:
+    """The init containers (native sidecars included), then the containers, of a pod spec."""
+    return [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+
+
+def env(container: Mapping) -> dict[str, dict]:
+    """A container's env vars by name (each its whole entry: value or valueFrom)."""
+    return {e["name"]: e for e in container.get("env") or []}
+
+
+def secret_refs(spec: Mapping) -> set[tuple[str, str | None]]:
+    """(Secret name, key) of every secretKeyRef in a pod spec; (name, None) for envFrom and secret volumes."""
+    refs: set[tuple[str, str | None]] = set()
+    for c in containers(spec):
+        for e in c.get("env") or []:
+            ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                refs.add((ref["name"], ref["key"]))
+        for src in c.get("envFrom") or []:
+            if "secretRef" in src:
+                refs.add((src["secretRef"]["name"], None))
+    for vol in spec.get("volumes") or []:
+        if "secret" in vol:
+            refs.add((vol["secret"]["secretName"], None))
+        for source in (vol.get("projected") or {}).get("sources", []):
+            if "secret" in source:
+                refs.add((source["secret"]["name"], None))
+    return refs
+
+
+def secret_data(rendered: Rendered, name: str) -> dict[str, str]:
+    """A rendered Secret's content: `data` base64-decoded, with `stringData` on top (as the API server merges)."""
+    obj = rendered.get("Secret", name)
+    data = {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
+    data.update(obj.get("stringData") or {})
+    return data
+
+
+def qmtl_config(rendered: Rendered) -> dict:
+    """The unified QMTL config as rendered: ConfigMap qmtl-config, key qmtl.json (placeholders, no secrets)."""
+    return json.loads(rendered.get("ConfigMap", "qmtl-config")["data"]["qmtl.json"])
+
+
+# -------------------------------------------------------------------------------------------- quantities
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
+
+
+def quantity(value: object) -> float:
+    """A Kubernetes resource.Quantity as a number (cores for cpu, bytes for memory)."""
+    match = _QUANTITY.match(str(value).strip())
+    if not match:
+        raise ValueError(f"not a Kubernetes quantity: {value!r}")
+    number, suffix = float(match.group(1)), match.group(2) or ""
+    return number * (_BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix])
