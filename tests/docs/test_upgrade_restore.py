@@ -1,0 +1,144 @@
+"""The Redis restore of docs/upgrading-from-compose.md, run for real.
+
+A Redis like the Compose bundles' (no ACL, no persistence) gets QMTL-shaped keys; `redis-cli --rdb` takes
+the snapshot; the upgrade notes' own block (marker `test: engine: redis-restore`) turns it into the AOF
+base in an empty data directory; then a Redis started with the chart's rendered redis.conf and ACL file
+(the prod render) must serve the keys to the services' own users, fenced as the chart fences them."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import redis as redis_py
+
+from tests.docs.blocks import all_blocks
+from tests.engines import pins
+from tests.engines._proc import free_port
+from tests.harness import render_chart
+from tests.harness.paths import VALUES_DIR
+
+pytestmark = pytest.mark.engines
+
+PROD = (VALUES_DIR / "prod.yaml",)
+
+
+def _redis_server() -> str:
+    try:
+        return pins.redis_binary().path
+    except pins.EngineUnavailable as exc:
+        if os.environ.get("QMTL_REQUIRE_ENGINES") == "1":
+            pytest.fail(f"{exc} [QMTL_REQUIRE_ENGINES=1]", pytrace=False)
+        pytest.skip(str(exc))
+
+
+def _start(args: list[str], port: int, log: Path) -> subprocess.Popen:
+    proc = subprocess.Popen(args, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"redis-server exited {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            redis_py.Redis(port=port, socket_timeout=1).ping()
+            return proc
+        except redis_py.exceptions.AuthenticationError:
+            return proc  # up, and refusing the default user
+        except redis_py.exceptions.ResponseError:
+            return proc
+        except redis_py.exceptions.ConnectionError:
+            time.sleep(0.1)
+    proc.kill()
+    pytest.fail(f"redis-server did not answer on {port}:\n{log.read_text()[-3000:]}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def _restore_block() -> str:
+    (block,) = [b for b in all_blocks() if b.kind == "engine" and b.arg == "redis-restore"]
+    assert block.path.name == "upgrading-from-compose.md"
+    return block.text
+
+
+def _chart_conf(conf: str, port: int, data: Path, acl: Path) -> str:
+    """The rendered redis.conf, with what differs on this machine: port, bind, dir, aclfile."""
+    out = []
+    for line in conf.splitlines():
+        key = line.split(" ", 1)[0]
+        out.append({"port": f"port {port}", "bind": "bind 127.0.0.1", "dir": f"dir {data}",
+                    "aclfile": f"aclfile {acl}"}.get(key, line))
+    assert {"appendonly yes", f"dir {data}", f"aclfile {acl}"} <= set(out), conf
+    return "\n".join(out) + "\n"
+
+
+def test_an_rdb_snapshot_restored_as_the_docs_say_is_served_by_the_charts_redis(tmp_path: Path) -> None:
+    server = _redis_server()
+    rendered = render_chart(values_files=PROD)
+    conf = rendered.get("ConfigMap", "redis-config")["data"]["redis.conf"]
+    secret = rendered.get("Secret", "qmtl-redis-users")["stringData"]
+    databases = {"seamless-coordinator": 3, "gateway": 0}
+    assert re.search(r"\+select\|3\b", secret["acl-redis"])
+    assert "appendonly yes" in conf
+
+    # the old bundle's Redis: no users, no persistence; QMTL-shaped keys in the services' DBs
+    old_dir = tmp_path / "old"
+    old_dir.mkdir()
+    old_port = free_port()
+    old = _start([server, "--port", str(old_port), "--bind", "127.0.0.1", "--dir", str(old_dir), "--save", "",
+                  "--appendonly", "no"], old_port, tmp_path / "old.log")
+    try:
+        redis_py.Redis(port=old_port, db=3).hset("seamless:lease:BTC-1m", mapping={"owner": "w1", "until": "99"})
+        redis_py.Redis(port=old_port, db=0).set("strategy:abc", "dag")
+        cli = shutil.which("redis-cli", path=os.path.dirname(server)) or shutil.which("redis-cli")
+        assert cli, "redis-cli is missing beside redis-server"
+        snap = subprocess.run([cli, "-h", "127.0.0.1", "-p", str(old_port), "--rdb", "dump.rdb"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+        assert snap.returncode == 0, snap.stderr
+    finally:
+        _stop(old)
+
+    # the docs' block, with the helper pod's mount point replaced by a local directory
+    data = tmp_path / "pvc"
+    data.mkdir()
+    (data / "appendonlydir").mkdir()  # what a previous start of the chart's Redis leaves: an empty AOF
+    block = _restore_block()
+    assert "data=/data" in block
+    run = subprocess.run(["bash", "-e", "-u", "-o", "pipefail", "-c", block.replace("data=/data", f"data={data}")],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+
+    acl = tmp_path / "users.acl"
+    acl.write_text(secret["acl-redis"])
+    port = free_port()
+    (tmp_path / "redis.conf").write_text(_chart_conf(conf, port, data, acl))
+    for attempt in range(2):  # the second start reads what the first one wrote to the AOF
+        new = _start([server, str(tmp_path / "redis.conf")], port, tmp_path / f"new-{attempt}.log")
+        try:
+            coord = redis_py.Redis(port=port, username="seamless-coordinator", password=secret["seamless-coordinator"],
+                                   db=databases["seamless-coordinator"], decode_responses=True)
+            assert coord.hgetall("seamless:lease:BTC-1m") == {"owner": "w1", "until": "99"}
+            gateway = redis_py.Redis(port=port, username="gateway", password=secret["gateway"],
+                                     db=databases["gateway"], decode_responses=True)
+            assert gateway.get("strategy:abc") == "dag"
+            if attempt == 0:
+                coord.set("seamless:after-restore", "1")
+            else:
+                assert coord.get("seamless:after-restore") == "1"
+            # fenced as the chart fences it: the coordinator cannot read the gateway's keys
+            with pytest.raises(redis_py.exceptions.NoPermissionError):
+                coord.get("strategy:abc")
+            with pytest.raises(redis_py.exceptions.AuthenticationError):
+                redis_py.Redis(port=port).ping()
+        finally:
+            _stop(new)
