@@ -9,38 +9,17 @@ release (Services that an endpoint must point at).
 
 from __future__ import annotations
 
-import copy
-import functools
-import json
 import re
 from pathlib import Path
 
-import yaml
-
 from tests.harness import render_chart
-from tests.harness.paths import CHART_DIR
+from tests.harness.objects import chart_values, merged
 from tests.harness.render import Rendered
 
 SERVICES = ("gateway", "dagmanager", "worldservice")
 DEPENDENCIES = ("controlbus", "redis", "postgres", "neo4j", "questdb", "minio")
 BUNDLED_COORDINATOR_URL = "http://seamless-coordinator:8080"
 EXTERNAL_COORDINATOR_URL = "https://coordinator.seamless.example.internal"
-
-
-def merged(*parts: dict) -> dict:
-    """Deep merge of values dicts (later wins), like helm's -f layering."""
-    out: dict = {}
-    for part in parts:
-        _merge(out, copy.deepcopy(part))
-    return out
-
-
-def _merge(into: dict, other: dict) -> None:
-    for key, value in other.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
-            _merge(into[key], value)
-        else:
-            into[key] = value
 
 
 # values.yaml's own defaults: profile dev, every dependency bundled, the coordinator off.
@@ -86,15 +65,9 @@ CONFIG_FILE = "/etc/qmtl/qmtl.yml"
 GATEWAY_DAGMANAGER_DIAL = "127.0.0.1:50051"
 
 
-@functools.cache
-def chart_values() -> dict:
-    """The chart's values.yaml (the source of ports, sizes and replicas)."""
-    return yaml.safe_load((CHART_DIR / "values.yaml").read_text())
-
-
 def effective(values: dict) -> dict:
     """values.yaml with the given overrides applied."""
-    return merged(chart_values(), values)
+    return chart_values(extra=(values,))
 
 
 def render(values: dict) -> Rendered:
@@ -115,15 +88,6 @@ def container(spec: dict, name: str, init: bool = False) -> dict:
         if item["name"] == name:
             return item
     raise KeyError(f"no {'init ' if init else ''}container {name!r}; have {[i['name'] for i in items]}")
-
-
-def env_map(item: dict) -> dict:
-    return {e["name"]: e for e in item.get("env", [])}
-
-
-def config_template(rendered: Rendered) -> dict:
-    """The unified config (with placeholders) from ConfigMap qmtl-config."""
-    return json.loads(rendered.get("ConfigMap", "qmtl-config")["data"]["qmtl.json"])
 
 
 def write_script(rendered: Rendered, key: str, directory: Path) -> Path:

@@ -20,7 +20,6 @@ from tests.core.common import (
     PROD_EXTERNAL_COORDINATOR,
     PROD_MANAGED,
     SERVICES,
-    config_template,
     container,
     endpoints_in,
     pod_spec,
@@ -29,6 +28,7 @@ from tests.core.common import (
     unbuilt_chart,
     write_script,
 )
+from tests.harness.objects import qmtl_config
 
 # The keys QMTL's config dataclasses define (hyophyop/qmtl: GatewayConfig, GatewayEventsConfig,
 # DagManagerConfig, WorldServiceConfig + the inline/server keys of WorldServiceServerConfig,
@@ -85,7 +85,7 @@ def _at(config: dict, path: str) -> dict:
 
 @pytest.mark.parametrize("name", ALL_SETS)
 def test_config_holds_only_keys_qmtl_knows(name: str) -> None:
-    config = config_template(render(ALL_SETS[name]))
+    config = qmtl_config(render(ALL_SETS[name]))
     for path, allowed in QMTL_KEYS.items():
         try:
             section = _at(config, path)
@@ -98,7 +98,7 @@ def test_config_holds_only_keys_qmtl_knows(name: str) -> None:
 
 @pytest.mark.parametrize("name", PROD_SETS)
 def test_prod_config_has_everything_qmtl_prod_checks_need(name: str) -> None:
-    config = config_template(render(PROD_SETS[name]))
+    config = qmtl_config(render(PROD_SETS[name]))
     for path, keys in PROD_REQUIRED.items():
         section = _at(config, path)
         for key in keys:
@@ -132,7 +132,7 @@ def _declared_externals(values: dict) -> set[tuple[str, int]]:
 def test_every_endpoint_points_at_a_service_of_the_release_or_a_declared_external(name: str) -> None:
     values = ALL_SETS[name]
     rendered = render(values)
-    config = config_template(rendered)
+    config = qmtl_config(rendered)
     services = service_ports(rendered)
     externals = _declared_externals(values)
     endpoints = endpoints_in(config)
@@ -154,7 +154,7 @@ def test_every_endpoint_points_at_a_service_of_the_release_or_a_declared_externa
 
 def test_dev_without_dependencies_runs_local_modes_and_points_nowhere() -> None:
     rendered = render(DEV_LOCAL)
-    config = config_template(rendered)
+    config = qmtl_config(rendered)
     gw, dm, ws, sl = config["gateway"], config["dagmanager"], config["worldservice"], config["seamless"]
     # no dependency is rendered, and no DSN or broker list names one
     assert not (service_ports(rendered) and {n for n, _ in service_ports(rendered)}
@@ -243,7 +243,7 @@ def test_dsn_credentials_come_from_each_services_own_secret_keys() -> None:
             secret = rendered.get("Secret", name)
             assert key in {**secret.get("data", {}), **secret.get("stringData", {})}, (name, key)
     # usernames in the DSNs are the services' own
-    config = config_template(rendered)
+    config = qmtl_config(rendered)
     assert urlsplit(config["gateway"]["redis_dsn"]).username == "gateway"
     assert urlsplit(config["worldservice"]["server"]["redis"]).username == "worldservice"
     assert urlsplit(config["gateway"]["database_dsn"]).username == "gateway"

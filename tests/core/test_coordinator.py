@@ -21,13 +21,14 @@ from tests.core.common import (
     PROD_MANAGED,
     container,
     effective,
-    merged,
     pod_spec,
     render,
     service_ports,
     unbuilt_chart,
 )
 from tests.harness import render_chart, render_error
+from tests.harness.objects import env as env_by_name
+from tests.harness.objects import merged
 from tests.harness.paths import CHART_DIR
 
 ENV_NAMES = {"COORDINATOR_ID", "BIND_ADDR", "PROMETHEUS_PORT", "REDIS_DSN", "QUESTDB_DSN",
@@ -36,8 +37,8 @@ ENV_NAMES = {"COORDINATOR_ID", "BIND_ADDR", "PROMETHEUS_PORT", "REDIS_DSN", "QUE
 
 def _env(values: dict) -> tuple[list[dict], dict]:
     rendered = render(values)
-    env = container(pod_spec(rendered, "seamless-coordinator"), "seamless-coordinator")["env"]
-    return env, {e["name"]: e for e in env}
+    c = container(pod_spec(rendered, "seamless-coordinator"), "seamless-coordinator")
+    return c["env"], env_by_name(c)
 
 
 def _dependent_vars(value: str) -> list[str]:

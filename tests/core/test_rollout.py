@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.core.common import PROD, SERVICES, checksum, deployment, merged, render
+from tests.core.common import PROD, SERVICES, checksum, deployment, render
 from tests.harness import render_chart
+from tests.harness.objects import merged
 
 WORKLOADS = (*SERVICES, "seamless-coordinator")
 

@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.core.common import PROD, config_template, render, write_script
+from tests.core.common import PROD, render, write_script
+from tests.harness.objects import qmtl_config
 
 # Each script is extracted from this render.
 RENDERED = PROD
@@ -57,7 +58,7 @@ def _assemble(assembler: Path, template: dict, sections: str, env: dict[str, str
 
 
 def test_assembler_fills_placeholders_and_url_encodes_passwords(assembler: Path, tmp_path: Path) -> None:
-    template = config_template(render(RENDERED))
+    template = qmtl_config(render(RENDERED))
     password = "p@ss:w/rd?#%&= é+"
     events = "k3y with $pecial {chars} and ${QMTL_SECRET_POSTGRES_GATEWAY}"
     env = {"QMTL_SECRET_REDIS_GATEWAY": password, "QMTL_SECRET_POSTGRES_GATEWAY": "plain",
@@ -91,7 +92,7 @@ def test_assembler_keeps_only_the_listed_sections(assembler: Path, tmp_path: Pat
 
 
 def test_assembler_refuses_a_missing_secret_clearly(assembler: Path, tmp_path: Path) -> None:
-    template = config_template(render(RENDERED))
+    template = qmtl_config(render(RENDERED))
     out = tmp_path / "qmtl.yml"
     done = _assemble(assembler, template, "worldservice", {"QMTL_SECRET_REDIS_WORLDSERVICE": "x"}, out)
     assert done.returncode != 0

@@ -24,6 +24,7 @@ from tests.core.common import (
 )
 from tests.harness import render_error, validate_k8s
 from tests.harness.k8s_schema import supported_kube_versions
+from tests.harness.objects import containers
 
 PROFILES = {"dev": DEV, "prod": PROD}
 WORKLOADS = (*SERVICES, "seamless-coordinator")
@@ -133,10 +134,6 @@ def test_config_is_assembled_and_mounted_where_the_service_reads_it(profile: str
     assert not any(m["name"] == "qmtl-config-template" for m in main["volumeMounts"])
 
 
-def _all_containers(spec: dict) -> list[dict]:
-    return [*spec.get("initContainers", []), *spec["containers"]]
-
-
 @pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("workload", WORKLOADS)
 def test_restricted_security_and_service_account(profile: str, workload: str) -> None:
@@ -148,7 +145,7 @@ def test_restricted_security_and_service_account(profile: str, workload: str) ->
     assert spec["automountServiceAccountToken"] is False
     assert spec["serviceAccountName"] == workload
     assert rendered.get("ServiceAccount", workload)["automountServiceAccountToken"] is False
-    for item in _all_containers(spec):
+    for item in containers(spec):
         sc = item["securityContext"]
         assert sc["readOnlyRootFilesystem"] is True, item["name"]
         assert sc["allowPrivilegeEscalation"] is False, item["name"]
@@ -186,7 +183,7 @@ def test_every_container_is_sized_from_the_profile_table(profile: str, workload:
     spec = pod_spec(render(values), workload)
     keys = {"qmtl-config": "qmtl-init", "coordinator-guard": "qmtl-init",
             "dagmanager-forwarder": "gateway-forwarder"}
-    for item in _all_containers(spec):
+    for item in containers(spec):
         expected = table[keys.get(item["name"], item["name"])]
         assert item["resources"] == expected, item["name"]
         assert item["resources"]["requests"]
@@ -272,7 +269,7 @@ def test_images_shared_default_override_and_digest() -> None:
     rendered = render(DEV_COORDINATOR)
     for service in SERVICES:
         spec = pod_spec(rendered, service)
-        assert {c["image"] for c in _all_containers(spec)} == {ref}, service
+        assert {c["image"] for c in containers(spec)} == {ref}, service
     coordinator = effective(DEV_COORDINATOR)["seamless-coordinator"]["image"]
     assert container(pod_spec(rendered, "seamless-coordinator"), "seamless-coordinator")["image"] == \
         f"{coordinator['repository']}:{coordinator['tag']}"

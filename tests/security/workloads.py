@@ -4,21 +4,13 @@ plus the per-profile sizing totals the benchmark script prints (`sizing_totals`)
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterable, Iterator, Mapping
 
 from tests.harness import Rendered
+from tests.harness.objects import pod_template, quantity
 
-# kind -> path from the object to its pod template
-POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
-    "Deployment": ("spec", "template"),
-    "StatefulSet": ("spec", "template"),
-    "DaemonSet": ("spec", "template"),
-    "ReplicaSet": ("spec", "template"),
-    "Job": ("spec", "template"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template"),
-    "Pod": (),
-}
+__all__ = ["Container", "Workload", "containers", "pod_requests", "quantity", "sizing_totals", "workloads"]
+
 LONG_RUNNING = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}
 
 
@@ -82,13 +74,9 @@ def workloads(rendered: Rendered | Iterable[Mapping]) -> list[Workload]:
     objects = rendered.objects if isinstance(rendered, Rendered) else list(rendered)
     found = []
     for obj in objects:
-        path = POD_TEMPLATE_PATHS.get(obj.get("kind", ""))
-        if path is None:
-            continue
-        template: Mapping = obj
-        for key in path:
-            template = (template or {}).get(key) or {}
-        found.append(Workload(kind=obj["kind"], name=obj["metadata"]["name"], obj=obj, template=template))
+        template = pod_template(obj)
+        if template is not None:
+            found.append(Workload(kind=obj["kind"], name=obj["metadata"]["name"], obj=obj, template=template))
     return found
 
 
@@ -99,21 +87,7 @@ def containers(workload: Workload) -> Iterator[Container]:
         yield Container(workload, spec, init=False)
 
 
-# --- quantities -----------------------------------------------------------------------------------
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
-
-
-def quantity(value: object) -> float:
-    """A Kubernetes resource.Quantity as a number (cores for cpu, bytes for memory)."""
-    match = _QUANTITY.match(str(value).strip())
-    if not match:
-        raise ValueError(f"not a Kubernetes quantity: {value!r}")
-    number, suffix = float(match.group(1)), match.group(2) or ""
-    return number * (_BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix])
-
-
+# --- sizing ---------------------------------------------------------------------------------------
 def _amounts(container: Mapping, kind: str) -> tuple[float, float]:
     values = (container.get("resources") or {}).get(kind) or {}
     return quantity(values.get("cpu", 0)), quantity(values.get("memory", 0))
