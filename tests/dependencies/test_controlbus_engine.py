@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.dependencies.common import DEV, QMTL_OFF
 from tests.harness import render_chart
 
 servers = pytest.importorskip("tests.engines.servers", reason="tests/engines (real servers) is not there")
@@ -33,8 +34,7 @@ pins = pytest.importorskip("tests.engines.pins")
 
 pytestmark = pytest.mark.engines
 
-VALUES = [{"gateway": {"enabled": False}, "dagmanager": {"enabled": False}, "worldservice": {"enabled": False}},
-          {"global": {"profile": "dev"}}]
+VALUES = [QMTL_OFF, DEV]
 SHIM = Path(__file__).with_name("test_controlbus_rpk_shim.py")
 
 

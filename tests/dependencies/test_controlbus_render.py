@@ -5,20 +5,18 @@ QMTL_RUNTIME_FACTS.md, never from the chart's own output."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 import yaml
 
+from tests.dependencies.common import DEV, PROD_REMOTE_COORDINATOR, QMTL_OFF
 from tests.harness import render_chart, render_error
+from tests.harness.objects import env, qmtl_config
 from tests.harness.paths import VALUES_DIR
 
-OFF = {"gateway": {"enabled": False}, "dagmanager": {"enabled": False}, "worldservice": {"enabled": False}}
-DEV = {"global": {"profile": "dev"}}
-PROD = {"global": {"profile": "prod", "seamless": {"coordinator_url": "http://coordinator.example:8080"}}}
 PREFIX = {"global": {"controlbus": {"topicPrefix": "qmtl.controlbus.", "topicPrefixAcknowledged": True}}}
-PROFILES = {"dev": ([OFF, DEV], 1), "prod": ([OFF, PROD], 3)}
+PROFILES = {"dev": ([QMTL_OFF, DEV], 1), "prod": ([QMTL_OFF, PROD_REMOTE_COORDINATOR], 3)}
 # The ControlBus topics the services really use (facts sheet: gateway routes, WorldService policy,
 # DAG Manager queue/sentinel_weight, gateway ack and commit log).
 QMTL_TOPICS = {"activation", "policy", "queue", "rebalancing_planned", "sentinel_weight",
@@ -94,7 +92,7 @@ def test_plan_lets_dagmanager_create_describe_delete_data_topics(profile) -> Non
 def test_transactional_id_grant_matches_the_gateway_config(profile) -> None:
     rendered, _ = profile
     _, acls = plan_of(rendered)
-    conf = json.loads(rendered.get("ConfigMap", "qmtl-config")["data"]["qmtl.json"])
+    conf = qmtl_config(rendered)
     txn = [a for a in acls if a["type"] == "transactional-id" and a["permission"] == "allow"]
     assert [a["name"] for a in txn] == [conf["gateway"]["commitlog_transactional_id"]]
 
@@ -120,9 +118,8 @@ def test_brokers_listeners_probes_and_restricted_context(profile) -> None:
     args = " ".join(c["args"])
     assert "--kafka-addr=internal://0.0.0.0:9092,sasl://0.0.0.0:9093" in args
     assert "redpanda-headless" in args
-    env = {e["name"]: e for e in c["env"]}
-    assert env["RP_BOOTSTRAP_USER"]["valueFrom"]["secretKeyRef"] == {"name": "qmtl-controlbus-superuser",
-                                                                      "key": "bootstrap-user"}
+    assert env(c)["RP_BOOTSTRAP_USER"]["valueFrom"]["secretKeyRef"] == {"name": "qmtl-controlbus-superuser",
+                                                                        "key": "bootstrap-user"}
     node = yaml.safe_load(rendered.get("ConfigMap", "redpanda-config")["data"]["redpanda.yaml"])
     listeners = {lst["name"]: lst for lst in node["redpanda"]["kafka_api"]}
     assert listeners["internal"]["authentication_method"] == "none"
@@ -163,40 +160,39 @@ def test_provisioning_job_is_an_install_and_upgrade_hook_with_the_plan(profile) 
     pod = job["spec"]["template"]["spec"]
     (c,) = pod["containers"]
     assert c["command"][-2:] == ["/etc/controlbus-plan/provision.sh", "/etc/controlbus-plan/plan.tsv"]
-    env = {e["name"]: e for e in c["env"]}
-    assert env["RPK_BROKERS"]["value"] == "redpanda:9093"
+    e = env(c)
+    assert e["RPK_BROKERS"]["value"] == "redpanda:9093"
     for var, key in (("RPK_USER", "username"), ("RPK_PASS", "password"), ("RPK_SASL_MECHANISM", "mechanism")):
-        assert env[var]["valueFrom"]["secretKeyRef"] == {"name": "qmtl-controlbus-superuser", "key": key}
+        assert e[var]["valueFrom"]["secretKeyRef"] == {"name": "qmtl-controlbus-superuser", "key": key}
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
     assert c["resources"]["requests"]
     assert pod["volumes"][0]["configMap"]["name"] == "controlbus-plan"
 
 
 def test_topic_prefix_applies_to_every_topic_acl_and_the_qmtl_config() -> None:
-    rendered = render_chart([OFF, DEV, PREFIX])
+    rendered = render_chart([QMTL_OFF, DEV, PREFIX])
     topics, acls = plan_of(rendered)
     assert {t["name"] for t in topics} == {f"qmtl.controlbus.{t}" for t in QMTL_TOPICS}
     controlbus = [a for a in acls if a["type"] == "topic" and a["principal"] == "User:*" and a["name"] != "*"]
     assert {(a["pattern"], a["name"]) for a in controlbus} == {("prefixed", "qmtl.controlbus.")}
-    conf = json.loads(rendered.get("ConfigMap", "qmtl-config")["data"]["qmtl.json"])
+    conf = qmtl_config(rendered)
     assert all(t.startswith("qmtl.controlbus.") for t in conf["gateway"]["controlbus_topics"])
     assert conf["worldservice"]["server"]["controlbus_topic"] == "qmtl.controlbus.policy"
 
 
 def test_ports_are_one_fact() -> None:
-    rendered = render_chart([OFF, DEV, {"global": {"ports": {"kafka": 19092, "kafkaSasl": 19093}}}])
+    rendered = render_chart([QMTL_OFF, DEV, {"global": {"ports": {"kafka": 19092, "kafkaSasl": 19093}}}])
     c = rendered.get("StatefulSet", "redpanda")["spec"]["template"]["spec"]["containers"][0]
     assert "--kafka-addr=internal://0.0.0.0:19092,sasl://0.0.0.0:19093" in " ".join(c["args"])
-    job_env = {e["name"]: e for e in rendered.get("Job", "controlbus-provision")["spec"]["template"]["spec"]
-               ["containers"][0]["env"]}
+    job_env = env(rendered.get("Job", "controlbus-provision")["spec"]["template"]["spec"]["containers"][0])
     assert job_env["RPK_BROKERS"]["value"] == "redpanda:19093"
-    conf = json.loads(rendered.get("ConfigMap", "qmtl-config")["data"]["qmtl.json"])
+    conf = qmtl_config(rendered)
     assert conf["gateway"]["controlbus_brokers"] == ["redpanda:19092"]
 
 
 def test_bad_topic_settings_are_refused_naming_the_key() -> None:
     bad = {"global": {"controlbus": {"topics": {"policy": {"partitions": 0, "retentionMs": 1000}}}}}
-    message = str(render_error([OFF, DEV, bad]))
+    message = str(render_error([QMTL_OFF, DEV, bad]))
     assert re.search(r"global[./]controlbus[./]topics[./]policy", message), message
 
 
@@ -208,14 +204,15 @@ def check_external_kafka(rendered, brokers: list[str]) -> None:
     sources = {i.source for i in rendered.items}
     assert not [s for s in sources if "/charts/controlbus/" in s], "bundled ControlBus rendered"
     assert rendered.find("StatefulSet", "redpanda") is None
-    conf = json.loads(rendered.get("ConfigMap", "qmtl-config")["data"]["qmtl.json"])
+    conf = qmtl_config(rendered)
     assert conf["gateway"]["controlbus_brokers"] == brokers
     assert conf["gateway"]["commitlog_bootstrap"] == ",".join(brokers)
     assert conf["worldservice"]["server"]["controlbus_brokers"] == brokers
 
 
 def test_external_kafka_renders_nothing_bundled_and_points_the_config_at_it() -> None:
-    check_external_kafka(render_chart([OFF, PROD, EXTERNAL]), EXTERNAL["global"]["controlbus"]["external"]["brokers"])
+    check_external_kafka(render_chart([QMTL_OFF, PROD_REMOTE_COORDINATOR, EXTERNAL]),
+                         EXTERNAL["global"]["controlbus"]["external"]["brokers"])
 
 
 def test_shipped_external_kafka_overlay() -> None:

@@ -3,22 +3,16 @@
 For every shipped values set (dev, prod and each overlay): a dependency that is switched off renders
 nothing of itself (no workload, Service, Secret, ConfigMap, PVC template or Job), and its consumers (the
 unified QMTL config, the pods' secretKeyRefs) point at the external endpoint and the user's Secret.
-Bad managed blocks are refused with a message that names the values key. The helpers at the top are
-shared with the per-dependency render tests (test_postgres_render.py, ...).
+Bad managed blocks are refused with a message that names the values key.
 """
 
 from __future__ import annotations
 
-import base64
-import copy
-import json
-from pathlib import Path
-
 import pytest
-import yaml
 
+from tests.dependencies.common import PROD, QMTL_OFF
 from tests.harness import render_chart, render_error
-from tests.harness.paths import CHART_DIR
+from tests.harness.objects import chart_values, component, merged, pod_specs, qmtl_config, secret_refs
 
 STORES = ("postgres", "neo4j", "questdb", "minio")
 # Components (app.kubernetes.io/component) each bundled store renders: its server and its provisioning Job.
@@ -28,93 +22,6 @@ COMPONENTS = {
     "questdb": {"questdb"},
     "minio": {"minio", "minio-provision"},
 }
-POD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "Pod", "ReplicaSet")
-COORDINATOR_URL = "http://seamless-coordinator:8080"
-QMTL_OFF = {"gateway": {"enabled": False}, "dagmanager": {"enabled": False}, "worldservice": {"enabled": False}}
-PROD = {"global": {"profile": "prod", "seamless": {"coordinator_url": COORDINATOR_URL}},
-        "seamless-coordinator": {"enabled": True}}
-
-
-# ------------------------------------------------------------------------------------------ helpers
-def merged(*parts: dict) -> dict:
-    out: dict = {}
-    for part in parts:
-        _merge(out, copy.deepcopy(part))
-    return out
-
-
-def _merge(into: dict, other: dict) -> None:
-    for key, value in other.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
-            _merge(into[key], value)
-        else:
-            into[key] = value
-
-
-def chart_values(*files: Path, extra: tuple[dict, ...] = ()) -> dict:
-    """values.yaml merged with the given files and dicts, as helm layers them."""
-    parts = [yaml.safe_load((CHART_DIR / "values.yaml").read_text())]
-    parts += [yaml.safe_load(Path(f).read_text()) or {} for f in files]
-    return merged(*parts, *extra)
-
-
-def subchart_values(store: str) -> dict:
-    return yaml.safe_load((CHART_DIR / "charts" / store / "values.yaml").read_text())
-
-
-def pods(rendered) -> list[tuple[dict, dict]]:
-    """(object, pod spec) for every workload in the render."""
-    out = []
-    for obj in rendered.objects:
-        kind = obj.get("kind")
-        if kind == "Pod":
-            out.append((obj, obj["spec"]))
-        elif kind in POD_KINDS:
-            out.append((obj, obj["spec"]["template"]["spec"]))
-    return out
-
-
-def component(obj: dict) -> str:
-    return obj["metadata"].get("labels", {}).get("app.kubernetes.io/component", "")
-
-
-def containers(spec: dict) -> list[dict]:
-    return [*spec.get("initContainers", []), *spec.get("containers", [])]
-
-
-def env(container: dict) -> dict[str, dict]:
-    return {e["name"]: e for e in container.get("env", [])}
-
-
-def secret_refs(spec: dict) -> set[tuple[str, str | None]]:
-    """(Secret name, key) of every secretKeyRef; (name, None) for envFrom and secret volumes."""
-    refs: set[tuple[str, str | None]] = set()
-    for c in containers(spec):
-        for e in c.get("env", []):
-            ref = (e.get("valueFrom") or {}).get("secretKeyRef")
-            if ref:
-                refs.add((ref["name"], ref["key"]))
-        for src in c.get("envFrom", []):
-            if "secretRef" in src:
-                refs.add((src["secretRef"]["name"], None))
-    for vol in spec.get("volumes", []):
-        if "secret" in vol:
-            refs.add((vol["secret"]["secretName"], None))
-        for source in (vol.get("projected") or {}).get("sources", []):
-            if "secret" in source:
-                refs.add((source["secret"]["name"], None))
-    return refs
-
-
-def secret_data(rendered, name: str) -> dict[str, str]:
-    obj = rendered.get("Secret", name)
-    data = {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
-    data.update(obj.get("stringData") or {})
-    return data
-
-
-def qmtl_config(rendered) -> dict:
-    return json.loads(rendered.get("ConfigMap", "qmtl-config")["data"]["qmtl.json"])
 
 
 def from_store(rendered, store: str) -> list[str]:
@@ -148,7 +55,7 @@ def test_consumers_point_at_the_external_endpoint_of_a_managed_store(value_set) 
     rendered = render_chart(values_files=value_set.files)
     values = chart_values(*value_set.files)
     config = qmtl_config(rendered)
-    referenced = {ref for _, spec in pods(rendered) for ref in secret_refs(spec)}
+    referenced = {ref for _, spec in pod_specs(rendered) for ref in secret_refs(spec)}
     g = values["global"]
     if not enabled(values, "questdb") and g["questdb"].get("external", {}).get("host"):
         ext = g["questdb"]["external"]
@@ -225,7 +132,7 @@ def test_each_service_pod_reads_only_its_own_key_of_the_users_secrets(managed) -
     }
     user_secrets = {"pg-creds", "neo4j-creds", "qdb-creds", "s3-creds"}
     seen = {}
-    for obj, spec in pods(managed):
+    for obj, spec in pod_specs(managed):
         refs = {r for r in secret_refs(spec) if r[0] in user_secrets}
         seen.setdefault(component(obj), set()).update(refs)
     for who, refs in wanted.items():

@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 
-from tests.dependencies.test_managed_render import chart_values, env, secret_data
 from tests.harness import render_chart
+from tests.harness.objects import chart_values, env, secret_data
 
 servers = pytest.importorskip("tests.engines.servers", reason="tests/engines (real servers) is not there")
 pins = pytest.importorskip("tests.engines.pins")

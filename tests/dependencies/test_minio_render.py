@@ -7,37 +7,15 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from tests.dependencies.test_managed_render import (
-    PROD,
-    QMTL_OFF,
-    chart_values,
-    component,
-    env,
-    pods,
-    secret_data,
-    secret_refs,
-    subchart_values,
-)
+from tests.dependencies.common import PROFILES, QMTL_OFF, check_sizing
 from tests.harness import render_chart
+from tests.harness.objects import chart_values, component, env, pod_specs, secret_data, secret_refs, subchart_values
 
-PROFILES = {"dev": {}, "prod": PROD}
 ROOT = "qmtl-minio-root"
 COORDINATOR = "qmtl-minio-coordinator"
 OBJECT_ACTIONS = {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
                   "s3:ListMultipartUploadParts"}
 OTHER_PREFIX = {"global": {"seamless": {"artifact_bucket": "team-a-seamless", "artifact_prefix": "qmtl/art/"}}}
-
-
-@pytest.fixture(params=sorted(PROFILES), scope="module")
-def profile(request) -> str:
-    return request.param
-
-
-@pytest.fixture(scope="module")
-def rendered(profile):
-    return render_chart(PROFILES[profile])
 
 
 def policy(rendered) -> dict:
@@ -80,7 +58,7 @@ def test_the_policy_follows_the_bucket_and_prefix_values() -> None:
 
 
 def test_root_credentials_reach_only_the_server_and_the_provisioning_job(rendered) -> None:
-    readers = {component(obj) for obj, spec in pods(rendered) if any(n == ROOT for n, _ in secret_refs(spec))}
+    readers = {component(obj) for obj, spec in pod_specs(rendered) if any(n == ROOT for n, _ in secret_refs(spec))}
     assert readers == {"minio", "minio-provision"}
     assert set(secret_data(rendered, ROOT)) == {"root-user", "root-password"}
 
@@ -96,7 +74,7 @@ def test_the_coordinator_gets_its_own_keys_and_they_are_what_the_job_provisions(
     assert e["QMTL_S3_SECRET_KEY"]["valueFrom"]["secretKeyRef"] == {"name": COORDINATOR, "key": "secret-key"}
     assert e["MINIO_ROOT_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": ROOT, "key": "root-password"}
     assert e["MINIO_ENDPOINT"]["value"] == f"http://minio:{chart_values()['global']['ports']['minio']}"
-    for obj, spec in pods(rendered):
+    for obj, spec in pod_specs(rendered):
         if component(obj) == "seamless-coordinator":
             assert (COORDINATOR, "secret-key") in secret_refs(spec)
             assert not [r for r in secret_refs(spec) if r[0] == ROOT]
@@ -129,9 +107,7 @@ def test_statefulset_image_probes_security_storage(rendered, profile) -> None:
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
     assert {m["mountPath"] for m in c["volumeMounts"]} == {"/data", "/tmp"}
     assert c["args"][c["args"].index("--certs-dir") + 1].startswith("/tmp/")
-    assert c["resources"] == values["global"]["resources"][profile]["minio"]
-    (claim,) = sts["spec"]["volumeClaimTemplates"]
-    assert claim["spec"]["resources"]["requests"]["storage"] == own["persistence"]["size"][profile]
+    check_sizing(rendered, profile, "minio")
 
 
 def test_the_console_is_served_only_when_asked() -> None:

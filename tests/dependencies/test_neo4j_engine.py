@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.dependencies.test_managed_render import qmtl_config
 from tests.dependencies.test_neo4j_render import QMTL_SCHEMA, statements
 from tests.harness import render_chart
+from tests.harness.objects import qmtl_config
 
 neo4j = pytest.importorskip("neo4j")
 neo4j_exceptions = pytest.importorskip("neo4j.exceptions")

@@ -7,23 +7,19 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
-from tests.dependencies.test_managed_render import (
-    PROD,
-    QMTL_OFF,
+from tests.dependencies.common import PROFILES, QMTL_OFF, check_sizing
+from tests.harness import render_chart, render_error
+from tests.harness.objects import (
     chart_values,
     component,
     env,
-    pods,
+    pod_specs,
     qmtl_config,
     secret_data,
     secret_refs,
     subchart_values,
 )
-from tests.harness import render_chart, render_error
 
-PROFILES = {"dev": {}, "prod": PROD}
 SECRET = "qmtl-neo4j"
 
 # QMTL's schema (hyophyop/qmtl qmtl/services/dagmanager/neo4j_init.py, SCHEMA_QUERIES), written here from
@@ -40,16 +36,6 @@ QMTL_SCHEMA = {
 def statements(cypher: str) -> list[str]:
     body = "\n".join(line for line in cypher.splitlines() if not line.strip().startswith("//"))
     return [" ".join(s.split()) for s in body.split(";") if s.strip()]
-
-
-@pytest.fixture(params=sorted(PROFILES), scope="module")
-def profile(request) -> str:
-    return request.param
-
-
-@pytest.fixture(scope="module")
-def rendered(profile):
-    return render_chart(PROFILES[profile])
 
 
 def test_schema_is_qmtls_in_neo4j_5_syntax_and_idempotent(rendered) -> None:
@@ -80,13 +66,13 @@ def test_auth_is_on_with_the_password_the_dagmanager_uses(rendered) -> None:
     config = qmtl_config(rendered)["dagmanager"]
     assert config["neo4j_user"] == "neo4j"
     assert config["neo4j_dsn"] == f"bolt://neo4j:{chart_values()['global']['ports']['neo4jBolt']}"
-    for obj, spec in pods(rendered):
+    for obj, spec in pod_specs(rendered):
         if component(obj) == "dagmanager":
             assert (SECRET, "password") in secret_refs(spec)
 
 
 def test_only_neo4j_its_schema_job_and_the_dagmanager_read_the_password(rendered) -> None:
-    readers = {component(obj) for obj, spec in pods(rendered) if any(n == SECRET for n, _ in secret_refs(spec))}
+    readers = {component(obj) for obj, spec in pod_specs(rendered) if any(n == SECRET for n, _ in secret_refs(spec))}
     assert readers - {"neo4j", "neo4j-schema", "dagmanager"} <= {"helm-test-neo4j"}, readers
 
 
@@ -132,10 +118,8 @@ def test_statefulset_conf_copy_ports_probes_security_memory(rendered, profile) -
     assert spec["securityContext"]["runAsUser"] == 7474  # the image's neo4j user
     for container in (init, c):
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    assert c["resources"] == values["global"]["resources"][profile]["neo4j"]
     assert init["resources"] == values["global"]["resources"][profile]["neo4j-conf"]
-    (claim,) = sts["spec"]["volumeClaimTemplates"]
-    assert claim["spec"]["resources"]["requests"]["storage"] == own["persistence"]["size"][profile]
+    check_sizing(rendered, profile, "neo4j")
 
 
 def test_settings_that_would_turn_auth_off_are_refused() -> None:

@@ -20,8 +20,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 
-from tests.dependencies.test_managed_render import env, qmtl_config, secret_data
 from tests.harness import render_chart
+from tests.harness.objects import env, qmtl_config, secret_data
 
 pins = pytest.importorskip("tests.engines.pins", reason="tests/engines (real servers) is not there")
 psycopg = pytest.importorskip("psycopg")

@@ -11,34 +11,23 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.dependencies.test_managed_render import (
-    PROD,
+from tests.dependencies.common import PROFILES, check_sizing
+from tests.harness import render_chart, render_error
+from tests.harness.objects import (
     chart_values,
     component,
     containers,
     env,
-    pods,
+    pod_specs,
     qmtl_config,
     secret_data,
     secret_refs,
     subchart_values,
 )
-from tests.harness import render_chart, render_error
 
-PROFILES = {"dev": {}, "prod": PROD}
 SERVICES = ("gateway", "worldservice")
 SUPERUSER_SECRET = "qmtl-postgres-superuser"
 SERVICE_SECRET = "qmtl-postgres"
-
-
-@pytest.fixture(params=sorted(PROFILES), scope="module")
-def profile(request) -> str:
-    return request.param
-
-
-@pytest.fixture(scope="module")
-def rendered(profile):
-    return render_chart(PROFILES[profile])
 
 
 @pytest.fixture(scope="module")
@@ -94,13 +83,13 @@ def test_secrets_hold_one_password_per_service_and_the_superuser_apart(rendered)
 
 
 def test_the_superuser_password_reaches_only_the_server_and_the_provisioning_job(rendered) -> None:
-    readers = {component(obj) for obj, spec in pods(rendered)
+    readers = {component(obj) for obj, spec in pod_specs(rendered)
                if any(name == SUPERUSER_SECRET for name, _ in secret_refs(spec))}
     assert readers == {"postgres", "postgres-provision"}
 
 
 def test_each_service_reads_only_its_own_password(rendered) -> None:
-    for obj, spec in pods(rendered):
+    for obj, spec in pod_specs(rendered):
         keys = {key for name, key in secret_refs(spec) if name == SERVICE_SECRET}
         who = component(obj)
         if who == "postgres-provision":
@@ -133,7 +122,7 @@ def test_the_job_passwords_are_the_ones_the_services_log_in_with(rendered) -> No
     job_refs = {k: v["valueFrom"]["secretKeyRef"] for k, v in
                 env(rendered.get("Job", "postgres-provision")["spec"]["template"]["spec"]["containers"][0]).items()
                 if k.startswith("QMTL_POSTGRES_")}
-    for obj, spec in pods(rendered):
+    for obj, spec in pod_specs(rendered):
         who = component(obj)
         if who not in SERVICES:
             continue
@@ -163,12 +152,10 @@ def test_statefulset_ports_probes_security_resources_and_storage(rendered, profi
     assert spec["securityContext"]["runAsNonRoot"] is True
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
     assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
-    assert c["resources"] == values["global"]["resources"][profile]["postgres"]
+    check_sizing(rendered, profile, "postgres")
     mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
     assert mounts["/var/lib/postgresql"] == "data"
     assert {"/var/run/postgresql", "/tmp", "/dev/shm"} <= set(mounts)
-    (claim,) = sts["spec"]["volumeClaimTemplates"]
-    assert claim["spec"]["resources"]["requests"]["storage"] == own["persistence"]["size"][profile]
     assert sts["spec"]["persistentVolumeClaimRetentionPolicy"] == own["persistence"]["retentionPolicy"]
     assert env(c)["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == SUPERUSER_SECRET
     svc = rendered.get("Service", "postgres")

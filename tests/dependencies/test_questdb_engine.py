@@ -14,8 +14,8 @@ import urllib.request
 
 import pytest
 
-from tests.dependencies.test_managed_render import env, secret_data
 from tests.harness import render_chart
+from tests.harness.objects import env, secret_data
 
 pins = pytest.importorskip("tests.engines.pins", reason="tests/engines (real servers) is not there")
 proc = pytest.importorskip("tests.engines._proc")

@@ -5,38 +5,23 @@ real QuestDB with exactly the rendered environment."""
 
 from __future__ import annotations
 
-import json
-
-import pytest
-
-from tests.dependencies.test_managed_render import (
-    PROD,
-    QMTL_OFF,
+from tests.dependencies.common import PROD, PROFILES, QMTL_OFF, check_sizing
+from tests.harness import render_chart, render_error
+from tests.harness.objects import (
     chart_values,
     component,
     env,
-    pods,
+    pod_specs,
+    qmtl_config,
     secret_data,
     secret_refs,
     subchart_values,
 )
-from tests.harness import render_chart, render_error
 
-PROFILES = {"dev": {}, "prod": PROD}
 SECRET = "qmtl-questdb"
 # QuestDB's setting names (server.conf keys as QDB_ env vars, checked on QuestDB 9.3).
 CREDENTIAL_ENV = {"QDB_PG_USER": "username", "QDB_PG_PASSWORD": "password",
                   "QDB_HTTP_USER": "username", "QDB_HTTP_PASSWORD": "password"}
-
-
-@pytest.fixture(params=sorted(PROFILES), scope="module")
-def profile(request) -> str:
-    return request.param
-
-
-@pytest.fixture(scope="module")
-def rendered(profile):
-    return render_chart(PROFILES[profile])
 
 
 def container(rendered) -> dict:
@@ -56,7 +41,7 @@ def test_credentials_come_from_the_coordinators_secret(rendered) -> None:
 
 
 def test_only_questdb_and_the_coordinator_read_the_credentials(rendered) -> None:
-    readers = {component(obj) for obj, spec in pods(rendered) if any(n == SECRET for n, _ in secret_refs(spec))}
+    readers = {component(obj) for obj, spec in pod_specs(rendered) if any(n == SECRET for n, _ in secret_refs(spec))}
     assert "questdb" in readers
     assert readers - {"questdb", "seamless-coordinator"} <= {"helm-test-questdb"}, readers
 
@@ -94,9 +79,7 @@ def test_statefulset_security_storage_resources(rendered, profile) -> None:
     assert spec["securityContext"]["runAsUser"] == 10001  # the image's questdb user
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
     assert {m["mountPath"]: m["name"] for m in c["volumeMounts"]} == {"/var/lib/questdb": "data", "/tmp": "tmp"}
-    assert c["resources"] == values["global"]["resources"][profile]["questdb"]
-    (claim,) = sts["spec"]["volumeClaimTemplates"]
-    assert claim["spec"]["resources"]["requests"]["storage"] == own["persistence"]["size"][profile]
+    check_sizing(rendered, profile, "questdb")
     svc_ports = {p["name"]: p["port"] for p in rendered.get("Service", "questdb")["spec"]["ports"]}
     assert svc_ports == {"pg": values["global"]["ports"]["questdbPg"], "http": values["global"]["ports"]["questdbHttp"]}
 
@@ -104,7 +87,7 @@ def test_statefulset_security_storage_resources(rendered, profile) -> None:
 def test_coordinator_config_uses_the_bundled_questdb() -> None:
     rendered = render_chart(PROD)
     port = chart_values()["global"]["ports"]["questdbPg"]
-    dsn = json.loads(rendered.get("ConfigMap", "qmtl-config")["data"]["qmtl.json"])["seamless"]["questdb_dsn"]
+    dsn = qmtl_config(rendered)["seamless"]["questdb_dsn"]
     assert dsn.startswith(f"postgresql://questdb:{port}/qmtl"), dsn
 
 

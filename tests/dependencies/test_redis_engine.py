@@ -10,6 +10,7 @@ import subprocess
 
 import pytest
 
+from tests.dependencies.common import PROD_REMOTE_COORDINATOR, QMTL_OFF
 from tests.harness import render_chart
 
 servers = pytest.importorskip("tests.engines.servers", reason="tests/engines (real servers) is not there")
@@ -18,8 +19,7 @@ redis_exceptions = pytest.importorskip("redis.exceptions")
 
 pytestmark = pytest.mark.engines
 
-VALUES = [{"gateway": {"enabled": False}, "dagmanager": {"enabled": False}, "worldservice": {"enabled": False}},
-          {"global": {"profile": "prod", "seamless": {"coordinator_url": "http://coordinator.example:8080"}}}]
+VALUES = [QMTL_OFF, PROD_REMOTE_COORDINATOR]
 
 # One key per service from the key families QMTL really writes (QMTL_RUNTIME_FACTS.md), and its DB.
 OWN = {

@@ -6,16 +6,14 @@ from the chart."""
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 
 import pytest
 
+from tests.dependencies.common import DEV, PROD_REMOTE_COORDINATOR, QMTL_OFF
 from tests.harness import render_chart, render_error
+from tests.harness.objects import env, qmtl_config, quantity
 
-OFF = {"gateway": {"enabled": False}, "dagmanager": {"enabled": False}, "worldservice": {"enabled": False}}
-DEV = {"global": {"profile": "dev"}}
-PROD = {"global": {"profile": "prod", "seamless": {"coordinator_url": "http://coordinator.example:8080"}}}
 DEDICATED = {"global": {"redis": {"dedicatedCoordinator": True}}}
 
 # QMTL_RUNTIME_FACTS.md "Redis keys actually written" and QMTL's prod sample DB indices.
@@ -25,7 +23,7 @@ EXPECTED = {
     "seamless-coordinator": {"keys": {"seamless:*"}, "db": 3},
     "ratelimiter": {"keys": {"rl:*"}, "db": 2},
 }
-PROFILES = {"dev": [OFF, DEV], "prod": [OFF, PROD]}
+PROFILES = {"dev": [QMTL_OFF, DEV], "prod": [QMTL_OFF, PROD_REMOTE_COORDINATOR]}
 
 
 def acl_lines(text: str) -> dict[str, list[str]]:
@@ -87,7 +85,7 @@ def test_passwords_are_computed_once_the_acl_hashes_are_the_secret_values(render
 
 
 def test_qmtl_config_uses_the_same_users_and_databases(rendered) -> None:
-    conf = json.loads(rendered.get("ConfigMap", "qmtl-config")["data"]["qmtl.json"])
+    conf = qmtl_config(rendered)
     assert re.fullmatch(r"redis://gateway:\$\{QMTL_SECRET_REDIS_GATEWAY\|url\}@redis:6379/0",
                         conf["gateway"]["redis_dsn"])
     assert conf["worldservice"]["server"]["redis"].startswith("redis://worldservice:")
@@ -111,21 +109,19 @@ def test_statefulset_persistence_probes_and_restricted_context(rendered) -> None
     assert "--user healthcheck" in probe
     assert "PONG" in probe
     assert "curl" not in probe
-    env = {e["name"]: e for e in c["env"]}
-    assert env["REDISCLI_AUTH"]["valueFrom"]["secretKeyRef"] == {"name": "qmtl-redis-users", "key": "healthcheck"}
+    assert env(c)["REDISCLI_AUTH"]["valueFrom"]["secretKeyRef"] == {"name": "qmtl-redis-users", "key": "healthcheck"}
     acl_volume = next(v for v in pod["volumes"] if v["name"] == "acl")
     assert acl_volume["secret"]["items"] == [{"key": "acl-redis", "path": "users.acl"}]
     conf = rendered.get("ConfigMap", "redis-config")["data"]["redis.conf"]
     assert "aclfile /etc/redis/acl/users.acl" in conf
     assert "maxmemory-policy noeviction" in conf
-    limit = c["resources"]["limits"]["memory"]
-    limit_bytes = int(limit[:-2]) * {"Mi": 2**20, "Gi": 2**30}[limit[-2:]]
+    limit_bytes = quantity(c["resources"]["limits"]["memory"])
     maxmemory = int(re.search(r"^maxmemory (\d+)$", conf, re.M).group(1))
     assert 0 < maxmemory < limit_bytes
 
 
 def test_dedicated_coordinator_redis_holds_only_the_coordinator() -> None:
-    rendered = render_chart([OFF, PROD, DEDICATED])
+    rendered = render_chart([QMTL_OFF, PROD_REMOTE_COORDINATOR, DEDICATED])
     data = secret(rendered)
     assert set(acl_lines(data["acl-redis"])) == {"default", "healthcheck", "gateway", "worldservice", "ratelimiter"}
     assert set(acl_lines(data["acl-redis-seamless"])) == {"default", "healthcheck", "seamless-coordinator"}
@@ -142,23 +138,23 @@ EXTERNAL = {"global": {"redis": {"enabled": False, "external": {
 
 
 def test_external_redis_renders_nothing_bundled_and_points_the_config_at_it() -> None:
-    rendered = render_chart([OFF, PROD, EXTERNAL])
+    rendered = render_chart([QMTL_OFF, PROD_REMOTE_COORDINATOR, EXTERNAL])
     sources = {i.source for i in rendered.items}
     assert not [s for s in sources if "/charts/redis/" in s]
-    conf = json.loads(rendered.get("ConfigMap", "qmtl-config")["data"]["qmtl.json"])
+    conf = qmtl_config(rendered)
     assert conf["gateway"]["redis_dsn"].startswith("rediss://gw-user:")
     assert conf["gateway"]["redis_dsn"].endswith("@redis.managed.example:6380/0")
 
 
 def test_external_redis_without_existing_secret_is_refused() -> None:
     bad = {"global": {"redis": {"enabled": False, "external": {"host": "redis.managed.example"}}}}
-    message = str(render_error([OFF, PROD, bad]))
+    message = str(render_error([QMTL_OFF, PROD_REMOTE_COORDINATOR, bad]))
     # The schema or the template may refuse it first: assert on the key path, not the wording.
     assert re.search(r"global[./]redis[./]external", message), message
     assert "existingSecret" in message, message
 
 
 def test_extra_rules_that_break_isolation_are_refused() -> None:
-    error = render_error([OFF, DEV, {"redis": {"extraRules": {"gateway": "+get allkeys"}}}])
+    error = render_error([QMTL_OFF, DEV, {"redis": {"extraRules": {"gateway": "+get allkeys"}}}])
     assert "redis.extraRules.gateway" in str(error)
 
