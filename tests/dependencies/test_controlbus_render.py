@@ -12,7 +12,7 @@ import yaml
 
 from tests.dependencies.common import DEV, PROD_REMOTE_COORDINATOR, QMTL_OFF
 from tests.harness import render_chart, render_error
-from tests.harness.objects import env, qmtl_config
+from tests.harness.objects import env, qmtl_config, quantity, subchart_values
 from tests.harness.paths import VALUES_DIR
 
 PREFIX = {"global": {"controlbus": {"topicPrefix": "qmtl.controlbus.", "topicPrefixAcknowledged": True}}}
@@ -131,6 +131,46 @@ def test_brokers_listeners_probes_and_restricted_context(profile) -> None:
     assert boot["admin_api_require_auth"] is True
     assert boot["auto_create_topics_enabled"] is False
     assert boot["superusers"] == ["qmtl-admin"]
+
+
+def seastar_sizes(rendered) -> tuple[int, int, dict]:
+    """(--smp, --memory in MiB, the container's resources) of the Redpanda brokers."""
+    c = rendered.get("StatefulSet", "redpanda")["spec"]["template"]["spec"]["containers"][0]
+    flags = dict(a.removeprefix("--").split("=", 1) for a in c["args"] if a.startswith(("--smp=", "--memory=")))
+    assert flags["memory"].endswith("M"), flags
+    return int(flags["smp"]), int(flags["memory"][:-1]), c["resources"]
+
+
+def expected_seastar_sizes(resources: dict) -> tuple[int, int]:
+    """Whole cores of the CPU request (at least one); controlbus.memoryPercent of the memory limit, in MiB."""
+    percent = subchart_values("controlbus")["memoryPercent"]
+    cores = max(1, int(quantity(resources["requests"]["cpu"])))
+    return cores, int(quantity(resources["limits"]["memory"]) * percent / 100 // 2**20)
+
+
+def test_seastar_cores_and_memory_follow_the_container_resources(profile) -> None:
+    rendered, _ = profile
+    smp, memory, resources = seastar_sizes(rendered)
+    assert (smp, memory) == expected_seastar_sizes(resources)
+
+
+# Quantities in the other forms Kubernetes accepts (millicores, decimal k and G suffixes).
+@pytest.mark.parametrize(("cpu", "limit_cpu", "memory"), [("1500m", "2", "2000000k"), ("3", "3", "3G")])
+def test_seastar_sizes_read_every_quantity_form(cpu: str, limit_cpu: str, memory: str) -> None:
+    redpanda = {"requests": {"cpu": cpu}, "limits": {"cpu": limit_cpu, "memory": memory}}
+    rendered = render_chart([QMTL_OFF, DEV, {"global": {"resources": {"dev": {"redpanda": redpanda}}}}])
+    smp, size, resources = seastar_sizes(rendered)
+    assert resources["requests"]["cpu"] == cpu
+    assert resources["limits"]["memory"] == memory
+    assert (smp, size) == expected_seastar_sizes(resources)
+
+
+@pytest.mark.parametrize(("kind", "bad"), [("requests.cpu", "0.5"), ("limits.memory", "1.5Gi")])
+def test_a_quantity_the_brokers_cannot_be_sized_from_is_refused_naming_the_key(kind: str, bad: str) -> None:
+    section, key = kind.split(".")
+    override = {"global": {"resources": {"dev": {"redpanda": {section: {key: bad}}}}}}
+    error = render_error([QMTL_OFF, DEV, override], extra_args=("--skip-schema-validation",))
+    assert f"global.resources.dev.redpanda.{kind}" in str(error), str(error)
 
 
 def test_superuser_secret_is_computed_once(profile) -> None:
