@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import redis as redis_py
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from tests.docs.blocks import all_blocks
 from tests.engines import pins
@@ -37,6 +39,11 @@ def _redis_server() -> str:
         pytest.skip(str(exc))
 
 
+def _client(port: int, **kwargs) -> redis_py.Redis:
+    """No retries: redis-py's default backoff would turn every refused connection into seconds of sleep."""
+    return redis_py.Redis(port=port, socket_timeout=5, retry=Retry(NoBackoff(), 0), **kwargs)
+
+
 def _start(args: list[str], port: int, log: Path) -> subprocess.Popen:
     proc = subprocess.Popen(args, stdout=log.open("w"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 20
@@ -44,14 +51,14 @@ def _start(args: list[str], port: int, log: Path) -> subprocess.Popen:
         if proc.poll() is not None:
             pytest.fail(f"redis-server exited {proc.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            redis_py.Redis(port=port, socket_timeout=1).ping()
+            _client(port).ping()
             return proc
         except redis_py.exceptions.AuthenticationError:
             return proc  # up, and refusing the default user
         except redis_py.exceptions.ResponseError:
             return proc
         except redis_py.exceptions.ConnectionError:
-            time.sleep(0.1)
+            time.sleep(0.05)
     proc.kill()
     pytest.fail(f"redis-server did not answer on {port}:\n{log.read_text()[-3000:]}")
 
@@ -98,8 +105,8 @@ def test_an_rdb_snapshot_restored_as_the_docs_say_is_served_by_the_charts_redis(
     old = _start([server, "--port", str(old_port), "--bind", "127.0.0.1", "--dir", str(old_dir), "--save", "",
                   "--appendonly", "no"], old_port, tmp_path / "old.log")
     try:
-        redis_py.Redis(port=old_port, db=3).hset("seamless:lease:BTC-1m", mapping={"owner": "w1", "until": "99"})
-        redis_py.Redis(port=old_port, db=0).set("strategy:abc", "dag")
+        _client(old_port, db=3).hset("seamless:lease:BTC-1m", mapping={"owner": "w1", "until": "99"})
+        _client(old_port, db=0).set("strategy:abc", "dag")
         cli = shutil.which("redis-cli", path=os.path.dirname(server)) or shutil.which("redis-cli")
         assert cli, "redis-cli is missing beside redis-server"
         snap = subprocess.run([cli, "-h", "127.0.0.1", "-p", str(old_port), "--rdb", "dump.rdb"], cwd=tmp_path,
@@ -125,10 +132,10 @@ def test_an_rdb_snapshot_restored_as_the_docs_say_is_served_by_the_charts_redis(
     for attempt in range(2):  # the second start reads what the first one wrote to the AOF
         new = _start([server, str(tmp_path / "redis.conf")], port, tmp_path / f"new-{attempt}.log")
         try:
-            coord = redis_py.Redis(port=port, username="seamless-coordinator", password=secret["seamless-coordinator"],
+            coord = _client(port, username="seamless-coordinator", password=secret["seamless-coordinator"],
                                    db=databases["seamless-coordinator"], decode_responses=True)
             assert coord.hgetall("seamless:lease:BTC-1m") == {"owner": "w1", "until": "99"}
-            gateway = redis_py.Redis(port=port, username="gateway", password=secret["gateway"],
+            gateway = _client(port, username="gateway", password=secret["gateway"],
                                      db=databases["gateway"], decode_responses=True)
             assert gateway.get("strategy:abc") == "dag"
             if attempt == 0:
@@ -139,6 +146,6 @@ def test_an_rdb_snapshot_restored_as_the_docs_say_is_served_by_the_charts_redis(
             with pytest.raises(redis_py.exceptions.NoPermissionError):
                 coord.get("strategy:abc")
             with pytest.raises(redis_py.exceptions.AuthenticationError):
-                redis_py.Redis(port=port).ping()
+                _client(port).ping()
         finally:
             _stop(new)
