@@ -7,6 +7,7 @@ base in an empty data directory; then a Redis started with the chart's rendered 
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
@@ -149,3 +150,63 @@ def test_an_rdb_snapshot_restored_as_the_docs_say_is_served_by_the_charts_redis(
                 _client(port).ping()
         finally:
             _stop(new)
+
+
+# --- QuestDB: export from the old server, import into one configured as the chart configures it ---------
+
+
+def _questdb_config_from_render(rendered) -> dict[str, str]:
+    """server.conf keys of the chart's QuestDB (its QDB_* env), credentials resolved from the rendered
+    Secret; listeners stay where the test server binds them."""
+    sts = rendered.get("StatefulSet", "questdb")
+    (container,) = [c for c in sts["spec"]["template"]["spec"]["containers"] if c["name"] == "questdb"]
+    conf: dict[str, str] = {}
+    for env in container["env"]:
+        name = env["name"]
+        if not name.startswith("QDB_") or name.endswith("_NET_BIND_TO"):
+            continue
+        if "value" in env:
+            value = env["value"]
+        else:
+            ref = env["valueFrom"]["secretKeyRef"]
+            data = rendered.get("Secret", ref["name"])["data"]
+            value = base64.b64decode(data[ref["key"]]).decode()
+        conf[name[4:].lower().replace("_", ".")] = value
+    return conf
+
+
+def test_questdb_tables_copied_as_the_docs_say_arrive_with_timestamp_and_partitioning(questdb_server,
+                                                                                      tmp_path: Path) -> None:
+    if not shutil.which("curl"):
+        pytest.skip("curl is not installed (the documented copy uses it)")
+    rendered = render_chart(values_files=PROD)
+    conf = _questdb_config_from_render(rendered)
+    user, password = conf.pop("pg.user"), conf.pop("pg.password")
+    assert conf["http.user"] == user
+    assert conf["http.password"] == password
+    old = questdb_server()  # like the Compose bundle's: HTTP without authentication
+    new = questdb_server(pg_user=user, pg_password=password, config=conf)
+    with old.connect() as db:
+        db.execute("DROP TABLE IF EXISTS seamless_bars")
+        db.execute("CREATE TABLE seamless_bars (ts TIMESTAMP, symbol SYMBOL, close DOUBLE) "
+                   "TIMESTAMP(ts) PARTITION BY DAY")
+        db.execute("INSERT INTO seamless_bars VALUES ('2026-01-01T00:00:00.000000Z', 'BTC', 1.5), "
+                   "('2026-01-02T00:00:00.000000Z', 'ETH', 2.5), ('2026-01-02T00:01:00.000000Z', 'BTC', 3.5)")
+    (block,) = [b for b in all_blocks() if b.kind == "engine" and b.arg == "questdb-copy"]
+    env = {**os.environ, "old": f"http://{old.host}:{old.http_port}", "new": f"http://{new.host}:{new.http_port}",
+           "user": user, "pass": password}
+    run = subprocess.run(["bash", "-e", "-u", "-o", "pipefail", "-c", block.text], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert '"rowsRejected":0' in run.stdout.replace(" ", ""), run.stdout
+    with new.connect() as db:
+        rows = db.execute("SELECT ts, symbol, close FROM seamless_bars ORDER BY ts").fetchall()
+        meta = db.execute("SELECT designatedTimestamp, partitionBy FROM tables() "
+                          "WHERE table_name = 'seamless_bars'").fetchone()
+    assert [(r[1], r[2]) for r in rows] == [("BTC", 1.5), ("ETH", 2.5), ("BTC", 3.5)]
+    assert meta == ("ts", "DAY")
+    # the new server's HTTP API takes only the coordinator's credentials: the import without them fails
+    anonymous = subprocess.run(["curl", "-fsS", "-F", f"data=@{tmp_path / 'seamless_bars.csv'}",
+                                f"http://{new.host}:{new.http_port}/imp?name=seamless_other"],
+                               capture_output=True, text=True, timeout=60)
+    assert anonymous.returncode != 0
