@@ -175,6 +175,18 @@ def _questdb_config_from_render(rendered) -> dict[str, str]:
     return conf
 
 
+def _wait_for_rows(server, count: int, table: str = "seamless_bars") -> None:
+    deadline = time.monotonic() + 30
+    seen = None
+    while time.monotonic() < deadline:
+        with server.connect() as db:
+            seen = db.execute(f"SELECT count() FROM {table}").fetchone()[0]
+        if seen == count:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"{table} on {server.host}:{server.http_port} has {seen} rows, not {count}, after 30 s")
+
+
 def test_questdb_tables_copied_as_the_docs_say_arrive_with_timestamp_and_partitioning(questdb_server,
                                                                                       tmp_path: Path) -> None:
     if not shutil.which("curl"):
@@ -192,6 +204,7 @@ def test_questdb_tables_copied_as_the_docs_say_arrive_with_timestamp_and_partiti
                    "TIMESTAMP(ts) PARTITION BY DAY")
         db.execute("INSERT INTO seamless_bars VALUES ('2026-01-01T00:00:00.000000Z', 'BTC', 1.5), "
                    "('2026-01-02T00:00:00.000000Z', 'ETH', 2.5), ('2026-01-02T00:01:00.000000Z', 'BTC', 3.5)")
+    _wait_for_rows(old, 3)  # WAL tables apply committed rows asynchronously
     (block,) = [b for b in all_blocks() if b.kind == "engine" and b.arg == "questdb-copy"]
     env = {**os.environ, "old": f"http://{old.host}:{old.http_port}", "new": f"http://{new.host}:{new.http_port}",
            "user": user, "pass": password}
@@ -199,6 +212,7 @@ def test_questdb_tables_copied_as_the_docs_say_arrive_with_timestamp_and_partiti
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     assert '"rowsRejected":0' in run.stdout.replace(" ", ""), run.stdout
+    _wait_for_rows(new, 3)
     with new.connect() as db:
         rows = db.execute("SELECT ts, symbol, close FROM seamless_bars ORDER BY ts").fetchall()
         meta = db.execute("SELECT designatedTimestamp, partitionBy FROM tables() "
