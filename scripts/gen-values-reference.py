@@ -105,6 +105,9 @@ def type_text(node: Schema, defs: dict[str, Schema]) -> str:
     n = resolve(node, defs)
     if n.get("not") == {}:
         return "not allowed"
+    for key in ("anyOf", "oneOf"):
+        if key in n and "type" not in n:
+            return " or ".join(type_text(branch, defs) for branch in n[key])
     if "$comment" in n and "type" not in n:
         return f"any ({n['$comment']})"
     t = scalar_type(n)
@@ -190,6 +193,11 @@ def describe_not(node: Schema) -> str:
         return f"not `{word}` (any case)"
     if "const" in node:
         return f"not `{json.dumps(node['const'])}`"
+    props = node.get("properties") or {}
+    if props and set(node) <= {"properties"} and all(
+            isinstance(p, dict) and (p.get("maxLength") == 0 or p.get("maxItems") == 0) for p in props.values()):
+        names = ", ".join(f"`{k}`" for k in props)
+        return f"at least one of {names} set and not empty" if len(props) > 1 else f"{names} set and not empty"
     return f"must not match `{json.dumps(node)}`"
 
 
@@ -216,6 +224,10 @@ def collapse(path: tuple[str, ...]) -> tuple[str, ...]:
 def conditions_of(node: Schema, path: tuple[str, ...]) -> list[str]:
     """An `if` schema in words: `a.b` is X and ..."""
     out: list[str] = []
+    if path and node.get("type") == "object" and not node.get("properties") and not node.get("minProperties"):
+        out.append(f"`{key_path(path)}` is a map")
+    for sub in node.get("allOf") or []:
+        out += conditions_of(sub, path)
     for key, sub in (node.get("properties") or {}).items():
         if not isinstance(sub, dict):
             continue
@@ -224,6 +236,8 @@ def conditions_of(node: Schema, path: tuple[str, ...]) -> list[str]:
             out.append(f"`{key_path(here)}` is `{json.dumps(sub['const']).strip(chr(34))}`")
         if sub.get("minProperties", 0) >= 1:
             out.append(f"`{key_path(here)}` is not empty")
+        if sub.get("minLength", 0) >= 1 or sub.get("minItems", 0) >= 1:
+            out.append(f"`{key_path(here)}` is set")
         out += conditions_of(sub, here)
     return out
 
@@ -329,12 +343,16 @@ class Builder:
         self.long_defaults: list[tuple[str, Any]] = []
 
     def prod_text(self, path: str) -> str:
-        texts = []
+        by_text: dict[str, list[str]] = {}
         for rule in self.rules:
             if rule.path != path or PROD not in rule.conditions:
                 continue
             others = [c for c in rule.conditions if c != PROD]
-            texts.append(rule.text + (f" when {' and '.join(others)}" if others else ""))
+            by_text.setdefault(rule.text, []).append(" and ".join(others))
+        texts = []
+        for text, whens in by_text.items():
+            whens = [w for w in whens if w]
+            texts.append(text + (" when " + ", or when ".join(whens) if whens else ""))
         return "; ".join(texts)
 
     def default_text(self, node: Schema, path: tuple[str, ...]) -> str:
@@ -372,6 +390,10 @@ class Builder:
             here = (*path, placeholder(pattern))
             out.append(self.row(sub, here, pattern_default=False))
             self.rows(sub, here, out, stop=stop)
+        for key in ("anyOf", "oneOf"):  # the keys of an object alternative (e.g. a size per profile)
+            for branch in resolved.get(key) or []:
+                if isinstance(branch, dict) and ref_name(branch) is None:
+                    self.rows(branch, path, out, stop=stop)
         extra = resolved.get("additionalProperties")
         if isinstance(extra, dict) and resolve(extra, self.defs).get("type") == "object" and (
                 resolve(extra, self.defs).get("properties")):

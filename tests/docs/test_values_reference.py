@@ -191,3 +191,36 @@ def test_generator_on_a_toy_schema() -> None:
     assert "| `repository` | string | repo |" in lines  # the shared type's own table
     assert "- `tag` at any depth under `app`: not `latest` (any case)" in lines
     assert "When `global.profile` is `prod`:" in lines
+
+
+def test_generator_on_alternatives_and_at_least_one_rules() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"db": {"type": "object", "description": "a store", "additionalProperties": False, "properties": {
+            "size": {"description": "volume size", "anyOf": [
+                {"type": "string", "minLength": 1},
+                {"type": "object", "additionalProperties": False, "properties": {
+                    "dev": {"type": "string", "description": "in dev"},
+                    "prod": {"type": "string", "description": "in prod"}}}]},
+            "dns": {"type": "object", "description": "dns", "properties": {
+                "namespace": {"type": "string", "description": "ns"},
+                "cidrs": {"type": "array", "items": {"type": "string"}, "description": "ranges"}}},
+            "prefix": {"type": "string", "description": "a prefix"},
+            "ack": {"type": "boolean", "description": "acknowledged"}}}},
+        "allOf": [
+            {"if": {"properties": {"db": {"properties": {"prefix": {"type": "string", "minLength": 1}},
+                                          "required": ["prefix"]}}, "required": ["db"]},
+             "then": {"properties": {"db": {"required": ["ack"], "properties": {"ack": {"const": True}}}}}},
+            {"then": {"properties": {"db": {"properties": {"dns": {"not": {"properties": {
+                "namespace": {"maxLength": 0}, "cidrs": {"maxItems": 0}}}}}}}},
+             "if": {"properties": {"db": {"properties": {"size": {"type": "object"}}}}}},
+        ],
+        "$defs": {},
+    }
+    lines = gen.render(schema, {}).splitlines()
+    assert "| `db.size` | string, non-empty or object |  |  | volume size |" in lines
+    assert "| `db.size.dev` | string |  |  | in dev |" in lines
+    assert "When `db.prefix` is set:" in lines
+    assert "- `db.ack`: must be `true`" in lines
+    assert "When `db.size` is a map:" in lines
+    assert "- `db.dns`: at least one of `namespace`, `cidrs` set and not empty" in lines
