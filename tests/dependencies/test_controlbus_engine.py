@@ -27,10 +27,8 @@ from pathlib import Path
 import pytest
 
 from tests.dependencies.common import DEV, QMTL_OFF
+from tests.engines import fixtures, servers
 from tests.harness import render_chart
-
-servers = pytest.importorskip("tests.engines.servers", reason="tests/engines (real servers) is not there")
-pins = pytest.importorskip("tests.engines.pins")
 
 pytestmark = pytest.mark.engines
 
@@ -54,12 +52,7 @@ def plan_files(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def kafka():
-    try:
-        broker = servers.start_kafka()
-    except pins.EngineUnavailable as exc:
-        if os.environ.get("QMTL_REQUIRE_ENGINES") == "1":
-            raise
-        pytest.skip(str(exc))
+    broker = fixtures.local_engine(servers.start_kafka)
     yield broker
     broker.stop()
 

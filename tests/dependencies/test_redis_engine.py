@@ -11,10 +11,9 @@ import subprocess
 import pytest
 
 from tests.dependencies.common import PROD_REMOTE_COORDINATOR, QMTL_OFF
+from tests.engines import fixtures, servers
 from tests.harness import render_chart
 
-servers = pytest.importorskip("tests.engines.servers", reason="tests/engines (real servers) is not there")
-pins = pytest.importorskip("tests.engines.pins")
 redis_exceptions = pytest.importorskip("redis.exceptions")
 
 pytestmark = pytest.mark.engines
@@ -37,12 +36,7 @@ def rendered_secret() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def redis_server(rendered_secret):
-    try:
-        server = servers.start_redis(acl_text=rendered_secret["acl-redis"])
-    except pins.EngineUnavailable as exc:
-        if os.environ.get("QMTL_REQUIRE_ENGINES") == "1":
-            raise
-        pytest.skip(str(exc))
+    server = fixtures.local_engine(lambda: servers.start_redis(acl_text=rendered_secret["acl-redis"]))
     yield server
     server.stop()
 

@@ -141,9 +141,18 @@ def wait_until(
     timeout: float,
     what: str,
     interval: float = 0.1,
+    workdir: pathlib.Path | None = None,
 ) -> float:
-    """Poll `ready()` until it is true; fail with the log tail if the process dies or time runs out.
-    Returns the seconds it took."""
+    """Poll `ready()` until it is true; fail with the log tail if the process dies or time runs out (and
+    then remove the server's `workdir`, when given). Returns the seconds it took."""
+    try:
+        return _wait_until(proc, ready, timeout=timeout, what=what, interval=interval)
+    except EngineStartError:
+        remove_workdir(workdir)
+        raise
+
+
+def _wait_until(proc: Process, ready: Callable[[], bool], *, timeout: float, what: str, interval: float) -> float:
     start = time.monotonic()
     last_error: Exception | None = None
     while True:

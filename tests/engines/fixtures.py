@@ -19,7 +19,8 @@ pytest-xdist worker starts its own servers, on free loopback ports, in temp dirs
                       clash between tests sharing a server
 
 Missing engine -> the test SKIPs with what is missing and how to install it (scripts/engines/install.sh);
-with QMTL_REQUIRE_ENGINES=1 (CI) it FAILS instead. The "container" backend needs a reachable Docker engine
+with QMTL_REQUIRE_ENGINES=1 (CI) it FAILS instead; a test that starts its own server (servers.start_*)
+gets the same from `local_engine(start)`. The "container" backend needs a reachable Docker engine
 and skips otherwise (fails only with QMTL_REQUIRE_CONTAINERS=1). QMTL_ENGINE_BACKENDS=local (or
 container) keeps one backend. Every test using these fixtures gets the `engines` marker.
 """
@@ -64,6 +65,15 @@ def _backends() -> list[str]:
     return [b for b in ("local", "container") if b in chosen] or ["local"]
 
 
+def local_engine(call: Callable[[], Any]) -> Any:
+    """call() (an engine's availability checks, or its start), its result; when the engine is not installed
+    (EngineUnavailable) the test SKIPs saying what is missing, or FAILs under QMTL_REQUIRE_ENGINES=1."""
+    try:
+        return call()
+    except EngineUnavailable as exc:
+        _unavailable(str(exc), _required())
+
+
 def _check_backend(engine: str, backend: str, local_check: Callable[[], Any]) -> None:
     if backend == "container":
         reason = containers.docker_unavailable_reason()
@@ -74,52 +84,62 @@ def _check_backend(engine: str, backend: str, local_check: Callable[[], Any]) ->
                 "QMTL_REQUIRE_CONTAINERS",
             )
         return
-    try:
-        local_check()
-    except EngineUnavailable as exc:
-        _unavailable(str(exc), _required())
+    local_engine(local_check)
 
 
-def _timed(key: str, start: Callable[[], Any]) -> Any:
+def timed(key: str, start: Callable[[], Any]) -> Any:
+    """start() -> the server; its start time is kept under `key` for the session summary."""
     t0 = time.monotonic()
     server = start()
     START_TIMES[key] = time.monotonic() - t0
     return server
 
 
-class _Started:
-    """Servers started by a fixture, all stopped at its teardown."""
+class _Factory:
+    """A fixture's servers, started on demand; all are stopped at its teardown (close)."""
 
     def __init__(self) -> None:
-        self.servers: list[Any] = []
+        self._servers: list[Any] = []
 
-    def add(self, server: Any) -> Any:
-        self.servers.append(server)
+    def _add(self, server: Any) -> Any:
+        self._servers.append(server)
         return server
 
     def close(self) -> None:
-        while self.servers:
-            self.servers.pop().stop()
+        while self._servers:
+            self._servers.pop().stop()
 
 
-class RedisFactory:
+class _SharedFactory(_Factory):
+    """One server per distinct start arguments for the whole session (a start takes seconds)."""
+
+    def __init__(self, engine: str) -> None:
+        super().__init__()
+        self._engine = engine
+        self._by_key: dict[Any, Any] = {}
+        self._default_password = secrets.token_hex(16)
+
+    def _shared(self, key: Any, start: Callable[[], Any]) -> Any:
+        if key not in self._by_key:
+            self._by_key[key] = self._add(timed(self._engine, start))
+        return self._by_key[key]
+
+
+class RedisFactory(_Factory):
     """redis_server(acl_file=None, *, acl_text=None, config=(), admin=False) -> RedisServer.
 
     Each call starts a new redis-server (local: ~0.1 s) loaded with that ACL file; all are stopped at the
     end of the session. A file redis rejects raises servers.EngineStartError with redis' own message."""
 
     def __init__(self, backend: str) -> None:
+        super().__init__()
         self.backend = backend
-        self._started = _Started()
 
     def __call__(self, acl_file=None, *, acl_text=None, config=(), admin=False) -> servers.RedisServer:
         start = containers.start_redis_container if self.backend == "container" else servers.start_redis
-        return self._started.add(
-            _timed(f"redis[{self.backend}]", lambda: start(acl_file, acl_text=acl_text, config=config, admin=admin))
+        return self._add(
+            timed(f"redis[{self.backend}]", lambda: start(acl_file, acl_text=acl_text, config=config, admin=admin))
         )
-
-    def close(self) -> None:
-        self._started.close()
 
 
 @pytest.fixture(scope="session", params=_backends())
@@ -147,92 +167,69 @@ def postgres_server(request: pytest.FixtureRequest) -> Iterator[servers.Postgres
 
     _check_backend("postgres", backend, local)
     start = containers.start_postgres_container if backend == "container" else servers.start_postgres
-    server = _timed(f"postgres[{backend}]", start)
+    server = timed(f"postgres[{backend}]", start)
     yield server
     server.stop()
 
 
-def _local_engine(name: str, start: Callable[[], Any]) -> Any:
-    try:
-        return _timed(name, start)
-    except EngineUnavailable as exc:
-        _unavailable(str(exc), _required())
-
-
 @pytest.fixture(scope="session")
 def kafka_broker() -> Iterator[servers.KafkaBroker]:
-    broker = _local_engine("kafka", servers.start_kafka)
+    broker = local_engine(lambda: timed("kafka", servers.start_kafka))
     yield broker
     broker.stop()
 
 
 @pytest.fixture(scope="session")
 def minio_server() -> Iterator[servers.MinioServer]:
-    server = _local_engine("minio", servers.start_minio)
+    server = local_engine(lambda: timed("minio", servers.start_minio))
     yield server
     server.stop()
 
 
-class QuestDBFactory:
+class QuestDBFactory(_SharedFactory):
     """questdb_server(pg_user="admin", pg_password=None, config=None) -> QuestDBServer, one server per
     distinct (user, password, config) for the session (a start takes a few seconds)."""
 
     def __init__(self) -> None:
-        self._cache: dict[Any, servers.QuestDBServer] = {}
-        self._started = _Started()
-        self._default_password = secrets.token_hex(16)
+        super().__init__("questdb")
 
     def __call__(self, pg_user: str = "admin", pg_password: str | None = None, config=None) -> servers.QuestDBServer:
         password = self._default_password if pg_password is None else pg_password
         key = (pg_user, password, tuple(sorted((config or {}).items())))
-        if key not in self._cache:
-            self._cache[key] = self._started.add(
-                _timed("questdb", lambda: servers.start_questdb(pg_user, password, config=config))
-            )
-        return self._cache[key]
-
-    def close(self) -> None:
-        self._started.close()
+        return self._shared(key, lambda: servers.start_questdb(pg_user, password, config=config))
 
 
 @pytest.fixture(scope="session")
 def questdb_server() -> Iterator[QuestDBFactory]:
-    try:
+    def available() -> None:
         pins.questdb_jar()
         pins.require_python_module("questdb", "psycopg", "psycopg[binary]")
-    except EngineUnavailable as exc:
-        _unavailable(str(exc), _required())
+
+    local_engine(available)
     factory = QuestDBFactory()
     yield factory
     factory.close()
 
 
-class Neo4jFactory:
+class Neo4jFactory(_SharedFactory):
     """neo4j_server(password=None) -> Neo4jServer (user `neo4j`, auth on), one per password per session
     (a start takes 15-40 s)."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, servers.Neo4jServer] = {}
-        self._started = _Started()
-        self._default_password = secrets.token_hex(16)
+        super().__init__("neo4j")
 
     def __call__(self, password: str | None = None) -> servers.Neo4jServer:
         password = password or self._default_password
-        if password not in self._cache:
-            self._cache[password] = self._started.add(_timed("neo4j", lambda: servers.start_neo4j(password=password)))
-        return self._cache[password]
-
-    def close(self) -> None:
-        self._started.close()
+        return self._shared(password, lambda: servers.start_neo4j(password=password))
 
 
 @pytest.fixture(scope="session")
 def neo4j_server() -> Iterator[Neo4jFactory]:
-    try:
+    def available() -> None:
         pins.neo4j_classpath()
         pins.require_python_module("neo4j", "neo4j", "neo4j")
-    except EngineUnavailable as exc:
-        _unavailable(str(exc), _required())
+
+    local_engine(available)
     factory = Neo4jFactory()
     yield factory
     factory.close()

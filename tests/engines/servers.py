@@ -70,9 +70,33 @@ def _redis_ping(host: str, port: int) -> bool:
         return s.recv(64)[:1] in (b"+", b"-")
 
 
+class _Server:
+    """log() and stop() of every server here: a Process in a temp dir (`_proc`, `workdir`), or, for the
+    engines that have an image backend (containers.py), a testcontainers container (`_container`)."""
+
+    workdir: pathlib.Path | None
+    _proc: Process | None
+    _container: Any = None
+
+    def log(self) -> str:
+        if self._proc:
+            return self._proc.log()
+        if self._container is not None:
+            return b"".join(self._container.get_logs()).decode(errors="replace")
+        return ""
+
+    def stop(self) -> None:
+        if self._proc:
+            self._proc.stop()
+        if self._container is not None:
+            with contextlib.suppress(Exception):
+                self._container.stop()
+        remove_workdir(self.workdir)
+
+
 # ============================================================================================== Redis
 @dataclass
-class RedisServer:
+class RedisServer(_Server):
     """A redis-server loaded with an ACL file (`aclfile` directive)."""
 
     host: str
@@ -111,21 +135,6 @@ class RedisServer:
         if not self.admin_username:
             raise RuntimeError("started without admin=True: the ACL file alone decides who can connect")
         return self.client(self.admin_username, self.admin_password, db=db, **kwargs)
-
-    def log(self) -> str:
-        if self._proc:
-            return self._proc.log()
-        if self._container is not None:
-            return b"".join(self._container.get_logs()).decode(errors="replace")
-        return ""
-
-    def stop(self) -> None:
-        if self._proc:
-            self._proc.stop()
-        if self._container is not None:
-            with contextlib.suppress(Exception):
-                self._container.stop()
-        remove_workdir(self.workdir)
 
 
 def redis_config(*, port: int, bind: str, data_dir: str, acl_path: str | None, extra: Iterable[str]) -> str:
@@ -196,11 +205,7 @@ def start_redis(
         server = RedisServer(
             LOOPBACK, port, binary.version, acl_path, "local", admin_user, admin_pw, workdir, proc
         )
-        try:
-            wait_until(proc, lambda: _redis_ping(LOOPBACK, port), timeout=timeout, what="redis-server")
-        except EngineStartError:
-            remove_workdir(workdir)
-            raise
+        wait_until(proc, lambda: _redis_ping(LOOPBACK, port), timeout=timeout, what="redis-server", workdir=workdir)
         return server
 
     return start_with_retries(attempt)  # type: ignore[return-value]
@@ -216,7 +221,7 @@ class PsqlError(RuntimeError):
 
 
 @dataclass
-class PostgresServer:
+class PostgresServer(_Server):
     """A PostgreSQL cluster with password (SCRAM) authentication on TCP: a wrong password fails."""
 
     host: str
@@ -294,21 +299,6 @@ class PostgresServer:
     def run_sql(self, sql: str, **kwargs) -> subprocess.CompletedProcess:
         return self.psql("-f", "-", input=sql, **kwargs)
 
-    def log(self) -> str:
-        if self._proc:
-            return self._proc.log()
-        if self._container is not None:
-            return b"".join(self._container.get_logs()).decode(errors="replace")
-        return ""
-
-    def stop(self) -> None:
-        if self._proc:
-            self._proc.stop()
-        if self._container is not None:
-            with contextlib.suppress(Exception):
-                self._container.stop()
-        remove_workdir(self.workdir)
-
 
 def local_psql_runner(psql: str, host: str, port: int):
     def runner(argv: list[str], env: dict[str, str], input: str | None) -> subprocess.CompletedProcess:
@@ -376,11 +366,7 @@ def start_postgres(*, superuser_password: str | None = None, timeout: float = 60
                 conn.execute("SELECT 1")
             return True
 
-        try:
-            wait_until(proc, ready, timeout=timeout, what="postgres")
-        except EngineStartError:
-            remove_workdir(workdir)
-            raise
+        wait_until(proc, ready, timeout=timeout, what="postgres", workdir=workdir)
         return server
 
     return start_with_retries(attempt)  # type: ignore[return-value]
@@ -573,7 +559,7 @@ def acl_binding(spec: Mapping[str, Any] | Any) -> list:
 
 
 @dataclass
-class KafkaBroker:
+class KafkaBroker(_Server):
     """One KRaft node (broker+controller) with two client listeners, as the chart's Redpanda is meant:
 
     - INTERNAL (`internal_bootstrap`): PLAINTEXT, no authentication: clients are `User:ANONYMOUS`
@@ -759,14 +745,9 @@ class KafkaBroker:
             timeout=timeout,
         )
 
-    def log(self) -> str:
-        return self._proc.log() if self._proc else ""
-
     def stop(self) -> None:
         self._admin = None
-        if self._proc:
-            self._proc.stop()
-        remove_workdir(self.workdir)
+        super().stop()
 
 
 def _poll(check, what: str, timeout: float = 30.0) -> None:
@@ -875,12 +856,8 @@ def start_kafka(*, admin_password: str | None = None, timeout: float = 120) -> K
             f"{LOOPBACK}:{internal}", f"{LOOPBACK}:{external}", controller, admin, password, version,
             workdir=workdir, _proc=proc,
         )
-        try:
-            wait_until(proc, lambda: broker.as_admin(timeout=3).authenticates(), timeout=timeout, what="kafka",
-                       interval=0.5)
-        except EngineStartError:
-            remove_workdir(workdir)
-            raise
+        wait_until(proc, lambda: broker.as_admin(timeout=3).authenticates(), timeout=timeout, what="kafka",
+                   interval=0.5, workdir=workdir)
         return broker
 
     return start_with_retries(attempt)  # type: ignore[return-value]
@@ -888,7 +865,7 @@ def start_kafka(*, admin_password: str | None = None, timeout: float = 120) -> K
 
 # ============================================================================================== QuestDB
 @dataclass
-class QuestDBServer:
+class QuestDBServer(_Server):
     host: str
     pg_port: int
     http_port: int
@@ -913,14 +890,6 @@ class QuestDBServer:
     def healthy(self) -> bool:
         with urllib.request.urlopen(f"http://{self.host}:{self.health_port}/", timeout=2) as resp:
             return resp.status == 200
-
-    def log(self) -> str:
-        return self._proc.log() if self._proc else ""
-
-    def stop(self) -> None:
-        if self._proc:
-            self._proc.stop()
-        remove_workdir(self.workdir)
 
 
 def start_questdb(
@@ -971,11 +940,7 @@ def start_questdb(
                 c.execute("SELECT 1")
             return True
 
-        try:
-            wait_until(proc, ready, timeout=timeout, what="questdb", interval=0.25)
-        except EngineStartError:
-            remove_workdir(workdir)
-            raise
+        wait_until(proc, ready, timeout=timeout, what="questdb", interval=0.25, workdir=workdir)
         return server
 
     return start_with_retries(attempt)  # type: ignore[return-value]
@@ -983,7 +948,7 @@ def start_questdb(
 
 # ============================================================================================== MinIO
 @dataclass
-class MinioServer:
+class MinioServer(_Server):
     host: str
     port: int
     root_user: str
@@ -1073,14 +1038,6 @@ class MinioServer:
             raise RuntimeError(f"mc {shlex.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}")
         return result
 
-    def log(self) -> str:
-        return self._proc.log() if self._proc else ""
-
-    def stop(self) -> None:
-        if self._proc:
-            self._proc.stop()
-        remove_workdir(self.workdir)
-
 
 def start_minio(*, root_user: str = "minio-root", root_password: str | None = None, timeout: float = 60) -> MinioServer:
     pins.require_python_module("minio", "minio", "minio")
@@ -1120,11 +1077,7 @@ def start_minio(*, root_user: str = "minio-root", root_password: str | None = No
             server.client().list_buckets()  # IAM is up: root credentials are accepted
             return True
 
-        try:
-            wait_until(proc, ready, timeout=timeout, what="minio", interval=0.2)
-        except EngineStartError:
-            remove_workdir(workdir)
-            raise
+        wait_until(proc, ready, timeout=timeout, what="minio", interval=0.2, workdir=workdir)
         return server
 
     return start_with_retries(attempt)  # type: ignore[return-value]
@@ -1132,7 +1085,7 @@ def start_minio(*, root_user: str = "minio-root", root_password: str | None = No
 
 # ============================================================================================== Neo4j
 @dataclass
-class Neo4jServer:
+class Neo4jServer(_Server):
     host: str
     bolt_port: int
     http_port: int
@@ -1155,12 +1108,7 @@ class Neo4jServer:
     def log(self) -> str:
         if self.workdir and (self.workdir / "logs" / "neo4j.log").exists():
             return (self.workdir / "logs" / "neo4j.log").read_text(errors="replace")[-6000:]
-        return self._proc.log() if self._proc else ""
-
-    def stop(self) -> None:
-        if self._proc:
-            self._proc.stop()
-        remove_workdir(self.workdir)
+        return super().log()
 
 
 def start_neo4j(*, password: str | None = None, timeout: float = 180) -> Neo4jServer:
@@ -1224,11 +1172,7 @@ def start_neo4j(*, password: str | None = None, timeout: float = 180) -> Neo4jSe
                 d.verify_connectivity()
             return True
 
-        try:
-            wait_until(proc, ready, timeout=timeout, what="neo4j", interval=0.5)
-        except EngineStartError:
-            remove_workdir(home)
-            raise
+        wait_until(proc, ready, timeout=timeout, what="neo4j", interval=0.5, workdir=home)
         return server
 
     return start_with_retries(attempt)  # type: ignore[return-value]
