@@ -39,6 +39,25 @@ fi
 need_go
 go_build_env
 
+# tidy_pinned DIR MODULE VERSION: regenerate DIR/go.sum with `go mod tidy`, then move MODULE's require back
+# onto a line of its own (tidy puts it in a block with the indirect ones): the pin line --check greps for.
+tidy_pinned() {
+  local dir="$1" module="$2" version="$3"
+  rm -f "${dir}/go.sum"
+  (cd "${dir}" && go mod tidy)
+  "${QMTL_PY}" - "${dir}/go.mod" "${module}" "${version}" <<'EOF'
+import re, sys
+path, module, version = sys.argv[1:4]
+text = open(path).read()
+pin = f"\nrequire {module} v{version}\n"
+if pin not in text:
+    text = re.sub(rf"\n\t{re.escape(module)} v[^\n]*\n", "\n", text, count=1)
+    text = text.replace("\nrequire (", f"{pin}\nrequire (", 1)
+open(path, "w").write(text)
+EOF
+  (cd "${dir}" && go mod verify >/dev/null && go list -m "${module}")
+}
+
 # The staging modules are exactly the ones k8s.io/kubernetes' own go.mod replaces with ./staging/...
 kmod="$(cd "${HERE}/kube" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@v${KUBE}" \
   | "${QMTL_PY}" -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')"
@@ -64,18 +83,7 @@ mapfile -t staging < <(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging
   for m in "${staging[@]}"; do echo "	${m} => ${m} v${STAGING}"; done
   echo ")"
 } >"${HERE}/kube/go.mod"
-rm -f "${HERE}/kube/go.sum"
-(cd "${HERE}/kube" && go mod tidy)
-# tidy moves the single require into a block with the indirect ones: keep the pin line greppable
-"${QMTL_PY}" - "${HERE}/kube/go.mod" "${KUBE}" <<'EOF'
-import re, sys
-path, kube = sys.argv[1], sys.argv[2]
-text = open(path).read()
-text = re.sub(r"\n\tk8s.io/kubernetes v[^\n]*\n", "\n", text, count=1)
-text = text.replace("\nrequire (", f"\nrequire k8s.io/kubernetes v{kube}\n\nrequire (", 1)
-open(path, "w").write(text)
-EOF
-(cd "${HERE}/kube" && go mod verify >/dev/null && go list -m k8s.io/kubernetes)
+tidy_pinned "${HERE}/kube" k8s.io/kubernetes "${KUBE}"
 
 {
   echo "${header}"
@@ -86,17 +94,6 @@ EOF
   echo
   echo "require go.etcd.io/etcd/server/v3 v${ETCD}"
 } >"${HERE}/etcd/go.mod"
-rm -f "${HERE}/etcd/go.sum"
-(cd "${HERE}/etcd" && go mod tidy)
-"${QMTL_PY}" - "${HERE}/etcd/go.mod" "${ETCD}" <<'EOF'
-import re, sys
-path, etcd = sys.argv[1], sys.argv[2]
-text = open(path).read()
-if f"\nrequire go.etcd.io/etcd/server/v3 v{etcd}\n" not in text:
-    text = re.sub(r"\n\tgo.etcd.io/etcd/server/v3 v[^\n]*\n", "\n", text, count=1)
-    text = text.replace("\nrequire (", f"\nrequire go.etcd.io/etcd/server/v3 v{etcd}\n\nrequire (", 1)
-open(path, "w").write(text)
-EOF
-(cd "${HERE}/etcd" && go mod verify >/dev/null && go list -m go.etcd.io/etcd/server/v3)
+tidy_pinned "${HERE}/etcd" go.etcd.io/etcd/server/v3 "${ETCD}"
 "$0" --check
 log "wrapper modules at Kubernetes v${KUBE} (staging v${STAGING}) and etcd v${ETCD}"
