@@ -61,6 +61,8 @@ apt_has() { apt_update "$1" >/dev/null && apt-cache show "$1" >/dev/null 2>&1; }
 
 stamp_ok() { [ -f "$TOOLS/stamps/$1" ]; }
 stamp() { date -u +%Y-%m-%dT%H:%M:%SZ >"$TOOLS/stamps/$1"; }
+# cached KEY TEST PATH: KEY's stamp is there and `test TEST PATH` holds for what it installed (prints "cached")
+cached() { stamp_ok "$1" && test "$2" "$3" && echo "cached"; }
 
 version_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
 
@@ -114,6 +116,14 @@ ensure_java() {
 
 MVN_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:${PIN_MAVEN_DEPENDENCY_PLUGIN}"
 
+# runtime_jars POM LIBDIR [-Dproperty=value...]: the runtime dependencies of POM (built with those
+# properties) copied from Maven Central into LIBDIR
+runtime_jars() {
+  local pom="$1" lib="$2"
+  shift 2
+  mvn -B -q -f "$pom" "$MVN_PLUGIN:copy-dependencies" "$@" -DincludeScope=runtime -DoutputDirectory="$lib"
+}
+
 # ---------------------------------------------------------------------------------------------- engines
 install_redis() {
   local bin="" have=""
@@ -145,12 +155,10 @@ install_postgres() {
 
 install_kafka() {
   local dir="$TOOLS/kafka-$PIN_KAFKA" key="kafka-$PIN_KAFKA-slf4j-$PIN_SLF4J"
-  if stamp_ok "$key" && [ -f "$dir/lib/kafka_2.13-$PIN_KAFKA.jar" ]; then echo "cached"; return 0; fi
+  cached "$key" -f "$dir/lib/kafka_2.13-$PIN_KAFKA.jar" && return 0
   ensure_java
   rm -rf "$dir" && mkdir -p "$dir"
-  mvn -B -q -f "$HERE/kafka/pom.xml" "$MVN_PLUGIN:copy-dependencies" \
-    -Dkafka.version="$PIN_KAFKA" -Dslf4j.version="$PIN_SLF4J" \
-    -DincludeScope=runtime -DoutputDirectory="$dir/lib"
+  runtime_jars "$HERE/kafka/pom.xml" "$dir/lib" -Dkafka.version="$PIN_KAFKA" -Dslf4j.version="$PIN_SLF4J"
   # the broker, the storage formatter and the admin tools must all be on that classpath
   "$JAVA_HOME/bin/java" -cp "$dir/lib/*" kafka.tools.StorageTool random-uuid >/dev/null
   "$JAVA_HOME/bin/javap" -cp "$dir/lib/*" kafka.Kafka org.apache.kafka.tools.AclCommand \
@@ -161,7 +169,7 @@ install_kafka() {
 
 install_questdb() {
   local dir="$TOOLS/questdb-$PIN_QUESTDB" key="questdb-$PIN_QUESTDB"
-  if stamp_ok "$key" && [ -f "$dir/questdb-$PIN_QUESTDB.jar" ]; then echo "cached"; return 0; fi
+  cached "$key" -f "$dir/questdb-$PIN_QUESTDB.jar" && return 0
   ensure_java
   rm -rf "$dir" && mkdir -p "$dir"
   # org.questdb:questdb has no runtime dependencies: the one jar carries its native libraries
@@ -173,11 +181,10 @@ install_questdb() {
 
 install_neo4j() {
   local dir="$TOOLS/neo4j-$PIN_NEO4J" key="neo4j-$PIN_NEO4J"
-  if stamp_ok "$key" && [ -f "$dir/classes/Neo4jCommunity.class" ]; then echo "cached"; return 0; fi
+  cached "$key" -f "$dir/classes/Neo4jCommunity.class" && return 0
   ensure_java
   rm -rf "$dir" && mkdir -p "$dir/classes"
-  mvn -B -q -f "$HERE/neo4j/pom.xml" "$MVN_PLUGIN:copy-dependencies" \
-    -Dneo4j.version="$PIN_NEO4J" -DincludeScope=runtime -DoutputDirectory="$dir/lib"
+  runtime_jars "$HERE/neo4j/pom.xml" "$dir/lib" -Dneo4j.version="$PIN_NEO4J"
   "$JAVA_HOME/bin/javac" -nowarn -cp "$dir/lib/*" -d "$dir/classes" "$HERE/neo4j/Neo4jCommunity.java"
   stamp "$key"
   echo "neo4j $PIN_NEO4J ($(find "$dir/lib" -name '*.jar' | wc -l) jars)"
@@ -186,7 +193,7 @@ install_neo4j() {
 go_install() {  # go_install NAME MODULE VERSION
   local name="$1" module="$2" version="$3"
   local dir="$TOOLS/$name-$version" key="$name-$version"
-  if stamp_ok "$key" && [ -x "$dir/bin/$name" ]; then echo "cached"; return 0; fi
+  cached "$key" -x "$dir/bin/$name" && return 0
   command -v go >/dev/null 2>&1 || {
     echo "no Go toolchain: $name is built from its Go module and needs go >= $PIN_GO_MIN" >&2; return 1; }
   local have
