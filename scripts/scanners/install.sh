@@ -29,6 +29,9 @@ find_python311() {
   return 1
 }
 
+# built KEY BINARY LABEL: KEY's stamp is there and .tools/bin/BINARY is executable (logs "LABEL: cached")
+built() { stamp_ok "$1" && [[ -x "${TOOLS_BIN}/$2" ]] && log "$3: cached"; }
+
 install_checkov() {
   local version venv key py
   version="$(pin tool.qmtl-stack.scanners.checkov)"
@@ -64,9 +67,7 @@ install_kube_score() {
   local version key gobin
   version="$(pin tool.qmtl-stack.scanners.kube_score)"
   key="kube-score@${version}"
-  if stamp_ok "${key}" && [[ -x "${TOOLS_BIN}/kube-score" ]]; then
-    log "kube-score ${version}: cached"; return 0
-  fi
+  built "${key}" kube-score "kube-score ${version}" && return 0
   need_go
   log "kube-score ${version}: building from github.com/zegl/kube-score's Go module"
   gobin="${TOOLS}/build/gobin-kube-score"
@@ -90,9 +91,7 @@ install_pss_check() {
   version="v0.${kube#*.}"
   src="${QMTL_ROOT}/scripts/scanners/pss/main.go"
   key="pss-check@${version}-$(sha_of "${src}")"
-  if stamp_ok "${key}" && [[ -x "${TOOLS_BIN}/pss-check" ]]; then
-    log "pss-check (pod-security-admission ${version}): cached"; return 0
-  fi
+  built "${key}" pss-check "pss-check (pod-security-admission ${version})" && return 0
   need_go
   log "pss-check: building against k8s.io/pod-security-admission ${version}"
   build="${TOOLS}/build/pss-check"
