@@ -193,7 +193,7 @@ def test_prod_spreads_brokers_and_has_a_pdb_dev_has_none() -> None:
 
 
 def test_provisioning_job_is_an_install_and_upgrade_hook_with_the_plan(profile) -> None:
-    rendered, _ = profile
+    rendered, brokers = profile
     job = rendered.get("Job", "controlbus-provision")
     hooks = set(job["metadata"]["annotations"]["helm.sh/hook"].split(","))
     assert hooks == {"post-install", "post-upgrade"}
@@ -202,6 +202,9 @@ def test_provisioning_job_is_an_install_and_upgrade_hook_with_the_plan(profile) 
     assert c["command"][-2:] == ["/etc/controlbus-plan/provision.sh", "/etc/controlbus-plan/plan.tsv"]
     e = env(c)
     assert e["RPK_BROKERS"]["value"] == "redpanda:9093"
+    # every broker's admin API (Redpanda's 9644), by its stable name under the headless Service
+    admin = [f"redpanda-{i}.redpanda-headless.qmtl.svc.cluster.local:9644" for i in range(brokers)]
+    assert e["RPK_ADMIN_HOSTS"]["value"] == ",".join(admin)
     for var, key in (("RPK_USER", "username"), ("RPK_PASS", "password"), ("RPK_SASL_MECHANISM", "mechanism")):
         assert e[var]["valueFrom"]["secretKeyRef"] == {"name": "qmtl-controlbus-superuser", "key": key}
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
