@@ -12,7 +12,7 @@ import yaml
 
 from tests.dependencies.common import DEV, PROD_REMOTE_COORDINATOR, QMTL_OFF
 from tests.harness import render_chart, render_error
-from tests.harness.objects import env, qmtl_config, quantity, subchart_values
+from tests.harness.objects import env, only_container, qmtl_config, quantity, subchart_values
 from tests.harness.paths import VALUES_DIR
 
 PREFIX = {"global": {"controlbus": {"topicPrefix": "qmtl.controlbus.", "topicPrefixAcknowledged": True}}}
@@ -135,7 +135,7 @@ def test_brokers_listeners_probes_and_restricted_context(profile) -> None:
 
 def seastar_sizes(rendered) -> tuple[int, int, dict]:
     """(--smp, --memory in MiB, the container's resources) of the Redpanda brokers."""
-    c = rendered.get("StatefulSet", "redpanda")["spec"]["template"]["spec"]["containers"][0]
+    c = only_container(rendered, "StatefulSet", "redpanda")
     flags = dict(a.removeprefix("--").split("=", 1) for a in c["args"] if a.startswith(("--smp=", "--memory=")))
     assert flags["memory"].endswith("M"), flags
     return int(flags["smp"]), int(flags["memory"][:-1]), c["resources"]
@@ -225,9 +225,9 @@ def test_topic_prefix_applies_to_every_topic_acl_and_the_qmtl_config() -> None:
 
 def test_ports_are_one_fact() -> None:
     rendered = render_chart([QMTL_OFF, DEV, {"global": {"ports": {"kafka": 19092, "kafkaSasl": 19093}}}])
-    c = rendered.get("StatefulSet", "redpanda")["spec"]["template"]["spec"]["containers"][0]
+    c = only_container(rendered, "StatefulSet", "redpanda")
     assert "--kafka-addr=internal://0.0.0.0:19092,sasl://0.0.0.0:19093" in " ".join(c["args"])
-    job_env = env(rendered.get("Job", "controlbus-provision")["spec"]["template"]["spec"]["containers"][0])
+    job_env = env(only_container(rendered, "Job", "controlbus-provision"))
     assert job_env["RPK_BROKERS"]["value"] == "redpanda:19093"
     conf = qmtl_config(rendered)
     assert conf["gateway"]["controlbus_brokers"] == ["redpanda:19092"]

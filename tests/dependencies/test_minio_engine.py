@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from tests.harness import render_chart
-from tests.harness.objects import chart_values, env, secret_data
+from tests.harness.objects import chart_values, env, only_container, secret_data
 
 servers = pytest.importorskip("tests.engines.servers", reason="tests/engines (real servers) is not there")
 pins = pytest.importorskip("tests.engines.pins")
@@ -33,7 +33,7 @@ def artifacts(tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("minio-provision")
     for name, text in data.items():
         (folder / name).write_text(text)
-    (container,) = rendered.get("Job", "minio-provision")["spec"]["template"]["spec"]["containers"]
+    container = only_container(rendered, "Job", "minio-provision")
     keys = {}
     for name, entry in env(container).items():
         ref = (entry.get("valueFrom") or {}).get("secretKeyRef")

@@ -13,6 +13,7 @@ from tests.harness.objects import (
     chart_values,
     component,
     env,
+    only_container,
     pod_specs,
     qmtl_config,
     secret_data,
@@ -54,7 +55,7 @@ def test_schema_is_qmtls_in_neo4j_5_syntax_and_idempotent(rendered) -> None:
 
 
 def test_auth_is_on_with_the_password_the_dagmanager_uses(rendered) -> None:
-    (c,) = rendered.get("StatefulSet", "neo4j")["spec"]["template"]["spec"]["containers"]
+    c = only_container(rendered, "StatefulSet", "neo4j")
     e = env(c)
     password_var = re.fullmatch(r"neo4j/\$\((\w+)\)", e["NEO4J_AUTH"]["value"])
     assert password_var, e["NEO4J_AUTH"]
@@ -130,5 +131,5 @@ def test_settings_that_would_turn_auth_off_are_refused() -> None:
 
 def test_extra_settings_become_neo4j_env_vars() -> None:
     rendered = render_chart([QMTL_OFF, {"neo4j": {"config": {"db.transaction.timeout": "60s"}}}])
-    (c,) = rendered.get("StatefulSet", "neo4j")["spec"]["template"]["spec"]["containers"]
+    c = only_container(rendered, "StatefulSet", "neo4j")
     assert env(c)["NEO4J_db_transaction_timeout"]["value"] == "60s"

@@ -18,6 +18,7 @@ from tests.harness.objects import (
     component,
     containers,
     env,
+    only_container,
     pod_specs,
     qmtl_config,
     secret_data,
@@ -120,7 +121,7 @@ def test_the_provisioning_job_runs_the_rendered_files_on_install_and_upgrade(ren
 
 def test_the_job_passwords_are_the_ones_the_services_log_in_with(rendered) -> None:
     job_refs = {k: v["valueFrom"]["secretKeyRef"] for k, v in
-                env(rendered.get("Job", "postgres-provision")["spec"]["template"]["spec"]["containers"][0]).items()
+                env(only_container(rendered, "Job", "postgres-provision")).items()
                 if k.startswith("QMTL_POSTGRES_")}
     for obj, spec in pod_specs(rendered):
         who = component(obj)

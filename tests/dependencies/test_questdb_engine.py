@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 
 from tests.harness import render_chart
-from tests.harness.objects import env, secret_data
+from tests.harness.objects import env, only_container, secret_data
 
 pins = pytest.importorskip("tests.engines.pins", reason="tests/engines (real servers) is not there")
 proc = pytest.importorskip("tests.engines._proc")
@@ -30,7 +30,7 @@ BINDS = {"QDB_PG_NET_BIND_TO": "pg", "QDB_HTTP_NET_BIND_TO": "http", "QDB_HTTP_M
 @pytest.fixture(scope="module")
 def server():
     rendered = render_chart(VALUES)
-    (c,) = rendered.get("StatefulSet", "questdb")["spec"]["template"]["spec"]["containers"]
+    c = only_container(rendered, "StatefulSet", "questdb")
     try:
         jar, java = pins.questdb_jar(), pins.java("questdb")
     except pins.EngineUnavailable as exc:

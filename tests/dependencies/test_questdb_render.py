@@ -11,6 +11,7 @@ from tests.harness.objects import (
     chart_values,
     component,
     env,
+    only_container,
     pod_specs,
     qmtl_config,
     secret_data,
@@ -25,8 +26,7 @@ CREDENTIAL_ENV = {"QDB_PG_USER": "username", "QDB_PG_PASSWORD": "password",
 
 
 def container(rendered) -> dict:
-    (c,) = rendered.get("StatefulSet", "questdb")["spec"]["template"]["spec"]["containers"]
-    return c
+    return only_container(rendered, "StatefulSet", "questdb")
 
 
 def test_credentials_come_from_the_coordinators_secret(rendered) -> None:

@@ -10,6 +10,7 @@ Rendered objects (a Rendered from render_chart, or the dicts in it):
   pod_specs(rendered)            (object, pod spec) of every pod template: workloads, hooks, test pods
   component(obj)                 its app.kubernetes.io/component label
   containers(spec)               the init containers, then the containers, of a pod spec
+  only_container(rendered, kind, name)  the one container of a workload (fails when it has more)
   env(container)                 env var name -> its entry ({name, value} or {name, valueFrom})
   secret_refs(spec)              the (Secret, key) pairs a pod spec reads
   secret_data(rendered, name)    a rendered Secret's data, decoded, with its stringData
@@ -113,6 +114,16 @@ def component(obj: Mapping) -> str:
 def containers(spec: Mapping) -> list[dict]:
     """The init containers (native sidecars included), then the containers, of a pod spec."""
     return [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+
+
+def only_container(rendered: Rendered, kind: str, name: str) -> dict:
+    """The one container (init containers aside) of the workload kind/name; fails when it has more or none."""
+    template = pod_template(rendered.get(kind, name)) or {}
+    found = (template.get("spec") or {}).get("containers") or []
+    if len(found) != 1:
+        names = [c.get("name") for c in found]
+        raise AssertionError(f"{kind}/{name} has {len(found)} containers, expected one: {names}")
+    return found[0]
 
 
 def env(container: Mapping) -> dict[str, dict]:
