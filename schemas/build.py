@@ -1,10 +1,16 @@
-"""Generate values.schema.json from schemas/values_schema.py, with the defaults of values.yaml.
+"""Generate values.schema.json from schemas/values_schema.py, with the chart's defaults.
 
   python -m schemas.build           write values.schema.json
   python -m schemas.build --check   exit 1 (with a diff summary) when the committed file is stale
 
-The build fails, naming the key, when values.yaml holds a key the schema does not declare, or when a
-declared key has no description or no type. Chart.yaml's subcharts decide which component sections exist.
+The chart facts the schema builds on are read here, from the chart (values_schema.Chart): the subcharts
+(Chart.yaml), the containers of the sizing table, the workloads of the replica table and the ControlBus
+topics (values.yaml). Defaults come from values.yaml and from each subchart's values.yaml (Helm merges a
+subchart's own values.yaml under its section, the umbrella's values win).
+
+The build fails, naming the key and the file, when a values file holds a key the schema does not declare,
+when a declared key has no description or no type, or when the sizing table and the schema's per-component
+container lists disagree.
 """
 
 from __future__ import annotations
@@ -31,16 +37,19 @@ class SchemaSourceError(Exception):
     pass
 
 
+def _load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text()) if path.exists() else None
+
+
 def subcharts(chart_dir: Path = CHART_DIR) -> dict[str, str]:
     """name -> core | dependency | library, from Chart.yaml's dependencies and each subchart's type."""
-    chart = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
+    chart = _load(chart_dir / "Chart.yaml") or {}
     kinds: dict[str, str] = {}
     for dep in chart.get("dependencies") or []:
         name = dep["name"]
-        sub = chart_dir / "charts" / name / "Chart.yaml"
-        sub_type = yaml.safe_load(sub.read_text()).get("type") if sub.exists() else None
+        sub = _load(chart_dir / "charts" / name / "Chart.yaml") or {}
         condition = dep.get("condition", "")
-        if sub_type == "library":
+        if sub.get("type") == "library":
             kinds[name] = "library"
         elif condition.startswith("global."):
             kinds[name] = "dependency"
@@ -49,49 +58,110 @@ def subcharts(chart_dir: Path = CHART_DIR) -> dict[str, str]:
     return kinds
 
 
+def subchart_values(chart_dir: Path = CHART_DIR) -> dict[str, dict]:
+    """Each subchart's own values.yaml (its section's defaults)."""
+    out: dict[str, dict] = {}
+    for name in subcharts(chart_dir):
+        values = _load(chart_dir / "charts" / name / "values.yaml")
+        out[name] = values if isinstance(values, dict) else {}
+    return out
+
+
+def merge(base: Any, over: Any) -> Any:
+    """Helm's coalescing of defaults: maps merge key by key, anything else is replaced."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for key, value in over.items():
+            out[key] = merge(base.get(key), value) if key in base else copy.deepcopy(value)
+        return out
+    return copy.deepcopy(over)
+
+
+def effective_defaults(chart_dir: Path = CHART_DIR) -> dict:
+    """The defaults Helm renders with when the user gives nothing (every section as if enabled)."""
+    umbrella = _load(chart_dir / "values.yaml") or {}
+    return merge({name: values for name, values in subchart_values(chart_dir).items() if values}, umbrella)
+
+
+def chart_facts(chart_dir: Path = CHART_DIR) -> values_schema.Chart:
+    values = _load(chart_dir / "values.yaml") or {}
+    g = values.get("global") or {}
+    tables: dict[str, dict[str, list[str]]] = {}
+    for table in ("resources", "replicas"):
+        per_profile = g.get(table) or {}
+        keys = {profile: list(per_profile.get(profile) or {}) for profile in ("dev", "prod")}
+        if set(keys["dev"]) != set(keys["prod"]):
+            raise SchemaSourceError(f"values.yaml: global.{table}.dev and global.{table}.prod must name the same "
+                                    f"entries (only in one: {sorted(set(keys['dev']) ^ set(keys['prod']))})")
+        tables[table] = keys
+    containers = tuple(tables["resources"]["dev"])
+    owned = {c for cs in values_schema.SECTION_CONTAINERS.values() for c in cs}
+    umbrella = {c for c in containers if c.startswith(values_schema.UMBRELLA_CONTAINER_PREFIX)}
+    if owned | umbrella != set(containers):
+        raise SchemaSourceError(
+            "the sizing table (values.yaml global.resources) and schemas/values_schema.py SECTION_CONTAINERS "
+            f"disagree: only in the table {sorted(set(containers) - owned - umbrella)}, only in the schema "
+            f"{sorted(owned - set(containers))}")
+    topics = tuple((g.get("controlbus") or {}).get("topics") or {})
+    return values_schema.Chart(subcharts=subcharts(chart_dir), containers=containers,
+                               workloads=tuple(tables["replicas"]["dev"]), topics=topics)
+
+
 def _resolve(schema: dict, defs: dict) -> dict:
     while "$ref" in schema:
         schema = defs[schema["$ref"].rsplit("/", 1)[-1]]
     return schema
 
 
-def _check_declared(schema: dict, value: Any, defs: dict, path: str) -> None:
-    """Every key of `value` is declared by `schema` (or falls into an open map)."""
+def _declares(schema: dict, key: str, defs: dict) -> list[dict]:
+    """The schemas `key` falls under in `schema` (properties, patternProperties, additionalProperties, and the
+    same in anyOf branches); [] when it is refused as unknown; [{}] when anything goes."""
     schema = _resolve(schema, defs)
+    branches = [_resolve(b, defs) for b in schema.get("anyOf") or []]
+    if branches:
+        found = [s for b in branches for s in _declares(b, key, defs)]
+        return found if found or not all(b.get("type") == "object" for b in branches) else []
+    if key in (schema.get("properties") or {}):
+        return [schema["properties"][key]]
+    matching = [sub for pattern, sub in (schema.get("patternProperties") or {}).items() if re.search(pattern, key)]
+    if matching:
+        return matching[:1]
+    additional = schema.get("additionalProperties", True)
+    if additional is False:
+        return []
+    return [additional] if isinstance(additional, dict) else [{}]
+
+
+def _check_declared(schema: dict, value: Any, defs: dict, path: str, source: str) -> None:
+    """Every key of `value` is declared by `schema` (or falls into an open map)."""
     if not isinstance(value, dict):
         return
-    props = schema.get("properties", {})
-    patterns = schema.get("patternProperties", {})
-    additional = schema.get("additionalProperties", True)
     for key, item in value.items():
         where = f"{path}.{key}" if path else str(key)
-        matching = [sub for pattern, sub in patterns.items() if re.search(pattern, str(key))]
-        if key in props:
-            _check_declared(props[key], item, defs, where)
-        elif matching:
-            _check_declared(matching[0], item, defs, where)
-        elif isinstance(additional, dict):
-            _check_declared(additional, item, defs, where)
-        elif additional is False:
-            raise SchemaSourceError(f"values.yaml: {where} is not declared in schemas/values_schema.py: "
+        found = _declares(schema, str(key), defs)
+        if not found:
+            raise SchemaSourceError(f"{source}: {where} is not declared in schemas/values_schema.py: "
                                     "declare it (type and description), then run " + REGENERATE)
+        if isinstance(item, dict):
+            _check_declared(found[0], item, defs, where, source)
 
 
-def _attach_defaults(schema: dict, values: dict, defs: dict, path: str) -> None:
-    """`default` of every named property below `schema` (not inside shared $defs) = values.yaml's value."""
+def _attach_defaults(schema: dict, values: dict, path: str) -> None:
+    """`default` of every named property below `schema` (not inside shared $defs) = the chart's value.
+    Objects with keys of their own get defaults on those keys; anything else (a map, a $ref'd type, a
+    choice of shapes) carries its whole default."""
     props = schema.get("properties", {})
     for key, value in values.items():
-        if key not in props or value is None:
+        if key not in props or value is None or not isinstance(props[key], dict):
             continue
-        where = f"{path}.{key}" if path else str(key)
         prop = props[key]
-        if isinstance(value, dict) and "$ref" not in prop and value:
-            _attach_defaults(prop, value, defs, where)
+        if isinstance(value, dict) and value and "$ref" not in prop and prop.get("properties"):
+            _attach_defaults(prop, value, f"{path}.{key}" if path else str(key))
         else:
             prop["default"] = copy.deepcopy(value)
 
 
-def _check_documented(schema: Any, path: str, defs_path: str = "") -> None:
+def _check_documented(schema: Any, path: str) -> None:
     """Every declared property has a description and says what it is."""
     if isinstance(schema, list):
         for index, item in enumerate(schema):
@@ -104,7 +174,7 @@ def _check_documented(schema: Any, path: str, defs_path: str = "") -> None:
         if isinstance(prop, dict) and _is_declaration(schema):
             if "description" not in prop:
                 raise SchemaSourceError(f"schema property {where} has no description")
-            if not any(k in prop for k in ("type", "$ref", "enum", "const", "not", "$comment")):
+            if not any(k in prop for k in ("type", "$ref", "enum", "const", "not", "anyOf")):
                 raise SchemaSourceError(f"schema property {where} has no type")
         _check_documented(prop, where)
     for key in ("additionalProperties", "items", "then", "if", "not"):
@@ -125,11 +195,15 @@ def _is_declaration(schema: dict) -> bool:
 
 
 def generate(chart_dir: Path = CHART_DIR) -> dict:
-    schema = values_schema.build(subcharts(chart_dir))
-    values = yaml.safe_load((chart_dir / "values.yaml").read_text()) or {}
+    # A JSON round trip: every node its own object (the source shares some, e.g. one table for dev and prod),
+    # so that each gets its own default.
+    schema = json.loads(json.dumps(values_schema.build(chart_facts(chart_dir))))
     defs = schema["$defs"]
-    _check_declared(schema, values, defs, "")
-    _attach_defaults(schema, values, defs, "")
+    umbrella = _load(chart_dir / "values.yaml") or {}
+    _check_declared(schema, umbrella, defs, "", "values.yaml")
+    for name, values in subchart_values(chart_dir).items():
+        _check_declared(schema, {name: values}, defs, "", f"charts/{name}/values.yaml")
+    _attach_defaults(schema, effective_defaults(chart_dir), "")
     _check_documented(schema, "")
     return schema
 
@@ -157,12 +231,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     OUTPUT.write_text(text)
-    print(f"wrote {OUTPUT.relative_to(chart_dir_display())}")
+    print(f"wrote {OUTPUT.name}")
     return 0
-
-
-def chart_dir_display() -> Path:
-    return CHART_DIR
 
 
 if __name__ == "__main__":

@@ -1,90 +1,102 @@
 {{/*
-The aggregated values check: rules a JSON Schema cannot express (they compare values with each other
-or with the chart's own derived facts: service names, ports), plus a second line of defence for the
-prod rules that matter most, for installs that skip the schema (--skip-schema-validation), plus the
-core services' own cross-component rules (qmtl.config.errors in qmtl-lib).
+The aggregated values check: the ONE place for the values rules a JSON Schema cannot express, because
+they compare values with each other or with the chart's own derived facts (service names, ports, the
+gateway's hard-coded DAG Manager address). Everything a schema can say (types, bounds, patterns,
+unknown keys, "prod requires ...", rules between keys of the if/then kind) is in values.schema.json,
+generated from schemas/values_schema.py, and nowhere else.
 
   include "qmtl.validate.problems" . | fromYaml   ->  {problems: ["<key path>: <what is wrong>: <what to do>", ...]}
 
 templates/validate/renders/first/check.yaml turns a non-empty list into ONE `fail` that lists every
-problem. It never fails itself on odd input: a value of the wrong type is skipped here (the schema
-names it) so that the other rules still report.
+problem, before any other template renders. It never fails itself on odd input: a value of the wrong
+type is skipped here (the schema names it), so that the other rules still report.
 
-Types, bounds, patterns and the "prod requires ..." rules live in values.schema.json (generated from
-schemas/values_schema.py). Each rule lives in one of the two places; the prod defence below is the
-exception, on purpose.
+One deliberate exception to "each rule in one place": the design's promise that prod never installs
+without a coordinator URL or without Redis, QuestDB and S3 for Seamless is also kept here, for installs
+that skip the schema (helm --skip-schema-validation). tests/validation/test_checks.py proves it.
+
+The rules:
+  coordinator   global.seamless.coordinator_url and seamless-coordinator.enabled agree: the bundled
+                coordinator is http://seamless-coordinator:<global.ports.coordinator>, any other host is
+                an external one
+  seamless      the bundled coordinator (any profile) has Redis, QuestDB and S3; prod has them whatever
+                runs the coordinator, and a coordinator URL (the exception above)
+  redis         every Redis user its own logical database
+  ports         ports that listen in the same pod differ
+  resources     no limit below its request (the active profile's table and every component's override)
 */}}
 
 {{- define "qmtl.validate.problems" -}}
 {{- $v := .Values -}}
 {{- $g := $v.global -}}
 {{- $p := list -}}
-{{- if not (kindIs "map" $g) -}}
-{{- $p = append $p "global: missing or not a map: start from values/dev.yaml or values/prod.yaml" -}}
-{{- $g = dict -}}
-{{- end -}}
+{{- if not (kindIs "map" $g) -}}{{- $g = dict -}}{{- end -}}
 {{- $profile := toString ($g.profile | default "") -}}
 {{- $prod := eq $profile "prod" -}}
-{{- if not (has $profile (list "dev" "prod")) -}}
-{{- $p = append $p (printf "global.profile: %q is not a profile: set dev or prod (-f values/dev.yaml or -f values/prod.yaml)" $profile) -}}
-{{- end -}}
+{{- $ports := $g.ports -}}
+{{- if not (kindIs "map" $ports) -}}{{- $ports = dict -}}{{- end -}}
+{{- $coordSection := get $v "seamless-coordinator" -}}
+{{- if not (kindIs "map" $coordSection) -}}{{- $coordSection = dict -}}{{- end -}}
+{{- $coordEnabled := eq (toString $coordSection.enabled) "true" -}}
+{{- $name := include "qmtl.serviceName" "seamless-coordinator" -}}
+{{- $coordPort := get $ports "coordinator" -}}
+{{- $bundledUrl := printf "http://%s:%v" $name $coordPort -}}
+{{- $seamless := $g.seamless -}}
+{{- if not (kindIs "map" $seamless) -}}{{- $seamless = dict -}}{{- end -}}
 
-{{- /* Which dependencies are there: bundled (enabled) or external (its endpoint given). Same rule as
-qmtl.endpoints' `available`, computed here without calling it (it fails on the first problem). */ -}}
-{{- $endpointKeys := dict "redis" "host" "postgres" "host" "neo4j" "uri" "questdb" "host" "minio" "endpoint" "controlbus" "brokers" -}}
-{{- $names := dict "redis" "Redis" "postgres" "PostgreSQL" "neo4j" "Neo4j" "questdb" "QuestDB" "minio" "MinIO/S3" "controlbus" "the ControlBus" -}}
-{{- $available := dict -}}
-{{- $bundled := dict -}}
-{{- range $dep := keys $endpointKeys | sortAlpha -}}
-{{- $d := get $g $dep -}}
-{{- if not (kindIs "map" $d) -}}{{- $d = dict -}}{{- end -}}
-{{- $x := $d.external -}}
-{{- if not (kindIs "map" $x) -}}{{- $x = dict -}}{{- end -}}
-{{- $on := eq (toString $d.enabled) "true" -}}
-{{- $_ := set $bundled $dep $on -}}
-{{- $_ := set $available $dep (or $on (not (empty (get $x (get $endpointKeys $dep))))) -}}
-{{- if and $on (not (empty $x)) -}}
-{{- $p = append $p (printf "global.%s.external: is ignored while global.%s.enabled is true (the bundled %s is used): remove it, or set global.%s.enabled: false to use the managed one" $dep $dep (get $names $dep) $dep) -}}
+{{- /* coordinator: the URL decides where the coordinator runs; the switch must agree. A URL that is not
+an http(s) URL is the schema's to report. */ -}}
+{{- $url := "" -}}
+{{- if kindIs "string" $seamless.coordinator_url -}}{{- $url = trim $seamless.coordinator_url -}}{{- end -}}
+{{- $m := regexFindAll "^(https?)://([^/:?#\\[\\]]+)(:([0-9]+))?(/[^?#]*)?$" $url 1 -}}
+{{- if $m -}}
+{{- $scheme := regexReplaceAll "^(https?)://.*$" $url "${1}" -}}
+{{- $host := regexReplaceAll "^https?://([^/:?#]+).*$" $url "${1}" -}}
+{{- $port := regexReplaceAll "^https?://[^/:?#]+(:([0-9]+))?.*$" $url "${2}" -}}
+{{- if or (eq $host $name) (hasPrefix (printf "%s." $name) $host) -}}
+{{- if not $coordEnabled -}}
+{{- $p = append $p (printf "global.seamless.coordinator_url: %q is the bundled coordinator, but seamless-coordinator.enabled is false: set seamless-coordinator.enabled: true, or point the URL at your external coordinator" $url) -}}
+{{- else -}}
+{{- if ne $scheme "http" -}}
+{{- $p = append $p (printf "global.seamless.coordinator_url: %q: the bundled coordinator serves plain http: use %s" $url $bundledUrl) -}}
+{{- end -}}
+{{- $effective := $port | default (ternary "443" "80" (eq $scheme "https")) -}}
+{{- if ne $effective (toString $coordPort) -}}
+{{- $p = append $p (printf "global.seamless.coordinator_url: %q: the bundled coordinator listens on global.ports.coordinator (%v), not %s: use %s" $url $coordPort $effective $bundledUrl) -}}
 {{- end -}}
 {{- end -}}
-
-{{- /* prod: the Seamless side needs Redis, QuestDB and S3 whatever runs the coordinator. (What each
-enabled QMTL service needs is in qmtl.config.errors, below.) */ -}}
-{{- if $prod -}}
-{{- range $dep := list "redis" "questdb" "minio" -}}
-{{- if not (get $available $dep) -}}
-{{- $p = append $p (printf "global.%s: prod requires %s for Seamless (no in-memory fallback): set global.%s.enabled: true, or global.%s.external.%s and its existingSecret" $dep (get $names $dep) $dep $dep (get $endpointKeys $dep)) -}}
-{{- end -}}
-{{- end -}}
-{{- end -}}
-
-{{- /* ControlBus: a topic prefix breaks QMTL's gateway unless the operator says the gateway handles it.
-Prod defence (the schema has the same rule): a bundled bus has at least 3 brokers, also after a
-per-component override. */ -}}
-{{- $cb := $g.controlbus -}}
-{{- if not (kindIs "map" $cb) -}}{{- $cb = dict -}}{{- end -}}
-{{- if and $cb.topicPrefix (ne (toString $cb.topicPrefixAcknowledged) "true") -}}
-{{- $p = append $p (printf "global.controlbus.topicPrefix: %q is set without global.controlbus.topicPrefixAcknowledged: true. QMTL's gateway routes ControlBus messages by the exact names (activation, policy, queue, ...) and drops prefixed ones: use a prefix only with a gateway that understands it, then set topicPrefixAcknowledged: true" (toString $cb.topicPrefix)) -}}
-{{- end -}}
-{{- if and $prod (get $bundled "controlbus") -}}
-{{- $own := get $v "controlbus" -}}
-{{- if not (kindIs "map" $own) -}}{{- $own = dict -}}{{- end -}}
-{{- $table := dict -}}
-{{- if kindIs "map" $g.replicas -}}{{- $table = get $g.replicas "prod" -}}{{- end -}}
-{{- if not (kindIs "map" $table) -}}{{- $table = dict -}}{{- end -}}
-{{- if hasKey $own "replicas" -}}
-{{- if lt (float64 ($own.replicas | default 0)) 3.0 -}}
-{{- $p = append $p (printf "controlbus.replicas: %v brokers; prod needs at least 3 (dagmanager creates data topics with replication factor 3): remove the override or set 3 or more" $own.replicas) -}}
-{{- end -}}
-{{- else if lt (float64 (get $table "controlbus" | default 0)) 3.0 -}}
-{{- $p = append $p (printf "global.replicas.prod.controlbus: %v brokers; prod needs at least 3 (dagmanager creates data topics with replication factor 3): set 3 or more" (get $table "controlbus" | default "unset")) -}}
+{{- else if $coordEnabled -}}
+{{- $p = append $p (printf "global.seamless.coordinator_url: %q is an external coordinator, so the bundled one would run unused: set seamless-coordinator.enabled: false, or use %s" $url $bundledUrl) -}}
 {{- end -}}
 {{- end -}}
 
-{{- /* Redis: each user its own logical database. */ -}}
-{{- $redis := $g.redis -}}
-{{- if not (kindIs "map" $redis) -}}{{- $redis = dict -}}{{- end -}}
-{{- $dbs := $redis.databases -}}
+{{- /* seamless: what the coordinator stores its state, tables and artifacts in. The availability of a
+dependency is qmtl.endpoints' (bundled, or an external endpoint given); it is asked only when needed and
+when the blocks it reads are maps. */ -}}
+{{- if and $prod (not $url) -}}
+{{- $p = append $p (printf "global.seamless.coordinator_url: empty, and prod has no stub fallback: set it to %s (with seamless-coordinator.enabled: true) or to your external coordinator's URL" $bundledUrl) -}}
+{{- end -}}
+{{- if or $prod $coordEnabled -}}
+{{- $shapesOk := and (kindIs "map" $g.ports) (kindIs "map" $g.seamless) -}}
+{{- range $block := list "redis" "postgres" "neo4j" "questdb" "minio" "controlbus" -}}
+{{- $shapesOk = and $shapesOk (kindIs "map" (get $g $block)) -}}
+{{- end -}}
+{{- $shapesOk = and $shapesOk (kindIs "map" (get (ternary $g.redis dict (kindIs "map" $g.redis)) "databases")) -}}
+{{- if $shapesOk -}}
+{{- $ep := include "qmtl.endpoints" $g | fromYaml -}}
+{{- $needs := list (list "redis" "redis" "Redis" "host" "its state") (list "questdb" "questdb" "QuestDB" "host" "its tables") (list "minio" "s3" "S3 (MinIO)" "endpoint" "its artifacts") -}}
+{{- range $need := $needs -}}
+{{- if not (get (get $ep (index $need 1)) "available") -}}
+{{- $why := ternary "prod has no in-memory fallback for Seamless" (printf "the bundled coordinator (seamless-coordinator.enabled: true) keeps %s there" (index $need 4)) $prod -}}
+{{- $alt := ternary "" ", or set seamless-coordinator.enabled: false" $prod -}}
+{{- $p = append $p (printf "global.%s: no %s, and %s: set global.%s.enabled: true, or global.%s.external.%s with its existingSecret%s" (index $need 0) (index $need 2) $why (index $need 0) (index $need 0) (index $need 3) $alt) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* redis: each user its own logical database. */ -}}
+{{- $dbs := get (ternary $g.redis dict (kindIs "map" $g.redis)) "databases" -}}
 {{- if kindIs "map" $dbs -}}
 {{- $seen := dict -}}
 {{- range $who := keys $dbs | sortAlpha -}}
@@ -97,35 +109,48 @@ per-component override. */ -}}
 {{- end -}}
 {{- end -}}
 
-{{- /* Ports that share one pod (or one Service) must differ. */ -}}
-{{- $ports := $g.ports -}}
-{{- if not (kindIs "map" $ports) -}}{{- $ports = dict -}}{{- end -}}
-{{- $groups := dict "dagmanager" (list "dagmanagerHttp" "dagmanagerGrpc") "seamless-coordinator" (list "coordinator" "coordinatorMetrics") "controlbus" (list "kafka" "kafkaSasl" "redpandaAdmin" "redpandaRpc") "neo4j" (list "neo4jBolt" "neo4jHttp") "questdb" (list "questdbPg" "questdbHttp" "questdbHealth") "minio" (list "minio" "minioConsole") -}}
-{{- range $workload := keys $groups | sortAlpha -}}
-{{- $seen := dict -}}
-{{- range $key := get $groups $workload -}}
-{{- if hasKey $ports $key -}}
-{{- $n := toString (get $ports $key) -}}
-{{- if hasKey $seen $n -}}
-{{- $p = append $p (printf "global.ports.%s: %s is also global.ports.%s, and both listen in the %s pod: give them different ports" $key $n (get $seen $n) $workload) -}}
-{{- else -}}
-{{- $_ := set $seen $n $key -}}
+{{- /* ports: the ports that listen in one pod differ. Each group: (key path, value) in the order in which
+a collision is blamed on the later one. The gateway pod also holds the forwarder sidecar: its health port,
+and the DAG Manager address QMTL's gateway dials (qmtl.gatewayDagmanagerDial, fixed). */ -}}
+{{- $groups := list -}}
+{{- range $workload, $keys := dict "dagmanager" (list "dagmanagerHttp" "dagmanagerGrpc") "seamless-coordinator" (list "coordinator" "coordinatorMetrics") "controlbus" (list "kafka" "kafkaSasl" "redpandaAdmin" "redpandaRpc") "neo4j" (list "neo4jBolt" "neo4jHttp") "questdb" (list "questdbPg" "questdbHttp" "questdbHealth") "minio" (list "minio" "minioConsole") -}}
+{{- $members := list -}}
+{{- range $key := $keys -}}
+{{- if hasKey $ports $key -}}{{- $members = append $members (list (printf "global.ports.%s" $key) (get $ports $key)) -}}{{- end -}}
 {{- end -}}
+{{- $groups = append $groups (list $workload $members) -}}
+{{- end -}}
+{{- $gatewaySection := get $v "gateway" -}}
+{{- if and (kindIs "map" $gatewaySection) (eq (toString $gatewaySection.enabled) "true") -}}
+{{- $dial := include "qmtl.gatewayDagmanagerDial" . -}}
+{{- $members := list (list (printf "the DAG Manager address QMTL's gateway dials (%s, fixed)" $dial) (regexFind "[0-9]+$" $dial)) -}}
+{{- if hasKey $ports "gateway" -}}{{- $members = append $members (list "global.ports.gateway" $ports.gateway) -}}{{- end -}}
+{{- $health := get (ternary $gatewaySection.forwarder dict (kindIs "map" $gatewaySection.forwarder)) "healthPort" -}}
+{{- if ne (toString $health) "" -}}{{- $members = append $members (list "gateway.forwarder.healthPort" $health) -}}{{- end -}}
+{{- $groups = append $groups (list "gateway" $members) -}}
+{{- end -}}
+{{- range $group := $groups -}}
+{{- $seen := dict -}}
+{{- range $member := index $group 1 -}}
+{{- $n := toString (index $member 1) -}}
+{{- if hasKey $seen $n -}}
+{{- $p = append $p (printf "%s: %s is also %s, and both listen in the %s pod: give them different ports" (index $member 0) $n (get $seen $n) (index $group 0)) -}}
+{{- else -}}
+{{- $_ := set $seen $n (index $member 0) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
 
-{{- /* Resources: a limit below its request is refused by the API server at install time; say it now.
-The active profile's table and every component's own override. */ -}}
+{{- /* resources: a limit below its request is refused by the API server at install time; say it now. */ -}}
 {{- $tables := list -}}
 {{- $res := $g.resources -}}
 {{- if and (kindIs "map" $res) (has $profile (list "dev" "prod")) (kindIs "map" (get $res $profile)) -}}
 {{- $tables = append $tables (dict "path" (printf "global.resources.%s" $profile) "table" (get $res $profile)) -}}
 {{- end -}}
-{{- range $name := keys $v | sortAlpha -}}
-{{- $section := get $v $name -}}
-{{- if and (ne $name "global") (kindIs "map" $section) (kindIs "map" $section.resources) -}}
-{{- $tables = append $tables (dict "path" (printf "%s.resources" $name) "table" $section.resources) -}}
+{{- range $section := keys $v | sortAlpha -}}
+{{- $s := get $v $section -}}
+{{- if and (ne $section "global") (kindIs "map" $s) (kindIs "map" $s.resources) -}}
+{{- $tables = append $tables (dict "path" (printf "%s.resources" $section) "table" $s.resources) -}}
 {{- end -}}
 {{- end -}}
 {{- range $t := $tables -}}
@@ -143,19 +168,6 @@ The active profile's table and every component's own override. */ -}}
 {{- end -}}
 {{- end -}}
 
-{{- /* The core services' cross-component rules (the coordinator URL and switch, what each enabled
-service needs), written by their owners in qmtl-lib's qmtl.config.errors: reported here too, so that one
-`fail` lists everything. It needs a valid profile (it asks qmtl.profile) and the wiring blocks to be maps
-(it reads them through qmtl.endpoints); otherwise the schema's type errors come first. */ -}}
-{{- $shapesOk := and (kindIs "map" $g.ports) (kindIs "map" $g.seamless) (kindIs "map" (get $v "seamless-coordinator")) -}}
-{{- range $block := list "redis" "postgres" "neo4j" "questdb" "minio" "controlbus" -}}
-{{- $shapesOk = and $shapesOk (kindIs "map" (get $g $block)) -}}
-{{- end -}}
-{{- $shapesOk = and $shapesOk (kindIs "map" (dig "redis" "databases" "" $g)) -}}
-{{- if and (has $profile (list "dev" "prod")) $shapesOk -}}
-{{- $p = concat $p ((include "qmtl.config.errors" . | fromYaml).errors | default list) -}}
-{{- end -}}
-
 {{- toYaml (dict "problems" $p) -}}
 {{- end -}}
 
@@ -171,7 +183,7 @@ A Kubernetes quantity as a number (cpu in millicores, the others in bytes), or "
 {{- if eq .kind "cpu" -}}
 {{- if eq $suffix "m" -}}{{- float64 $number -}}{{- else if eq $suffix "" -}}{{- mulf (float64 $number) 1000 -}}{{- end -}}
 {{- else -}}
-{{- $scale := dict "" 1 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 "P" 1000000000000000 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "Pi" 1125899906842624 -}}
+{{- $scale := dict "" 1 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "E" 1e18 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "Pi" 1125899906842624 "Ei" 1152921504606846976 -}}
 {{- if hasKey $scale $suffix -}}{{- mulf (float64 $number) (get $scale $suffix) -}}{{- end -}}
 {{- end -}}
 {{- end -}}

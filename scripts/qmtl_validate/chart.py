@@ -10,7 +10,9 @@ Python, so that the aggregated check and the render are reported even when the s
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import functools
 import os
 import re
 import shutil
@@ -23,6 +25,7 @@ import yaml
 
 from qmtl_validate.values import YAML_LOADER, LoadError
 
+CHECK_DIR = Path("templates/validate")  # the aggregated values check (templates/validate/renders/first/check.yaml)
 MODEL_TEMPLATE_NAME = "zz-qmtl-validate-model.yaml"
 MODEL_CONFIGMAP = "qmtl-validate-model"
 MODEL_TEMPLATE = f"""{{{{- /* added by scripts/validate to a private copy of the chart; never shipped */ -}}}}
@@ -54,7 +57,11 @@ class Helm:
 
 def find_helm(explicit: str | None, root: Path) -> Helm:
     """--helm, else $QMTL_HELM (helm3 / helm4 / a path), else .tools/bin/helm3, else `helm` on PATH."""
-    choice = explicit or os.environ.get("QMTL_HELM") or ""
+    return _find_helm(explicit or os.environ.get("QMTL_HELM") or "", root)
+
+
+@functools.cache
+def _find_helm(choice: str, root: Path) -> Helm:
     candidates: list[str] = []
     if choice in ("helm3", "helm4"):
         candidates.append(str(root / ".tools" / "bin" / choice))
@@ -80,6 +87,7 @@ class Rendered:
     objects: list[dict] = dataclasses.field(default_factory=list)
     model: dict = dataclasses.field(default_factory=dict)
     problems: list[str] | None = None  # the aggregated check's list, when that is what failed
+    check_only: bool = False  # only the aggregated check was rendered
 
     def find(self, kind: str, name: str) -> dict | None:
         for obj in self.objects:
@@ -102,19 +110,59 @@ def problem_key_path(problem: str) -> str:
     return match.group(1).rstrip(".:") if match else ""
 
 
-def _copy_chart(chart_dir: Path, target: Path) -> Path:
+def _chart_signature(chart_dir: Path) -> tuple:
+    """What Helm loads from the chart, as (path, mtime, size): a changed file changes it."""
+    entries = []
+    for name in ("Chart.yaml", "Chart.lock", "values.yaml", "values.schema.json", ".helmignore"):
+        path = chart_dir / name
+        if path.exists():
+            entries.append(path)
+    for sub in ("templates", "charts", "files"):
+        entries += sorted(p for p in (chart_dir / sub).rglob("*") if p.is_file())
+    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in entries)
+
+
+_PREPARED: dict[tuple, Path] = {}
+
+
+def _prepared_chart(chart_dir: Path, check_only: bool) -> Path:
+    """The private copy to render, made once per process for an unchanged chart (validate runs many times in
+    one process in the tests); removed at exit."""
+    key = (str(chart_dir), check_only, _chart_signature(chart_dir))
+    if key not in _PREPARED or not _PREPARED[key].exists():
+        target = Path(tempfile.mkdtemp(prefix="qmtl-validate-chart-"))
+        atexit.register(shutil.rmtree, target, True)
+        _PREPARED[key] = _copy_chart(chart_dir, target, check_only)
+    return _PREPARED[key]
+
+
+def _copy_chart(chart_dir: Path, target: Path, check_only: bool = False) -> Path:
     copy = target / "qmtl"
     shutil.copytree(chart_dir, copy, ignore=_IGNORE, symlinks=True)
-    (copy / "templates" / MODEL_TEMPLATE_NAME).write_text(MODEL_TEMPLATE)
+    if check_only:
+        # Only the aggregated check renders: every template file goes except the named-template files
+        # (_*.tpl, which render nothing) and the check itself. Helm coalesces the values exactly as for the
+        # whole chart (Chart.yaml and every values.yaml stay).
+        for templates in [copy / "templates", *(copy / "charts").glob("*/templates")]:
+            for path in templates.rglob("*"):
+                keep = path.name.startswith("_") or CHECK_DIR in path.relative_to(copy).parents
+                if path.is_file() and not keep:
+                    path.unlink()
+    else:
+        (copy / "templates" / MODEL_TEMPLATE_NAME).write_text(MODEL_TEMPLATE)
     return copy
 
 
 def render(chart_dir: Path, helm: Helm, files: Sequence[Path], extra: Sequence[dict] = (),
-           release: str = "qmtl", namespace: str = "qmtl", kube_version: str | None = None) -> Rendered:
+           release: str = "qmtl", namespace: str = "qmtl", kube_version: str | None = None,
+           check_only: bool = False) -> Rendered:
+    """`helm template` of a private copy of the chart (schema validation skipped: validate checks the schema
+    itself). check_only: render the aggregated values check alone (for values the schema refuses: Helm would
+    not render them, but the check's problems are still worth reporting, and a whole render is not)."""
     import json
 
+    copy = _prepared_chart(chart_dir, check_only)
     with tempfile.TemporaryDirectory(prefix="qmtl-validate-") as tmp:
-        copy = _copy_chart(chart_dir, Path(tmp))
         args = [str(helm.path), "template", release, str(copy), "--namespace", namespace,
                 "--skip-schema-validation"]
         if kube_version:
@@ -128,10 +176,10 @@ def render(chart_dir: Path, helm: Helm, files: Sequence[Path], extra: Sequence[d
         proc = subprocess.run(args, capture_output=True, text=True)
     stderr = proc.stderr.replace(str(copy), "<chart>")
     if proc.returncode != 0:
-        return Rendered(ok=False, stderr=stderr, problems=parse_problems(stderr))
+        return Rendered(ok=False, stderr=stderr, problems=parse_problems(stderr), check_only=check_only)
     objects = [doc for doc in yaml.load_all(proc.stdout, Loader=YAML_LOADER) if isinstance(doc, dict)]
     model_cm = next((o for o in objects if o.get("kind") == "ConfigMap"
                      and (o.get("metadata") or {}).get("name") == MODEL_CONFIGMAP), None)
     model = {key: json.loads(value) for key, value in ((model_cm or {}).get("data") or {}).items()}
     objects = [o for o in objects if o is not model_cm]
-    return Rendered(ok=True, stderr=stderr, objects=objects, model=model)
+    return Rendered(ok=True, stderr=stderr, objects=objects, model=model, check_only=check_only)

@@ -2,7 +2,8 @@
 
 Targets (like `qmtl config validate --target`):
   schema        values.schema.json on the values merged like Helm (python-jsonschema), the chart's
-                aggregated values check, and a full `helm template` (always run)
+                aggregated values check, and a full `helm template` (always run; for values the schema
+                refuses, the aggregated check alone: Helm would render nothing)
   seamless      the Seamless side: coordinator_url (an error in prod, a warning in dev), Redis, QuestDB, S3
   gateway, dagmanager, worldservice
                 what the service's prod start-up requires of the config the chart renders for it
@@ -51,7 +52,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _schema_section(report: Report, values_schema: dict, merged: dict, requested: str | None,
-                    declared: str | None) -> None:
+                    declared: str | None) -> list[schema.SchemaProblem]:
     section = report.section("schema")
     if requested and declared != requested:
         section.append(Check("global.profile", ERROR, f"the values set profile {declared!r} but you validate for "
@@ -62,19 +63,45 @@ def _schema_section(report: Report, values_schema: dict, merged: dict, requested
     for problem in problems:
         by_path.setdefault(problem.path, []).append(problem)
     for path, group in by_path.items():
-        messages = list(dict.fromkeys(p.message for p in group))
-        hint = "; ".join(messages) + (f". {group[0].hint}" if group[0].hint else "")
+        messages = list(dict.fromkeys(p.message.rstrip(".") for p in group))
+        hint = "; ".join(messages) + (f". {group[0].hint}" if group[0].hint and group[0].hint not in hint_of(messages)
+                                      else "")
         section.append(Check(path or "(top level)", ERROR, hint, path))
     if not problems:
         section.append(Check("values.schema.json", OK, "the values match the chart's schema"))
+    return problems
 
 
-def _render_sections(report: Report, rendered: chart.Rendered, helm: chart.Helm) -> None:
+def hint_of(messages: list[str]) -> str:
+    return " ".join(messages)
+
+
+def _overlaps(path: str, others: set[str]) -> bool:
+    """`path` is one of `others`, or one is a key below the other (global.redis vs global.redis.external.host)."""
+    return any(path == o or o.startswith(path + ".") or path.startswith(o + ".") for o in others if o)
+
+
+def _render_sections(report: Report, rendered: chart.Rendered, helm: chart.Helm, schema_paths: set[str]) -> None:
     checks = report.section("checks")
     if rendered.problems is not None:
+        # The check also guards the design's prod rules for installs that skip the schema: what the schema
+        # already reported is not listed twice.
         for problem in rendered.problems:
             path = chart.problem_key_path(problem)
-            checks.append(Check(path or "values", ERROR, problem, path))
+            if not _overlaps(path, schema_paths):
+                checks.append(Check(path or "values", ERROR, problem, path))
+        if not checks:
+            checks.append(Check("aggregated check", OK, "no cross-key problem beyond the schema's (above)"))
+    if rendered.check_only:
+        if rendered.problems is None and not rendered.ok:
+            message = _helm_message(rendered.stderr)
+            checks.append(Check("aggregated check", ERROR, message, chart.problem_key_path(message)))
+        elif rendered.problems is None:
+            checks.append(Check("aggregated check", OK, "no cross-key problem"))
+        report.add("render", Check("helm template", WARN, "not attempted: Helm refuses these values at the schema "
+                                   "(above); fix that first"))
+        return
+    if rendered.problems is not None:
         report.add("render", Check("helm template", ERROR, "refused by the aggregated values check (above)"))
         return
     if rendered.ok:
@@ -84,9 +111,12 @@ def _render_sections(report: Report, rendered: chart.Rendered, helm: chart.Helm)
     # The check renders before every other template (tests/validation pins that), so a later failure means
     # it passed.
     checks.append(Check("aggregated check", OK, "no cross-key problem (a later template failed: see render)"))
-    message = "\n".join(line for line in rendered.stderr.strip().splitlines()
-                        if line and not line.startswith("Use --debug"))
+    message = _helm_message(rendered.stderr)
     report.add("render", Check("helm template", ERROR, message, chart.problem_key_path(message)))
+
+
+def _helm_message(stderr: str) -> str:
+    return "\n".join(line for line in stderr.strip().splitlines() if line and not line.startswith("Use --debug"))
 
 
 def run(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -112,9 +142,10 @@ def run(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | 
     profile = args.profile or str(declared)
     prod = profile == "prod"
     report = Report(profile=profile, helm=helm.version)
-    _schema_section(report, values_schema, merged, args.profile, declared)
-    rendered = chart.render(chart_dir, helm, args.values, extra, release=args.release, namespace=args.namespace)
-    _render_sections(report, rendered, helm)
+    problems = _schema_section(report, values_schema, merged, args.profile, declared)
+    rendered = chart.render(chart_dir, helm, args.values, extra, release=args.release, namespace=args.namespace,
+                            check_only=bool(problems))
+    _render_sections(report, rendered, helm, {p.path for p in problems})
 
     wanted = targets.SERVICES if args.target == "all" else (() if args.target == "schema" else (args.target,))
     guard_script = ""

@@ -50,17 +50,22 @@ def _resolve(schema: dict, root: dict) -> dict:
 
 
 def describe(root: dict, parts: list[Any]) -> str:
-    """The declared description of the key at `parts` (following properties / additionalProperties)."""
+    """The declared description of the key at `parts` (following properties / patternProperties /
+    additionalProperties, and the object branch of a choice of shapes)."""
     node: Any = root
     description = ""
     for part in parts:
         node = _resolve(node, root)
         if not isinstance(node, dict):
             return ""
+        branches = [_resolve(b, root) for b in node.get("anyOf") or []]
+        node = next((b for b in branches if b.get("type") == "object"), node)
         props = node.get("properties") or {}
         patterns = [sub for pattern, sub in (node.get("patternProperties") or {}).items()
                     if re.search(pattern, str(part))]
-        if part in props:
+        if isinstance(part, int) and isinstance(node.get("items"), dict):
+            prop = node["items"]
+        elif part in props:
             prop = props[part]
         elif patterns:
             prop = patterns[0]
@@ -146,7 +151,15 @@ def _problems_of(error: jsonschema.ValidationError, root: dict) -> list[SchemaPr
         message = f"{instance} is too large (maximum {error.validator_value})"
     elif kind == "not" and parts and parts[-1] == "tag":
         message = f"{instance!r}: a `latest` tag is not allowed in prod; pin a version (or a digest)"
+    elif kind == "not" and isinstance(error.schema, dict) and error.schema.get("description"):
+        # a rule written as "not ..." carries its meaning in its description
+        message = f"refused: {error.schema['description']}{where}"
     elif kind == "not":
+        message = "is not allowed here"
+    elif kind == "maxProperties" and parts and parts[-1] == "external":
+        message = (f"must be empty while {dotted(parts[:-1])}.enabled is true (the bundled one is used): remove "
+                   f"it, or set {dotted(parts[:-1])}.enabled: false to use the managed one")
+    elif kind is None:  # a `false` schema: the key may not be there (e.g. a selector next to an ipBlock)
         message = "is not allowed here"
     else:
         message = error.message

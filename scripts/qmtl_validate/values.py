@@ -2,8 +2,9 @@
 
 Helm (3.18+ and 4): the user's files are merged in order (maps recursively, anything else replaced;
 a null is kept), then coalesced with the chart's values.yaml (a user null deletes the default; a null
-for a key the chart does not have stays null). Each enabled subchart (Chart.yaml `condition`) gets its
-own values.yaml under its name and a copy of `global`; a disabled subchart's section is left as given.
+for a key the chart does not have stays null; below global.<key>.<key> the default comes back, see
+_restore_shared_defaults). Each enabled subchart (Chart.yaml `condition`) gets its own values.yaml under
+its name and a copy of `global`; a disabled subchart's section is left as given.
 tests/validation compares this merge with the values Helm itself hands to the templates.
 """
 
@@ -110,6 +111,7 @@ def helm_values(chart_dir: Path, layers: Sequence[dict]) -> dict:
         name = dep["name"]
         if not subchart_enabled(values, dep.get("condition")):
             continue
+        _restore_shared_defaults(parent_global, default_global)
         sub_file = chart_dir / "charts" / name / "values.yaml"
         sub_defaults = load_file(sub_file) if sub_file.exists() else {}
         section = values.get(name)
@@ -121,3 +123,26 @@ def helm_values(chart_dir: Path, layers: Sequence[dict]) -> dict:
         section["global"] = _merge_maps(_merge_maps(own_global, default_global), parent_global)
         values[name] = section
     return values
+
+
+def _restore_shared_defaults(parent_global: dict, default_global: dict) -> None:
+    """Helm copies each `global.<key>` table into an enabled subchart only one level deep: the tables below
+    `global.<key>.<key>` stay shared with the umbrella, and Helm fills them from the subchart's (default)
+    globals. So a user null that deletes a default deeper than global.<key>.<key> comes back, in what the
+    umbrella's templates and its schema see too (e.g. global.resources.prod.minio.limits: null keeps the
+    default limits); one at global.<key>.<key> stays deleted."""
+    for key, default in default_global.items():
+        table = parent_global.get(key)
+        if not (isinstance(table, dict) and isinstance(default, dict)):
+            continue
+        for sub, sub_default in default.items():
+            if isinstance(table.get(sub), dict) and isinstance(sub_default, dict):
+                _fill_missing(table[sub], sub_default)
+
+
+def _fill_missing(dest: dict, src: dict) -> None:
+    for key, value in src.items():
+        if key not in dest:
+            dest[key] = copy.deepcopy(value)
+        elif isinstance(dest[key], dict) and isinstance(value, dict):
+            _fill_missing(dest[key], value)

@@ -1,6 +1,7 @@
 """The aggregated values check (templates/_validate.tpl + templates/validate/renders/first/check.yaml):
 one `fail` listing every problem, before any component's own `fail`; it also fails `helm lint`, which
-ignores `fail` itself (proved here); and it still guards the prod rules when the schema is skipped."""
+ignores `fail` itself (proved here); it still guards the design's prod rules when the schema is skipped;
+and its rules are written there only."""
 
 from __future__ import annotations
 
@@ -17,13 +18,13 @@ from tests.validation.conftest import DEV, PROD
 CHECK_TEMPLATE = Path("templates/validate/renders/first/check.yaml")
 SKIP_SCHEMA = ("--skip-schema-validation",)
 
-# Four independent problems, one per rule.
-FOUR_PROBLEMS = {"global": {"controlbus": {"topicPrefix": "qmtl.controlbus."},
+# Four independent problems, one per rule (all of them values the schema accepts).
+FOUR_PROBLEMS = {"global": {"seamless": {"coordinator_url": "https://coordinator.example.internal"},
                             "redis": {"databases": {"gateway": 3}},
                             "ports": {"questdbHealth": 8812},
                             "resources": {"prod": {"redis": {"requests": {"cpu": "2", "memory": "1Gi"},
                                                              "limits": {"cpu": "1", "memory": "1Gi"}}}}}}
-FOUR_PATHS = {"global.controlbus.topicPrefix", "global.redis.databases.seamless", "global.ports.questdbHealth",
+FOUR_PATHS = {"global.seamless.coordinator_url", "global.redis.databases.seamless", "global.ports.questdbHealth",
               "global.resources.prod.redis.limits.cpu"}
 
 
@@ -64,12 +65,13 @@ def test_the_check_renders_before_every_other_template() -> None:
 
 
 def test_a_components_own_fail_does_not_hide_the_aggregated_list() -> None:
-    own_fail = {"gateway": {"image": {"digest": "sha256:not-hex"}}}  # qmtl.image refuses it, in gateway's template
-    message = str(render_error([own_fail, FOUR_PROBLEMS], values_files=[PROD]))
+    # qmtl.image refuses it in gateway's template (the schema too, first: skipped here to reach the templates)
+    own_fail = {"gateway": {"image": {"digest": "sha256:not-hex"}}}
+    message = str(render_error([own_fail, FOUR_PROBLEMS], values_files=[PROD], extra_args=SKIP_SCHEMA))
     assert chart.parse_problems(message) is not None, message
     assert "check.yaml" in message, message
     # ... and that component fail is real: alone, it is what Helm reports.
-    alone = str(render_error(own_fail, values_files=[PROD]))
+    alone = str(render_error(own_fail, values_files=[PROD], extra_args=SKIP_SCHEMA))
     assert "gateway.image" in alone, alone
     assert chart.parse_problems(alone) is None, alone
 
@@ -82,16 +84,16 @@ def test_helm_lint_ignores_fail_and_the_check_turns_it_into_an_error(tmp_path: P
         ".git", ".tools", ".venv", ".cache", "tests", "scripts", "__pycache__", ".pytest_cache"))
     text = (copy / CHECK_TEMPLATE).read_text()
     (copy / CHECK_TEMPLATE).write_text(text[: text.index("apiVersion: apps/v1")] + "{{- end -}}\n")
-    bad = {"global": {"controlbus": {"topicPrefix": "qmtl.controlbus."}}}
+    bad = {"global": {"redis": {"databases": {"gateway": 3}}}}
     values = tmp_path / "bad.yaml"
-    values.write_text("global:\n  controlbus:\n    topicPrefix: qmtl.controlbus.\n")
+    values.write_text("global:\n  redis:\n    databases:\n      gateway: 3\n")
     without = run_helm("lint", str(copy), "-f", str(PROD), "-f", str(values), "--strict")
     assert without.ok, without.stdout + without.stderr
     assert "Fail: qmtl values check failed" in without.stderr or "qmtl values check failed" in without.stderr
     real = helm_lint(values=[bad], values_files=[PROD])
     assert not real.ok
     assert "[ERROR] templates/validate/renders/first/check.yaml" in real.stdout
-    assert "global.controlbus.topicPrefix" in real.stdout
+    assert "global.redis.databases.seamless" in real.stdout
 
 
 @pytest.mark.parametrize("dependency", ["redis", "questdb", "minio"])
@@ -108,16 +110,45 @@ def test_prod_without_coordinator_url_is_refused_when_the_schema_is_skipped() ->
     assert any(p.startswith("global.seamless.coordinator_url") for p in chart.parse_problems(message) or []), message
 
 
-def test_wrong_types_do_not_crash_the_check() -> None:
+@pytest.mark.parametrize("odd", [
+    {"global": {"ports": "none", "redis": "none", "resources": {"prod": {"redis": "big"}}, "replicas": "many",
+                "seamless": {"coordinator_url": 5}},
+     "gateway": {"forwarder": "x", "resources": "lots"}, "seamless-coordinator": {"enabled": "maybe"}},
+    {"global": {"redis": {"databases": "none"}, "seamless": {"coordinator_url": None}, "resources": "none"},
+     "postgres": {"resources": {"postgres": {"requests": "1", "limits": {"cpu": []}}}}},
+], ids=["top-level", "nested"])
+def test_wrong_types_do_not_crash_the_check(odd: dict) -> None:
     """With the schema skipped, odd types are skipped by the check (the schema names them); the other rules
-    still report."""
-    odd = {"global": {"ports": "none", "redis": {"databases": "none"}, "resources": {"prod": {"redis": "big"}},
-                      "replicas": "many", "controlbus": {"topicPrefix": "qmtl.controlbus."}}}
+    still report (here: prod without a coordinator URL)."""
     message = str(render_error(odd, values_files=[PROD], extra_args=SKIP_SCHEMA))
     problems = chart.parse_problems(message)
     assert problems is not None, message
-    assert "global.controlbus.topicPrefix" in {chart.problem_key_path(p) for p in problems}
+    assert "global.seamless.coordinator_url" in {chart.problem_key_path(p) for p in problems}
     assert "_validate.tpl" not in message
+
+
+def test_a_profile_typo_is_refused_when_the_schema_is_skipped() -> None:
+    """qmtl.profile (qmtl-lib), which every template asks for the profile, refuses it: nothing renders with a
+    profile that selects no sizing table."""
+    message = str(render_error({"global": {"profile": "prd"}}, values_files=[PROD], extra_args=SKIP_SCHEMA))
+    assert "global.profile" in message, message
+    assert '"prd"' in message, message
+
+
+# Fragments of the check's messages, one per rule: written in templates/_validate.tpl and in no other template.
+RULE_TEXTS = ("is the bundled coordinator, but", "is an external coordinator, so", "serves plain http",
+              "listens on global.ports.coordinator", "prod has no stub fallback", "prod has no in-memory fallback",
+              "is already used by", "both listen in the", "is below requests")
+
+
+def test_the_checks_rules_are_written_there_only() -> None:
+    templates = [p for root in (REPO_ROOT / "templates", REPO_ROOT / "charts") for p in root.rglob("*")
+                 if p.is_file() and p.suffix in (".tpl", ".yaml", ".txt")]
+    for text in RULE_TEXTS:
+        holders = [p.relative_to(REPO_ROOT).as_posix() for p in templates if text in p.read_text()]
+        assert holders == ["templates/_validate.tpl"], (text, holders)
+    defined = [p for p in templates if 'define "qmtl.config.errors"' in p.read_text()]
+    assert not defined, "the core services' rules live in the aggregated check only"
 
 
 def test_valid_values_render_nothing_from_the_check() -> None:

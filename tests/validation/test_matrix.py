@@ -12,7 +12,7 @@ from qmtl_validate.values import helm_values, load_file
 
 from tests.harness import helm_lint, render_error
 from tests.harness.paths import REPO_ROOT
-from tests.validation.conftest import errors, run_validate
+from tests.validation.conftest import DEV, PROD, errors, run_validate
 from tests.validation.matrix import CASE_IDS, CASES, CHECK, SCHEMA, Case
 
 LINT_CASES = [c for c in CASES if c.lint]
@@ -23,6 +23,16 @@ def test_the_matrix_is_big_enough_and_covers_both_layers() -> None:
     assert {c.layer for c in CASES} == {SCHEMA, CHECK}
     assert sum(c.layer == CHECK for c in CASES) >= 8
     assert {c.layer for c in LINT_CASES} == {SCHEMA, CHECK}
+    assert {c.base for c in CASES} == {PROD, DEV}
+
+
+def test_the_matrix_covers_every_section(values_schema: dict) -> None:
+    """An unknown key in every section of the values, and a refused value in every component section."""
+    sections = set(values_schema["properties"])
+    unknown = {c.path.rsplit(".", 1)[0] for c in CASES if c.id.startswith("unknown-")}
+    assert sections - {"global"} <= unknown, sections - unknown
+    refused_in = {c.path.split(".")[0] for c in CASES}
+    assert sections <= refused_in, sections - refused_in
 
 
 def _helm_error(case: Case) -> str:

@@ -290,3 +290,87 @@ def test_s3_health_of_a_real_minio(minio_server) -> None:
     check = check_named(report, "seamless", "s3_health")
     assert check["severity"] == "ok", check
     assert "/minio/health/live answered HTTP 200" in check["hint"]
+
+
+# --- QuestDB PG wire, Kafka metadata and Neo4j Bolt against real servers (tests/engines fixtures) --------------
+
+def _secret(tmp_path: Path, name: str, data: dict[str, str]) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+                                    "stringData": data}))
+    return path
+
+
+def _online_check(values: dict, target: str, name: str, *args: str) -> dict:
+    _, report, stderr = run_validate([DEV], [values], ["--online", "--target", target, *args])
+    assert report is not None, stderr
+    return check_named(report, target, name)
+
+
+def external_questdb(server) -> dict:
+    return {"global": {"questdb": {"enabled": False, "external": {
+        "host": server.host, "port": server.pg_port, "database": "qdb", "sslmode": "disable",
+        "existingSecret": "managed-questdb", "cidrs": ["127.0.0.1/32"]}}}}
+
+
+def test_questdb_pg_wire_with_the_coordinators_credentials(questdb_server, tmp_path: Path) -> None:
+    server = questdb_server()
+    good = _secret(tmp_path, "managed-questdb", {"username": server.pg_user, "password": server.pg_password})
+    check = _online_check(external_questdb(server), "seamless", "questdb_pgwire", "--secret", str(good))
+    assert check["severity"] == "ok", check
+    assert f"connected to qdb as {server.pg_user}" in check["hint"]
+    wrong = _secret(tmp_path, "managed-questdb", {"username": server.pg_user, "password": "not-the-password"})
+    check = _online_check(external_questdb(server), "seamless", "questdb_pgwire", "--secret", str(wrong))
+    assert check["severity"] == "warning", check  # dev; prod: error
+    assert "OperationalError" in check["hint"], check
+
+
+def external_kafka(broker, prefix: str) -> dict:
+    return {"global": {"controlbus": {"enabled": False, "topicPrefix": prefix, "topicPrefixAcknowledged": True,
+                                      "external": {"brokers": [broker.internal_bootstrap], "cidrs": ["127.0.0.1/32"]}}}}
+
+
+def test_kafka_metadata_and_the_controlbus_topics(kafka_broker, engine_name) -> None:
+    """QMTL's clients connect anonymously: the probe does too. Before the topics exist (and before the
+    anonymous principal may describe them) it lists them as missing; after, it finds every one."""
+    prefix = engine_name("cb") + "."
+    values = external_kafka(kafka_broker, prefix)
+    check = _online_check(values, "gateway", "kafka_metadata")
+    assert check["severity"] == "ok", check
+    assert "1 broker(s)" in check["hint"]
+    assert f"not there yet: {prefix}activation" in check["hint"], check
+    topics = [f"{prefix}{name}" for name in yaml.safe_load((REPO_ROOT / "values.yaml").read_text())[
+        "global"]["controlbus"]["topics"]]
+    kafka_broker.create_topics(topics)
+    kafka_broker.create_acls([{"principal": "User:ANONYMOUS", "name": prefix, "pattern": "prefixed",
+                               "operations": ["describe"]}])
+    check = _online_check(values, "gateway", "kafka_metadata")
+    assert check["severity"] == "ok", check
+    assert "every ControlBus topic exists" in check["hint"], check
+
+
+def test_kafka_without_a_broker_is_reported() -> None:
+    values = {"global": {"controlbus": {"enabled": False, "external": {
+        "brokers": [closed_port_url().removeprefix("http://")], "cidrs": ["127.0.0.1/32"]}}}}
+    check = _online_check(values, "dagmanager", "kafka_metadata")
+    assert check["severity"] == "warning", check
+    assert "no metadata" in check["hint"], check
+
+
+def external_neo4j(server) -> dict:
+    return {"global": {"neo4j": {"enabled": False, "external": {
+        "uri": server.bolt_uri, "username": server.user, "existingSecret": "managed-neo4j",
+        "cidrs": ["127.0.0.1/32"]}}}}
+
+
+def test_neo4j_bolt_as_the_dagmanagers_user(neo4j_server, tmp_path: Path) -> None:
+    server = neo4j_server()  # the session's shared server (tests/dependencies uses the same)
+    good = _secret(tmp_path, "managed-neo4j", {"password": server.password})
+    check = _online_check(external_neo4j(server), "dagmanager", "neo4j_bolt", "--secret", str(good))
+    assert check["severity"] == "ok", check
+    assert f"Bolt as {server.user}" in check["hint"]
+    # one wrong attempt only: Neo4j locks a user out after repeated failures
+    wrong = _secret(tmp_path, "managed-neo4j", {"password": "not-the-password"})
+    check = _online_check(external_neo4j(server), "dagmanager", "neo4j_bolt", "--secret", str(wrong))
+    assert check["severity"] == "warning", check
+    assert "AuthError" in check["hint"] or "nauthorized" in check["hint"], check

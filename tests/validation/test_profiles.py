@@ -133,6 +133,12 @@ MERGE_CASES = {
     "disabled-subchart-keeps-its-section": [DEV, {"redis": {"persistence": {"size": "1Gi"}}}],
     "list-replaced-not-merged": [PROD, {"global": {"imagePullSecrets": ["a", "b"]}},
                                  {"global": {"imagePullSecrets": ["c"]}}],
+    # Helm shares the tables below global.<key>.<key> with the subcharts and fills them from their defaults:
+    # a null there does not delete the default (one level up it does).
+    "null-below-a-global-table-comes-back": [PROD, {"global": {"resources": {"prod": {"minio": {"limits": None}}},
+                                                               "controlbus": {"topics": {"activation": None}}}}],
+    "null-of-a-global-table-entry-deletes": [PROD, {"global": {"resources": {"dev": None}}}],
+    "null-in-a-subchart-section-deletes": [PROD, {"postgres": {"persistence": {"size": {"prod": None}}}}],
 }
 
 
@@ -179,3 +185,35 @@ def test_merge_cases_mean_something() -> None:
     assert disabled == {"persistence": {"size": "1Gi"}}
     assert _python_values(MERGE_CASES["list-replaced-not-merged"])["global"]["imagePullSecrets"] == ["c"]
     assert yaml.safe_load(DEV.read_text())["global"]["redis"]["enabled"] is False
+    restored = _python_values(MERGE_CASES["null-below-a-global-table-comes-back"])["global"]
+    assert restored["resources"]["prod"]["minio"]["limits"] == {"cpu": "2", "memory": "2Gi"}
+    assert "activation" in restored["controlbus"]["topics"]
+    assert "dev" not in _python_values(MERGE_CASES["null-of-a-global-table-entry-deletes"])["global"]["resources"]
+    assert "prod" not in _python_values(MERGE_CASES["null-in-a-subchart-section-deletes"])["postgres"]["persistence"][
+        "size"]
+
+
+STATEFUL = ("controlbus", "redis", "postgres", "neo4j", "questdb", "minio")
+
+
+def test_prod_keeps_every_bundled_dependencys_data_on_a_volume() -> None:
+    """"Persistence on" in prod: there is no in-memory mode to switch to (values.schema.json refuses a
+    persistence.enabled key and a zero size); every bundled stateful dependency mounts its data directory from
+    a PersistentVolumeClaim template of its StatefulSet, never from an emptyDir."""
+    rendered = render_chart(values_files=[PROD])
+    sets = [i for i in rendered.items if i.obj.get("kind") == "StatefulSet"]
+    assert {i.source.split("/")[2] for i in sets} == set(STATEFUL)
+    for item in sets:
+        spec = item.obj["spec"]
+        claims = {t["metadata"]["name"]: t for t in spec.get("volumeClaimTemplates") or []}
+        assert claims, f"{item.source}: no volumeClaimTemplates"
+        for claim in claims.values():
+            size = claim["spec"]["resources"]["requests"]["storage"]
+            assert size, item.source
+            assert not size.startswith("0"), (item.source, size)
+        pod = spec["template"]["spec"]
+        volumes = {v["name"]: v for v in pod.get("volumes") or []}
+        main = pod["containers"][0]
+        mounted = [m for m in main.get("volumeMounts") or [] if m["name"] in claims]
+        assert mounted, f"{item.source}: the main container mounts no claim"
+        assert not any(m["name"] in volumes and "emptyDir" in volumes[m["name"]] for m in mounted)

@@ -1,9 +1,12 @@
 """values.schema.json: generated from schemas/ (no drift), self-contained, every key typed and described,
-defaults equal to values.yaml, and the builder refuses a values.yaml key the schema does not declare."""
+unknown keys refused in every section, defaults equal to the chart's values (the umbrella's values.yaml AND
+each subchart's), the sections match what the templates read, and the builder refuses values keys the
+schema does not declare."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -11,12 +14,24 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from qmtl_validate import schema
+from qmtl_validate.values import helm_values, load_file
 
-from schemas import build
+from schemas import build, values_schema
+from tests.harness import render_chart
 from tests.harness.paths import REPO_ROOT
+from tests.validation.conftest import PROD
 
 COMMITTED = REPO_ROOT / "values.schema.json"
 VALUES = yaml.safe_load((REPO_ROOT / "values.yaml").read_text())
+CHART = yaml.safe_load((REPO_ROOT / "Chart.yaml").read_text())
+SUBCHARTS = [d["name"] for d in CHART["dependencies"]]
+_DEFS = json.loads(COMMITTED.read_text())["$defs"]
+
+
+def _subchart_values(name: str) -> dict:
+    path = REPO_ROOT / "charts" / name / "values.yaml"
+    return (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
 
 
 def test_committed_schema_is_generated_from_its_source() -> None:
@@ -27,7 +42,7 @@ def test_committed_schema_is_generated_from_its_source() -> None:
 def test_schema_is_self_contained_2020_12(values_schema: dict) -> None:
     assert values_schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     jsonschema.Draft202012Validator.check_schema(values_schema)
-    refs = [r for r in _walk_values(values_schema, "$ref")]
+    refs = list(_walk_values(values_schema, "$ref"))
     assert refs, "expected local $refs to shared definitions"
     assert all(r.startswith("#/$defs/") for r in refs), [r for r in refs if not r.startswith("#/$defs/")]
     for ref in refs:
@@ -67,18 +82,54 @@ def _declarations(node: Any, path: str = ""):
 
 def test_every_declared_key_is_typed_and_described(values_schema: dict) -> None:
     declared = list(_declarations(values_schema))
-    assert len(declared) > 150
+    assert len(declared) > 300
     for path, prop in declared:
-        if prop is True:
-            continue
         assert prop.get("description"), f"{path}: no description"
-        assert any(k in prop for k in ("type", "$ref", "enum", "const", "not", "$comment")), f"{path}: no type"
+        assert any(k in prop for k in ("type", "$ref", "enum", "const", "not", "anyOf")), f"{path}: no type"
 
 
-def _schema_at(schema: dict, parts: list[str]) -> dict | None:
-    node: Any = schema
+def _objects(node: Any, path: str = ""):
+    """(path, schema) of every object declaration (typed object) reachable through properties, items,
+    patternProperties, anyOf and the shared types."""
+    if not isinstance(node, dict):
+        return
+    if node.get("type") == "object":
+        yield path, node
+    for name, prop in (node.get("properties") or {}).items():
+        yield from _objects(prop, f"{path}.{name}".lstrip("."))
+    for pattern, prop in (node.get("patternProperties") or {}).items():
+        yield from _objects(prop, f"{path}.<{pattern}>")
+    for key in ("items", "additionalProperties"):
+        if isinstance(node.get(key), dict):
+            yield from _objects(node[key], f"{path}[]")
+    for branch in node.get("anyOf") or []:
+        yield from _objects(branch, path)
+
+
+def test_unknown_keys_are_refused_everywhere_but_the_copies_of_global(values_schema: dict) -> None:
+    """Every object refuses keys it does not declare, except `global` inside a component section (Helm puts
+    a copy of `global` there) and the Kubernetes affinity blocks passed through as they are."""
+    open_objects = []
+    roots = [("", values_schema), *((f"$defs.{k}", v) for k, v in values_schema["$defs"].items())]
+    for root_path, root in roots:
+        for path, node in _objects(root, root_path):
+            if node.get("additionalProperties", True) is True:  # (a typed map, e.g. annotations, is not open)
+                open_objects.append(path)
+    sections = [s for s in SUBCHARTS]
+    assert sorted(open_objects) == sorted([f"{s}.global" for s in sections]
+                                          + [f"$defs.affinity.{k}" for k in ("nodeAffinity", "podAffinity",
+                                                                            "podAntiAffinity")]), open_objects
+    assert set(values_schema["properties"]) == {"global", *sections}
+
+
+def _schema_at(node: dict, parts: list[str]) -> dict | None:
+    """The declaration at `parts`, following properties, shared types and the object branch of a choice of
+    shapes (the declaration itself, as written where it is used, for the last part)."""
     for part in parts:
-        props = (node or {}).get("properties") or {}  # a $ref'd declaration carries its default whole
+        if "$ref" in node:
+            node = _DEFS[node["$ref"].rsplit("/", 1)[-1]]
+        branches = [b for b in node.get("anyOf") or [] if b.get("type") == "object"]
+        props = (branches[0] if branches else node).get("properties") or {}
         if part not in props:
             return None
         node = props[part]
@@ -93,51 +144,194 @@ def _leaves(values: Any, parts: list[str]):
         yield parts, values
 
 
-def test_defaults_equal_values_yaml(values_schema: dict) -> None:
-    """Every named key of values.yaml carries its default in the schema (maps keyed by container or topic
-    name are data, not declarations: they have no per-key default)."""
+def _default_at(values_schema: dict, parts: list[str]) -> tuple[bool, Any]:
+    """The schema's default for the leaf at `parts`: its own, or inside the default of the nearest declared
+    ancestor that carries one (a $ref'd type or a map carries its whole default)."""
+    for depth in range(len(parts), 0, -1):
+        node = _schema_at(values_schema, parts[:depth])
+        if node is not None and "default" in node:
+            value = node["default"]
+            for part in parts[depth:]:
+                if not isinstance(value, dict) or part not in value:
+                    return False, None
+                value = value[part]
+            return True, value
+    return False, None
+
+
+@pytest.mark.parametrize("source", ["values.yaml", *(f"charts/{n}/values.yaml" for n in SUBCHARTS)])
+def test_defaults_equal_the_charts_values(values_schema: dict, source: str) -> None:
+    """Every leaf of the umbrella's values.yaml and of each subchart's own values.yaml is the schema's default
+    at that key, except where the umbrella overrides a subchart's default (then the umbrella's value is)."""
+    if source == "values.yaml":
+        leaves = list(_leaves(VALUES, []))
+    else:
+        name = source.split("/")[1]
+        leaves = [([name, *parts], value) for parts, value in _leaves(_subchart_values(name), [])
+                  if parts and value != {}]
     compared = 0
-    for parts, value in _leaves(VALUES, []):
-        prop = None
-        for depth in range(len(parts), 0, -1):
-            prop = _schema_at(values_schema, parts[:depth])
-            if prop is not None:
-                break
-        assert prop is not None, f"{'.'.join(parts)} is not declared"
-        if depth == len(parts):
-            where = ".".join(parts)
-            assert prop.get("default") == value, f"{where}: schema default {prop.get('default')!r} != {value!r}"
-            compared += 1
-        else:  # a whole map is the default of a $ref'd property (e.g. global.qmtlImage) or data in a map
-            assert "default" not in prop or _get(prop["default"], parts[depth:]) == value
-    assert compared > 40
-
-
-def _get(node: Any, parts: list[str]) -> Any:
-    for part in parts:
-        node = node[part]
-    return node
+    for parts, value in leaves:
+        if value is None:
+            continue
+        umbrella = VALUES
+        for part in parts:
+            umbrella = umbrella.get(part) if isinstance(umbrella, dict) else None
+        expected = umbrella if (source != "values.yaml" and umbrella is not None) else value
+        found, default = _default_at(values_schema, parts)
+        assert found, f"{source}: {'.'.join(parts)} has no default in the schema"
+        assert default == expected, f"{source}: {'.'.join(parts)}: schema default {default!r} != {expected!r}"
+        compared += 1
+    assert compared or (source.startswith("charts/") and not _subchart_values(source.split("/")[1]))
 
 
 def test_the_chart_defaults_validate_as_dev(values_schema: dict) -> None:
     assert VALUES["global"]["profile"] == "dev"
     assert list(jsonschema.Draft202012Validator(values_schema).iter_errors(VALUES)) == []
+    with_subcharts = helm_values(REPO_ROOT, [])
+    assert schema.check(values_schema, with_subcharts) == []
+
+
+# --- the sections and the templates agree -----------------------------------------------------------------
+
+READERS = {  # qmtl-lib templates that read a component's own values for it
+    "qmtl.resources": "resources",
+    "qmtl.replicas": "replicas",
+    "qmtl.persistence.": "persistence",
+}
+
+
+def _read_paths(section: str) -> set[tuple[str, ...]]:
+    """Key paths of `section` the templates read directly: .Values.a.b in its own templates, and
+    .Values.<section>.a.b / index .Values "<section>" "a" in the umbrella's."""
+    paths: set[tuple[str, ...]] = set()
+    if section == "qmtl-lib":  # its templates read the values of the chart that includes them
+        return paths
+    for path in (REPO_ROOT / "charts" / section / "templates").rglob("*.*"):
+        text = path.read_text()
+        for chain in re.findall(r"(?<![\w)])(?:\$|\.ctx|\$ctx)?\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)", text):
+            parts = tuple(chain.lstrip(".").split("."))
+            if parts[0] != "global":
+                paths.add(parts)
+        for reader, key in READERS.items():
+            if f'include "{reader}' in text:
+                paths.add((key,))
+    for path in (REPO_ROOT / "templates").rglob("*.*"):
+        text = path.read_text()
+        name = re.escape(section)
+        for chain in re.findall(rf"\.Values\.{name}((?:\.[A-Za-z_][A-Za-z0-9_]*)+)", text):
+            paths.add(tuple(chain.lstrip(".").split(".")))
+        for key in re.findall(rf'index \.Values "{name}" "([A-Za-z_]+)"', text):
+            paths.add((key,))
+    return paths
+
+
+@pytest.mark.parametrize("section", SUBCHARTS)
+def test_each_section_declares_what_its_templates_read(values_schema: dict, section: str) -> None:
+    section_schema = values_schema["properties"][section]
+    declared = {k for k, v in section_schema["properties"].items() if v.get("not") != {}} - {"global"}
+    read = _read_paths(section)
+    condition = next(d.get("condition", "") for d in CHART["dependencies"] if d["name"] == section)
+    if condition == f"{section}.enabled":
+        read.add(("enabled",))
+    for parts in read:
+        assert _schema_at(section_schema, list(parts)) is not None or _opens(section_schema, parts), (
+            f"the templates read {section}.{'.'.join(parts)}, which the schema does not declare")
+    assert declared == {p[0] for p in read}, f"declared but read by no template: {declared - {p[0] for p in read}}"
+
+
+def _opens(node: dict, parts: tuple[str, ...]) -> bool:
+    """`parts` falls in a map of the schema (its names are data, e.g. neo4j.config.<setting>)."""
+    for depth in range(len(parts)):
+        found = _schema_at(node, list(parts[:depth]))
+        resolved = found if found is None or "$ref" not in found else _DEFS.get(found["$ref"].rsplit("/", 1)[-1])
+        if resolved is not None and resolved.get("patternProperties"):
+            return True
+    return False
+
+
+
+SIZE_MARK = {"dev": "1111", "prod": "2222"}  # millicores nobody uses: each override is found by its value
+
+
+def test_each_sections_containers_are_the_ones_its_resources_override() -> None:
+    """values_schema.SECTION_CONTAINERS: every container a section may override is one that section renders,
+    found by giving each its own requests in that section's `resources` (prod renders every component)."""
+    overrides: dict[str, dict] = {}
+    marks: dict[tuple[str, str], str] = {}
+    for index, (section, containers) in enumerate(values_schema.SECTION_CONTAINERS.items()):
+        for offset, container in enumerate(containers):
+            cpu = f"{1000 + index * 10 + offset}m"
+            marks[(section, container)] = cpu
+            overrides.setdefault(section, {"resources": {}})["resources"][container] = {
+                "requests": {"cpu": cpu, "memory": "2Gi"}, "limits": {"cpu": "4", "memory": "4Gi"}}
+    rendered = render_chart([overrides], values_files=[PROD])
+    found: dict[str, set[str]] = {}
+    for item in rendered.items:
+        spec = (item.obj.get("spec") or {}).get("template", {}).get("spec") or {}
+        for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+            cpu = ((c.get("resources") or {}).get("requests") or {}).get("cpu")
+            found.setdefault(str(cpu), set()).add(item.source)
+    for (section, container), cpu in marks.items():
+        sources = found.get(cpu, set())
+        assert sources, f"{section}.resources.{container} is applied to no container"
+        assert all(f"/charts/{section}/templates/" in s for s in sources), (section, container, sources)
+
+
+def test_every_image_is_an_image_type_and_latest_is_refused_there_in_prod(values_schema: dict) -> None:
+    """Every `image`-like key of the chart's values is declared with an image type, and the prod rules refuse
+    `latest` at each of them (tests/validation/matrix.py has a case for each)."""
+    from tests.validation.matrix import CASES
+
+    image_keys = {tuple(parts[:-1]) for parts, _ in _leaves(build.effective_defaults(), [])
+                  if parts[-1] == "repository"}
+    declared = set(values_schema_image_paths(values_schema))
+    assert image_keys <= declared, image_keys - declared
+    assert len(declared) == 12
+    latest_cases = {c.path.rsplit(".", 1)[0] for c in CASES if c.id.startswith("prod-latest-")}
+    assert {".".join(p) for p in declared} == latest_cases
+
+
+def values_schema_image_paths(values_schema_doc: dict) -> list[tuple[str, ...]]:
+    return values_schema.image_paths(values_schema_doc)
+
+
+# --- the builder -------------------------------------------------------------------------------------------
+
+def _chart_copy(tmp_path: Path) -> Path:
+    chart = tmp_path / "chart"
+    shutil.copytree(REPO_ROOT, chart, ignore=shutil.ignore_patterns(
+        ".git", ".tools", ".venv", ".cache", "tests", "scripts", "docs", "__pycache__", ".pytest_cache"))
+    return chart
 
 
 def test_builder_refuses_an_undeclared_values_key(tmp_path: Path) -> None:
-    chart = tmp_path / "chart"
-    shutil.copytree(REPO_ROOT, chart, ignore=shutil.ignore_patterns(
-        ".git", ".tools", ".venv", ".cache", "tests", "scripts", "__pycache__", ".pytest_cache"))
+    chart = _chart_copy(tmp_path)
     broken = dict(VALUES, **{"global": dict(VALUES["global"], coordinatorUrl="http://x")})
     (chart / "values.yaml").write_text(yaml.safe_dump(broken))
-    with pytest.raises(build.SchemaSourceError, match=r"global\.coordinatorUrl is not declared"):
+    with pytest.raises(build.SchemaSourceError, match=r"values\.yaml: global\.coordinatorUrl is not declared"):
+        build.generate(chart)
+
+
+def test_builder_refuses_an_undeclared_key_of_a_subcharts_values(tmp_path: Path) -> None:
+    chart = _chart_copy(tmp_path)
+    redis = dict(_subchart_values("redis"), maxclients=10000)
+    (chart / "charts" / "redis" / "values.yaml").write_text(yaml.safe_dump(redis))
+    with pytest.raises(build.SchemaSourceError, match=r"charts/redis/values\.yaml: redis\.maxclients is not declared"):
+        build.generate(chart)
+
+
+def test_builder_refuses_a_sizing_table_the_sections_do_not_know(tmp_path: Path) -> None:
+    chart = _chart_copy(tmp_path)
+    values = json.loads(json.dumps(VALUES))
+    for profile in ("dev", "prod"):
+        values["global"]["resources"][profile]["redis-exporter"] = values["global"]["resources"][profile]["redis"]
+    (chart / "values.yaml").write_text(yaml.safe_dump(values))
+    with pytest.raises(build.SchemaSourceError, match=r"only in the table \['redis-exporter'\]"):
         build.generate(chart)
 
 
 def test_builder_refuses_a_subchart_without_a_section(tmp_path: Path) -> None:
-    chart = tmp_path / "chart"
-    shutil.copytree(REPO_ROOT, chart, ignore=shutil.ignore_patterns(
-        ".git", ".tools", ".venv", ".cache", "tests", "scripts", "__pycache__", ".pytest_cache"))
+    chart = _chart_copy(tmp_path)
     meta = yaml.safe_load((chart / "Chart.yaml").read_text())
     meta["dependencies"].append({"name": "grafana", "version": "0.1.0", "repository": "", "condition":
                                  "grafana.enabled"})
@@ -157,20 +351,40 @@ def test_check_mode_reports_drift(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert build.main(["--check"]) == 0
 
 
+# --- prod: what each enabled service needs ----------------------------------------------------------------
+
 ENDPOINT_KEYS = {"redis": "host", "postgres": "host", "neo4j": "uri", "questdb": "host", "minio": "endpoint",
                  "controlbus": "brokers"}
+PROD_VALUES = load_file(REPO_ROOT / "values" / "prod.yaml")
+DEV_VALUES = load_file(REPO_ROOT / "values" / "dev.yaml")
+
+
+def _paths(values_schema: dict, *layers: dict) -> set[str]:
+    return schema.python_key_paths(values_schema, helm_values(REPO_ROOT, list(layers)))
 
 
 @pytest.mark.parametrize("dependency", sorted(ENDPOINT_KEYS))
 def test_prod_requires_every_dependency_bundled_or_external(values_schema: dict, dependency: str) -> None:
-    """Each of the six, with python-jsonschema (the matrix shows Helm agreeing on several of them)."""
-    from qmtl_validate import schema
-    from qmtl_validate.values import helm_values, load_file
-
-    prod = load_file(REPO_ROOT / "values" / "prod.yaml")
+    """Each of the six, with every service on (python-jsonschema; the matrix shows Helm agreeing)."""
     off = {"global": {dependency: {"enabled": False}}}
-    paths = schema.python_key_paths(values_schema, helm_values(REPO_ROOT, [prod, off]))
+    paths = _paths(values_schema, PROD_VALUES, off)
     assert f"global.{dependency}.external.{ENDPOINT_KEYS[dependency]}" in paths
     assert (f"global.{dependency}.external.existingSecret" in paths) == (dependency != "controlbus")
-    dev = load_file(REPO_ROOT / "values" / "dev.yaml")
-    assert schema.python_key_paths(values_schema, helm_values(REPO_ROOT, [dev, off])) == set()
+    assert _paths(values_schema, DEV_VALUES, off) == set()
+
+
+@pytest.mark.parametrize(("services_off", "not_needed"), [
+    (("dagmanager",), ("neo4j",)),
+    (("gateway", "worldservice"), ("postgres",)),
+    (("gateway", "dagmanager", "worldservice"), ("postgres", "neo4j", "controlbus")),
+])
+def test_prod_requires_what_the_enabled_services_need(values_schema: dict, services_off: tuple,
+                                                      not_needed: tuple) -> None:
+    """QMTL's own start-up checks: gateway needs Redis, PostgreSQL and the ControlBus; dagmanager Neo4j and the
+    ControlBus; worldservice PostgreSQL, Redis and the ControlBus. Seamless needs Redis, QuestDB and S3 whatever
+    runs: those stay required."""
+    services = {s: {"enabled": False} for s in services_off}
+    deps_off = {"global": {d: {"enabled": False} for d in (*not_needed, "redis")}}
+    paths = _paths(values_schema, PROD_VALUES, services, deps_off)
+    assert not any(p.startswith(tuple(f"global.{d}." for d in not_needed)) for p in paths), paths
+    assert "global.redis.external.host" in paths

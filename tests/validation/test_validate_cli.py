@@ -57,12 +57,37 @@ def test_dev_without_coordinator_exits_0_with_a_warning() -> None:
 
 def test_schema_and_check_problems_are_both_reported() -> None:
     """A values set with a schema problem AND a cross-key problem: validate lists both (Helm stops at the
-    schema), because it renders with the schema skipped and checks the schema itself."""
-    both = {"global": {"guard": {"attempts": 0}, "controlbus": {"topicPrefix": "qmtl.controlbus."}}}
+    schema), because it checks the schema itself and renders the aggregated check with the schema skipped.
+    The rest of the chart is not rendered: Helm would render nothing of these values."""
+    both = {"global": {"guard": {"attempts": 0}, "redis": {"databases": {"gateway": 3}}}}
     code, report, _ = run_validate([PROD], [both])
     assert code == 1
     assert any(c.get("path") == "global.guard.attempts" for c in report["results"]["schema"])
-    assert any(c.get("path") == "global.controlbus.topicPrefix" for c in report["results"]["checks"])
+    assert any(c.get("path") == "global.redis.databases.seamless" for c in report["results"]["checks"])
+    (render,) = report["results"]["render"]
+    assert render["severity"] == "warning", render
+    assert render["hint"].startswith("not attempted"), render
+    assert all(c["hint"].startswith("not checked") for c in report["results"]["seamless"])
+
+
+def test_a_prod_rule_the_check_also_guards_is_reported_once() -> None:
+    """The aggregated check repeats the design's prod rules for installs that skip the schema; validate reports
+    such a problem once, where the schema found it."""
+    code, report, _ = run_validate([PROD], [{"global": {"seamless": {"coordinator_url": ""},
+                                                         "redis": {"enabled": False}}}], ["--target", "schema"])
+    assert code == 1
+    schema_paths = [c.get("path") for c in report["results"]["schema"]]
+    assert "global.seamless.coordinator_url" in schema_paths
+    assert "global.redis.external.host" in schema_paths
+    check_paths = [c.get("path") for c in report["results"]["checks"] if c["severity"] == "error"]
+    assert not check_paths, report["results"]["checks"]
+    # ... while the check does report them (Helm with the schema skipped):
+    from tests.harness import render_error
+
+    message = str(render_error([{"global": {"seamless": {"coordinator_url": ""}, "redis": {"enabled": False}}}],
+                               values_files=[PROD], extra_args=("--skip-schema-validation",)))
+    assert "- global.seamless.coordinator_url:" in message, message
+    assert "- global.redis:" in message, message
 
 
 @pytest.mark.parametrize(("content", "reason"), [

@@ -74,7 +74,7 @@ Call the helpers with (dict "ctx" $ "service" "gateway" "image" <image ref> "pul
     - name: qmtl-config
       mountPath: {{ include "qmtl.configDir" . }}
 {{- if and .guard (eq (include "qmtl.profile" .ctx) "prod") }}
-{{- /* An empty URL is refused by qmtl.config.errors (and by the guard itself, which then exits 1). */}}
+{{- /* An empty URL is refused by the schema and the aggregated values check (and by the guard itself, which then exits 1). */}}
 {{- $url := .ctx.Values.global.seamless.coordinator_url | default "" | trim }}
 - name: coordinator-guard
   image: {{ .image | quote }}
