@@ -49,10 +49,8 @@ echo "neo4j-schema: done"
 {{/* neo4j.conf settings as the image's NEO4J_* env vars (`.` -> `_`, `_` -> `__`). */}}
 {{- define "neo4j.configEnv" -}}
 {{- $profile := include "qmtl.profile" . -}}
+{{- /* neo4j.memory.<profile> has heap and pagecache: values.schema.json */ -}}
 {{- $mem := get (.Values.memory | default dict) $profile | default dict -}}
-{{- if not (and $mem.heap $mem.pagecache) -}}
-{{- fail (printf "neo4j.memory.%s needs heap and pagecache (e.g. {heap: 512m, pagecache: 256m})" $profile) -}}
-{{- end -}}
 {{- $ports := .Values.global.ports -}}
 {{- $conf := dict
   "server.memory.heap.initial_size" $mem.heap
