@@ -68,10 +68,8 @@ Port(s) of an external endpoint, from the qmtl.endpoints model: (dict "ep" <mode
 {{- $ports = list (int $e.port) -}}
 {{- else if eq .key "controlbus" -}}
 {{- range $b := $e.brokers -}}
+{{- /* host:port: values.schema.json */ -}}
 {{- $p := regexFind "[0-9]+$" (regexFind ":[0-9]+$" (toString $b)) -}}
-{{- if not $p -}}
-{{- fail (printf "global.controlbus.external.brokers: %q has no port; write brokers as host:port" $b) -}}
-{{- end -}}
 {{- $ports = append $ports (int $p) -}}
 {{- end -}}
 {{- else -}}

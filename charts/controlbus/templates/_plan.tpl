@@ -32,12 +32,7 @@ Who may do what:
 {{- $lines := list "# QMTL ControlBus plan (charts/controlbus/templates/_plan.tpl)" -}}
 {{- range $key := keys .Values.global.controlbus.topics | sortAlpha -}}
 {{- $t := get $.Values.global.controlbus.topics $key -}}
-{{- if or (not (kindIs "map" $t)) (lt (int ($t.partitions | default 0)) 1) (and (lt (int64 ($t.retentionMs | default 0)) 1) (ne (int64 ($t.retentionMs | default 0)) -1)) -}}
-{{- fail (printf "global.controlbus.topics.%s needs partitions (>= 1) and retentionMs (milliseconds > 0, or -1 for unlimited)" $key) -}}
-{{- end -}}
-{{- if not (regexMatch "^[A-Za-z0-9._-]+$" (get $cb.topics $key)) -}}
-{{- fail (printf "global.controlbus.topics.%s: %q is not a valid Kafka topic name (letters, digits, . _ -)" $key (get $cb.topics $key)) -}}
-{{- end -}}
+{{- /* names, partitions (>= 1) and retentionMs (> 0 or -1): values.schema.json */ -}}
 {{- $lines = append $lines (printf "topic\t%s\t%d\t%d\tretention.ms=%d" (get $cb.topics $key) (int $t.partitions) $rf (int64 $t.retentionMs)) -}}
 {{- end -}}
 {{- $controlbus := list -}}
