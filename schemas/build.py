@@ -91,8 +91,10 @@ def chart_facts(chart_dir: Path = CHART_DIR) -> values_schema.Chart:
         per_profile = g.get(table) or {}
         keys = {profile: list(per_profile.get(profile) or {}) for profile in ("dev", "prod")}
         if set(keys["dev"]) != set(keys["prod"]):
-            raise SchemaSourceError(f"values.yaml: global.{table}.dev and global.{table}.prod must name the same "
-                                    f"entries (only in one: {sorted(set(keys['dev']) ^ set(keys['prod']))})")
+            raise SchemaSourceError(
+                f"values.yaml: global.{table}.dev and global.{table}.prod must name the same "
+                f"entries (only in one: {sorted(set(keys['dev']) ^ set(keys['prod']))})"
+            )
         tables[table] = keys
     containers = tuple(tables["resources"]["dev"])
     owned = {c for cs in values_schema.SECTION_CONTAINERS.values() for c in cs}
@@ -101,10 +103,12 @@ def chart_facts(chart_dir: Path = CHART_DIR) -> values_schema.Chart:
         raise SchemaSourceError(
             "the sizing table (values.yaml global.resources) and schemas/values_schema.py SECTION_CONTAINERS "
             f"disagree: only in the table {sorted(set(containers) - owned - umbrella)}, only in the schema "
-            f"{sorted(owned - set(containers))}")
+            f"{sorted(owned - set(containers))}"
+        )
     topics = tuple((g.get("controlbus") or {}).get("topics") or {})
-    return values_schema.Chart(subcharts=subcharts(chart_dir), containers=containers,
-                               workloads=tuple(tables["replicas"]["dev"]), topics=topics)
+    return values_schema.Chart(
+        subcharts=subcharts(chart_dir), containers=containers, workloads=tuple(tables["replicas"]["dev"]), topics=topics
+    )
 
 
 def _resolve(schema: dict, defs: dict) -> dict:
@@ -140,8 +144,10 @@ def _check_declared(schema: dict, value: Any, defs: dict, path: str, source: str
         where = f"{path}.{key}" if path else str(key)
         found = _declares(schema, str(key), defs)
         if not found:
-            raise SchemaSourceError(f"{source}: {where} is not declared in schemas/values_schema.py: "
-                                    "declare it (type and description), then run " + REGENERATE)
+            raise SchemaSourceError(
+                f"{source}: {where} is not declared in schemas/values_schema.py: "
+                "declare it (type and description), then run " + REGENERATE
+            )
         if isinstance(item, dict):
             _check_declared(found[0], item, defs, where, source)
 
@@ -224,10 +230,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = OUTPUT.read_text() if OUTPUT.exists() else ""
         if current != text:
-            diff = list(difflib.unified_diff(current.splitlines(), text.splitlines(), "committed", "generated",
-                                             lineterm="", n=1))
-            print("values.schema.json is stale: run `" + REGENERATE + "` and commit it\n"
-                  + "\n".join(diff[:60]), file=sys.stderr)
+            diff = list(
+                difflib.unified_diff(
+                    current.splitlines(), text.splitlines(), "committed", "generated", lineterm="", n=1
+                )
+            )
+            print(
+                "values.schema.json is stale: run `" + REGENERATE + "` and commit it\n" + "\n".join(diff[:60]),
+                file=sys.stderr,
+            )
             return 1
         return 0
     OUTPUT.write_text(text)

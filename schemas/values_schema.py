@@ -33,8 +33,14 @@ Schema = dict[str, Any]
 # --- small builders -------------------------------------------------------------------------------
 
 
-def obj(description: str, properties: dict[str, Schema] | None = None, *, required: tuple[str, ...] = (),
-        additional: bool | Schema = False, **extra: Any) -> Schema:
+def obj(
+    description: str,
+    properties: dict[str, Schema] | None = None,
+    *,
+    required: tuple[str, ...] = (),
+    additional: bool | Schema = False,
+    **extra: Any,
+) -> Schema:
     """An object. `additional=False` (the default) refuses unknown keys."""
     schema: Schema = {"type": "object", "description": description}
     if properties:
@@ -117,8 +123,10 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_LABEL_OR_EMPTY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"
 SECRET_KEY = r"^[-._a-zA-Z0-9]+$"
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-CIDR = (rf"^({_OCTET}\.){{3}}{_OCTET}/([0-9]|[12][0-9]|3[0-2])$"
-        r"|^[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}/([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$")
+CIDR = (
+    rf"^({_OCTET}\.){{3}}{_OCTET}/([0-9]|[12][0-9]|3[0-2])$"
+    r"|^[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}/([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$"
+)
 KAFKA_TOPIC = r"^[A-Za-z0-9._-]{1,249}$"
 KAFKA_TOPIC_PREFIX = r"^[A-Za-z0-9._-]{0,200}$"
 S3_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
@@ -127,7 +135,7 @@ S3_PREFIX = r"^[A-Za-z0-9!_.'()-]+(/[A-Za-z0-9!_.'()-]+)*/$"
 LATEST = r"^[Ll][Aa][Tt][Ee][Ss][Tt]$"
 # Image references (the distribution/reference grammar, simplified): [registry[:port]/]path, a tag, a digest.
 _IMAGE_COMPONENT = r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*"
-IMAGE_REPOSITORY = (rf"^({HOSTNAME}(:[0-9]{{1,5}})?/)?{_IMAGE_COMPONENT}(/{_IMAGE_COMPONENT})*$")
+IMAGE_REPOSITORY = rf"^({HOSTNAME}(:[0-9]{{1,5}})?/)?{_IMAGE_COMPONENT}(/{_IMAGE_COMPONENT})*$"
 IMAGE_TAG = r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"
 IMAGE_DIGEST = r"^(sha256:[a-f0-9]{64})?$"
 CPU = r"^([0-9]+m|[0-9]+(\.[0-9]+)?|\.[0-9]+)$"
@@ -136,8 +144,10 @@ MEMORY = r"^([0-9]+(\.[0-9]+)?|\.[0-9]+)([EPTGMK]i|[EPTGMk])?$"
 MEMORY_ZERO = r"^0*(\.0*)?([EPTGMK]i|[EPTGMk])?$"
 NEO4J_BYTES = r"^[0-9]+[kKmMgG]?$"
 SETTING_NAME = r"^[A-Za-z][A-Za-z0-9_.-]*$"
-LABEL_KEY = (r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-             r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+LABEL_KEY = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
 LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$"
 STORAGE_CLASS = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$"
 STORAGE_CLASS_OR_NONE = r"^(-|[a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$"
@@ -184,6 +194,7 @@ UMBRELLA_CONTAINER_PREFIX = "helm-test-"
 
 # --- shared definitions ($defs) -------------------------------------------------------------------------
 
+
 def _quantity(kind: str) -> Schema:
     pattern, zero = (CPU, CPU_ZERO) if kind == "cpu" else (MEMORY, MEMORY_ZERO)
     example = "250m or 1" if kind == "cpu" else "256Mi or 1Gi"
@@ -197,23 +208,34 @@ def _quantity(kind: str) -> Schema:
 
 
 def _resource_list(which: str) -> Schema:
-    return obj(f"Resource {which}: cpu and memory (ephemeral-storage optional).", {
-        "cpu": ref("cpu", f"CPU {which}."),
-        "memory": ref("memory", f"Memory {which}."),
-        "ephemeral-storage": ref("memory", f"Ephemeral storage {which}."),
-    }, required=("cpu", "memory"))
+    return obj(
+        f"Resource {which}: cpu and memory (ephemeral-storage optional).",
+        {
+            "cpu": ref("cpu", f"CPU {which}."),
+            "memory": ref("memory", f"Memory {which}."),
+            "ephemeral-storage": ref("memory", f"Ephemeral storage {which}."),
+        },
+        required=("cpu", "memory"),
+    )
 
 
 def _image(description: str, *, pull_policy: bool = True, override: bool = False) -> Schema:
-    tag = ("Image tag; empty: the tag of global.qmtlImage." if override else
-           "Image tag (empty only with a digest). Quote it in YAML (\"7.2\" is not 7.2). Never `latest` in prod.")
+    tag = (
+        "Image tag; empty: the tag of global.qmtlImage."
+        if override
+        else 'Image tag (empty only with a digest). Quote it in YAML ("7.2" is not 7.2). Never `latest` in prod.'
+    )
     props: dict[str, Schema] = {
-        "repository": string("Image repository, [registry[:port]/]path, e.g. docker.io/library/redis"
-                             + ("; empty: global.qmtlImage's." if override else "."), pattern=IMAGE_REPOSITORY
-                             if not override else f"^$|{IMAGE_REPOSITORY}"),
+        "repository": string(
+            "Image repository, [registry[:port]/]path, e.g. docker.io/library/redis"
+            + ("; empty: global.qmtlImage's." if override else "."),
+            pattern=IMAGE_REPOSITORY if not override else f"^$|{IMAGE_REPOSITORY}",
+        ),
         "tag": string(tag, pattern=IMAGE_TAG),
-        "digest": string("Digest sha256:<64 hex>, or empty; when set the image is pulled by digest "
-                         "(repository:tag@sha256:...).", pattern=IMAGE_DIGEST),
+        "digest": string(
+            "Digest sha256:<64 hex>, or empty; when set the image is pulled by digest (repository:tag@sha256:...).",
+            pattern=IMAGE_DIGEST,
+        ),
     }
     if pull_policy:
         props["pullPolicy"] = string("imagePullPolicy of the containers using this image.", enum=PULL_POLICIES)
@@ -221,21 +243,35 @@ def _image(description: str, *, pull_policy: bool = True, override: bool = False
 
 
 def _storage_size(description: str) -> Schema:
-    return {"description": description, "type": "string",
-            "pattern": r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$",
-            "not": {"type": "string", "pattern": MEMORY_ZERO}}
+    return {
+        "description": description,
+        "type": "string",
+        "pattern": r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$",
+        "not": {"type": "string", "pattern": MEMORY_ZERO},
+    }
 
 
 def _label_selector() -> Schema:
-    return obj("A Kubernetes label selector; {} selects everything.", {
-        "matchLabels": obj("Labels that must all match.", patternProperties={LABEL_KEY: {"type": "string",
-                           "pattern": LABEL_VALUE}}),
-        "matchExpressions": array("Set-based requirements.", obj("One requirement.", {
-            "key": string("Label key.", pattern=LABEL_KEY),
-            "operator": string("How the values apply.", enum=["In", "NotIn", "Exists", "DoesNotExist"]),
-            "values": array("Values (In, NotIn).", {"type": "string", "pattern": LABEL_VALUE}),
-        }, required=("key", "operator"))),
-    })
+    return obj(
+        "A Kubernetes label selector; {} selects everything.",
+        {
+            "matchLabels": obj(
+                "Labels that must all match.", patternProperties={LABEL_KEY: {"type": "string", "pattern": LABEL_VALUE}}
+            ),
+            "matchExpressions": array(
+                "Set-based requirements.",
+                obj(
+                    "One requirement.",
+                    {
+                        "key": string("Label key.", pattern=LABEL_KEY),
+                        "operator": string("How the values apply.", enum=["In", "NotIn", "Exists", "DoesNotExist"]),
+                        "values": array("Values (In, NotIn).", {"type": "string", "pattern": LABEL_VALUE}),
+                    },
+                    required=("key", "operator"),
+                ),
+            ),
+        },
+    )
 
 
 DEFS: dict[str, Schema] = {
@@ -244,67 +280,119 @@ DEFS: dict[str, Schema] = {
     "resources": obj(
         "Requests and limits of one container. Both are required: every container of the stack is sized.",
         {"requests": _resource_list("requests"), "limits": _resource_list("limits")},
-        required=("requests", "limits")),
+        required=("requests", "limits"),
+    ),
     "image": _image("A container image: repository plus a tag and/or a digest (the digest pins it)."),
-    "qmtlImage": _image("The image of gateway, dagmanager and worldservice (their pull policy is "
-                        "global.imagePullPolicy).", pull_policy=False),
-    "imageOverride": _image("A core service's own image: each field set here replaces the one of "
-                            "global.qmtlImage; empty fields are taken from it.", override=True),
+    "qmtlImage": _image(
+        "The image of gateway, dagmanager and worldservice (their pull policy is global.imagePullPolicy).",
+        pull_policy=False,
+    ),
+    "imageOverride": _image(
+        "A core service's own image: each field set here replaces the one of "
+        "global.qmtlImage; empty fields are taken from it.",
+        override=True,
+    ),
     "secretName": string("Name of a Secret in the release namespace.", pattern=DNS_SUBDOMAIN, maxLength=253),
     "secretKey": string("A key inside that Secret.", pattern=SECRET_KEY, maxLength=253),
     "cidr": string("An address range: IPv4 a.b.c.d/n or IPv6 x:y::/n.", pattern=CIDR),
-    "cidrs": array("Address ranges (CIDR) where an external endpoint lives: the NetworkPolicy egress rules of "
-                   "its consumers allow exactly these.", {"$ref": "#/$defs/cidr"}),
+    "cidrs": array(
+        "Address ranges (CIDR) where an external endpoint lives: the NetworkPolicy egress rules of "
+        "its consumers allow exactly these.",
+        {"$ref": "#/$defs/cidr"},
+    ),
     "port": integer("A TCP port.", 1, 65535),
     "labelSelector": _label_selector(),
     "networkPolicyPeers": array(
         "NetworkPolicy peers, as in a NetworkPolicy's `from`: each one podSelector and/or namespaceSelector, "
         "or ipBlock. [] admits nobody from outside the release.",
-        obj("One peer.", {
-            "podSelector": ref("labelSelector", "Pods (in the release's namespace, or in the namespaces "
-                                                "namespaceSelector selects)."),
-            "namespaceSelector": ref("labelSelector", "Namespaces; {} is every namespace."),
-            "ipBlock": obj("An address range (cannot be combined with the selectors).", {
-                "cidr": ref("cidr", "The range."),
-                "except": array("Ranges inside it that are not admitted.", {"$ref": "#/$defs/cidr"}),
-            }, required=("cidr",)),
-        }, minProperties=1, dependentSchemas={"ipBlock": {"properties": {
-            # `not: {}` rather than `false`: python-jsonschema reports a `false` schema without the key's path
-            key: {"not": {}, "description": "A peer is selectors or an ipBlock, not both."}
-            for key in ("podSelector", "namespaceSelector")}}})),
+        obj(
+            "One peer.",
+            {
+                "podSelector": ref(
+                    "labelSelector",
+                    "Pods (in the release's namespace, or in the namespaces namespaceSelector selects).",
+                ),
+                "namespaceSelector": ref("labelSelector", "Namespaces; {} is every namespace."),
+                "ipBlock": obj(
+                    "An address range (cannot be combined with the selectors).",
+                    {
+                        "cidr": ref("cidr", "The range."),
+                        "except": array("Ranges inside it that are not admitted.", {"$ref": "#/$defs/cidr"}),
+                    },
+                    required=("cidr",),
+                ),
+            },
+            minProperties=1,
+            dependentSchemas={
+                "ipBlock": {
+                    # `not: {}` rather than `false`: python-jsonschema reports a `false` schema without the key path
+                    "properties": {
+                        key: {"not": {}, "description": "A peer is selectors or an ipBlock, not both."}
+                        for key in ("podSelector", "namespaceSelector")
+                    }
+                }
+            },
+        ),
+    ),
     "storageSize": _storage_size("A positive volume size (Kubernetes quantity), e.g. 8Gi."),
-    "retentionPolicy": obj("What happens to the data PVCs (StatefulSet persistentVolumeClaimRetentionPolicy).", {
-        "whenDeleted": string("When the StatefulSet is deleted (helm uninstall): Retain keeps the data.",
-                              enum=["Retain", "Delete"]),
-        "whenScaled": string("When the StatefulSet is scaled down.", enum=["Retain", "Delete"]),
-    }),
+    "retentionPolicy": obj(
+        "What happens to the data PVCs (StatefulSet persistentVolumeClaimRetentionPolicy).",
+        {
+            "whenDeleted": string(
+                "When the StatefulSet is deleted (helm uninstall): Retain keeps the data.", enum=["Retain", "Delete"]
+            ),
+            "whenScaled": string("When the StatefulSet is scaled down.", enum=["Retain", "Delete"]),
+        },
+    ),
     "podAnnotations": obj("Annotations of the pods.", additional={"type": "string"}),
-    "nodeSelector": obj("nodeSelector of the pods.", patternProperties={LABEL_KEY: {"type": "string",
-                        "pattern": LABEL_VALUE}}),
-    "tolerations": array("Tolerations of the pods.", obj("A toleration.", {
-        "key": string("Taint key (empty with Exists: every taint)."),
-        "operator": string("Exists or Equal.", enum=["Exists", "Equal"]),
-        "value": string("Taint value (Equal)."),
-        "effect": string("Taint effect (empty: every effect).", enum=["", "NoSchedule", "PreferNoSchedule",
-                                                                      "NoExecute"]),
-        "tolerationSeconds": integer("How long a NoExecute taint is tolerated.", 0),
-    })),
-    "affinity": obj("Affinity of the pods (Kubernetes Affinity).", {
-        "nodeAffinity": obj("Node affinity.", additional=True),
-        "podAffinity": obj("Pod affinity.", additional=True),
-        "podAntiAffinity": obj("Pod anti-affinity.", additional=True),
-    }),
-    "settings": obj("Extra settings of the server: name -> value.",
-                    patternProperties={SETTING_NAME: {"type": ["string", "number", "boolean"]}}),
-    "topic": obj("One ControlBus topic.", {
-        "partitions": integer("Partitions.", 1, 1000),
-        "retentionMs": integer("retention.ms: milliseconds > 0, or -1 (forever).", -1, **{"not": {"const": 0}}),
-    }, required=("partitions", "retentionMs")),
-    "jobTiming": obj("The hook Job's bounds.", {
-        "waitSeconds": integer("How long it waits for the server before it gives up.", 1),
-        "backoffLimit": integer("Retries of the Job (backoffLimit; the Job template reads 0 as its default, 4).", 1),
-        "activeDeadlineSeconds": integer("Deadline of the whole Job (activeDeadlineSeconds).", 1),
-    }),
+    "nodeSelector": obj(
+        "nodeSelector of the pods.", patternProperties={LABEL_KEY: {"type": "string", "pattern": LABEL_VALUE}}
+    ),
+    "tolerations": array(
+        "Tolerations of the pods.",
+        obj(
+            "A toleration.",
+            {
+                "key": string("Taint key (empty with Exists: every taint)."),
+                "operator": string("Exists or Equal.", enum=["Exists", "Equal"]),
+                "value": string("Taint value (Equal)."),
+                "effect": string(
+                    "Taint effect (empty: every effect).", enum=["", "NoSchedule", "PreferNoSchedule", "NoExecute"]
+                ),
+                "tolerationSeconds": integer("How long a NoExecute taint is tolerated.", 0),
+            },
+        ),
+    ),
+    "affinity": obj(
+        "Affinity of the pods (Kubernetes Affinity).",
+        {
+            "nodeAffinity": obj("Node affinity.", additional=True),
+            "podAffinity": obj("Pod affinity.", additional=True),
+            "podAntiAffinity": obj("Pod anti-affinity.", additional=True),
+        },
+    ),
+    "settings": obj(
+        "Extra settings of the server: name -> value.",
+        patternProperties={SETTING_NAME: {"type": ["string", "number", "boolean"]}},
+    ),
+    "topic": obj(
+        "One ControlBus topic.",
+        {
+            "partitions": integer("Partitions.", 1, 1000),
+            "retentionMs": integer("retention.ms: milliseconds > 0, or -1 (forever).", -1, **{"not": {"const": 0}}),
+        },
+        required=("partitions", "retentionMs"),
+    ),
+    "jobTiming": obj(
+        "The hook Job's bounds.",
+        {
+            "waitSeconds": integer("How long it waits for the server before it gives up.", 1),
+            "backoffLimit": integer(
+                "Retries of the Job (backoffLimit; the Job template reads 0 as its default, 4).", 1
+            ),
+            "activeDeadlineSeconds": integer("Deadline of the whole Job (activeDeadlineSeconds).", 1),
+        },
+    ),
 }
 
 IMAGE_DEFS = ("image", "qmtlImage", "imageOverride")
@@ -336,20 +424,27 @@ PORTS: dict[str, str] = {
 
 
 def _external_secret() -> Schema:
-    return ref("secretName", "Existing Secret in the release namespace holding the credentials (never a "
-                             "password in values).")
+    return ref(
+        "secretName", "Existing Secret in the release namespace holding the credentials (never a password in values)."
+    )
 
 
-def _dependency(name: str, description: str, external: dict[str, Schema], extra: dict[str, Schema] | None = None
-                ) -> Schema:
+def _dependency(
+    name: str, description: str, external: dict[str, Schema], extra: dict[str, Schema] | None = None
+) -> Schema:
     props: dict[str, Schema] = {
-        "enabled": boolean(f"Deploy the bundled {name}. false: use `external` (a managed service), or, in dev "
-                           "only, nothing (the services run in their local modes)."),
+        "enabled": boolean(
+            f"Deploy the bundled {name}. false: use `external` (a managed service), or, in dev "
+            "only, nothing (the services run in their local modes)."
+        ),
         **(extra or {}),
-        "external": obj(f"A managed {name}, used when enabled is false (must stay empty while enabled).", {
-            **external,
-            "cidrs": ref("cidrs", f"Address ranges of the managed {name} (NetworkPolicy egress)."),
-        }),
+        "external": obj(
+            f"A managed {name}, used when enabled is false (must stay empty while enabled).",
+            {
+                **external,
+                "cidrs": ref("cidrs", f"Address ranges of the managed {name} (NetworkPolicy egress)."),
+            },
+        ),
     }
     return obj(description, props, required=("enabled", *(("topics",) if "topics" in props else ())))
 
@@ -359,147 +454,274 @@ POSTGRES_USERS = ("gateway", "worldservice")
 
 
 def _global(chart: Chart) -> Schema:
-    redis = _dependency("Redis", "Redis: one ACL user, key pattern and DB index per QMTL service.", {
-        "host": string("Host of the managed Redis.", pattern=HOST),
-        "port": ref("port", "Port of the managed Redis."),
-        "tls": boolean("Connect with TLS (rediss://)."),
-        "existingSecret": _external_secret(),
-        "users": obj("Per service: its Redis username and the key of its password in existingSecret.", {
-            who: obj(f"The {who} user.", {
-                "username": string("Username.", minLength=1),
-                "passwordKey": ref("secretKey", "Key of the password in existingSecret."),
-            }) for who in REDIS_USERS}),
-    }, {
-        "databases": obj("Logical Redis database per user (QMTL's prod sample: 0, 2, 3, 4); each distinct.", {
-            who: integer(f"DB index of the {who} user.", 0, 15) for who in REDIS_USERS
-        }, required=REDIS_USERS),
-        "dedicatedCoordinator": boolean("A second bundled Redis (Service redis-seamless) only the coordinator "
-                                        "uses. Recommended in prod."),
-    })
-    postgres = _dependency("PostgreSQL", "PostgreSQL: a role and a database per service (gateway, worldservice).", {
-        "host": string("Host of the managed PostgreSQL.", pattern=HOST),
-        "port": ref("port", "Port of the managed PostgreSQL."),
-        "sslmode": string("libpq sslmode.", enum=SSL_MODES),
-        "existingSecret": _external_secret(),
-        "databases": obj("Per service: database, role and the key of its password in existingSecret.", {
-            who: obj(f"The {who} database.", {
-                "database": string("Database name.", minLength=1),
-                "username": string("Role name.", minLength=1),
-                "passwordKey": ref("secretKey", "Key of the password in existingSecret."),
-            }) for who in POSTGRES_USERS}),
-    })
-    neo4j = _dependency("Neo4j", "Neo4j: reachable only from dagmanager.", {
-        "uri": string("Bolt URI of the managed Neo4j, e.g. neo4j+s://graph.example.com:7687 (no path).",
-                      pattern=NEO4J_URI),
-        "username": string("Username.", minLength=1),
-        "existingSecret": _external_secret(),
-        "passwordKey": ref("secretKey", "Key of the password in existingSecret."),
-    })
-    questdb = _dependency("QuestDB", "QuestDB: the coordinator's own credentials, PG wire.", {
-        "host": string("Host of the managed QuestDB (PG wire).", pattern=HOST),
-        "port": ref("port", "PG-wire port of the managed QuestDB."),
-        "sslmode": string("libpq sslmode.", enum=SSL_MODES),
-        "database": string("Database name.", minLength=1),
-        "existingSecret": _external_secret(),
-        "usernameKey": ref("secretKey", "Key of the username in existingSecret."),
-        "passwordKey": ref("secretKey", "Key of the password in existingSecret."),
-    }, {"database": string("Database name of the bundled QuestDB (PG wire).", minLength=1)})
-    minio = _dependency("MinIO/S3", "MinIO (or any S3): bucket global.seamless.artifact_bucket, the "
-                                    "coordinator's own user limited to artifact_prefix.", {
-        "endpoint": string("S3 endpoint URL http(s)://host[:port], without a path (the bucket is "
-                           "global.seamless.artifact_bucket), e.g. https://s3.eu-west-1.amazonaws.com.",
-                           pattern=S3_ENDPOINT),
-        "region": string("S3 region.", minLength=1),
-        "existingSecret": _external_secret(),
-        "accessKeyKey": ref("secretKey", "Key of the access key in existingSecret."),
-        "secretKeyKey": ref("secretKey", "Key of the secret key in existingSecret."),
-    })
-    controlbus = _dependency("ControlBus (Redpanda)", "The ControlBus: Redpanda (bundled) or a Kafka cluster.", {
-        "brokers": array("Bootstrap brokers host:port. QMTL's Kafka clients have no SASL/TLS: the listener must "
-                         "accept them unauthenticated.", {"type": "string", "pattern": BROKER}),
-    }, {
-        "topicPrefix": string("Prefix of every ControlBus topic and its ACLs (e.g. qmtl.controlbus.). QMTL's "
-                              "gateway routes by exact name: requires topicPrefixAcknowledged.",
-                              pattern=KAFKA_TOPIC_PREFIX),
-        "topicPrefixAcknowledged": boolean("true confirms the gateway in use understands prefixed ControlBus "
-                                           "topics (QMTL's own gateway drops them). Required with a "
-                                           "topicPrefix."),
-        "topics": obj("The ControlBus topics by their exact names (the prefix is added). The ones the "
-                      "services use are required; more may be added.",
-                      {name: ref("topic", f"The {name} topic.") for name in chart.topics},
-                      required=chart.topics, patternProperties={KAFKA_TOPIC: {"$ref": "#/$defs/topic"}}),
-        "dataTopicPrefix": string("Prefix narrowing the data topics QMTL's clients may create/delete.",
-                                  pattern=KAFKA_TOPIC_PREFIX),
-    })
-    network = obj("NetworkPolicies from files/service-graph.yaml: default deny plus one rule per edge.", {
-        "enabled": boolean("Render the NetworkPolicies."),
-        "gateway": obj("Who may reach the gateway from outside the release.", {
-            "from": ref("networkPolicyPeers", "Peers admitted to the gateway's HTTP port (strategies, an "
-                                              "ingress controller); [] admits nobody from outside."),
-        }),
-        "coordinator": obj("Who may reach the coordinator's API from outside the release.", {
-            "from": ref("networkPolicyPeers", "Peers admitted to the coordinator's API port (SDK workers "
-                                              "outside the release); []: only the stack's own pods."),
-        }),
-        "coordinatorCidrs": ref("cidrs", "Where an external coordinator is (gateway egress); empty: its port "
-                                         "towards any destination."),
-        "dns": obj("The cluster DNS every pod may query: namespace (and podLabels) of the DNS pods, or cidrs, "
-                   "or both.", {
-            "namespace": string("Namespace of the DNS pods (empty: only `cidrs`).", pattern=DNS_LABEL_OR_EMPTY),
-            "podLabels": obj("Labels of the DNS pods.", patternProperties={LABEL_KEY: {"type": "string",
-                             "pattern": LABEL_VALUE}}),
-            "cidrs": ref("cidrs", "DNS address ranges (e.g. NodeLocal DNSCache's 169.254.20.10/32)."),
-            "port": ref("port", "DNS port (UDP and TCP)."),
-        }),
-    })
+    redis = _dependency(
+        "Redis",
+        "Redis: one ACL user, key pattern and DB index per QMTL service.",
+        {
+            "host": string("Host of the managed Redis.", pattern=HOST),
+            "port": ref("port", "Port of the managed Redis."),
+            "tls": boolean("Connect with TLS (rediss://)."),
+            "existingSecret": _external_secret(),
+            "users": obj(
+                "Per service: its Redis username and the key of its password in existingSecret.",
+                {
+                    who: obj(
+                        f"The {who} user.",
+                        {
+                            "username": string("Username.", minLength=1),
+                            "passwordKey": ref("secretKey", "Key of the password in existingSecret."),
+                        },
+                    )
+                    for who in REDIS_USERS
+                },
+            ),
+        },
+        {
+            "databases": obj(
+                "Logical Redis database per user (QMTL's prod sample: 0, 2, 3, 4); each distinct.",
+                {who: integer(f"DB index of the {who} user.", 0, 15) for who in REDIS_USERS},
+                required=REDIS_USERS,
+            ),
+            "dedicatedCoordinator": boolean(
+                "A second bundled Redis (Service redis-seamless) only the coordinator uses. Recommended in prod."
+            ),
+        },
+    )
+    postgres = _dependency(
+        "PostgreSQL",
+        "PostgreSQL: a role and a database per service (gateway, worldservice).",
+        {
+            "host": string("Host of the managed PostgreSQL.", pattern=HOST),
+            "port": ref("port", "Port of the managed PostgreSQL."),
+            "sslmode": string("libpq sslmode.", enum=SSL_MODES),
+            "existingSecret": _external_secret(),
+            "databases": obj(
+                "Per service: database, role and the key of its password in existingSecret.",
+                {
+                    who: obj(
+                        f"The {who} database.",
+                        {
+                            "database": string("Database name.", minLength=1),
+                            "username": string("Role name.", minLength=1),
+                            "passwordKey": ref("secretKey", "Key of the password in existingSecret."),
+                        },
+                    )
+                    for who in POSTGRES_USERS
+                },
+            ),
+        },
+    )
+    neo4j = _dependency(
+        "Neo4j",
+        "Neo4j: reachable only from dagmanager.",
+        {
+            "uri": string(
+                "Bolt URI of the managed Neo4j, e.g. neo4j+s://graph.example.com:7687 (no path).", pattern=NEO4J_URI
+            ),
+            "username": string("Username.", minLength=1),
+            "existingSecret": _external_secret(),
+            "passwordKey": ref("secretKey", "Key of the password in existingSecret."),
+        },
+    )
+    questdb = _dependency(
+        "QuestDB",
+        "QuestDB: the coordinator's own credentials, PG wire.",
+        {
+            "host": string("Host of the managed QuestDB (PG wire).", pattern=HOST),
+            "port": ref("port", "PG-wire port of the managed QuestDB."),
+            "sslmode": string("libpq sslmode.", enum=SSL_MODES),
+            "database": string("Database name.", minLength=1),
+            "existingSecret": _external_secret(),
+            "usernameKey": ref("secretKey", "Key of the username in existingSecret."),
+            "passwordKey": ref("secretKey", "Key of the password in existingSecret."),
+        },
+        {"database": string("Database name of the bundled QuestDB (PG wire).", minLength=1)},
+    )
+    minio = _dependency(
+        "MinIO/S3",
+        "MinIO (or any S3): bucket global.seamless.artifact_bucket, the "
+        "coordinator's own user limited to artifact_prefix.",
+        {
+            "endpoint": string(
+                "S3 endpoint URL http(s)://host[:port], without a path (the bucket is "
+                "global.seamless.artifact_bucket), e.g. https://s3.eu-west-1.amazonaws.com.",
+                pattern=S3_ENDPOINT,
+            ),
+            "region": string("S3 region.", minLength=1),
+            "existingSecret": _external_secret(),
+            "accessKeyKey": ref("secretKey", "Key of the access key in existingSecret."),
+            "secretKeyKey": ref("secretKey", "Key of the secret key in existingSecret."),
+        },
+    )
+    controlbus = _dependency(
+        "ControlBus (Redpanda)",
+        "The ControlBus: Redpanda (bundled) or a Kafka cluster.",
+        {
+            "brokers": array(
+                "Bootstrap brokers host:port. QMTL's Kafka clients have no SASL/TLS: the listener must "
+                "accept them unauthenticated.",
+                {"type": "string", "pattern": BROKER},
+            ),
+        },
+        {
+            "topicPrefix": string(
+                "Prefix of every ControlBus topic and its ACLs (e.g. qmtl.controlbus.). QMTL's "
+                "gateway routes by exact name: requires topicPrefixAcknowledged.",
+                pattern=KAFKA_TOPIC_PREFIX,
+            ),
+            "topicPrefixAcknowledged": boolean(
+                "true confirms the gateway in use understands prefixed ControlBus "
+                "topics (QMTL's own gateway drops them). Required with a "
+                "topicPrefix."
+            ),
+            "topics": obj(
+                "The ControlBus topics by their exact names (the prefix is added). The ones the "
+                "services use are required; more may be added.",
+                {name: ref("topic", f"The {name} topic.") for name in chart.topics},
+                required=chart.topics,
+                patternProperties={KAFKA_TOPIC: {"$ref": "#/$defs/topic"}},
+            ),
+            "dataTopicPrefix": string(
+                "Prefix narrowing the data topics QMTL's clients may create/delete.", pattern=KAFKA_TOPIC_PREFIX
+            ),
+        },
+    )
+    network = obj(
+        "NetworkPolicies from files/service-graph.yaml: default deny plus one rule per edge.",
+        {
+            "enabled": boolean("Render the NetworkPolicies."),
+            "gateway": obj(
+                "Who may reach the gateway from outside the release.",
+                {
+                    "from": ref(
+                        "networkPolicyPeers",
+                        "Peers admitted to the gateway's HTTP port (strategies, an "
+                        "ingress controller); [] admits nobody from outside.",
+                    ),
+                },
+            ),
+            "coordinator": obj(
+                "Who may reach the coordinator's API from outside the release.",
+                {
+                    "from": ref(
+                        "networkPolicyPeers",
+                        "Peers admitted to the coordinator's API port (SDK workers "
+                        "outside the release); []: only the stack's own pods.",
+                    ),
+                },
+            ),
+            "coordinatorCidrs": ref(
+                "cidrs", "Where an external coordinator is (gateway egress); empty: its port towards any destination."
+            ),
+            "dns": obj(
+                "The cluster DNS every pod may query: namespace (and podLabels) of the DNS pods, or cidrs, or both.",
+                {
+                    "namespace": string("Namespace of the DNS pods (empty: only `cidrs`).", pattern=DNS_LABEL_OR_EMPTY),
+                    "podLabels": obj(
+                        "Labels of the DNS pods.",
+                        patternProperties={LABEL_KEY: {"type": "string", "pattern": LABEL_VALUE}},
+                    ),
+                    "cidrs": ref("cidrs", "DNS address ranges (e.g. NodeLocal DNSCache's 169.254.20.10/32)."),
+                    "port": ref("port", "DNS port (UDP and TCP)."),
+                },
+            ),
+        },
+    )
     container_table = {c: ref("resources", f"The {c} container.") for c in chart.containers}
     workload_table = {w: integer(f"Replicas of {w}.", 1) for w in chart.workloads}
     prod_workloads = dict(workload_table)
     if "controlbus" in prod_workloads:
-        prod_workloads["controlbus"] = integer("Redpanda brokers in prod: at least 3 (dagmanager creates data "
-                                               "topics with replication factor 3).", 3)
-    return obj("The stack's wiring, shared by every subchart (each receives a copy).", {
-        "profile": string("dev: local modes allowed, coordinator optional. prod: everything real; a missing "
-                          "coordinator_url or Redis/QuestDB/S3 endpoint refuses to install.", enum=["dev", "prod"]),
-        "qmtlImage": ref("qmtlImage", "Default image of gateway, dagmanager and worldservice (any image with the "
-                                      "qmtl package plus aiokafka, confluent-kafka and neo4j). A service may "
-                                      "override it with its own `image`."),
-        "imagePullPolicy": string("Default imagePullPolicy.", enum=PULL_POLICIES),
-        "imagePullSecrets": array("Names of image pull Secrets for every pod.",
-                                  {"type": "string", "pattern": DNS_SUBDOMAIN}),
-        "ports": obj("Every port of the stack, written once.",
-                     {key: ref("port", text) for key, text in PORTS.items()}, required=tuple(PORTS)),
-        "seamless": obj("The `seamless` section of QMTL's config.", {
-            "coordinator_url": string(
-                "http(s) URL of the Seamless coordinator (health at {coordinator_url}/healthz). Required in prod. "
-                "In dev, empty means the SDK's in-memory stub.", pattern=HTTP_URL_OR_EMPTY),
-            "artifact_bucket": string("S3 bucket of the Seamless artifacts.", pattern=S3_BUCKET),
-            "artifact_prefix": string("Key prefix (ends with /) the coordinator's S3 user is limited to.",
-                                      pattern=S3_PREFIX),
-        }, required=("artifact_bucket", "artifact_prefix")),
-        "guard": obj("Runtime guard: pods that depend on the coordinator start only after its /healthz answered "
-                     "2xx. Always on in prod (there is no switch); only its bounds can be tuned.", {
-            "attempts": integer("Probes before the pod fails.", 1, 10),
-            "intervalSeconds": integer("Seconds between probes.", 1, 60),
-            "timeoutSeconds": integer("Timeout of one probe, seconds.", 1, 30),
-        }, required=("attempts", "intervalSeconds", "timeoutSeconds")),
-        "redis": redis,
-        "postgres": postgres,
-        "neo4j": neo4j,
-        "questdb": questdb,
-        "minio": minio,
-        "controlbus": controlbus,
-        "networkPolicy": network,
-        "resources": obj("Requests and limits per profile and container: every container of the stack.", {
-            "dev": obj("Sizes used when profile is dev.", container_table, required=chart.containers),
-            "prod": obj("Sizes used when profile is prod.", container_table, required=chart.containers),
-        }, required=("dev", "prod")),
-        "replicas": obj("Replicas per profile and workload.", {
-            "dev": obj("Replicas when profile is dev.", workload_table, required=chart.workloads),
-            "prod": obj("Replicas when profile is prod.", prod_workloads, required=chart.workloads),
-        }, required=("dev", "prod")),
-    }, required=("profile", "ports", "seamless", "guard", "redis", "postgres", "neo4j", "questdb", "minio",
-                 "controlbus", "resources", "replicas"))
+        prod_workloads["controlbus"] = integer(
+            "Redpanda brokers in prod: at least 3 (dagmanager creates data topics with replication factor 3).", 3
+        )
+    return obj(
+        "The stack's wiring, shared by every subchart (each receives a copy).",
+        {
+            "profile": string(
+                "dev: local modes allowed, coordinator optional. prod: everything real; a missing "
+                "coordinator_url or Redis/QuestDB/S3 endpoint refuses to install.",
+                enum=["dev", "prod"],
+            ),
+            "qmtlImage": ref(
+                "qmtlImage",
+                "Default image of gateway, dagmanager and worldservice (any image with the "
+                "qmtl package plus aiokafka, confluent-kafka and neo4j). A service may "
+                "override it with its own `image`.",
+            ),
+            "imagePullPolicy": string("Default imagePullPolicy.", enum=PULL_POLICIES),
+            "imagePullSecrets": array(
+                "Names of image pull Secrets for every pod.", {"type": "string", "pattern": DNS_SUBDOMAIN}
+            ),
+            "ports": obj(
+                "Every port of the stack, written once.",
+                {key: ref("port", text) for key, text in PORTS.items()},
+                required=tuple(PORTS),
+            ),
+            "seamless": obj(
+                "The `seamless` section of QMTL's config.",
+                {
+                    "coordinator_url": string(
+                        "http(s) URL of the Seamless coordinator (health at {coordinator_url}/healthz). "
+                        "Required in prod. "
+                        "In dev, empty means the SDK's in-memory stub.",
+                        pattern=HTTP_URL_OR_EMPTY,
+                    ),
+                    "artifact_bucket": string("S3 bucket of the Seamless artifacts.", pattern=S3_BUCKET),
+                    "artifact_prefix": string(
+                        "Key prefix (ends with /) the coordinator's S3 user is limited to.", pattern=S3_PREFIX
+                    ),
+                },
+                required=("artifact_bucket", "artifact_prefix"),
+            ),
+            "guard": obj(
+                "Runtime guard: pods that depend on the coordinator start only after its /healthz answered "
+                "2xx. Always on in prod (there is no switch); only its bounds can be tuned.",
+                {
+                    "attempts": integer("Probes before the pod fails.", 1, 10),
+                    "intervalSeconds": integer("Seconds between probes.", 1, 60),
+                    "timeoutSeconds": integer("Timeout of one probe, seconds.", 1, 30),
+                },
+                required=("attempts", "intervalSeconds", "timeoutSeconds"),
+            ),
+            "redis": redis,
+            "postgres": postgres,
+            "neo4j": neo4j,
+            "questdb": questdb,
+            "minio": minio,
+            "controlbus": controlbus,
+            "networkPolicy": network,
+            "resources": obj(
+                "Requests and limits per profile and container: every container of the stack.",
+                {
+                    "dev": obj("Sizes used when profile is dev.", container_table, required=chart.containers),
+                    "prod": obj("Sizes used when profile is prod.", container_table, required=chart.containers),
+                },
+                required=("dev", "prod"),
+            ),
+            "replicas": obj(
+                "Replicas per profile and workload.",
+                {
+                    "dev": obj("Replicas when profile is dev.", workload_table, required=chart.workloads),
+                    "prod": obj("Replicas when profile is prod.", prod_workloads, required=chart.workloads),
+                },
+                required=("dev", "prod"),
+            ),
+        },
+        required=(
+            "profile",
+            "ports",
+            "seamless",
+            "guard",
+            "redis",
+            "postgres",
+            "neo4j",
+            "questdb",
+            "minio",
+            "controlbus",
+            "resources",
+            "replicas",
+        ),
+    )
 
 
 # --- component sections -----------------------------------------------------------------------------------
@@ -543,23 +765,34 @@ SWITCHES = {**{name: f"{name}.enabled" for name in CORE}, **{name: f"global.{nam
 def _persistence(name: str, profiled: bool) -> Schema:
     size: Schema
     if profiled:
-        size = {"description": "Volume size: one size, or one per profile ({dev: 2Gi, prod: 50Gi}; the active "
-                               "profile's is required).",
-                "anyOf": [{"$ref": "#/$defs/storageSize"},
-                          obj("Size per profile.", {"dev": ref("storageSize", "Size in dev."),
-                                                    "prod": ref("storageSize", "Size in prod.")})]}
+        size = {
+            "description": "Volume size: one size, or one per profile ({dev: 2Gi, prod: 50Gi}; the active "
+            "profile's is required).",
+            "anyOf": [
+                {"$ref": "#/$defs/storageSize"},
+                obj(
+                    "Size per profile.",
+                    {"dev": ref("storageSize", "Size in dev."), "prod": ref("storageSize", "Size in prod.")},
+                ),
+            ],
+        }
     else:
         size = ref("storageSize", "Volume size of each data PVC.")
     props: dict[str, Schema] = {
         "size": size,
-        "storageClass": string("StorageClass of the data PVCs; empty: the cluster's default"
-                               + ('; "-": none (bind a pre-created PersistentVolume).' if profiled else "."),
-                               pattern=STORAGE_CLASS_OR_NONE if profiled else STORAGE_CLASS),
+        "storageClass": string(
+            "StorageClass of the data PVCs; empty: the cluster's default"
+            + ('; "-": none (bind a pre-created PersistentVolume).' if profiled else "."),
+            pattern=STORAGE_CLASS_OR_NONE if profiled else STORAGE_CLASS,
+        ),
         "retentionPolicy": ref("retentionPolicy", "Keep or delete the data with the StatefulSet."),
     }
     if profiled:
-        props["accessModes"] = array("Access modes of the data PVC.", {"type": "string", "enum": [
-            "ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"]}, minItems=1)
+        props["accessModes"] = array(
+            "Access modes of the data PVC.",
+            {"type": "string", "enum": ["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"]},
+            minItems=1,
+        )
     return obj(f"{name}'s data: always a PersistentVolumeClaim per pod (there is no in-memory mode).", props)
 
 
@@ -576,85 +809,134 @@ def _own_keys(name: str) -> dict[str, Schema]:
     """Each component's keys besides enabled/image/resources/replicas/global (the subchart's values.yaml
     and every `.Values.*` its templates read)."""
     if name == "gateway":
-        return {"forwarder": obj("The sidecar forwarding the DAG Manager address QMTL hard-codes "
-                                 "(127.0.0.1:50051) to the dagmanager Service.", {
-            "healthPort": ref("port", "HTTP port of the forwarder's /healthz (kubelet probes cannot reach its "
-                                      "loopback listener); not the gateway's own port."),
-        })}
+        return {
+            "forwarder": obj(
+                "The sidecar forwarding the DAG Manager address QMTL hard-codes "
+                "(127.0.0.1:50051) to the dagmanager Service.",
+                {
+                    "healthPort": ref(
+                        "port",
+                        "HTTP port of the forwarder's /healthz (kubelet probes cannot reach its "
+                        "loopback listener); not the gateway's own port.",
+                    ),
+                },
+            )
+        }
     if name == "seamless-coordinator":
-        return {"otel": obj("Tracing.", {
-            "endpoint": string("OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT), http(s)://host:port; empty: not set.",
-                               pattern=HTTP_URL_OR_EMPTY),
-        })}
+        return {
+            "otel": obj(
+                "Tracing.",
+                {
+                    "endpoint": string(
+                        "OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT), http(s)://host:port; empty: not set.",
+                        pattern=HTTP_URL_OR_EMPTY,
+                    ),
+                },
+            )
+        }
     if name == "controlbus":
         return {
             "persistence": _persistence("Redpanda", profiled=False),
-            "superuser": string("SASL/SCRAM superuser name (password generated into Secret "
-                                "qmtl-controlbus-superuser); only the provisioning Job uses it.",
-                                pattern=r"^[a-z][a-z0-9_-]*$", maxLength=128),
+            "superuser": string(
+                "SASL/SCRAM superuser name (password generated into Secret "
+                "qmtl-controlbus-superuser); only the provisioning Job uses it.",
+                pattern=r"^[a-z][a-z0-9_-]*$",
+                maxLength=128,
+            ),
             "memoryPercent": integer("Redpanda's --memory as a percentage of the container's memory limit.", 10, 95),
-            "antiAffinity": string("Spread of the brokers: required (never two on one node) or preferred.",
-                                   enum=["required", "preferred"]),
+            "antiAffinity": string(
+                "Spread of the brokers: required (never two on one node) or preferred.", enum=["required", "preferred"]
+            ),
             "zoneSpread": boolean("Also spread the brokers over zones (topology spread)."),
-            "podDisruptionBudget": obj("PodDisruptionBudget (with more than one broker).", {
-                "maxUnavailable": {"description": "Brokers that may be down at once: a number or a percentage.",
-                                   "type": ["integer", "string"], "minimum": 0, "pattern": r"^[0-9]{1,3}%$"},
-            }),
-            "provisioning": obj("The topic/ACL provisioning Job.", {
-                "waitSeconds": integer("How long it waits for the cluster to be healthy.", 1),
-                "backoffLimit": integer("Retries of the Job.", 0),
-                "ttlSecondsAfterFinished": integer("Seconds a finished Job is kept.", 0),
-            }),
+            "podDisruptionBudget": obj(
+                "PodDisruptionBudget (with more than one broker).",
+                {
+                    "maxUnavailable": {
+                        "description": "Brokers that may be down at once: a number or a percentage.",
+                        "type": ["integer", "string"],
+                        "minimum": 0,
+                        "pattern": r"^[0-9]{1,3}%$",
+                    },
+                },
+            ),
+            "provisioning": obj(
+                "The topic/ACL provisioning Job.",
+                {
+                    "waitSeconds": integer("How long it waits for the cluster to be healthy.", 1),
+                    "backoffLimit": integer("Retries of the Job.", 0),
+                    "ttlSecondsAfterFinished": integer("Seconds a finished Job is kept.", 0),
+                },
+            ),
         }
     if name == "redis":
         return {
             "persistence": _persistence("Redis", profiled=False),
             "maxmemoryPercent": integer("Redis maxmemory as a percentage of the container's memory limit.", 10, 95),
-            "extraRules": obj("Extra ACL rules appended to one service's user (rules that break the isolation "
-                              "are refused by the redis chart).",
-                              {who: string(f"Rules for the {who} user.") for who in REDIS_USERS}),
+            "extraRules": obj(
+                "Extra ACL rules appended to one service's user (rules that break the isolation "
+                "are refused by the redis chart).",
+                {who: string(f"Rules for the {who} user.") for who in REDIS_USERS},
+            ),
         }
     if name == "postgres":
         return {
             "persistence": _persistence("PostgreSQL", profiled=True),
-            "parameters": obj("postgresql.conf settings passed as -c key=value.",
-                              patternProperties={r"^[a-z_][a-z0-9_.]*$": {"type": ["string", "number", "boolean"]}}),
-            "shmSize": {"description": "Size of the memory-backed /dev/shm (counts against the memory limit).",
-                        "type": "string", "pattern": MEMORY, "not": {"type": "string", "pattern": MEMORY_ZERO}},
+            "parameters": obj(
+                "postgresql.conf settings passed as -c key=value.",
+                patternProperties={r"^[a-z_][a-z0-9_.]*$": {"type": ["string", "number", "boolean"]}},
+            ),
+            "shmSize": {
+                "description": "Size of the memory-backed /dev/shm (counts against the memory limit).",
+                "type": "string",
+                "pattern": MEMORY,
+                "not": {"type": "string", "pattern": MEMORY_ZERO},
+            },
             "provision": ref("jobTiming", "The provisioning Job (roles and databases)."),
             **_scheduling(),
         }
     if name == "neo4j":
-        memory = obj("Heap and page cache of one profile.", {
-            "heap": string("JVM heap, e.g. 512m or 2g.", pattern=NEO4J_BYTES),
-            "pagecache": string("Page cache, e.g. 256m or 1g.", pattern=NEO4J_BYTES),
-        }, required=("heap", "pagecache"))
+        memory = obj(
+            "Heap and page cache of one profile.",
+            {
+                "heap": string("JVM heap, e.g. 512m or 2g.", pattern=NEO4J_BYTES),
+                "pagecache": string("Page cache, e.g. 256m or 1g.", pattern=NEO4J_BYTES),
+            },
+            required=("heap", "pagecache"),
+        )
         return {
             "persistence": _persistence("Neo4j", profiled=True),
-            "memory": obj("JVM heap and page cache per profile (heap + page cache + ~0.5 GiB must fit the memory "
-                          "limit).", {"dev": memory, "prod": memory}),
-            "config": ref("settings", "Extra neo4j.conf settings (NEO4J_* env vars); auth and listeners are set "
-                                      "by the chart."),
+            "memory": obj(
+                "JVM heap and page cache per profile (heap + page cache + ~0.5 GiB must fit the memory limit).",
+                {"dev": memory, "prod": memory},
+            ),
+            "config": ref(
+                "settings", "Extra neo4j.conf settings (NEO4J_* env vars); auth and listeners are set by the chart."
+            ),
             "schema": ref("jobTiming", "The schema Job (constraints and indexes)."),
             **_scheduling(),
         }
     if name == "questdb":
         return {
-            "username": string("The coordinator's QuestDB user (PG wire and HTTP basic auth).",
-                               pattern=r"^[A-Za-z0-9_.-]{1,63}$"),
+            "username": string(
+                "The coordinator's QuestDB user (PG wire and HTTP basic auth).", pattern=r"^[A-Za-z0-9_.-]{1,63}$"
+            ),
             "persistence": _persistence("QuestDB", profiled=True),
             "ilpTcp": boolean("InfluxDB line protocol over TCP (unauthenticated in open-source QuestDB)."),
-            "config": ref("settings", "Extra server.conf settings (QDB_* env vars); credentials and listeners "
-                                      "are set by the chart."),
+            "config": ref(
+                "settings",
+                "Extra server.conf settings (QDB_* env vars); credentials and listeners are set by the chart.",
+            ),
             **_scheduling(),
         }
     if name == "minio":
         return {
-            "coordinatorUser": string("The coordinator's MinIO user (access key).",
-                                      pattern=r"^[A-Za-z0-9_.@-]{3,128}$"),
+            "coordinatorUser": string(
+                "The coordinator's MinIO user (access key).", pattern=r"^[A-Za-z0-9_.@-]{3,128}$"
+            ),
             "coordinatorPolicy": string("Name of the policy attached to it.", pattern=r"^[A-Za-z0-9_.@-]{1,128}$"),
-            "console": obj("The embedded web console.", {"enabled": boolean("Serve the console "
-                                                                            "(global.ports.minioConsole).")}),
+            "console": obj(
+                "The embedded web console.", {"enabled": boolean("Serve the console (global.ports.minioConsole).")}
+            ),
             "persistence": _persistence("MinIO", profiled=True),
             "provision": ref("jobTiming", "The provisioning Job (bucket, policy, user)."),
             **_scheduling(),
@@ -667,13 +949,18 @@ def _section(name: str, description: str, core: bool) -> Schema:
     if core:
         props["enabled"] = boolean(f"Deploy {name}.")
     else:
-        props["enabled"] = {"not": {}, "description": f"Not a switch: deploy or replace {name} with "
-                                                      f"global.{name}.enabled (every consumer reads it there)."}
+        props["enabled"] = {
+            "not": {},
+            "description": f"Not a switch: deploy or replace {name} with "
+            f"global.{name}.enabled (every consumer reads it there).",
+        }
     for key, kind in IMAGES[name].items():
         props[key] = ref(kind, f"{name}'s {'image' if key == 'image' else key}.")
     containers = SECTION_CONTAINERS[name]
-    props["resources"] = obj(f"Per-container override of global.resources.<profile> for {name}.",
-                             {c: ref("resources", f"The {c} container.") for c in containers})
+    props["resources"] = obj(
+        f"Per-container override of global.resources.<profile> for {name}.",
+        {c: ref("resources", f"The {c} container.") for c in containers},
+    )
     if name in REPLICATED:
         props["replicas"] = integer(f"Override of global.replicas.<profile>.{name}.", 1)
     props.update(_own_keys(name))
@@ -712,54 +999,94 @@ def _general_rules(chart: Chart) -> list[Schema]:
     for dep in ENDPOINT_KEYS:
         # A managed dependency that is used (enabled false, external not empty) is complete: its endpoint and,
         # where it has credentials, its Secret.
-        rules.append({
-            "if": present(f"global.{dep}", {"properties": {"enabled": {"const": False},
-                                                           "external": {"type": "object", "minProperties": 1}},
-                                            "required": ["enabled", "external"]}),
-            "then": prop(f"global.{dep}.external", _external_complete(dep)),
-        })
+        rules.append(
+            {
+                "if": present(
+                    f"global.{dep}",
+                    {
+                        "properties": {"enabled": {"const": False}, "external": {"type": "object", "minProperties": 1}},
+                        "required": ["enabled", "external"],
+                    },
+                ),
+                "then": prop(f"global.{dep}.external", _external_complete(dep)),
+            }
+        )
         # A bundled one has no external block (it would be ignored).
-        rules.append({
-            "if": present(f"global.{dep}.enabled", {"const": True}),
-            "then": prop(f"global.{dep}.external", {"maxProperties": 0}),
-        })
+        rules.append(
+            {
+                "if": present(f"global.{dep}.enabled", {"const": True}),
+                "then": prop(f"global.{dep}.external", {"maxProperties": 0}),
+            }
+        )
     # A ControlBus topic prefix only with the acknowledgement that the gateway understands it.
-    rules.append({
-        "if": present("global.controlbus.topicPrefix", {"type": "string", "minLength": 1}),
-        "then": {"properties": {"global": {"properties": {"controlbus": {
-            "required": ["topicPrefixAcknowledged"],
-            "properties": {"topicPrefixAcknowledged": {"const": True}}}}}}},
-    })
+    rules.append(
+        {
+            "if": present("global.controlbus.topicPrefix", {"type": "string", "minLength": 1}),
+            "then": {
+                "properties": {
+                    "global": {
+                        "properties": {
+                            "controlbus": {
+                                "required": ["topicPrefixAcknowledged"],
+                                "properties": {"topicPrefixAcknowledged": {"const": True}},
+                            }
+                        }
+                    }
+                }
+            },
+        }
+    )
     # With network policies on, the pods need DNS: its namespace or its address ranges.
-    rules.append({
-        "if": present("global.networkPolicy.enabled", {"const": True}),
-        "then": prop("global.networkPolicy.dns", one_of_keys_set(
-            "DNS for every pod: set namespace (and podLabels) of the cluster DNS, or cidrs.", "namespace", "cidrs")),
-    })
+    rules.append(
+        {
+            "if": present("global.networkPolicy.enabled", {"const": True}),
+            "then": prop(
+                "global.networkPolicy.dns",
+                one_of_keys_set(
+                    "DNS for every pod: set namespace (and podLabels) of the cluster DNS, or cidrs.",
+                    "namespace",
+                    "cidrs",
+                ),
+            ),
+        }
+    )
     # Every deployed image is complete: a repository and a tag or a digest (an image without either means
     # `latest`). Deployed sections have their chart defaults merged in, so this is exact; a disabled
     # section may carry a partial override. Core services take what their own image lacks from
     # global.qmtlImage, which is therefore always complete.
-    complete = {"required": ["repository"], "properties": {"repository": {"minLength": 1}},
-                **one_of_keys_set("A repository and a tag or a digest (no tag and no digest means latest).",
-                                  "tag", "digest")}
+    complete = {
+        "required": ["repository"],
+        "properties": {"repository": {"minLength": 1}},
+        **one_of_keys_set("A repository and a tag or a digest (no tag and no digest means latest).", "tag", "digest"),
+    }
     rules.append(prop("global.qmtlImage", complete))
     for section, images in IMAGES.items():
         for key, kind in images.items():
             if kind != "image":
                 continue
-            rules.append({"if": present(SWITCHES[section], {"const": True}),
-                          "then": prop(f"{section}.{key}", complete)})
+            rules.append(
+                {"if": present(SWITCHES[section], {"const": True}), "then": prop(f"{section}.{key}", complete)}
+            )
     # Settings given per profile name the active one: a volume size per profile, Neo4j's memory.
     for profile in ("dev", "prod"):
         for dep in DEPENDENCIES:
             active = {"allOf": [present("global.profile", {"const": profile}), present(SWITCHES[dep], {"const": True})]}
             if _profiled(dep):
-                rules.append({"if": active, "then": prop(f"{dep}.persistence.size",
-                                                         {"if": {"type": "object"}, "then": {"required": [profile]}})})
+                rules.append(
+                    {
+                        "if": active,
+                        "then": prop(
+                            f"{dep}.persistence.size", {"if": {"type": "object"}, "then": {"required": [profile]}}
+                        ),
+                    }
+                )
             if "memory" in _own_keys(dep):
-                rules.append({"if": active, "then": prop(dep, {"required": ["memory"], "properties": {
-                    "memory": {"required": [profile]}}})})
+                rules.append(
+                    {
+                        "if": active,
+                        "then": prop(dep, {"required": ["memory"], "properties": {"memory": {"required": [profile]}}}),
+                    }
+                )
     return rules
 
 
@@ -797,26 +1124,47 @@ def _prod_rules(properties: dict[str, Schema]) -> Schema:
     rules: list[Schema] = [prod_rule_url()]
     for consumer, deps in PROD_NEEDS.items():
         for dep in deps:
-            need = {"if": present(f"global.{dep}.enabled", {"const": False}),
-                    "then": {"properties": {"global": {"properties": {dep: {
-                        "required": ["external"],
-                        "properties": {"external": _external_complete(dep)}}}}}}}
-            rules.append(need if consumer is None else {"if": present(f"{consumer}.enabled", {"const": True}),
-                                                        "then": need})
+            need = {
+                "if": present(f"global.{dep}.enabled", {"const": False}),
+                "then": {
+                    "properties": {
+                        "global": {
+                            "properties": {
+                                dep: {"required": ["external"], "properties": {"external": _external_complete(dep)}}
+                            }
+                        }
+                    }
+                },
+            }
+            rules.append(
+                need if consumer is None else {"if": present(f"{consumer}.enabled", {"const": True}), "then": need}
+            )
     # No `latest` anywhere an image is set.
     for path in image_paths({"properties": properties}):
         rules.append(prop(".".join(path), {"properties": {"tag": {"not": {"type": "string", "pattern": LATEST}}}}))
     # A bundled ControlBus has >= 3 brokers: the prod table always (global.replicas.prod.controlbus >= 3), and
     # a per-component override must not undercut it.
-    rules.append({"if": present("global.controlbus.enabled", {"const": True}),
-                  "then": prop("controlbus.replicas", {"minimum": 3})})
+    rules.append(
+        {
+            "if": present("global.controlbus.enabled", {"const": True}),
+            "then": prop("controlbus.replicas", {"minimum": 3}),
+        }
+    )
     # The marker lets scripts/validate say that a problem comes from a prod-only rule.
     return {"$comment": "prod rules: apply when global.profile is prod", "allOf": rules}
 
 
 def prod_rule_url() -> Schema:
-    return {"properties": {"global": {"required": ["seamless"], "properties": {"seamless": {
-        "required": ["coordinator_url"], "properties": {"coordinator_url": nonempty(HTTP_URL)}}}}}}
+    return {
+        "properties": {
+            "global": {
+                "required": ["seamless"],
+                "properties": {
+                    "seamless": {"required": ["coordinator_url"], "properties": {"coordinator_url": nonempty(HTTP_URL)}}
+                },
+            }
+        }
+    }
 
 
 def build(chart: Chart) -> Schema:
@@ -826,8 +1174,10 @@ def build(chart: Chart) -> Schema:
         if kind == "library":
             if name not in LIBRARIES:
                 raise KeyError(f"library subchart {name!r} is not described in schemas/values_schema.py LIBRARIES")
-            sections[name] = obj(LIBRARIES[name], {
-                "global": obj("Set by Helm: a copy of `global`. Do not set it here.", additional=True)})
+            sections[name] = obj(
+                LIBRARIES[name],
+                {"global": obj("Set by Helm: a copy of `global`. Do not set it here.", additional=True)},
+            )
         elif name in CORE:
             sections[name] = _section(name, CORE[name], core=True)
         elif name in DEPENDENCIES:
@@ -840,7 +1190,7 @@ def build(chart: Chart) -> Schema:
         "$schema": SCHEMA_DIALECT,
         "title": "qmtl values",
         "description": "Values of the qmtl umbrella chart. GENERATED from schemas/values_schema.py by "
-                       "`python -m schemas.build`; do not edit by hand.",
+        "`python -m schemas.build`; do not edit by hand.",
         "type": "object",
         "properties": properties,
         "required": ["global"],

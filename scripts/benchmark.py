@@ -55,17 +55,23 @@ def bench_renders(helm: str, repeat: int) -> None:
         cold, cached = statistics.median(colds), statistics.median(cacheds)
         print(f"{value_set.name:40} {count:7d} {cold:9.1f} {cached:10.2f} {cold / max(count, 1):10.2f}")
         running = sizing_totals(rendered)["long_running"]
-        print(f"{'':40} long-running pods {running['pods']}: requests {running['cpu']:.2f} CPU / "
-              f"{running['memory'] / 2**30:.2f} GiB, limits {running['limits_cpu']:.2f} CPU / "
-              f"{running['limits_memory'] / 2**30:.2f} GiB")
+        print(
+            f"{'':40} long-running pods {running['pods']}: requests {running['cpu']:.2f} CPU / "
+            f"{running['memory'] / 2**30:.2f} GiB, limits {running['limits_cpu']:.2f} CPU / "
+            f"{running['limits_memory'] / 2**30:.2f} GiB"
+        )
     os.environ.pop(CACHE_ENV, None)
 
 
 def bench_suite(helm: str) -> None:
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "auto", "-m", "not smoke", "-p",
-                           "no:cacheprovider", "tests"], cwd=REPO, env={**os.environ, "QMTL_HELM": helm},
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-n", "auto", "-m", "not smoke", "-p", "no:cacheprovider", "tests"],
+        cwd=REPO,
+        env={**os.environ, "QMTL_HELM": helm},
+        capture_output=True,
+        text=True,
+    )
     elapsed = time.perf_counter() - start
     summary = (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
     print(f"\n== render-test suite with {helm}: {elapsed:.1f} s wall ({summary}), exit {proc.returncode}")

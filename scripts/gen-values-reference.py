@@ -194,8 +194,11 @@ def describe_not(node: Schema) -> str:
     if "const" in node:
         return f"not `{json.dumps(node['const'])}`"
     props = node.get("properties") or {}
-    if props and set(node) <= {"properties"} and all(
-            isinstance(p, dict) and (p.get("maxLength") == 0 or p.get("maxItems") == 0) for p in props.values()):
+    if (
+        props
+        and set(node) <= {"properties"}
+        and all(isinstance(p, dict) and (p.get("maxLength") == 0 or p.get("maxItems") == 0) for p in props.values())
+    ):
         names = ", ".join(f"`{k}`" for k in props)
         return f"at least one of {names} set and not empty" if len(props) > 1 else f"{names} set and not empty"
     return f"must not match `{json.dumps(node)}`"
@@ -242,8 +245,9 @@ def conditions_of(node: Schema, path: tuple[str, ...]) -> list[str]:
     return out
 
 
-def collect_rules(node: Any, path: tuple[str, ...], conds: tuple[str, ...], out: list[Rule],
-                  defs: dict[str, Schema]) -> None:
+def collect_rules(
+    node: Any, path: tuple[str, ...], conds: tuple[str, ...], out: list[Rule], defs: dict[str, Schema]
+) -> None:
     if not isinstance(node, dict):
         return
     props = node.get("properties") or {}
@@ -362,8 +366,12 @@ class Builder:
             value = resolved["default"]
         if value is _MISSING:
             return ""
-        has_rows = (resolved.get("type") == "object" and resolved.get("properties") and ref_name(node) is None
-                    and not resolved.get("patternProperties"))
+        has_rows = (
+            resolved.get("type") == "object"
+            and resolved.get("properties")
+            and ref_name(node) is None
+            and not resolved.get("patternProperties")
+        )
         if has_rows and value not in ({}, None):
             return ""  # its keys have rows of their own
         text = inline(value)
@@ -395,8 +403,11 @@ class Builder:
                 if isinstance(branch, dict) and ref_name(branch) is None:
                     self.rows(branch, path, out, stop=stop)
         extra = resolved.get("additionalProperties")
-        if isinstance(extra, dict) and resolve(extra, self.defs).get("type") == "object" and (
-                resolve(extra, self.defs).get("properties")):
+        if (
+            isinstance(extra, dict)
+            and resolve(extra, self.defs).get("type") == "object"
+            and (resolve(extra, self.defs).get("properties"))
+        ):
             here = (*path, "<name>")
             out.append(self.row(extra, here, pattern_default=False))
             self.rows(extra, here, out, stop=stop)
@@ -420,8 +431,9 @@ def table(rows: list[Row]) -> list[str]:
         return ["No settings of its own."]
     lines = ["| key | type | default | prod | description |", "|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| `{cell(r.path)}` | {cell(r.type)} | {cell(r.default)} | {cell(r.prod)} | "
-                     f"{cell(r.description)} |")
+        lines.append(
+            f"| `{cell(r.path)}` | {cell(r.type)} | {cell(r.default)} | {cell(r.prod)} | {cell(r.description)} |"
+        )
     return lines
 
 
@@ -445,7 +457,7 @@ def render(schema: Schema, values: dict) -> str:
         "and the prod rules that apply to it. Columns:",
         "",
         "- **type**: what the schema accepts, with its bounds; a link names a shared type (see the end).",
-        "  \"format checked\": the schema checks the value's form (URL, host, CIDR, Kubernetes name...).",
+        '  "format checked": the schema checks the value\'s form (URL, host, CIDR, Kubernetes name...).',
         "- **default**: the chart's default (values.yaml, or the subchart's own values.yaml for keys of a",
         "  component section). Empty: no default (the key is unset).",
         "- **prod**: what `global.profile: prod` requires of the key beyond its type (the schema refuses to",
@@ -464,8 +476,11 @@ def render(schema: Schema, values: dict) -> str:
         resolved = resolve(node, b.defs)
         out += [f'<a id="{anchor(key)}"></a>', "", f"## `{key}`", "", resolved.get("description", ""), ""]
         if key == "global":
-            sub_sections = [k for k, s in (resolved.get("properties") or {}).items()
-                            if resolve(s, b.defs).get("type") == "object" and ref_name(s) is None]
+            sub_sections = [
+                k
+                for k, s in (resolved.get("properties") or {}).items()
+                if resolve(s, b.defs).get("type") == "object" and ref_name(s) is None
+            ]
             top: list[Row] = []
             for k, s in (resolved.get("properties") or {}).items():
                 if k in sub_sections:
@@ -476,8 +491,14 @@ def render(schema: Schema, values: dict) -> str:
                 out += [*table(top), ""]
             for k in sub_sections:
                 s = resolved["properties"][k]
-                out += [f'<a id="{anchor(key + "." + k)}"></a>', "", f"### `{key}.{k}`", "",
-                        resolve(s, b.defs).get("description", ""), ""]
+                out += [
+                    f'<a id="{anchor(key + "." + k)}"></a>',
+                    "",
+                    f"### `{key}.{k}`",
+                    "",
+                    resolve(s, b.defs).get("description", ""),
+                    "",
+                ]
                 rows: list[Row] = []
                 b.rows(s, (key, k), rows)
                 out += [*table(rows), ""]
@@ -495,9 +516,13 @@ def render(schema: Schema, values: dict) -> str:
         b.rows(d, (), rows)
         out += [*type_table(rows), ""]  # no defaults: each use of the type has its own
 
-    out += ["## Profile and switch rules", "",
-            "Read off the schema's conditional branches. `helm install/upgrade/template/lint` refuse values that",
-            "break one of them, naming the key.", ""]
+    out += [
+        "## Profile and switch rules",
+        "",
+        "Read off the schema's conditional branches. `helm install/upgrade/template/lint` refuse values that",
+        "break one of them, naming the key.",
+        "",
+    ]
     out += rule_lines(b.rules)
 
     if b.long_defaults:
@@ -508,8 +533,16 @@ def render(schema: Schema, values: dict) -> str:
                 continue
             seen.add(path)
             a = "default-" + re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")
-            out += [f'<a id="{a}"></a>', "", f"`{path}`:", "", "```yaml",
-                    yaml.safe_dump(value, sort_keys=False, width=120).rstrip(), "```", ""]
+            out += [
+                f'<a id="{a}"></a>',
+                "",
+                f"`{path}`:",
+                "",
+                "```yaml",
+                yaml.safe_dump(value, sort_keys=False, width=120).rstrip(),
+                "```",
+                "",
+            ]
     return "\n".join(line.rstrip() for line in out).rstrip() + "\n"
 
 
@@ -530,10 +563,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = OUTPUT.read_text() if OUTPUT.exists() else ""
         if current != text:
-            diff = list(difflib.unified_diff(current.splitlines(), text.splitlines(), "docs/values.md (committed)",
-                                             "docs/values.md (generated)", lineterm="", n=0))
-            print(f"docs/values.md is stale: run `{REGENERATE}` and commit it\n" + "\n".join(diff[:40]),
-                  file=sys.stderr)
+            diff = list(
+                difflib.unified_diff(
+                    current.splitlines(),
+                    text.splitlines(),
+                    "docs/values.md (committed)",
+                    "docs/values.md (generated)",
+                    lineterm="",
+                    n=0,
+                )
+            )
+            print(
+                f"docs/values.md is stale: run `{REGENERATE}` and commit it\n" + "\n".join(diff[:40]), file=sys.stderr
+            )
             return 1
         print("docs/values.md is up to date")
         return 0

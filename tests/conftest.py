@@ -21,8 +21,9 @@ _CREATED_CACHE: list[Path] = []
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--helm", default=None,
-                     help=f"Helm under test: helm3, helm4 or a path (default: ${HELM_ENV} or helm3)")
+    parser.addoption(
+        "--helm", default=None, help=f"Helm under test: helm3, helm4 or a path (default: ${HELM_ENV} or helm3)"
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -80,8 +80,11 @@ def test_every_subchart_is_declared_with_pinned_version_and_condition() -> None:
 
 def test_chart_lock_is_in_sync(tmp_path: Path) -> None:
     copy = tmp_path / "chart"
-    shutil.copytree(CHART_DIR, copy, ignore=shutil.ignore_patterns(
-        ".git", ".tools", ".venv", ".cache", "tests", "scripts", "__pycache__"))
+    shutil.copytree(
+        CHART_DIR,
+        copy,
+        ignore=shutil.ignore_patterns(".git", ".tools", ".venv", ".cache", "tests", "scripts", "__pycache__"),
+    )
     committed = yaml.safe_load((CHART_DIR / "Chart.lock").read_text())
     result = run_helm("dependency", "update", str(copy), "--skip-refresh")
     assert result.ok, result.stderr
@@ -99,8 +102,19 @@ def test_helm_package_contains_chart_files_only(tmp_path: Path) -> None:
     with tarfile.open(archive) as tar:
         names = [n.split("/", 1)[1] for n in tar.getnames() if "/" in n]
     top = {n.split("/")[0] for n in names}
-    allowed = {"Chart.yaml", "Chart.lock", "values.yaml", "values.schema.json", "templates", "charts",
-               "values", "files", "README.md", ".helmignore", "LICENSE"}
+    allowed = {
+        "Chart.yaml",
+        "Chart.lock",
+        "values.yaml",
+        "values.schema.json",
+        "templates",
+        "charts",
+        "values",
+        "files",
+        "README.md",
+        ".helmignore",
+        "LICENSE",
+    }
     assert top <= allowed, f"unexpected files in the package: {sorted(top - allowed)}"
     for forbidden in ("tests", "scripts", ".tools", ".venv", ".git", "schemas", "pyproject.toml"):
         assert forbidden not in top

@@ -23,8 +23,13 @@ from tests.harness.render import CACHE_ENV, RENDER_COUNT_FILE, _memo
 def chart_copy(tmp_path: Path) -> Path:
     """A private copy of the chart that a test may break."""
     target = tmp_path / "chart"
-    shutil.copytree(CHART_DIR, target, ignore=shutil.ignore_patterns(
-        ".git", ".tools", ".venv", ".cache", "tests", "scripts", "__pycache__", ".pytest_cache"))
+    shutil.copytree(
+        CHART_DIR,
+        target,
+        ignore=shutil.ignore_patterns(
+            ".git", ".tools", ".venv", ".cache", "tests", "scripts", "__pycache__", ".pytest_cache"
+        ),
+    )
     return target
 
 
@@ -45,8 +50,7 @@ def _render_count(cache: Path) -> int:
 
 
 def test_broken_template_raises_with_helms_message(chart_copy: Path) -> None:
-    (chart_copy / "templates" / "zz-broken.yaml").write_text(
-        "{{ .Values.global.noSuchKey.deeper }}\n")
+    (chart_copy / "templates" / "zz-broken.yaml").write_text("{{ .Values.global.noSuchKey.deeper }}\n")
     with pytest.raises(RenderError) as caught:
         render_chart(chart_dir=chart_copy)
     message = str(caught.value)

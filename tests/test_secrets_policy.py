@@ -71,8 +71,11 @@ def _walk(node, path=()) -> Iterator[tuple[tuple, object]]:
         yield path, node
 
 
-SHIPPED_VALUES = [REPO_ROOT / "values.yaml", *sorted((REPO_ROOT / "charts").glob("*/values.yaml")),
-                  *sorted(VALUES_DIR.glob("*.yaml"))]
+SHIPPED_VALUES = [
+    REPO_ROOT / "values.yaml",
+    *sorted((REPO_ROOT / "charts").glob("*/values.yaml")),
+    *sorted(VALUES_DIR.glob("*.yaml")),
+]
 
 
 @pytest.mark.parametrize("path", SHIPPED_VALUES, ids=lambda p: str(p.relative_to(REPO_ROOT)))
@@ -97,7 +100,8 @@ def test_secret_references_resolve_within_the_release(value_set) -> None:
             if ref["name"] in generated:
                 assert ref["key"] in generated[ref["name"]], (
                     f"{obj['kind']}/{obj['metadata']['name']} reads key {ref['key']!r} of Secret {ref['name']}, "
-                    f"which has {sorted(generated[ref['name']])}")
+                    f"which has {sorted(generated[ref['name']])}"
+                )
 
 
 def _secret_key_refs(node) -> Iterator[dict]:

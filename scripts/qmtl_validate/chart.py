@@ -39,8 +39,20 @@ data:
   sections: {{{{ include "qmtl.config.sections" . | fromYaml | toJson | quote }}}}
 """
 
-_IGNORE = shutil.ignore_patterns(".git", ".tools", ".venv", ".cache", "tests", "scripts", "schemas", "values",
-                                 "__pycache__", ".pytest_cache", ".ci", "*.tgz")
+_IGNORE = shutil.ignore_patterns(
+    ".git",
+    ".tools",
+    ".venv",
+    ".cache",
+    "tests",
+    "scripts",
+    "schemas",
+    "values",
+    "__pycache__",
+    ".pytest_cache",
+    ".ci",
+    "*.tgz",
+)
 _PROBLEMS = re.compile(r"qmtl values check failed: (?P<n>\d+) problem\(s\)[^\n]*\n(?P<body>(?:- [^\n]*\n?)+)")
 _KEY_PATH = re.compile(r"(?<![\w.-])([A-Za-z][\w-]*(?:\.[\w-]+)+)")
 
@@ -72,12 +84,13 @@ def _find_helm(choice: str, root: Path) -> Helm:
     for candidate in candidates:
         path = Path(candidate) if os.sep in candidate else Path(shutil.which(candidate) or candidate)
         if path.exists():
-            proc = subprocess.run([str(path), "version", "--template", "{{.Version}}"],
-                                  capture_output=True, text=True)
+            proc = subprocess.run([str(path), "version", "--template", "{{.Version}}"], capture_output=True, text=True)
             if proc.returncode == 0:
                 return Helm(path=path, version=proc.stdout.strip())
-    raise HelmNotFound(f"no usable helm ({', '.join(candidates)}): pass --helm PATH or set QMTL_HELM "
-                       "(scripts/setup.sh builds .tools/bin/helm3 and helm4)")
+    raise HelmNotFound(
+        f"no usable helm ({', '.join(candidates)}): pass --helm PATH or set QMTL_HELM "
+        "(scripts/setup.sh builds .tools/bin/helm3 and helm4)"
+    )
 
 
 @dataclasses.dataclass
@@ -153,9 +166,16 @@ def _copy_chart(chart_dir: Path, target: Path, check_only: bool = False) -> Path
     return copy
 
 
-def render(chart_dir: Path, helm: Helm, files: Sequence[Path], extra: Sequence[dict] = (),
-           release: str = "qmtl", namespace: str = "qmtl", kube_version: str | None = None,
-           check_only: bool = False) -> Rendered:
+def render(
+    chart_dir: Path,
+    helm: Helm,
+    files: Sequence[Path],
+    extra: Sequence[dict] = (),
+    release: str = "qmtl",
+    namespace: str = "qmtl",
+    kube_version: str | None = None,
+    check_only: bool = False,
+) -> Rendered:
     """`helm template` of a private copy of the chart (schema validation skipped: validate checks the schema
     itself). check_only: render the aggregated values check alone (for values the schema refuses: Helm would
     not render them, but the check's problems are still worth reporting, and a whole render is not)."""
@@ -163,8 +183,7 @@ def render(chart_dir: Path, helm: Helm, files: Sequence[Path], extra: Sequence[d
 
     copy = _prepared_chart(chart_dir, check_only)
     with tempfile.TemporaryDirectory(prefix="qmtl-validate-") as tmp:
-        args = [str(helm.path), "template", release, str(copy), "--namespace", namespace,
-                "--skip-schema-validation"]
+        args = [str(helm.path), "template", release, str(copy), "--namespace", namespace, "--skip-schema-validation"]
         if kube_version:
             args += ["--kube-version", kube_version]
         for path in files:
@@ -178,8 +197,14 @@ def render(chart_dir: Path, helm: Helm, files: Sequence[Path], extra: Sequence[d
     if proc.returncode != 0:
         return Rendered(ok=False, stderr=stderr, problems=parse_problems(stderr), check_only=check_only)
     objects = [doc for doc in yaml.load_all(proc.stdout, Loader=YAML_LOADER) if isinstance(doc, dict)]
-    model_cm = next((o for o in objects if o.get("kind") == "ConfigMap"
-                     and (o.get("metadata") or {}).get("name") == MODEL_CONFIGMAP), None)
+    model_cm = next(
+        (
+            o
+            for o in objects
+            if o.get("kind") == "ConfigMap" and (o.get("metadata") or {}).get("name") == MODEL_CONFIGMAP
+        ),
+        None,
+    )
     model = {key: json.loads(value) for key, value in ((model_cm or {}).get("data") or {}).items()}
     objects = [o for o in objects if o is not model_cm]
     return Rendered(ok=True, stderr=stderr, objects=objects, model=model, check_only=check_only)

@@ -27,22 +27,49 @@ TARGETS = ("schema", *targets.SERVICES)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="validate", description=__doc__.split("\n\n")[0],
-                                epilog=__doc__.split("\n\n", 1)[1] + "\n" + online.__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", choices=("dev", "prod"),
-                   help="the profile you mean to install; an error if the values say otherwise (they are then "
-                        "checked as this profile)")
-    p.add_argument("-f", "--values", action="append", default=[], type=Path, metavar="FILE",
-                   help="values file, as with helm -f (repeat; later files win)")
+    p = argparse.ArgumentParser(
+        prog="validate",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1] + "\n" + online.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--profile",
+        choices=("dev", "prod"),
+        help="the profile you mean to install; an error if the values say otherwise (they are then "
+        "checked as this profile)",
+    )
+    p.add_argument(
+        "-f",
+        "--values",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="values file, as with helm -f (repeat; later files win)",
+    )
     p.add_argument("--target", choices=("all", *TARGETS), default="all")
     p.add_argument("--online", action="store_true", help="also probe the endpoints the values point at")
-    p.add_argument("--secret", action="append", default=[], type=Path, metavar="FILE",
-                   help="Secret manifest(s) with credentials for --online (kubectl get secret NAME -o yaml)")
-    p.add_argument("--secret-env", action="store_true",
-                   help="read credentials for --online from QMTL_SECRET_<SECRET>_<KEY> environment variables")
-    p.add_argument("--resolve", action="append", default=[], metavar="HOST[:PORT]=ADDR[:PORT]",
-                   help="reach HOST at ADDR for --online (e.g. through kubectl port-forward)")
+    p.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="Secret manifest(s) with credentials for --online (kubectl get secret NAME -o yaml)",
+    )
+    p.add_argument(
+        "--secret-env",
+        action="store_true",
+        help="read credentials for --online from QMTL_SECRET_<SECRET>_<KEY> environment variables",
+    )
+    p.add_argument(
+        "--resolve",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]=ADDR[:PORT]",
+        help="reach HOST at ADDR for --online (e.g. through kubectl port-forward)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--chart", type=Path, default=REPO_ROOT, help="the chart (default: this repository)")
     p.add_argument("--helm", help="helm binary (default: $QMTL_HELM, .tools/bin/helm3, helm)")
@@ -51,21 +78,30 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _schema_section(report: Report, values_schema: dict, merged: dict, requested: str | None,
-                    declared: str | None) -> list[schema.SchemaProblem]:
+def _schema_section(
+    report: Report, values_schema: dict, merged: dict, requested: str | None, declared: str | None
+) -> list[schema.SchemaProblem]:
     section = report.section("schema")
     if requested and declared != requested:
-        section.append(Check("global.profile", ERROR, f"the values set profile {declared!r} but you validate for "
-                             f"{requested}: helm would install {declared}. Set global.profile: {requested} "
-                             f"(e.g. -f values/{requested}.yaml); checked as {requested} below", "global.profile"))
+        section.append(
+            Check(
+                "global.profile",
+                ERROR,
+                f"the values set profile {declared!r} but you validate for "
+                f"{requested}: helm would install {declared}. Set global.profile: {requested} "
+                f"(e.g. -f values/{requested}.yaml); checked as {requested} below",
+                "global.profile",
+            )
+        )
     problems = schema.check(values_schema, merged)
     by_path: dict[str, list[schema.SchemaProblem]] = {}
     for problem in problems:
         by_path.setdefault(problem.path, []).append(problem)
     for path, group in by_path.items():
         messages = list(dict.fromkeys(p.message.rstrip(".") for p in group))
-        hint = "; ".join(messages) + (f". {group[0].hint}" if group[0].hint and group[0].hint not in hint_of(messages)
-                                      else "")
+        hint = "; ".join(messages) + (
+            f". {group[0].hint}" if group[0].hint and group[0].hint not in hint_of(messages) else ""
+        )
         section.append(Check(path or "(top level)", ERROR, hint, path))
     if not problems:
         section.append(Check("values.schema.json", OK, "the values match the chart's schema"))
@@ -98,8 +134,12 @@ def _render_sections(report: Report, rendered: chart.Rendered, helm: chart.Helm,
             checks.append(Check("aggregated check", ERROR, message, chart.problem_key_path(message)))
         elif rendered.problems is None:
             checks.append(Check("aggregated check", OK, "no cross-key problem"))
-        report.add("render", Check("helm template", WARN, "not attempted: Helm refuses these values at the schema "
-                                   "(above); fix that first"))
+        report.add(
+            "render",
+            Check(
+                "helm template", WARN, "not attempted: Helm refuses these values at the schema (above); fix that first"
+            ),
+        )
         return
     if rendered.problems is not None:
         report.add("render", Check("helm template", ERROR, "refused by the aggregated values check (above)"))
@@ -143,8 +183,9 @@ def run(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | 
     prod = profile == "prod"
     report = Report(profile=profile, helm=helm.version)
     problems = _schema_section(report, values_schema, merged, args.profile, declared)
-    rendered = chart.render(chart_dir, helm, args.values, extra, release=args.release, namespace=args.namespace,
-                            check_only=bool(problems))
+    rendered = chart.render(
+        chart_dir, helm, args.values, extra, release=args.release, namespace=args.namespace, check_only=bool(problems)
+    )
     _render_sections(report, rendered, helm, {p.path for p in problems})
 
     wanted = targets.SERVICES if args.target == "all" else (() if args.target == "schema" else (args.target,))
@@ -152,8 +193,14 @@ def run(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | 
     if rendered.ok:
         config_map = rendered.find("ConfigMap", "qmtl-config") or {}
         guard_script = (config_map.get("data") or {}).get("coordinator_guard.py", "")
-    ctx = online.Context(endpoints=rendered.model.get("endpoints") or {}, values=merged, prod=prod,
-                         credentials=credentials, resolver=resolver, guard_script=guard_script)
+    ctx = online.Context(
+        endpoints=rendered.model.get("endpoints") or {},
+        values=merged,
+        prod=prod,
+        credentials=credentials,
+        resolver=resolver,
+        guard_script=guard_script,
+    )
     for target in wanted:
         section = report.section(target)
         if not rendered.ok:

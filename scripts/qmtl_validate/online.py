@@ -48,11 +48,15 @@ from qmtl_validate.report import ERROR, OK, WARN, Check
 from qmtl_validate.values import YAML_LOADER, LoadError
 
 PROBE_TIMEOUT = 5.0
-GUARD_ENV = {"attempts": "QMTL_GUARD_ATTEMPTS", "intervalSeconds": "QMTL_GUARD_INTERVAL_SECONDS",
-             "timeoutSeconds": "QMTL_GUARD_TIMEOUT_SECONDS"}
+GUARD_ENV = {
+    "attempts": "QMTL_GUARD_ATTEMPTS",
+    "intervalSeconds": "QMTL_GUARD_INTERVAL_SECONDS",
+    "timeoutSeconds": "QMTL_GUARD_TIMEOUT_SECONDS",
+}
 
 
 # --- credentials ------------------------------------------------------------------------------------------
+
 
 def env_name(secret: str, key: str) -> str:
     return "QMTL_SECRET_" + re.sub(r"[^A-Z0-9]", "_", f"{secret}_{key}".upper())
@@ -76,8 +80,10 @@ class Credentials:
         if not ref or not ref.get("name"):
             return "the values name no Secret for it"
         name, key = ref["name"], ref.get("key", "")
-        return (f"no credential for Secret {name} key {key}: pass --secret with `kubectl get secret {name} -o yaml`, "
-                f"or --secret-env with {env_name(name, key)}")
+        return (
+            f"no credential for Secret {name} key {key}: pass --secret with `kubectl get secret {name} -o yaml`, "
+            f"or --secret-env with {env_name(name, key)}"
+        )
 
 
 def load_secrets(paths: Sequence[Path]) -> dict[str, dict[str, str]]:
@@ -111,6 +117,7 @@ def load_secrets(paths: Sequence[Path]) -> dict[str, dict[str, str]]:
 
 
 # --- where to connect ------------------------------------------------------------------------------------
+
 
 class Resolver:
     """--resolve HOST[:PORT]=ADDR[:PORT]: reach a name at another address (e.g. a port-forward)."""
@@ -160,6 +167,7 @@ def resolvable(host: str) -> bool:
 
 # --- probes ----------------------------------------------------------------------------------------------
 
+
 @dataclasses.dataclass
 class Outcome:
     ok: bool
@@ -200,8 +208,11 @@ def redis_ping(host: str, port: int, tls: bool, username: str, password: str, db
         sock = ssl.create_default_context().wrap_socket(raw, server_hostname=host) if tls else raw
         reader = sock.makefile("rb")
         try:
-            for command, expected in (((("AUTH", username, password)), "+OK"), (("SELECT", str(db)), "+OK"),
-                                      (("PING",), "+PONG")):
+            for command, expected in (
+                ((("AUTH", username, password)), "+OK"),
+                (("SELECT", str(db)), "+OK"),
+                (("PING",), "+PONG"),
+            ):
                 sock.sendall(_resp(*command))
                 reply = reader.readline().decode(errors="replace").strip()
                 if reply != expected:
@@ -216,11 +227,19 @@ def pg_connect(host: str, port: int, dbname: str, user: str, password: str, sslm
     try:
         import psycopg
     except ImportError:
-        return Outcome(False, "skipped: python package psycopg is not installed (pip install 'psycopg[binary]')",
-                       skipped=True)
+        return Outcome(
+            False, "skipped: python package psycopg is not installed (pip install 'psycopg[binary]')", skipped=True
+        )
     try:
-        with psycopg.connect(host=host, port=port, dbname=dbname, user=user, password=password, sslmode=sslmode,
-                             connect_timeout=int(PROBE_TIMEOUT)) as conn:
+        with psycopg.connect(
+            host=host,
+            port=port,
+            dbname=dbname,
+            user=user,
+            password=password,
+            sslmode=sslmode,
+            connect_timeout=int(PROBE_TIMEOUT),
+        ) as conn:
             conn.execute("SELECT 1").fetchone()
     except Exception as error:
         return Outcome(False, f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error) else ''}")
@@ -239,16 +258,21 @@ def s3_health(endpoint: str, bucket: str, access: str | None, secret: str | None
     if 200 <= status < 300:
         return Outcome(True, f"{url} answered HTTP {status}")
     if access is None or secret is None:
-        return Outcome(False, f"{url} answered HTTP {status} (not MinIO?); pass the coordinator's S3 keys "
-                              "(--secret) to check the bucket instead", skipped=True)
+        return Outcome(
+            False,
+            f"{url} answered HTTP {status} (not MinIO?); pass the coordinator's S3 keys "
+            "(--secret) to check the bucket instead",
+            skipped=True,
+        )
     try:
         from minio import Minio
     except ImportError:
         return Outcome(False, "skipped: python package minio is not installed", skipped=True)
     parts = urllib.parse.urlsplit(endpoint)
     try:
-        exists = Minio(parts.netloc, access_key=access, secret_key=secret,
-                       secure=parts.scheme == "https").bucket_exists(bucket)
+        exists = Minio(
+            parts.netloc, access_key=access, secret_key=secret, secure=parts.scheme == "https"
+        ).bucket_exists(bucket)
     except Exception as error:
         return Outcome(False, f"bucket {bucket}: {type(error).__name__}: {error}")
     return Outcome(exists, f"bucket {bucket} {'exists' if exists else 'does not exist'}")
@@ -262,8 +286,9 @@ def kafka_metadata(brokers: list[str], topics: list[str]) -> Outcome:
     quiet = logging.getLogger("qmtl_validate.kafka")
     quiet.addHandler(logging.NullHandler())
     quiet.propagate = False
-    client = AdminClient({"bootstrap.servers": ",".join(brokers), "socket.timeout.ms": int(PROBE_TIMEOUT * 1000),
-                          "logger": quiet})
+    client = AdminClient(
+        {"bootstrap.servers": ",".join(brokers), "socket.timeout.ms": int(PROBE_TIMEOUT * 1000), "logger": quiet}
+    )
     try:
         metadata = client.list_topics(timeout=PROBE_TIMEOUT)
     except Exception as error:
@@ -271,8 +296,11 @@ def kafka_metadata(brokers: list[str], topics: list[str]) -> Outcome:
     missing = [t for t in topics if t not in metadata.topics]
     detail = f"{len(metadata.brokers)} broker(s) at {', '.join(brokers)}"
     if missing:
-        return Outcome(True, f"{detail}; ControlBus topics not there yet: {', '.join(missing)} (the chart's "
-                             "provisioning creates them on a bundled bus; create them on a managed one)")
+        return Outcome(
+            True,
+            f"{detail}; ControlBus topics not there yet: {', '.join(missing)} (the chart's "
+            "provisioning creates them on a bundled bus; create them on a managed one)",
+        )
     return Outcome(True, f"{detail}; every ControlBus topic exists")
 
 
@@ -291,6 +319,7 @@ def neo4j_connect(uri: str, user: str, password: str) -> Outcome:
 
 # --- per target --------------------------------------------------------------------------------------------
 
+
 @dataclasses.dataclass
 class Context:
     endpoints: dict
@@ -306,14 +335,20 @@ class Context:
         return ERROR if self.prod else WARN
 
 
-def _reach(ctx: Context, name: str, host: str, port: int, bundled: bool, path: str,
-           probe: Callable[[str, int], Outcome]) -> Check:
+def _reach(
+    ctx: Context, name: str, host: str, port: int, bundled: bool, path: str, probe: Callable[[str, int], Outcome]
+) -> Check:
     """Resolve (or map) host:port, run the probe, turn the outcome into a check."""
     addr, addr_port = ctx.resolver.map(host, port)
     if not ctx.resolver.mapped(host, port) and not resolvable(host):
         if bundled:
-            return Check(name, WARN, f"{host} is the bundled Service: it resolves inside the cluster only. Run "
-                         f"validate there, or port-forward and map it with --resolve {host}=127.0.0.1:<port>", path)
+            return Check(
+                name,
+                WARN,
+                f"{host} is the bundled Service: it resolves inside the cluster only. Run "
+                f"validate there, or port-forward and map it with --resolve {host}=127.0.0.1:<port>",
+                path,
+            )
         return Check(name, ctx.fail, f"{host} does not resolve (DNS)", path)
     outcome = probe(addr, addr_port)
     where = f"{host}:{port}" + (f" via {addr}:{addr_port}" if (addr, addr_port) != (host, port) else "")
@@ -326,25 +361,44 @@ def coordinator(ctx: Context) -> Check:
     url = (ctx.endpoints.get("coordinator") or {}).get("url") or ""
     path = "global.seamless.coordinator_url"
     if not url:
-        return Check("coordinator_healthz", ctx.fail, "no coordinator_url to probe" + (
-            "; prod requires it" if ctx.prod else " (dev: in-memory stub; prod requires it)"), path)
+        return Check(
+            "coordinator_healthz",
+            ctx.fail,
+            "no coordinator_url to probe"
+            + ("; prod requires it" if ctx.prod else " (dev: in-memory stub; prod requires it)"),
+            path,
+        )
     parts = urllib.parse.urlsplit(url)
     host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
     bundled = bool((ctx.values.get("seamless-coordinator") or {}).get("enabled"))
     guard = (ctx.values.get("global") or {}).get("guard") or {}
     if not ctx.resolver.mapped(host, port) and not resolvable(host):
         if bundled:
-            return Check("coordinator_healthz", WARN, f"{host} is the bundled Service: it resolves inside the "
-                         "cluster only. Run validate there, or port-forward and map it with "
-                         f"--resolve {host}=127.0.0.1:<port>", path)
+            return Check(
+                "coordinator_healthz",
+                WARN,
+                f"{host} is the bundled Service: it resolves inside the "
+                "cluster only. Run validate there, or port-forward and map it with "
+                f"--resolve {host}=127.0.0.1:<port>",
+                path,
+            )
         return Check("coordinator_healthz", ctx.fail, f"{host} does not resolve (DNS)", path)
     healthy, attempts, last = run_guard(ctx.guard_script, ctx.resolver.url(url), guard)
     if healthy:
-        return Check("coordinator_healthz", OK, f"{url}/healthz answered 2xx ({len(attempts)} attempt(s); "
-                     "the runtime guard would let the pods start)", path)
-    return Check("coordinator_healthz", ctx.fail, f"{url}/healthz: not healthy after {len(attempts)} attempt(s) "
-                 f"({guard.get('intervalSeconds')} s apart, {guard.get('timeoutSeconds')} s timeout): "
-                 f"{last or (attempts[-1] if attempts else 'no output')}. In prod the pods would not start.", path)
+        return Check(
+            "coordinator_healthz",
+            OK,
+            f"{url}/healthz answered 2xx ({len(attempts)} attempt(s); the runtime guard would let the pods start)",
+            path,
+        )
+    return Check(
+        "coordinator_healthz",
+        ctx.fail,
+        f"{url}/healthz: not healthy after {len(attempts)} attempt(s) "
+        f"({guard.get('intervalSeconds')} s apart, {guard.get('timeoutSeconds')} s timeout): "
+        f"{last or (attempts[-1] if attempts else 'no output')}. In prod the pods would not start.",
+        path,
+    )
 
 
 def redis(ctx: Context, who: str, label: str) -> Check:
@@ -357,8 +411,15 @@ def redis(ctx: Context, who: str, label: str) -> Check:
     if password is None:
         return Check(name, WARN, f"skipped: {Credentials.missing(user.get('secret'))}", "global.redis")
     host, port = user.get("host") or r.get("host"), int(user.get("port") or r.get("port"))
-    return _reach(ctx, name, host, port, bool(r.get("bundled")), "global.redis",
-                  lambda h, p: redis_ping(h, p, bool(r.get("tls")), user["username"], password, int(user["db"])))
+    return _reach(
+        ctx,
+        name,
+        host,
+        port,
+        bool(r.get("bundled")),
+        "global.redis",
+        lambda h, p: redis_ping(h, p, bool(r.get("tls")), user["username"], password, int(user["db"])),
+    )
 
 
 def questdb(ctx: Context) -> Check:
@@ -369,8 +430,15 @@ def questdb(ctx: Context) -> Check:
     if user is None or password is None:
         ref = q.get("username") if user is None else q.get("password")
         return Check("questdb_pgwire", WARN, f"skipped: {Credentials.missing(ref)}", "global.questdb")
-    return _reach(ctx, "questdb_pgwire", q["host"], int(q["port"]), bool(q.get("bundled")), "global.questdb",
-                  lambda h, p: pg_connect(h, p, q.get("database", "qmtl"), user, password, q.get("sslmode", "disable")))
+    return _reach(
+        ctx,
+        "questdb_pgwire",
+        q["host"],
+        int(q["port"]),
+        bool(q.get("bundled")),
+        "global.questdb",
+        lambda h, p: pg_connect(h, p, q.get("database", "qmtl"), user, password, q.get("sslmode", "disable")),
+    )
 
 
 def postgres(ctx: Context, who: str) -> Check:
@@ -382,8 +450,15 @@ def postgres(ctx: Context, who: str) -> Check:
     password = ctx.credentials.get(db.get("secret"))
     if password is None:
         return Check(name, WARN, f"skipped: {Credentials.missing(db.get('secret'))}", "global.postgres")
-    return _reach(ctx, name, pg["host"], int(pg["port"]), bool(pg.get("bundled")), "global.postgres",
-                  lambda h, p: pg_connect(h, p, db["database"], db["username"], password, pg.get("sslmode", "disable")))
+    return _reach(
+        ctx,
+        name,
+        pg["host"],
+        int(pg["port"]),
+        bool(pg.get("bundled")),
+        "global.postgres",
+        lambda h, p: pg_connect(h, p, db["database"], db["username"], password, pg.get("sslmode", "disable")),
+    )
 
 
 def s3(ctx: Context) -> Check:
@@ -396,8 +471,9 @@ def s3(ctx: Context) -> Check:
     access, secret = ctx.credentials.get(s.get("accessKey")), ctx.credentials.get(s.get("secretKey"))
 
     def probe(host: str, mapped_port: int) -> Outcome:
-        return s3_health(urllib.parse.urlunsplit(parts._replace(netloc=f"{host}:{mapped_port}")),
-                         s.get("bucket", ""), access, secret)
+        return s3_health(
+            urllib.parse.urlunsplit(parts._replace(netloc=f"{host}:{mapped_port}")), s.get("bucket", ""), access, secret
+        )
 
     return _reach(ctx, "s3_health", parts.hostname or "", port, bool(s.get("bundled")), "global.minio", probe)
 
@@ -417,8 +493,15 @@ def kafka(ctx: Context) -> Check:
             addr, addr_port = ctx.resolver.map(host, port or 9092)
             mapped.append(f"{addr}:{addr_port}")
         topics = sorted((cb.get("topics") or {}).values())
-        check = _reach(ctx, "kafka_metadata", first_host, first_port or 9092, bool(cb.get("bundled")),
-                       "global.controlbus", lambda h, p: kafka_metadata(mapped, topics))
+        check = _reach(
+            ctx,
+            "kafka_metadata",
+            first_host,
+            first_port or 9092,
+            bool(cb.get("bundled")),
+            "global.controlbus",
+            lambda h, p: kafka_metadata(mapped, topics),
+        )
     ctx.cache["kafka"] = check
     return check
 
@@ -434,8 +517,11 @@ def neo4j(ctx: Context) -> Check:
     port = parts.port or 7687
 
     def probe(host: str, mapped_port: int) -> Outcome:
-        return neo4j_connect(urllib.parse.urlunsplit(parts._replace(netloc=f"{host}:{mapped_port}")),
-                             n.get("username", "neo4j"), password)
+        return neo4j_connect(
+            urllib.parse.urlunsplit(parts._replace(netloc=f"{host}:{mapped_port}")),
+            n.get("username", "neo4j"),
+            password,
+        )
 
     return _reach(ctx, "neo4j_bolt", parts.hostname or "", port, bool(n.get("bundled")), "global.neo4j", probe)
 

@@ -61,8 +61,9 @@ def describe(root: dict, parts: list[Any]) -> str:
         branches = [_resolve(b, root) for b in node.get("anyOf") or []]
         node = next((b for b in branches if b.get("type") == "object"), node)
         props = node.get("properties") or {}
-        patterns = [sub for pattern, sub in (node.get("patternProperties") or {}).items()
-                    if re.search(pattern, str(part))]
+        patterns = [
+            sub for pattern, sub in (node.get("patternProperties") or {}).items() if re.search(pattern, str(part))
+        ]
         if isinstance(part, int) and isinstance(node.get("items"), dict):
             prop = node["items"]
         elif part in props:
@@ -117,19 +118,30 @@ def _problems_of(error: jsonschema.ValidationError, root: dict) -> list[SchemaPr
         # python-jsonschema raises one error per missing property ("'x' is a required property").
         missing = [n for n in error.validator_value if error.message.startswith(repr(n) + " ")]
         missing = missing or [n for n in error.validator_value if not isinstance(instance, dict) or n not in instance]
-        return [SchemaProblem(dotted([*parts, n]), f"missing: required{where}", describe(root, [*parts, n]), prod)
-                for n in missing]
+        return [
+            SchemaProblem(dotted([*parts, n]), f"missing: required{where}", describe(root, [*parts, n]), prod)
+            for n in missing
+        ]
     if kind == "additionalProperties":
         known = set((error.schema.get("properties") or {}).keys())
         patterns = list((error.schema.get("patternProperties") or {}).keys())
         extra = [k for k in instance if k not in known and not any(re.search(p, k) for p in patterns)]
         parent = dotted(parts) or "the top level"
-        return [SchemaProblem(dotted([*parts, k]), f"unknown key: {parent} has no key {k!r}",
-                              "remove it or fix its spelling (values.schema.json lists every key)", prod)
-                for k in extra]
+        return [
+            SchemaProblem(
+                dotted([*parts, k]),
+                f"unknown key: {parent} has no key {k!r}",
+                "remove it or fix its spelling (values.schema.json lists every key)",
+                prod,
+            )
+            for k in extra
+        ]
     if kind == "propertyNames":
-        return [SchemaProblem(dotted([*parts, instance]), f"{instance!r} is not a valid name here",
-                              describe(root, parts), prod)]
+        return [
+            SchemaProblem(
+                dotted([*parts, instance]), f"{instance!r} is not a valid name here", describe(root, parts), prod
+            )
+        ]
     path = dotted(parts)
     hint = describe(root, parts)
     if kind == "type":
@@ -157,8 +169,10 @@ def _problems_of(error: jsonschema.ValidationError, root: dict) -> list[SchemaPr
     elif kind == "not":
         message = "is not allowed here"
     elif kind == "maxProperties" and parts and parts[-1] == "external":
-        message = (f"must be empty while {dotted(parts[:-1])}.enabled is true (the bundled one is used): remove "
-                   f"it, or set {dotted(parts[:-1])}.enabled: false to use the managed one")
+        message = (
+            f"must be empty while {dotted(parts[:-1])}.enabled is true (the bundled one is used): remove "
+            f"it, or set {dotted(parts[:-1])}.enabled: false to use the managed one"
+        )
     elif kind is None:  # a `false` schema: the key may not be there (e.g. a selector next to an ipBlock)
         message = "is not allowed here"
     else:
@@ -204,16 +218,20 @@ def _pointer_parts(pointer: str) -> list[str]:
 def helm_schema_errors(stderr: str) -> list[tuple[str, str]]:
     """(dotted key path, message) of every leaf error in Helm's "values don't meet the specifications
     of the schema(s)" output. Leaves are the lines no more-indented line follows."""
-    lines = [(m.group("indent"), m.group("pointer"), m.group("message"))
-             for m in map(_HELM_LINE.match, stderr.splitlines()) if m]
+    lines = [
+        (m.group("indent"), m.group("pointer"), m.group("message"))
+        for m in map(_HELM_LINE.match, stderr.splitlines())
+        if m
+    ]
     out: list[tuple[str, str]] = []
     for index, (indent, pointer, message) in enumerate(lines):
         following = lines[index + 1][0] if index + 1 < len(lines) else ""
         if len(following) > len(indent):
             continue
         parts = _pointer_parts(pointer)
-        if message.startswith(("missing property", "missing properties", "additional properties",
-                               "additional property")):
+        if message.startswith(
+            ("missing property", "missing properties", "additional properties", "additional property")
+        ):
             names = _NAMES.findall(message.split(" not allowed")[0])
             out.extend((dotted([*parts, n]), message) for n in names)
         elif message.startswith("invalid propertyName"):

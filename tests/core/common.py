@@ -27,39 +27,80 @@ DEV: dict = {}
 # Dev with every dependency switched off: the services must run in their local modes.
 DEV_LOCAL: dict = {"global": {dep: {"enabled": False} for dep in DEPENDENCIES}}
 # Dev with the bundled coordinator switched on and pointed at.
-DEV_COORDINATOR: dict = {"global": {"seamless": {"coordinator_url": BUNDLED_COORDINATOR_URL}},
-                         "seamless-coordinator": {"enabled": True}}
+DEV_COORDINATOR: dict = {
+    "global": {"seamless": {"coordinator_url": BUNDLED_COORDINATOR_URL}},
+    "seamless-coordinator": {"enabled": True},
+}
 # Prod, everything bundled.
-PROD: dict = {"global": {"profile": "prod", "seamless": {"coordinator_url": BUNDLED_COORDINATOR_URL}},
-              "seamless-coordinator": {"enabled": True}}
+PROD: dict = {
+    "global": {"profile": "prod", "seamless": {"coordinator_url": BUNDLED_COORDINATOR_URL}},
+    "seamless-coordinator": {"enabled": True},
+}
 # Prod against an external coordinator (the bundled one then is not deployed).
-PROD_EXTERNAL_COORDINATOR: dict = merged(PROD, {
-    "global": {"seamless": {"coordinator_url": EXTERNAL_COORDINATOR_URL},
-               "networkPolicy": {"coordinatorCidrs": ["10.30.0.0/24"]}},
-    "seamless-coordinator": {"enabled": False}})
+PROD_EXTERNAL_COORDINATOR: dict = merged(
+    PROD,
+    {
+        "global": {
+            "seamless": {"coordinator_url": EXTERNAL_COORDINATOR_URL},
+            "networkPolicy": {"coordinatorCidrs": ["10.30.0.0/24"]},
+        },
+        "seamless-coordinator": {"enabled": False},
+    },
+)
 # Prod with managed PostgreSQL, Neo4j, QuestDB and S3 (declared in values, credentials from Secrets).
-PROD_MANAGED: dict = merged(PROD, {"global": {
-    "postgres": {"enabled": False, "external": {
-        "host": "pg.db.example.internal", "port": 6432, "existingSecret": "managed-postgres",
-        "cidrs": ["10.20.0.0/24"]}},
-    "neo4j": {"enabled": False, "external": {
-        "uri": "bolt://graph.db.example.internal:17687", "existingSecret": "managed-neo4j",
-        "cidrs": ["10.20.1.0/24"]}},
-    "questdb": {"enabled": False, "external": {
-        "host": "questdb.db.example.internal", "port": 18812, "existingSecret": "managed-questdb",
-        "cidrs": ["10.20.2.0/24"]}},
-    "minio": {"enabled": False, "external": {
-        "endpoint": "https://s3.example.internal", "existingSecret": "managed-s3",
-        "cidrs": ["10.20.3.0/24"]}},
-}})
+PROD_MANAGED: dict = merged(
+    PROD,
+    {
+        "global": {
+            "postgres": {
+                "enabled": False,
+                "external": {
+                    "host": "pg.db.example.internal",
+                    "port": 6432,
+                    "existingSecret": "managed-postgres",
+                    "cidrs": ["10.20.0.0/24"],
+                },
+            },
+            "neo4j": {
+                "enabled": False,
+                "external": {
+                    "uri": "bolt://graph.db.example.internal:17687",
+                    "existingSecret": "managed-neo4j",
+                    "cidrs": ["10.20.1.0/24"],
+                },
+            },
+            "questdb": {
+                "enabled": False,
+                "external": {
+                    "host": "questdb.db.example.internal",
+                    "port": 18812,
+                    "existingSecret": "managed-questdb",
+                    "cidrs": ["10.20.2.0/24"],
+                },
+            },
+            "minio": {
+                "enabled": False,
+                "external": {
+                    "endpoint": "https://s3.example.internal",
+                    "existingSecret": "managed-s3",
+                    "cidrs": ["10.20.3.0/24"],
+                },
+            },
+        }
+    },
+)
 
 # QMTL facts (QMTL_RUNTIME_FACTS.md), not read from the chart.
 COMMANDS = {
     "gateway": ["qmtl", "gw", "--config", "/etc/qmtl/qmtl.yml"],
     "dagmanager": ["python3", "-m", "qmtl.services.dagmanager.server", "--config", "/etc/qmtl/qmtl.yml"],
 }
-HEALTH_PATHS = {"gateway": "/health", "dagmanager": "/status", "worldservice": "/metrics",
-                "seamless-coordinator": "/healthz"}
+HEALTH_PATHS = {
+    "gateway": "/health",
+    "dagmanager": "/status",
+    "worldservice": "/metrics",
+    "seamless-coordinator": "/healthz",
+}
 CONFIG_DIR = "/etc/qmtl"
 CONFIG_FILE = "/etc/qmtl/qmtl.yml"
 GATEWAY_DAGMANAGER_DIAL = "127.0.0.1:50051"
@@ -102,13 +143,21 @@ def checksum(rendered: Rendered, name: str) -> str:
 
 def service_ports(rendered: Rendered) -> set[tuple[str, int]]:
     """(name, port) of every Service the release renders."""
-    return {(s["metadata"]["name"], int(p["port"])) for s in rendered.by_kind("Service")
-            for p in s["spec"]["ports"]}
+    return {(s["metadata"]["name"], int(p["port"])) for s in rendered.by_kind("Service") for p in s["spec"]["ports"]}
 
 
 _URL = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*)://(?:[^@/]*@)?(?P<host>[^/:?#]+)(?::(?P<port>\d+))?")
-_DEFAULT_PORTS = {"http": 80, "https": 443, "redis": 6379, "rediss": 6379, "postgresql": 5432,
-                  "bolt": 7687, "neo4j": 7687, "ws": 80, "wss": 443}
+_DEFAULT_PORTS = {
+    "http": 80,
+    "https": 443,
+    "redis": 6379,
+    "rediss": 6379,
+    "postgresql": 5432,
+    "bolt": 7687,
+    "neo4j": 7687,
+    "ws": 80,
+    "wss": 443,
+}
 
 
 def endpoints_in(value: object, path: str = "") -> list[tuple[str, str, str, int]]:
@@ -140,8 +189,15 @@ def endpoints_in(value: object, path: str = "") -> list[tuple[str, str, str, int
 
 
 # Service host of each bundled dependency -> the subchart that renders it.
-DEPENDENCY_CHART = {"redpanda": "controlbus", "redis": "redis", "redis-seamless": "redis",
-                    "postgres": "postgres", "neo4j": "neo4j", "questdb": "questdb", "minio": "minio"}
+DEPENDENCY_CHART = {
+    "redpanda": "controlbus",
+    "redis": "redis",
+    "redis-seamless": "redis",
+    "postgres": "postgres",
+    "neo4j": "neo4j",
+    "questdb": "questdb",
+    "minio": "minio",
+}
 
 
 def unbuilt_chart(rendered: Rendered, host: str) -> str | None:

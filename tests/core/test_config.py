@@ -35,45 +35,137 @@ from tests.harness.objects import qmtl_config
 # SeamlessConfig, ConnectorsConfig; CONFIG_SECTION_NAMES + profile). Each section is built with
 # Cls(**section): any other key makes the service exit.
 QMTL_KEYS = {
-    "": {"profile", "worldservice", "gateway", "dagmanager", "seamless", "connectors", "telemetry",
-         "cache", "runtime", "test", "project", "risk_hub"},
-    "gateway": {"host", "port", "redis_dsn", "database_backend", "database_dsn", "insert_sentinel",
-                "controlbus_brokers", "controlbus_dsn", "controlbus_topics", "controlbus_group",
-                "controlbus_ack_topic", "commitlog_bootstrap", "commitlog_topic", "commitlog_group",
-                "commitlog_transactional_id", "worldservice_url", "worldservice_timeout",
-                "worldservice_retries", "enable_worldservice_proxy", "enforce_live_guard",
-                "rebalance_schema_version", "alpha_metrics_capable", "compute_context_contract",
-                "events", "websocket", "shared_account_policy", "ownership"},
+    "": {
+        "profile",
+        "worldservice",
+        "gateway",
+        "dagmanager",
+        "seamless",
+        "connectors",
+        "telemetry",
+        "cache",
+        "runtime",
+        "test",
+        "project",
+        "risk_hub",
+    },
+    "gateway": {
+        "host",
+        "port",
+        "redis_dsn",
+        "database_backend",
+        "database_dsn",
+        "insert_sentinel",
+        "controlbus_brokers",
+        "controlbus_dsn",
+        "controlbus_topics",
+        "controlbus_group",
+        "controlbus_ack_topic",
+        "commitlog_bootstrap",
+        "commitlog_topic",
+        "commitlog_group",
+        "commitlog_transactional_id",
+        "worldservice_url",
+        "worldservice_timeout",
+        "worldservice_retries",
+        "enable_worldservice_proxy",
+        "enforce_live_guard",
+        "rebalance_schema_version",
+        "alpha_metrics_capable",
+        "compute_context_contract",
+        "events",
+        "websocket",
+        "shared_account_policy",
+        "ownership",
+    },
     "gateway.events": {"secret", "keys", "active_kid", "ttl", "stream_url", "fallback_url"},
-    "dagmanager": {"neo4j_dsn", "neo4j_user", "neo4j_password", "memory_repo_path", "kafka_dsn",
-                   "grpc_host", "grpc_port", "http_host", "http_port", "controlbus_dsn",
-                   "controlbus_queue_topic", "enable_topic_namespace"},
-    "worldservice": {"url", "timeout", "retries", "enable_proxy", "enforce_live_guard",
-                     "cache_ttl_seconds", "cache_max_entries", "server"},
-    "worldservice.server": {"dsn", "redis", "controlbus_brokers", "controlbus_topic", "bind", "auth",
-                            "compat_rebalance_v2", "alpha_metrics_required"},
-    "seamless": {"coordinator_url", "redis_dsn", "questdb_dsn", "artifact_endpoint", "artifact_bucket",
-                 "artifacts_enabled", "artifact_dir", "fingerprint_mode", "publish_fingerprint",
-                 "preview_fingerprint", "early_fingerprint", "sla_preset", "conformance_preset",
-                 "presets_file"},
-    "connectors": {"ccxt_rate_limiter_redis", "schema_registry_url", "worker_id", "seamless_worker_id",
-                   "strategy_id", "execution_domain", "broker_url", "trade_max_retries",
-                   "trade_backoff", "ws_url"},
+    "dagmanager": {
+        "neo4j_dsn",
+        "neo4j_user",
+        "neo4j_password",
+        "memory_repo_path",
+        "kafka_dsn",
+        "grpc_host",
+        "grpc_port",
+        "http_host",
+        "http_port",
+        "controlbus_dsn",
+        "controlbus_queue_topic",
+        "enable_topic_namespace",
+    },
+    "worldservice": {
+        "url",
+        "timeout",
+        "retries",
+        "enable_proxy",
+        "enforce_live_guard",
+        "cache_ttl_seconds",
+        "cache_max_entries",
+        "server",
+    },
+    "worldservice.server": {
+        "dsn",
+        "redis",
+        "controlbus_brokers",
+        "controlbus_topic",
+        "bind",
+        "auth",
+        "compat_rebalance_v2",
+        "alpha_metrics_required",
+    },
+    "seamless": {
+        "coordinator_url",
+        "redis_dsn",
+        "questdb_dsn",
+        "artifact_endpoint",
+        "artifact_bucket",
+        "artifacts_enabled",
+        "artifact_dir",
+        "fingerprint_mode",
+        "publish_fingerprint",
+        "preview_fingerprint",
+        "early_fingerprint",
+        "sla_preset",
+        "conformance_preset",
+        "presets_file",
+    },
+    "connectors": {
+        "ccxt_rate_limiter_redis",
+        "schema_registry_url",
+        "worker_id",
+        "seamless_worker_id",
+        "strategy_id",
+        "execution_domain",
+        "broker_url",
+        "trade_max_retries",
+        "trade_backoff",
+        "ws_url",
+    },
 }
 
 # What QMTL's prod start-up checks (and `config validate --target seamless`) require, per section.
 PROD_REQUIRED = {
-    "gateway": ["redis_dsn", "database_dsn", "controlbus_brokers", "controlbus_topics",
-                "commitlog_bootstrap", "commitlog_topic"],
+    "gateway": [
+        "redis_dsn",
+        "database_dsn",
+        "controlbus_brokers",
+        "controlbus_topics",
+        "commitlog_bootstrap",
+        "commitlog_topic",
+    ],
     "dagmanager": ["neo4j_dsn", "kafka_dsn", "controlbus_dsn", "controlbus_queue_topic"],
     "worldservice.server": ["dsn", "redis", "controlbus_brokers", "controlbus_topic"],
     "seamless": ["coordinator_url", "redis_dsn", "questdb_dsn", "artifact_endpoint", "artifact_bucket"],
 }
 
-ALL_SETS = {"dev": DEV, "dev-local": DEV_LOCAL, "prod": PROD, "prod-managed": PROD_MANAGED,
-            "prod-external-coordinator": PROD_EXTERNAL_COORDINATOR}
-PROD_SETS = {"prod": PROD, "prod-managed": PROD_MANAGED,
-             "prod-external-coordinator": PROD_EXTERNAL_COORDINATOR}
+ALL_SETS = {
+    "dev": DEV,
+    "dev-local": DEV_LOCAL,
+    "prod": PROD,
+    "prod-managed": PROD_MANAGED,
+    "prod-external-coordinator": PROD_EXTERNAL_COORDINATOR,
+}
+PROD_SETS = {"prod": PROD, "prod-managed": PROD_MANAGED, "prod-external-coordinator": PROD_EXTERNAL_COORDINATOR}
 
 
 def _at(config: dict, path: str) -> dict:
@@ -144,7 +236,8 @@ def test_every_endpoint_points_at_a_service_of_the_release_or_a_declared_externa
             continue
         assert (host, port) in services or (host, port) in externals, (
             f"{path} -> {host}:{port} is neither a Service of this release "
-            f"({sorted(services)}) nor an external endpoint declared in values ({sorted(externals)})")
+            f"({sorted(services)}) nor an external endpoint declared in values ({sorted(externals)})"
+        )
     # the managed endpoints are really used (not silently replaced by bundled ones)
     used = {(h, p) for _, _, h, p in endpoints}
     assert externals <= used
@@ -157,8 +250,9 @@ def test_dev_without_dependencies_runs_local_modes_and_points_nowhere() -> None:
     config = qmtl_config(rendered)
     gw, dm, ws, sl = config["gateway"], config["dagmanager"], config["worldservice"], config["seamless"]
     # no dependency is rendered, and no DSN or broker list names one
-    assert not (service_ports(rendered) and {n for n, _ in service_ports(rendered)}
-                - {"gateway", "dagmanager", "worldservice"})
+    assert not (
+        service_ports(rendered) and {n for n, _ in service_ports(rendered)} - {"gateway", "dagmanager", "worldservice"}
+    )
     for path, _scheme, host, _port in endpoints_in(config):
         # only the core services' own URLs remain (gateway -> worldservice, the gateway's event stream)
         assert host in {"worldservice", "gateway"}, f"{path} points at {host}"
@@ -177,9 +271,11 @@ def test_dev_without_dependencies_runs_local_modes_and_points_nowhere() -> None:
     assert "coordinator_url" not in sl
     assert "connectors" not in config
     # every local file QMTL writes sits in a writable emptyDir of that service's pod
-    files = {"gateway": gw["database_dsn"].removeprefix("sqlite:///"),
-             "dagmanager": dm["memory_repo_path"],
-             "worldservice": ws["server"]["dsn"].removeprefix("sqlite:///")}
+    files = {
+        "gateway": gw["database_dsn"].removeprefix("sqlite:///"),
+        "dagmanager": dm["memory_repo_path"],
+        "worldservice": ws["server"]["dsn"].removeprefix("sqlite:///"),
+    }
     for service, file in files.items():
         spec = pod_spec(rendered, service)
         volumes = {v["name"]: v for v in spec["volumes"]}
@@ -205,8 +301,7 @@ def test_each_prod_pod_assembles_a_complete_config_with_only_its_sections(name: 
         env = {e["name"]: f"secret-of-{e['name'].lower()}" for e in init["env"] if "valueFrom" in e}
         out = tmp_path / f"{service}.yml"
         args = [sys.executable, str(assembler), str(template), init["command"][3], str(out)]
-        done = subprocess.run(args, env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True,
-                              timeout=30)
+        done = subprocess.run(args, env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, done.stderr
         config = yaml.safe_load(out.read_text())
         assert set(config) == {"profile", service}
@@ -226,8 +321,11 @@ def test_dsn_credentials_come_from_each_services_own_secret_keys() -> None:
     by_service = {}
     for service in SERVICES:
         init = container(pod_spec(rendered, service), "qmtl-config", init=True)
-        by_service[service] = {(e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
-                               for e in init["env"] if "valueFrom" in e}
+        by_service[service] = {
+            (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+            for e in init["env"]
+            if "valueFrom" in e
+        }
     # no two services share a credential
     for a in SERVICES:
         for b in SERVICES:

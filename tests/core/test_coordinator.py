@@ -31,8 +31,17 @@ from tests.harness.objects import env as env_by_name
 from tests.harness.objects import merged
 from tests.harness.paths import CHART_DIR
 
-ENV_NAMES = {"COORDINATOR_ID", "BIND_ADDR", "PROMETHEUS_PORT", "REDIS_DSN", "QUESTDB_DSN",
-             "ARTIFACT_ENDPOINT", "ARTIFACT_BUCKET", "ARTIFACT_ACCESS_KEY", "ARTIFACT_SECRET_KEY"}
+ENV_NAMES = {
+    "COORDINATOR_ID",
+    "BIND_ADDR",
+    "PROMETHEUS_PORT",
+    "REDIS_DSN",
+    "QUESTDB_DSN",
+    "ARTIFACT_ENDPOINT",
+    "ARTIFACT_BUCKET",
+    "ARTIFACT_ACCESS_KEY",
+    "ARTIFACT_SECRET_KEY",
+}
 
 
 def _env(values: dict) -> tuple[list[dict], dict]:
@@ -61,11 +70,17 @@ def test_coordinator_env_is_wired_from_the_endpoints(values: dict) -> None:
     for name in ("REDIS_DSN", "QUESTDB_DSN", "ARTIFACT_ENDPOINT"):
         url = urlsplit(by_name[name]["value"])
         target = (url.hostname, url.port or 443)
-        external = {"QUESTDB_DSN": g.get("questdb", {}).get("external", {}),
-                    "ARTIFACT_ENDPOINT": g.get("minio", {}).get("external", {})}.get(name, {})
-        declared = ((external.get("host"), external.get("port")) if "host" in external else
-                    (urlsplit(external["endpoint"]).hostname, urlsplit(external["endpoint"]).port or 443)
-                    if "endpoint" in external else None)
+        external = {
+            "QUESTDB_DSN": g.get("questdb", {}).get("external", {}),
+            "ARTIFACT_ENDPOINT": g.get("minio", {}).get("external", {}),
+        }.get(name, {})
+        declared = (
+            (external.get("host"), external.get("port"))
+            if "host" in external
+            else (urlsplit(external["endpoint"]).hostname, urlsplit(external["endpoint"]).port or 443)
+            if "endpoint" in external
+            else None
+        )
         if target != declared and unbuilt_chart(rendered, target[0]):
             waiting.add(unbuilt_chart(rendered, target[0]))
             continue
@@ -93,15 +108,19 @@ def test_coordinator_s3_keys_are_its_own_never_minio_root() -> None:
     rendered = render(PROD)
     _, by_name = _env(PROD)
     ours = {by_name[n]["valueFrom"]["secretKeyRef"]["name"] for n in ("ARTIFACT_ACCESS_KEY", "ARTIFACT_SECRET_KEY")}
-    minio = [o for o in rendered.objects if o["kind"] in ("StatefulSet", "Deployment")
-             and o["metadata"]["name"] == "minio"]
+    minio = [
+        o for o in rendered.objects if o["kind"] in ("StatefulSet", "Deployment") and o["metadata"]["name"] == "minio"
+    ]
     if not minio:
         if unbuilt_chart(rendered, "minio"):
             pytest.skip("the bundled MinIO subchart is not built yet: its root Secret is unknown")
         pytest.fail("the bundled MinIO workload is not rendered: cannot tell its root Secret")
-    root = {e["valueFrom"]["secretKeyRef"]["name"] for c in minio[0]["spec"]["template"]["spec"]["containers"]
-            for e in c.get("env", []) if e["name"] in ("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD")
-            and "valueFrom" in e}
+    root = {
+        e["valueFrom"]["secretKeyRef"]["name"]
+        for c in minio[0]["spec"]["template"]["spec"]["containers"]
+        for e in c.get("env", [])
+        if e["name"] in ("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD") and "valueFrom" in e
+    }
     assert root
     assert not (ours & root)
 
@@ -134,17 +153,34 @@ ENABLED_KEY = r"seamless-coordinator[./]enabled"
 REFUSED = {
     "prod-without-url": (merged(PROD, {"global": {"seamless": {"coordinator_url": ""}}}), [URL_KEY]),
     "bundled-url-but-disabled": (merged(PROD, {"seamless-coordinator": {"enabled": False}}), [ENABLED_KEY]),
-    "external-url-but-enabled": (merged(PROD, {"global": {"seamless": {"coordinator_url": EXTERNAL_COORDINATOR_URL},
-                                                          "networkPolicy": {"coordinatorCidrs": ["10.30.0.0/24"]}}}),
-                                 [ENABLED_KEY]),
-    "bundled-url-wrong-port": (merged(PROD, {"global": {"seamless": {
-        "coordinator_url": "http://seamless-coordinator:9999"}}}), [URL_KEY]),
-    "bundled-url-https": (merged(PROD, {"global": {"seamless": {
-        "coordinator_url": "https://seamless-coordinator:8080"}}}), [URL_KEY]),
-    "dev-bundled-url-but-disabled": ({"global": {"seamless": {"coordinator_url": BUNDLED_COORDINATOR_URL}}},
-                                     [ENABLED_KEY]),
-    "dev-coordinator-without-deps": (merged(DEV_LOCAL, DEV_COORDINATOR),
-                                     [r"global[./]redis", r"global[./]questdb", r"global[./]minio"]),
+    "external-url-but-enabled": (
+        merged(
+            PROD,
+            {
+                "global": {
+                    "seamless": {"coordinator_url": EXTERNAL_COORDINATOR_URL},
+                    "networkPolicy": {"coordinatorCidrs": ["10.30.0.0/24"]},
+                }
+            },
+        ),
+        [ENABLED_KEY],
+    ),
+    "bundled-url-wrong-port": (
+        merged(PROD, {"global": {"seamless": {"coordinator_url": "http://seamless-coordinator:9999"}}}),
+        [URL_KEY],
+    ),
+    "bundled-url-https": (
+        merged(PROD, {"global": {"seamless": {"coordinator_url": "https://seamless-coordinator:8080"}}}),
+        [URL_KEY],
+    ),
+    "dev-bundled-url-but-disabled": (
+        {"global": {"seamless": {"coordinator_url": BUNDLED_COORDINATOR_URL}}},
+        [ENABLED_KEY],
+    ),
+    "dev-coordinator-without-deps": (
+        merged(DEV_LOCAL, DEV_COORDINATOR),
+        [r"global[./]redis", r"global[./]questdb", r"global[./]minio"],
+    ),
     "prod-without-postgres": (merged(PROD, {"global": {"postgres": {"enabled": False}}}), [r"global[./]postgres"]),
 }
 
@@ -165,13 +201,19 @@ def test_inconsistent_values_are_refused_naming_the_key(case: str) -> None:
 @pytest.fixture(scope="module")
 def notes_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("notes") / "chart"
-    shutil.copytree(CHART_DIR, target, ignore=shutil.ignore_patterns(
-        ".git", ".tools", ".venv", ".cache", "tests", "scripts", "__pycache__", ".pytest_cache"))
+    shutil.copytree(
+        CHART_DIR,
+        target,
+        ignore=shutil.ignore_patterns(
+            ".git", ".tools", ".venv", ".cache", "tests", "scripts", "__pycache__", ".pytest_cache"
+        ),
+    )
     (target / "notes-under-test").mkdir()
     shutil.copy(CHART_DIR / "templates" / "NOTES.txt", target / "notes-under-test" / "NOTES.txt")
     (target / "templates" / "zz-notes-under-test.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes-under-test\ndata:\n  notes: |\n"
-        '    {{- tpl (.Files.Get "notes-under-test/NOTES.txt") . | nindent 4 }}\n')
+        '    {{- tpl (.Files.Get "notes-under-test/NOTES.txt") . | nindent 4 }}\n'
+    )
     return target
 
 

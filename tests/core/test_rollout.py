@@ -15,11 +15,12 @@ CHANGES = {
     "worldservice-redis-db": ({"global": {"redis": {"databases": {"worldservice": 9}}}}, {"worldservice"}),
     "gateway-redis-db": ({"global": {"redis": {"databases": {"gateway": 7}}}}, {"gateway"}),
     "dagmanager-http-port": ({"global": {"ports": {"dagmanagerHttp": 18101}}}, {"dagmanager"}),
-    "worldservice-port": ({"global": {"ports": {"worldservice": 18443}}},
-                          {"worldservice", "gateway"}),  # the gateway's worldservice_url
+    "worldservice-port": (
+        {"global": {"ports": {"worldservice": 18443}}},
+        {"worldservice", "gateway"},
+    ),  # the gateway's worldservice_url
     # the artifact bucket is read by the coordinator only (env); no QMTL service reads `seamless`
-    "artifact-bucket": ({"global": {"seamless": {"artifact_bucket": "other-bucket"}}},
-                        {"seamless-coordinator"}),
+    "artifact-bucket": ({"global": {"seamless": {"artifact_bucket": "other-bucket"}}}, {"seamless-coordinator"}),
 }
 
 

@@ -49,20 +49,29 @@ def assembler(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_script(render(RENDERED), "assemble_config.py", tmp_path_factory.mktemp("assemble"))
 
 
-def _assemble(assembler: Path, template: dict, sections: str, env: dict[str, str],
-              out: Path) -> subprocess.CompletedProcess:
+def _assemble(
+    assembler: Path, template: dict, sections: str, env: dict[str, str], out: Path
+) -> subprocess.CompletedProcess:
     source = out.parent / "template.json"
     source.write_text(json.dumps(template))
-    return subprocess.run([sys.executable, str(assembler), str(source), sections, str(out)],
-                          env=_env(**env), capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [sys.executable, str(assembler), str(source), sections, str(out)],
+        env=_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def test_assembler_fills_placeholders_and_url_encodes_passwords(assembler: Path, tmp_path: Path) -> None:
     template = qmtl_config(render(RENDERED))
     password = "p@ss:w/rd?#%&= é+"
     events = "k3y with $pecial {chars} and ${QMTL_SECRET_POSTGRES_GATEWAY}"
-    env = {"QMTL_SECRET_REDIS_GATEWAY": password, "QMTL_SECRET_POSTGRES_GATEWAY": "plain",
-           "QMTL_SECRET_GATEWAY_EVENTS": events}
+    env = {
+        "QMTL_SECRET_REDIS_GATEWAY": password,
+        "QMTL_SECRET_POSTGRES_GATEWAY": "plain",
+        "QMTL_SECRET_GATEWAY_EVENTS": events,
+    }
     out = tmp_path / "qmtl.yml"
     done = _assemble(assembler, template, "gateway", env, out)
     assert done.returncode == 0, done.stderr
@@ -81,14 +90,21 @@ def test_assembler_fills_placeholders_and_url_encodes_passwords(assembler: Path,
 
 
 def test_assembler_keeps_only_the_listed_sections(assembler: Path, tmp_path: Path) -> None:
-    template = {"profile": "prod", "gateway": {"port": 1}, "dagmanager": {"neo4j_password": "${QMTL_SECRET_NEO4J}"},
-                "seamless": {"artifact_bucket": "b"}}
+    template = {
+        "profile": "prod",
+        "gateway": {"port": 1},
+        "dagmanager": {"neo4j_password": "${QMTL_SECRET_NEO4J}"},
+        "seamless": {"artifact_bucket": "b"},
+    }
     out = tmp_path / "qmtl.yml"
     done = _assemble(assembler, template, "gateway,seamless", {}, out)
     assert done.returncode == 0, done.stderr
     # dagmanager's placeholder is not needed, so its Secret need not (and must not) be present
-    assert yaml.safe_load(out.read_text()) == {"profile": "prod", "gateway": {"port": 1},
-                                               "seamless": {"artifact_bucket": "b"}}
+    assert yaml.safe_load(out.read_text()) == {
+        "profile": "prod",
+        "gateway": {"port": 1},
+        "seamless": {"artifact_bucket": "b"},
+    }
 
 
 def test_assembler_refuses_a_missing_secret_clearly(assembler: Path, tmp_path: Path) -> None:
@@ -152,10 +168,15 @@ INTERVAL = 0.4
 
 
 def _run_guard(guard: Path, url: str, **env: str) -> subprocess.CompletedProcess:
-    settings = {"QMTL_GUARD_ATTEMPTS": "3", "QMTL_GUARD_INTERVAL_SECONDS": str(INTERVAL),
-                "QMTL_GUARD_TIMEOUT_SECONDS": "1", **env}
-    return subprocess.run([sys.executable, str(guard), "--url", url], env=_env(**settings),
-                          capture_output=True, text=True, timeout=60)
+    settings = {
+        "QMTL_GUARD_ATTEMPTS": "3",
+        "QMTL_GUARD_INTERVAL_SECONDS": str(INTERVAL),
+        "QMTL_GUARD_TIMEOUT_SECONDS": "1",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, str(guard), "--url", url], env=_env(**settings), capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.mark.parametrize("coordinator", [200], indirect=True)
@@ -191,8 +212,9 @@ def test_guard_fails_when_the_coordinator_is_down(guard: Path) -> None:
 @pytest.mark.parametrize("coordinator", [None], indirect=True)
 def test_guard_times_out_on_a_coordinator_that_never_answers(guard: Path, coordinator: _Coordinator) -> None:
     url = f"http://127.0.0.1:{coordinator.server_address[1]}"
-    done = _run_guard(guard, url, QMTL_GUARD_ATTEMPTS="2", QMTL_GUARD_INTERVAL_SECONDS="0",
-                      QMTL_GUARD_TIMEOUT_SECONDS="0.3")
+    done = _run_guard(
+        guard, url, QMTL_GUARD_ATTEMPTS="2", QMTL_GUARD_INTERVAL_SECONDS="0", QMTL_GUARD_TIMEOUT_SECONDS="0.3"
+    )
     assert done.returncode != 0
     assert len(coordinator.hits) == 2
     assert "timed out" in done.stderr.lower()
@@ -262,9 +284,13 @@ def forwarder_script(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _start_forwarder(script: Path, upstream_port: int) -> tuple[subprocess.Popen, int, int]:
     listen, health = _free_port(), _free_port()
-    proc = subprocess.Popen([sys.executable, str(script), f"127.0.0.1:{listen}", f"127.0.0.1:{upstream_port}",
-                             f"127.0.0.1:{health}"], env=_env(QMTL_FORWARDER_CONNECT_TIMEOUT_SECONDS="2"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), f"127.0.0.1:{listen}", f"127.0.0.1:{upstream_port}", f"127.0.0.1:{health}"],
+        env=_env(QMTL_FORWARDER_CONNECT_TIMEOUT_SECONDS="2"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         try:

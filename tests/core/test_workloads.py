@@ -43,8 +43,11 @@ def _port(values: dict, name: str) -> int:
 @pytest.mark.parametrize("workload", WORKLOADS)
 def test_objects_are_valid_kubernetes(profile: str, workload: str) -> None:
     rendered = render(_values(profile, workload))
-    objects = [rendered.get("Deployment", workload), rendered.get("Service", workload),
-               rendered.get("ServiceAccount", workload)]
+    objects = [
+        rendered.get("Deployment", workload),
+        rendered.get("Service", workload),
+        rendered.get("ServiceAccount", workload),
+    ]
     if profile == "prod":
         objects.append(rendered.get("PodDisruptionBudget", workload))
     for version in supported_kube_versions():
@@ -62,13 +65,21 @@ def test_commands_are_the_ones_that_work(profile: str) -> None:
         assert "args" not in main
     ws = container(pod_spec(rendered, "worldservice"), "worldservice")
     # uvicorn factory on the port of global.ports.worldservice (worldservice.bind is ignored by QMTL)
-    assert ws["command"] == ["uvicorn", "qmtl.services.worldservice.api:create_app", "--factory",
-                             "--host", "0.0.0.0", "--port", str(_port(values, "worldservice"))]
+    assert ws["command"] == [
+        "uvicorn",
+        "qmtl.services.worldservice.api:create_app",
+        "--factory",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(_port(values, "worldservice")),
+    ]
     # WorldService reads only ./qmtl.yml: it must run where the file is mounted
     assert ws["workingDir"] == CONFIG_DIR
     # the coordinator has no command of the chart's: its image's own entrypoint, configured by env
-    coordinator = container(pod_spec(render(_values(profile, "seamless-coordinator")),
-                                      "seamless-coordinator"), "seamless-coordinator")
+    coordinator = container(
+        pod_spec(render(_values(profile, "seamless-coordinator")), "seamless-coordinator"), "seamless-coordinator"
+    )
     assert "command" not in coordinator
     assert "args" not in coordinator
 
@@ -86,17 +97,20 @@ def test_ports_and_services_come_from_global_ports(profile: str) -> None:
         rendered = render(values)
         main = container(pod_spec(rendered, workload), workload)
         assert {p["name"]: p["containerPort"] for p in main["ports"]} == {
-            name: _port(values, key) for name, key in ports.items()}
+            name: _port(values, key) for name, key in ports.items()
+        }
         service = rendered.get("Service", workload)
         assert {p["name"]: (p["port"], p["targetPort"]) for p in service["spec"]["ports"]} == {
-            name: (_port(values, key), name) for name, key in ports.items()}
+            name: (_port(values, key), name) for name, key in ports.items()
+        }
         pod_labels = rendered.get("Deployment", workload)["spec"]["template"]["metadata"]["labels"]
         assert service["spec"]["selector"].items() <= pod_labels.items()
 
 
 def test_ports_follow_a_changed_port_table() -> None:
-    values = {"global": {"ports": {"gateway": 18080, "dagmanagerHttp": 18101, "dagmanagerGrpc": 15051,
-                                   "worldservice": 18443}}}
+    values = {
+        "global": {"ports": {"gateway": 18080, "dagmanagerHttp": 18101, "dagmanagerGrpc": 15051, "worldservice": 18443}}
+    }
     rendered = render(values)
     assert container(pod_spec(rendered, "gateway"), "gateway")["ports"][0]["containerPort"] == 18080
     assert rendered.get("Service", "dagmanager")["spec"]["ports"][1]["port"] == 15051
@@ -153,13 +167,19 @@ def test_restricted_security_and_service_account(profile: str, workload: str) ->
         assert sc.get("privileged", False) is False, item["name"]
 
 
-WRITABLE_CASES = [(DEV, s) for s in SERVICES] + [(DEV_LOCAL, s) for s in SERVICES] + \
-    [(PROD, w) for w in WORKLOADS] + [(DEV_COORDINATOR, "seamless-coordinator")]
+WRITABLE_CASES = (
+    [(DEV, s) for s in SERVICES]
+    + [(DEV_LOCAL, s) for s in SERVICES]
+    + [(PROD, w) for w in WORKLOADS]
+    + [(DEV_COORDINATOR, "seamless-coordinator")]
+)
 
 
-@pytest.mark.parametrize(("values", "workload"), WRITABLE_CASES,
-                         ids=[f"{'dev-local' if v is DEV_LOCAL else 'prod' if v is PROD else 'dev'}-{w}"
-                              for v, w in WRITABLE_CASES])
+@pytest.mark.parametrize(
+    ("values", "workload"),
+    WRITABLE_CASES,
+    ids=[f"{'dev-local' if v is DEV_LOCAL else 'prod' if v is PROD else 'dev'}-{w}" for v, w in WRITABLE_CASES],
+)
 def test_writable_paths_are_emptydirs_exactly_where_qmtl_writes(values: dict, workload: str) -> None:
     spec = pod_spec(render(values), workload)
     volumes = {v["name"]: v for v in spec["volumes"]}
@@ -181,8 +201,7 @@ def test_every_container_is_sized_from_the_profile_table(profile: str, workload:
     values = _values(profile, workload)
     table = effective(values)["global"]["resources"][profile]
     spec = pod_spec(render(values), workload)
-    keys = {"qmtl-config": "qmtl-init", "coordinator-guard": "qmtl-init",
-            "dagmanager-forwarder": "gateway-forwarder"}
+    keys = {"qmtl-config": "qmtl-init", "coordinator-guard": "qmtl-init", "dagmanager-forwarder": "gateway-forwarder"}
     for item in containers(spec):
         expected = table[keys.get(item["name"], item["name"])]
         assert item["resources"] == expected, item["name"]
@@ -244,8 +263,7 @@ def test_gateway_forwarder_sidecar(profile: str) -> None:
 def test_guard_only_in_prod_and_only_for_the_gateway() -> None:
     dev, prod = render(DEV), render(PROD)
     assert [c["name"] for c in pod_spec(dev, "gateway")["initContainers"]] == ["qmtl-config"]
-    assert [c["name"] for c in pod_spec(prod, "gateway")["initContainers"]] == ["qmtl-config",
-                                                                              "coordinator-guard"]
+    assert [c["name"] for c in pod_spec(prod, "gateway")["initContainers"]] == ["qmtl-config", "coordinator-guard"]
     for service in ("dagmanager", "worldservice"):
         assert [c["name"] for c in pod_spec(prod, service)["initContainers"]] == ["qmtl-config"]
 
@@ -257,8 +275,11 @@ def test_guard_defaults_and_url_in_the_rendered_pod(values: dict) -> None:
     assert guard["command"] == ["python3", "/etc/qmtl-template/coordinator_guard.py", "--url", url]
     env = {e["name"]: e["value"] for e in guard["env"] if "value" in e}
     # the design's bounds: 3 tries, 10 s apart, 5 s timeout each
-    assert (env["QMTL_GUARD_ATTEMPTS"], env["QMTL_GUARD_INTERVAL_SECONDS"],
-            env["QMTL_GUARD_TIMEOUT_SECONDS"]) == ("3", "10", "5")
+    assert (env["QMTL_GUARD_ATTEMPTS"], env["QMTL_GUARD_INTERVAL_SECONDS"], env["QMTL_GUARD_TIMEOUT_SECONDS"]) == (
+        "3",
+        "10",
+        "5",
+    )
     # the guard reads no config file: it needs no credentials
     assert not any("valueFrom" in e for e in guard["env"])
 
@@ -271,18 +292,27 @@ def test_images_shared_default_override_and_digest() -> None:
         spec = pod_spec(rendered, service)
         assert {c["image"] for c in containers(spec)} == {ref}, service
     coordinator = effective(DEV_COORDINATOR)["seamless-coordinator"]["image"]
-    assert container(pod_spec(rendered, "seamless-coordinator"), "seamless-coordinator")["image"] == \
-        f"{coordinator['repository']}:{coordinator['tag']}"
+    assert (
+        container(pod_spec(rendered, "seamless-coordinator"), "seamless-coordinator")["image"]
+        == f"{coordinator['repository']}:{coordinator['tag']}"
+    )
 
     digest = "sha256:" + "ab" * 32
-    pinned = render({"global": {"qmtlImage": {"digest": digest}},
-                     "worldservice": {"image": {"repository": "registry.example.internal/qmtl-ws",
-                                                "tag": "0.5.2-patched"}}})
+    pinned = render(
+        {
+            "global": {"qmtlImage": {"digest": digest}},
+            "worldservice": {"image": {"repository": "registry.example.internal/qmtl-ws", "tag": "0.5.2-patched"}},
+        }
+    )
     assert container(pod_spec(pinned, "gateway"), "gateway")["image"] == f"{ref}@{digest}"
-    assert container(pod_spec(pinned, "worldservice"), "worldservice")["image"] == \
-        f"registry.example.internal/qmtl-ws:0.5.2-patched@{digest}"
+    assert (
+        container(pod_spec(pinned, "worldservice"), "worldservice")["image"]
+        == f"registry.example.internal/qmtl-ws:0.5.2-patched@{digest}"
+    )
 
-    for bad, key in (({"global": {"qmtlImage": {"tag": "", "digest": ""}}}, "global.qmtlImage"),
-                     ({"dagmanager": {"image": {"digest": "sha256:nothex"}}}, "dagmanager.image")):
+    for bad, key in (
+        ({"global": {"qmtlImage": {"tag": "", "digest": ""}}}, "global.qmtlImage"),
+        ({"dagmanager": {"image": {"digest": "sha256:nothex"}}}, "dagmanager.image"),
+    ):
         # values.schema.json refuses them first (tests/validation); qmtl.image's own second line:
         assert key in str(render_error(bad, extra_args=("--skip-schema-validation",)))

@@ -16,7 +16,9 @@ __all__ = ["DEV", "PROD", "PROD_REMOTE_COORDINATOR", "PROFILES", "QMTL_OFF", "ch
 QMTL_OFF = {"gateway": {"enabled": False}, "dagmanager": {"enabled": False}, "worldservice": {"enabled": False}}
 DEV = {"global": {"profile": "dev"}}
 # Prod whose coordinator runs outside the release (nothing of it rendered, no network policy CIDRs).
-PROD_REMOTE_COORDINATOR = {"global": {"profile": "prod", "seamless": {"coordinator_url": "http://coordinator.example:8080"}}}
+PROD_REMOTE_COORDINATOR = {
+    "global": {"profile": "prod", "seamless": {"coordinator_url": "http://coordinator.example:8080"}}
+}
 # The per-profile renders of the bundled stores' tests (the `profile` and `rendered` fixtures in conftest.py):
 # values.yaml's own defaults (dev), and prod with everything bundled (PROD, the core tests' prod set).
 PROFILES = {"dev": {}, "prod": PROD}

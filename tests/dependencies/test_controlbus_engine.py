@@ -67,8 +67,13 @@ def provision(kafka, plan_files: Path) -> subprocess.CompletedProcess:
         "RPK_SHIM_LOG": str(plan_files / "rpk.log"),
         "CONTROLBUS_WAIT_SECONDS": "30",
     }
-    result = subprocess.run(["bash", str(plan_files / "provision.sh"), str(plan_files / "plan.tsv")],
-                            env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        ["bash", str(plan_files / "provision.sh"), str(plan_files / "plan.tsv")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
@@ -83,8 +88,9 @@ def provisioned(kafka, plan_files):
 
 
 def controlbus_topics(plan_files: Path) -> list[str]:
-    return [line.split("\t")[1] for line in (plan_files / "plan.tsv").read_text().splitlines()
-            if line.startswith("topic\t")]
+    return [
+        line.split("\t")[1] for line in (plan_files / "plan.tsv").read_text().splitlines() if line.startswith("topic\t")
+    ]
 
 
 # ------------------------------------------------------------------------------------------ tests
@@ -96,8 +102,7 @@ def test_provisioning_creates_every_controlbus_topic_with_its_retention(kafka, p
         assert kafka.topic_config(topic)["retention.ms"] == "604800000"
 
 
-def test_anonymous_internal_client_produces_and_consumes_every_controlbus_topic(kafka, plan_files,
-                                                                               provisioned) -> None:
+def test_anonymous_internal_client_produces_and_consumes_every_controlbus_topic(kafka, plan_files, provisioned) -> None:
     from confluent_kafka import Consumer
 
     topics = controlbus_topics(plan_files)
@@ -105,8 +110,9 @@ def test_anonymous_internal_client_produces_and_consumes_every_controlbus_topic(
     for topic in topics:
         assert anonymous.produce(topic, f"qmtl-{topic}".encode()) is None, topic
     # One consumer in the gateway's group on every topic (one group join instead of seven).
-    consumer = Consumer({**kafka.client_config(), "group.id": "gateway", "auto.offset.reset": "earliest",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {**kafka.client_config(), "group.id": "gateway", "auto.offset.reset": "earliest", "enable.auto.commit": False}
+    )
     seen: dict[str, bytes] = {}
     try:
         consumer.subscribe(topics)
@@ -136,7 +142,8 @@ def test_sasl_principal_is_denied_the_controlbus_topics(kafka, plan_files, provi
 
 
 def test_dagmanager_can_create_describe_and_delete_data_topics_but_not_controlbus_ones(
-        kafka, plan_files, provisioned) -> None:
+    kafka, plan_files, provisioned
+) -> None:
     anonymous = kafka.as_anonymous()
     data_topic = f"btcusdt_raw_{secrets.token_hex(3)}_v1"  # topic.py: {asset}_{node_type}_{hash}_{version}
     assert anonymous.create_topic(data_topic, partitions=1, replication_factor=1) is None

@@ -19,8 +19,15 @@ PREFIX = {"global": {"controlbus": {"topicPrefix": "qmtl.controlbus.", "topicPre
 PROFILES = {"dev": ([QMTL_OFF, DEV], 1), "prod": ([QMTL_OFF, PROD_REMOTE_COORDINATOR], 3)}
 # The ControlBus topics the services really use (facts sheet: gateway routes, WorldService policy,
 # DAG Manager queue/sentinel_weight, gateway ack and commit log).
-QMTL_TOPICS = {"activation", "policy", "queue", "rebalancing_planned", "sentinel_weight",
-               "control.activation.ack", "gateway.ingest"}
+QMTL_TOPICS = {
+    "activation",
+    "policy",
+    "queue",
+    "rebalancing_planned",
+    "sentinel_weight",
+    "control.activation.ack",
+    "gateway.ingest",
+}
 
 
 def parse_plan(text: str) -> tuple[list[dict], list[dict]]:
@@ -33,8 +40,16 @@ def parse_plan(text: str) -> tuple[list[dict], list[dict]]:
             key, _, value = f[3].partition("=")
             topics.append({"name": f[0], "partitions": int(f[1]), "rf": int(f[2]), "config": {key: value}})
         elif kind == "acl":
-            acls.append({"permission": f[0], "principal": f[1], "type": f[2], "pattern": f[3], "name": f[4],
-                         "ops": set(f[5].split(","))})
+            acls.append(
+                {
+                    "permission": f[0],
+                    "principal": f[1],
+                    "type": f[2],
+                    "pattern": f[3],
+                    "name": f[4],
+                    "ops": set(f[5].split(",")),
+                }
+            )
         else:
             raise AssertionError(f"unknown plan record {line!r}")
     return topics, acls
@@ -76,8 +91,12 @@ def test_plan_gives_qmtl_the_topics_and_denies_everyone_else(profile) -> None:
         assert deny[0]["ops"] >= {"delete", "alter", "alter_configs"}
     sasl = [a for a in acls if a["principal"] == "SASL_USERS"]
     assert all(a["permission"] == "deny" and a["ops"] == {"all"} for a in sasl)
-    assert {(a["type"], a["name"]) for a in sasl} == {("topic", "*"), ("group", "*"), ("transactional-id", "*"),
-                                                      ("cluster", "kafka-cluster")}
+    assert {(a["type"], a["name"]) for a in sasl} == {
+        ("topic", "*"),
+        ("group", "*"),
+        ("transactional-id", "*"),
+        ("cluster", "kafka-cluster"),
+    }
 
 
 def test_plan_lets_dagmanager_create_describe_delete_data_topics(profile) -> None:
@@ -118,8 +137,10 @@ def test_brokers_listeners_probes_and_restricted_context(profile) -> None:
     args = " ".join(c["args"])
     assert "--kafka-addr=internal://0.0.0.0:9092,sasl://0.0.0.0:9093" in args
     assert "redpanda-headless" in args
-    assert env(c)["RP_BOOTSTRAP_USER"]["valueFrom"]["secretKeyRef"] == {"name": "qmtl-controlbus-superuser",
-                                                                        "key": "bootstrap-user"}
+    assert env(c)["RP_BOOTSTRAP_USER"]["valueFrom"]["secretKeyRef"] == {
+        "name": "qmtl-controlbus-superuser",
+        "key": "bootstrap-user",
+    }
     node = yaml.safe_load(rendered.get("ConfigMap", "redpanda-config")["data"]["redpanda.yaml"])
     listeners = {lst["name"]: lst for lst in node["redpanda"]["kafka_api"]}
     assert listeners["internal"]["authentication_method"] == "none"
@@ -239,8 +260,14 @@ def test_bad_topic_settings_are_refused_naming_the_key() -> None:
     assert re.search(r"global[./]controlbus[./]topics[./]policy", message), message
 
 
-EXTERNAL = {"global": {"controlbus": {"enabled": False, "external": {"brokers": ["kafka-0.managed.example:9092"],
-                                                                      "cidrs": ["10.0.1.0/24"]}}}}
+EXTERNAL = {
+    "global": {
+        "controlbus": {
+            "enabled": False,
+            "external": {"brokers": ["kafka-0.managed.example:9092"], "cidrs": ["10.0.1.0/24"]},
+        }
+    }
+}
 
 
 def check_external_kafka(rendered, brokers: list[str]) -> None:
@@ -254,8 +281,10 @@ def check_external_kafka(rendered, brokers: list[str]) -> None:
 
 
 def test_external_kafka_renders_nothing_bundled_and_points_the_config_at_it() -> None:
-    check_external_kafka(render_chart([QMTL_OFF, PROD_REMOTE_COORDINATOR, EXTERNAL]),
-                         EXTERNAL["global"]["controlbus"]["external"]["brokers"])
+    check_external_kafka(
+        render_chart([QMTL_OFF, PROD_REMOTE_COORDINATOR, EXTERNAL]),
+        EXTERNAL["global"]["controlbus"]["external"]["brokers"],
+    )
 
 
 def test_shipped_external_kafka_overlay() -> None:

@@ -17,13 +17,15 @@ from pathlib import Path
 def _admin():
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient({
-        "bootstrap.servers": os.environ["RPK_BROKERS"],
-        "security.protocol": "SASL_PLAINTEXT",
-        "sasl.mechanism": os.environ["RPK_SASL_MECHANISM"],
-        "sasl.username": os.environ["RPK_USER"],
-        "sasl.password": os.environ["RPK_PASS"],
-    })
+    return AdminClient(
+        {
+            "bootstrap.servers": os.environ["RPK_BROKERS"],
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": os.environ["RPK_SASL_MECHANISM"],
+            "sasl.username": os.environ["RPK_USER"],
+            "sasl.password": os.environ["RPK_PASS"],
+        }
+    )
 
 
 def rpk_main(argv: list[str]) -> int:
@@ -73,8 +75,10 @@ def rpk_main(argv: list[str]) -> int:
         p.add_argument("name")
         p.add_argument("--set", action="append", required=True)
         a = p.parse_args(argv[2:])
-        entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
-                   for k, v in (kv.split("=", 1) for kv in a.set)]
+        entries = [
+            ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+            for k, v in (kv.split("=", 1) for kv in a.set)
+        ]
         res = ConfigResource(ResourceType.TOPIC, a.name, incremental_configs=entries)
         admin.incremental_alter_configs([res])[res].result(30)
         return 0
@@ -107,12 +111,15 @@ def rpk_main(argv: list[str]) -> int:
         principal = a.allow_principal or a.deny_principal
         permission = AclPermissionType.ALLOW if a.allow_principal else AclPermissionType.DENY
         pattern = ResourcePatternType[a.resource_pattern_type.upper()]
-        bindings = [AclBinding(rtype, name, pattern, principal, "*", AclOperation[op.upper()], permission)
-                    for op in a.operation.split(",")]
+        bindings = [
+            AclBinding(rtype, name, pattern, principal, "*", AclOperation[op.upper()], permission)
+            for op in a.operation.split(",")
+        ]
         for fut in admin.create_acls(bindings).values():
             fut.result(30)
         return 0
     raise SystemExit(f"rpk shim: provision.sh called an rpk command this shim does not know: {argv}")
+
 
 if __name__ == "__main__":
     sys.exit(rpk_main(sys.argv[1:]))

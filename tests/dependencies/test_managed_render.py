@@ -75,21 +75,58 @@ def test_consumers_point_at_the_external_endpoint_of_a_managed_store(value_set) 
 
 
 # ---------------------------------------------------------------- every store managed at once (prod)
-MANAGED = merged(PROD, {"global": {
-    "postgres": {"enabled": False, "external": {
-        "host": "pg.example.internal", "port": 6432, "sslmode": "verify-full", "existingSecret": "pg-creds",
-        "databases": {"gateway": {"database": "qmtl_gw", "username": "qmtl_gw", "passwordKey": "gw"}},
-        "cidrs": ["10.10.0.0/24"]}},
-    "neo4j": {"enabled": False, "external": {
-        "uri": "neo4j+s://graph.example.internal:7687", "username": "dagmanager",
-        "existingSecret": "neo4j-creds", "passwordKey": "pw", "cidrs": ["10.11.0.0/24"]}},
-    "questdb": {"enabled": False, "external": {
-        "host": "qdb.example.internal", "port": 8812, "database": "qmtl", "sslmode": "require",
-        "existingSecret": "qdb-creds", "usernameKey": "user", "passwordKey": "pass", "cidrs": ["10.12.0.0/24"]}},
-    "minio": {"enabled": False, "external": {
-        "endpoint": "https://s3.example.internal", "region": "eu-west-1", "existingSecret": "s3-creds",
-        "accessKeyKey": "id", "secretKeyKey": "secret", "cidrs": ["10.13.0.0/24"]}},
-}})
+MANAGED = merged(
+    PROD,
+    {
+        "global": {
+            "postgres": {
+                "enabled": False,
+                "external": {
+                    "host": "pg.example.internal",
+                    "port": 6432,
+                    "sslmode": "verify-full",
+                    "existingSecret": "pg-creds",
+                    "databases": {"gateway": {"database": "qmtl_gw", "username": "qmtl_gw", "passwordKey": "gw"}},
+                    "cidrs": ["10.10.0.0/24"],
+                },
+            },
+            "neo4j": {
+                "enabled": False,
+                "external": {
+                    "uri": "neo4j+s://graph.example.internal:7687",
+                    "username": "dagmanager",
+                    "existingSecret": "neo4j-creds",
+                    "passwordKey": "pw",
+                    "cidrs": ["10.11.0.0/24"],
+                },
+            },
+            "questdb": {
+                "enabled": False,
+                "external": {
+                    "host": "qdb.example.internal",
+                    "port": 8812,
+                    "database": "qmtl",
+                    "sslmode": "require",
+                    "existingSecret": "qdb-creds",
+                    "usernameKey": "user",
+                    "passwordKey": "pass",
+                    "cidrs": ["10.12.0.0/24"],
+                },
+            },
+            "minio": {
+                "enabled": False,
+                "external": {
+                    "endpoint": "https://s3.example.internal",
+                    "region": "eu-west-1",
+                    "existingSecret": "s3-creds",
+                    "accessKeyKey": "id",
+                    "secretKeyKey": "secret",
+                    "cidrs": ["10.13.0.0/24"],
+                },
+            },
+        }
+    },
+)
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +138,14 @@ def test_all_four_managed_render_none_of_the_bundled_stores(managed) -> None:
     for store in STORES:
         assert not from_store(managed, store), f"{store}: {from_store(managed, store)}"
     names = {o["metadata"]["name"] for o in managed.objects}
-    for secret in ("qmtl-postgres", "qmtl-postgres-superuser", "qmtl-neo4j", "qmtl-questdb", "qmtl-minio-root",
-                   "qmtl-minio-coordinator"):
+    for secret in (
+        "qmtl-postgres",
+        "qmtl-postgres-superuser",
+        "qmtl-neo4j",
+        "qmtl-questdb",
+        "qmtl-minio-root",
+        "qmtl-minio-coordinator",
+    ):
         assert secret not in names, f"bundled Secret {secret} rendered for a managed store"
     assert not [o for o in managed.by_kind("PersistentVolumeClaim")]
 
@@ -127,8 +170,12 @@ def test_each_service_pod_reads_only_its_own_key_of_the_users_secrets(managed) -
         "gateway": {("pg-creds", "gw")},
         "worldservice": {("pg-creds", "worldservice-password")},
         "dagmanager": {("neo4j-creds", "pw")},
-        "seamless-coordinator": {("qdb-creds", "user"), ("qdb-creds", "pass"), ("s3-creds", "id"),
-                                 ("s3-creds", "secret")},
+        "seamless-coordinator": {
+            ("qdb-creds", "user"),
+            ("qdb-creds", "pass"),
+            ("s3-creds", "id"),
+            ("s3-creds", "secret"),
+        },
     }
     user_secrets = {"pg-creds", "neo4j-creds", "qdb-creds", "s3-creds"}
     seen = {}
@@ -146,24 +193,40 @@ def test_each_service_pod_reads_only_its_own_key_of_the_users_secrets(managed) -
 @pytest.mark.parametrize(
     ("override", "key"),
     [
-        ({"postgres": {"enabled": False, "external": {"host": "pg.example"}}},
-         "global.postgres.external.existingSecret"),
+        (
+            {"postgres": {"enabled": False, "external": {"host": "pg.example"}}},
+            "global.postgres.external.existingSecret",
+        ),
         ({"postgres": {"enabled": False, "external": {"existingSecret": "s"}}}, "global.postgres.external.host"),
-        ({"postgres": {"enabled": False, "external": {"host": "pg", "existingSecret": "s", "sslmode": "on"}}},
-         "global.postgres.external.sslmode"),
-        ({"neo4j": {"enabled": False, "external": {"uri": "http://graph:7474", "existingSecret": "s"}}},
-         "global.neo4j.external.uri"),
-        ({"neo4j": {"enabled": False, "external": {"uri": "bolt://graph:7687"}}},
-         "global.neo4j.external.existingSecret"),
+        (
+            {"postgres": {"enabled": False, "external": {"host": "pg", "existingSecret": "s", "sslmode": "on"}}},
+            "global.postgres.external.sslmode",
+        ),
+        (
+            {"neo4j": {"enabled": False, "external": {"uri": "http://graph:7474", "existingSecret": "s"}}},
+            "global.neo4j.external.uri",
+        ),
+        (
+            {"neo4j": {"enabled": False, "external": {"uri": "bolt://graph:7687"}}},
+            "global.neo4j.external.existingSecret",
+        ),
         ({"questdb": {"enabled": False, "external": {"host": "qdb"}}}, "global.questdb.external.existingSecret"),
-        ({"questdb": {"enabled": False, "external": {"host": "qdb", "existingSecret": "s", "sslmode": "tls"}}},
-         "global.questdb.external.sslmode"),
-        ({"minio": {"enabled": False, "external": {"endpoint": "s3.example.com", "existingSecret": "s"}}},
-         "global.minio.external.endpoint"),
-        ({"minio": {"enabled": False, "external": {"endpoint": "https://s3.example.com/b", "existingSecret": "s"}}},
-         "global.minio.external.endpoint"),
-        ({"minio": {"enabled": False, "external": {"endpoint": "https://s3.example.com"}}},
-         "global.minio.external.existingSecret"),
+        (
+            {"questdb": {"enabled": False, "external": {"host": "qdb", "existingSecret": "s", "sslmode": "tls"}}},
+            "global.questdb.external.sslmode",
+        ),
+        (
+            {"minio": {"enabled": False, "external": {"endpoint": "s3.example.com", "existingSecret": "s"}}},
+            "global.minio.external.endpoint",
+        ),
+        (
+            {"minio": {"enabled": False, "external": {"endpoint": "https://s3.example.com/b", "existingSecret": "s"}}},
+            "global.minio.external.endpoint",
+        ),
+        (
+            {"minio": {"enabled": False, "external": {"endpoint": "https://s3.example.com"}}},
+            "global.minio.external.existingSecret",
+        ),
         ({"seamless": {"artifact_prefix": ""}}, "global.seamless.artifact_prefix"),
         ({"seamless": {"artifact_prefix": "/artifacts/"}}, "global.seamless.artifact_prefix"),
         ({"seamless": {"artifact_prefix": "artifacts"}}, "global.seamless.artifact_prefix"),

@@ -48,7 +48,9 @@ def run_provisioning(server, artifacts: dict) -> subprocess.CompletedProcess:
     except pins.EngineUnavailable as exc:
         pytest.skip(f"the rendered provision.sh needs mc: {exc}")
     run_env = {
-        **os.environ, **mc_env, **artifacts["keys"],
+        **os.environ,
+        **mc_env,
+        **artifacts["keys"],
         # the Job's environment, aimed at the test server (root: the server's own)
         "MINIO_ENDPOINT": server.url,
         "MINIO_ROOT_USER": server.root_user,
@@ -56,8 +58,9 @@ def run_provisioning(server, artifacts: dict) -> subprocess.CompletedProcess:
         "QMTL_PROVISION_WAIT_SECONDS": "30",
         "TMPDIR": str(artifacts["dir"]),
     }
-    result = subprocess.run(["bash", str(artifacts["dir"] / "provision.sh")], env=run_env, capture_output=True,
-                            text=True, timeout=180)
+    result = subprocess.run(
+        ["bash", str(artifacts["dir"] / "provision.sh")], env=run_env, capture_output=True, text=True, timeout=180
+    )
     assert result.returncode == 0, f"provision.sh failed:\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -117,8 +120,11 @@ def test_the_coordinator_is_not_an_admin(provisioned, artifacts) -> None:
     from minio.minioadmin import MinioAdmin
 
     keys = artifacts["keys"]
-    admin = MinioAdmin(endpoint=server.endpoint, secure=False,
-                       credentials=StaticProvider(keys["QMTL_S3_ACCESS_KEY"], keys["QMTL_S3_SECRET_KEY"]))
+    admin = MinioAdmin(
+        endpoint=server.endpoint,
+        secure=False,
+        credentials=StaticProvider(keys["QMTL_S3_ACCESS_KEY"], keys["QMTL_S3_SECRET_KEY"]),
+    )
     with pytest.raises(MinioAdminException):
         admin.user_list()
 

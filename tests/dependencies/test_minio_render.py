@@ -13,8 +13,13 @@ from tests.harness.objects import chart_values, component, env, pod_specs, secre
 
 ROOT = "qmtl-minio-root"
 COORDINATOR = "qmtl-minio-coordinator"
-OBJECT_ACTIONS = {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
-                  "s3:ListMultipartUploadParts"}
+OBJECT_ACTIONS = {
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+}
 OTHER_PREFIX = {"global": {"seamless": {"artifact_bucket": "team-a-seamless", "artifact_prefix": "qmtl/art/"}}}
 
 

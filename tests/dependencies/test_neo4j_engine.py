@@ -39,8 +39,11 @@ def server(neo4j_server):
 def schema(session) -> dict[str, tuple[str, str, str]]:
     found = {}
     for row in session.run("SHOW CONSTRAINTS YIELD name, type, labelsOrTypes, properties"):
-        found[row["name"]] = ("UNIQUE" if "UNIQUENESS" in row["type"] else row["type"],
-                              row["labelsOrTypes"][0], row["properties"][0])
+        found[row["name"]] = (
+            "UNIQUE" if "UNIQUENESS" in row["type"] else row["type"],
+            row["labelsOrTypes"][0],
+            row["properties"][0],
+        )
     for row in session.run("SHOW INDEXES YIELD name, type, labelsOrTypes, properties, owningConstraint"):
         if row["owningConstraint"] is None and row["labelsOrTypes"]:
             found[row["name"]] = ("INDEX", row["labelsOrTypes"][0], row["properties"][0])
@@ -86,6 +89,8 @@ def test_the_dagmanager_logs_in_with_its_config_and_a_wrong_password_is_refused(
     password = server.password
     with neo4j.GraphDatabase.driver(server.bolt_uri, auth=(config["neo4j_user"], password)) as driver:
         driver.verify_connectivity()
-    with neo4j.GraphDatabase.driver(server.bolt_uri, auth=(config["neo4j_user"], "not-" + password)) as driver, \
-            pytest.raises(neo4j_exceptions.AuthError):
+    with (
+        neo4j.GraphDatabase.driver(server.bolt_uri, auth=(config["neo4j_user"], "not-" + password)) as driver,
+        pytest.raises(neo4j_exceptions.AuthError),
+    ):
         driver.verify_connectivity()

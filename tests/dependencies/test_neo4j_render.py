@@ -124,8 +124,10 @@ def test_statefulset_conf_copy_ports_probes_security_memory(rendered, profile) -
 
 
 def test_settings_that_would_turn_auth_off_are_refused() -> None:
-    error = render_error([QMTL_OFF, {"neo4j": {"config": {"dbms.security.auth_enabled": "false"}}}],
-                         extra_args=("--skip-schema-validation",))
+    error = render_error(
+        [QMTL_OFF, {"neo4j": {"config": {"dbms.security.auth_enabled": "false"}}}],
+        extra_args=("--skip-schema-validation",),
+    )
     assert "neo4j.config.dbms.security.auth_enabled" in str(error)
 
 

@@ -69,8 +69,9 @@ def run_provisioning(server, artifacts: dict, **overrides: str) -> subprocess.Co
         "QMTL_PROVISION_WAIT_SECONDS": "30",
         **overrides,
     }
-    result = subprocess.run(["bash", str(artifacts["dir"] / "provision.sh")], env=run_env, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        ["bash", str(artifacts["dir"] / "provision.sh")], env=run_env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, f"provision.sh failed:\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -82,11 +83,14 @@ def catalog(server) -> dict:
         snap["roles"] = conn.execute(
             "SELECT rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication, "
             "rolbypassrls, rolpassword, xmin::text FROM pg_authid WHERE rolname = ANY(%s) ORDER BY 1",
-            (list(SERVICES),)).fetchall()
+            (list(SERVICES),),
+        ).fetchall()
         snap["members"] = conn.execute(
-            "SELECT roleid::regrole::text, member::regrole::text FROM pg_auth_members ORDER BY 1, 2").fetchall()
+            "SELECT roleid::regrole::text, member::regrole::text FROM pg_auth_members ORDER BY 1, 2"
+        ).fetchall()
         snap["databases"] = conn.execute(
-            "SELECT datname, datdba::regrole::text, datacl::text, xmin::text FROM pg_database ORDER BY 1").fetchall()
+            "SELECT datname, datdba::regrole::text, datacl::text, xmin::text FROM pg_database ORDER BY 1"
+        ).fetchall()
     for db in SERVICES:
         with server.connect(dbname=db) as conn:
             snap[f"schema:{db}"] = conn.execute(
@@ -129,8 +133,9 @@ def test_first_run_provisions_and_the_second_changes_nothing(provisioned) -> Non
 
 
 def test_roles_can_only_log_in(provisioned) -> None:
-    for name, superuser, _inherit, createrole, createdb, login, replication, bypassrls, *_ in (
-            provisioned["after"]["roles"]):
+    for name, superuser, _inherit, createrole, createdb, login, replication, bypassrls, *_ in provisioned["after"][
+        "roles"
+    ]:
         assert login, name
         assert [superuser, createrole, createdb, replication, bypassrls] == [False] * 5, name
 
@@ -158,8 +163,9 @@ def test_each_service_is_refused_every_other_database(provisioned, artifacts, se
 @pytest.mark.parametrize("service", SERVICES)
 def test_a_wrong_password_is_refused(provisioned, artifacts, service) -> None:
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
-        psycopg.connect(service_dsn(artifacts, provisioned["server"], service, password="not-it"),
-                        connect_timeout=10).close()
+        psycopg.connect(
+            service_dsn(artifacts, provisioned["server"], service, password="not-it"), connect_timeout=10
+        ).close()
 
 
 def test_a_rerun_repairs_drift_and_applies_a_changed_password(provisioned, artifacts) -> None:

@@ -61,8 +61,12 @@ def test_the_sql_grants_nothing_and_closes_every_database_to_public_and_the_othe
     assert "REVOKE ALL ON DATABASE %I FROM %I" in sql  # whatever another service was granted
     assert sql.count("REVOKE CREATE ON SCHEMA public FROM PUBLIC") == len(SERVICES)
     for role in SERVICES:
-        assert re.search(rf"ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS'.*?"
-                         rf"rolname = '{role}'", sql, re.S), f"{role}'s attributes are not enforced"
+        assert re.search(
+            rf"ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS'.*?"
+            rf"rolname = '{role}'",
+            sql,
+            re.S,
+        ), f"{role}'s attributes are not enforced"
 
 
 def test_passwords_come_from_env_never_from_the_configmap(rendered, sql) -> None:
@@ -84,8 +88,11 @@ def test_secrets_hold_one_password_per_service_and_the_superuser_apart(rendered)
 
 
 def test_the_superuser_password_reaches_only_the_server_and_the_provisioning_job(rendered) -> None:
-    readers = {component(obj) for obj, spec in pod_specs(rendered)
-               if any(name == SUPERUSER_SECRET for name, _ in secret_refs(spec))}
+    readers = {
+        component(obj)
+        for obj, spec in pod_specs(rendered)
+        if any(name == SUPERUSER_SECRET for name, _ in secret_refs(spec))
+    }
     assert readers == {"postgres", "postgres-provision"}
 
 
@@ -116,19 +123,27 @@ def test_the_provisioning_job_runs_the_rendered_files_on_install_and_upgrade(ren
     assert e["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": SUPERUSER_SECRET, "key": "password"}
     for s in SERVICES:
         assert e[f"QMTL_POSTGRES_{s.upper()}_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
-            "name": SERVICE_SECRET, "key": f"{s}-password"}
+            "name": SERVICE_SECRET,
+            "key": f"{s}-password",
+        }
 
 
 def test_the_job_passwords_are_the_ones_the_services_log_in_with(rendered) -> None:
-    job_refs = {k: v["valueFrom"]["secretKeyRef"] for k, v in
-                env(only_container(rendered, "Job", "postgres-provision")).items()
-                if k.startswith("QMTL_POSTGRES_")}
+    job_refs = {
+        k: v["valueFrom"]["secretKeyRef"]
+        for k, v in env(only_container(rendered, "Job", "postgres-provision")).items()
+        if k.startswith("QMTL_POSTGRES_")
+    }
     for obj, spec in pod_specs(rendered):
         who = component(obj)
         if who not in SERVICES:
             continue
-        service_refs = [e["valueFrom"]["secretKeyRef"] for c in containers(spec) for e in c.get("env", [])
-                        if e["name"] == f"QMTL_SECRET_POSTGRES_{who.upper()}"]
+        service_refs = [
+            e["valueFrom"]["secretKeyRef"]
+            for c in containers(spec)
+            for e in c.get("env", [])
+            if e["name"] == f"QMTL_SECRET_POSTGRES_{who.upper()}"
+        ]
         assert service_refs, f"{who} gets no postgres password"
         assert service_refs[0] == job_refs[f"QMTL_POSTGRES_{who.upper()}_PASSWORD"]
 
@@ -168,14 +183,17 @@ def test_statefulset_ports_probes_security_resources_and_storage(rendered, profi
 def test_retained_data_keeps_the_superuser_secret_and_deleted_data_does_not(profile) -> None:
     kept = render_chart(PROFILES[profile]).get("Secret", SUPERUSER_SECRET)
     assert kept["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
-    dropped = render_chart([PROFILES[profile], {"postgres": {"persistence": {"retentionPolicy": {
-        "whenDeleted": "Delete"}}}}]).get("Secret", SUPERUSER_SECRET)
+    dropped = render_chart(
+        [PROFILES[profile], {"postgres": {"persistence": {"retentionPolicy": {"whenDeleted": "Delete"}}}}]
+    ).get("Secret", SUPERUSER_SECRET)
     assert "helm.sh/resource-policy" not in (dropped["metadata"].get("annotations") or {})
 
 
 def test_bad_persistence_values_are_refused_naming_the_key() -> None:
     error = render_error({"postgres": {"persistence": {"size": "lots"}}}, extra_args=("--skip-schema-validation",))
     assert "postgres.persistence.size" in str(error)
-    error = render_error({"postgres": {"persistence": {"retentionPolicy": {"whenDeleted": "Keep"}}}},
-                         extra_args=("--skip-schema-validation",))
+    error = render_error(
+        {"postgres": {"persistence": {"retentionPolicy": {"whenDeleted": "Keep"}}}},
+        extra_args=("--skip-schema-validation",),
+    )
     assert "postgres.persistence.retentionPolicy.whenDeleted" in str(error)

@@ -49,9 +49,22 @@ def server():
             qdb_env[var] = f"127.0.0.1:{ports[name]}"
         workdir = proc.make_workdir("questdb-rendered")
         process = proc.Process(
-            "questdb", [java, "-Xms128m", "-Xmx512m", "-p", str(jar), "-m", "io.questdb/io.questdb.ServerMain",
-                        "-d", str(workdir)],
-            log_path=workdir / "questdb.log", cwd=workdir, env=qdb_env)
+            "questdb",
+            [
+                java,
+                "-Xms128m",
+                "-Xmx512m",
+                "-p",
+                str(jar),
+                "-m",
+                "io.questdb/io.questdb.ServerMain",
+                "-d",
+                str(workdir),
+            ],
+            log_path=workdir / "questdb.log",
+            cwd=workdir,
+            env=qdb_env,
+        )
 
         def ready() -> bool:
             with urllib.request.urlopen(f"http://127.0.0.1:{ports['health']}/", timeout=2) as resp:
@@ -78,10 +91,13 @@ def test_the_readiness_port_answers_without_credentials(server) -> None:
 
 def test_the_coordinators_credentials_work_over_pg_wire(server) -> None:
     e = server["env"]
-    with psycopg.connect(dsn(server, e["QDB_PG_USER"], e["QDB_PG_PASSWORD"]), autocommit=True,
-                         connect_timeout=10) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS seamless_bars (sym SYMBOL, px DOUBLE, ts TIMESTAMP) "
-                     "TIMESTAMP(ts) PARTITION BY DAY WAL")
+    with psycopg.connect(
+        dsn(server, e["QDB_PG_USER"], e["QDB_PG_PASSWORD"]), autocommit=True, connect_timeout=10
+    ) as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS seamless_bars (sym SYMBOL, px DOUBLE, ts TIMESTAMP) "
+            "TIMESTAMP(ts) PARTITION BY DAY WAL"
+        )
         conn.execute("INSERT INTO seamless_bars VALUES ('BTC', 1.5, now())")
         assert conn.execute("SELECT count() FROM tables() WHERE table_name = 'seamless_bars'").fetchone() == (1,)
 

@@ -21,8 +21,12 @@ from tests.harness.objects import (
 
 SECRET = "qmtl-questdb"
 # QuestDB's setting names (server.conf keys as QDB_ env vars, checked on QuestDB 9.3).
-CREDENTIAL_ENV = {"QDB_PG_USER": "username", "QDB_PG_PASSWORD": "password",
-                  "QDB_HTTP_USER": "username", "QDB_HTTP_PASSWORD": "password"}
+CREDENTIAL_ENV = {
+    "QDB_PG_USER": "username",
+    "QDB_PG_PASSWORD": "password",
+    "QDB_HTTP_USER": "username",
+    "QDB_HTTP_PASSWORD": "password",
+}
 
 
 def container(rendered) -> dict:
@@ -96,6 +100,7 @@ def test_ilp_can_be_switched_on_and_settings_the_chart_owns_are_refused() -> Non
     e = env(container(on))
     assert e["QDB_LINE_TCP_ENABLED"]["value"] == "true"
     assert e["QDB_CAIRO_MAX_UNCOMMITTED_ROWS"]["value"] == "1000"
-    error = render_error([QMTL_OFF, {"questdb": {"config": {"pg.password": "quest"}}}],
-                         extra_args=("--skip-schema-validation",))
+    error = render_error(
+        [QMTL_OFF, {"questdb": {"config": {"pg.password": "quest"}}}], extra_args=("--skip-schema-validation",)
+    )
     assert "questdb.config.pg.password" in str(error)

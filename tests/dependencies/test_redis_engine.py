@@ -88,8 +88,16 @@ def test_each_user_is_refused_other_databases_listing_and_pubsub(redis_server, r
         with pytest.raises(redis_exceptions.NoPermissionError):
             c.move(keys[0], other_db)
     assert c.execute_command("SELECT", db) in (True, "OK", b"OK")
-    for command in (("KEYS", "*"), ("SCAN", 0), ("RANDOMKEY",), ("FLUSHDB",), ("CONFIG", "GET", "*"),
-                    ("PUBLISH", "qmtl", "x"), ("SUBSCRIBE", "qmtl"), ("EVAL", "return 1", 0)):
+    for command in (
+        ("KEYS", "*"),
+        ("SCAN", 0),
+        ("RANDOMKEY",),
+        ("FLUSHDB",),
+        ("CONFIG", "GET", "*"),
+        ("PUBLISH", "qmtl", "x"),
+        ("SUBSCRIBE", "qmtl"),
+        ("EVAL", "return 1", 0),
+    ):
         with pytest.raises(redis_exceptions.NoPermissionError):
             c.execute_command(*command)
 

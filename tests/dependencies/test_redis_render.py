@@ -86,8 +86,9 @@ def test_passwords_are_computed_once_the_acl_hashes_are_the_secret_values(render
 
 def test_qmtl_config_uses_the_same_users_and_databases(rendered) -> None:
     conf = qmtl_config(rendered)
-    assert re.fullmatch(r"redis://gateway:\$\{QMTL_SECRET_REDIS_GATEWAY\|url\}@redis:6379/0",
-                        conf["gateway"]["redis_dsn"])
+    assert re.fullmatch(
+        r"redis://gateway:\$\{QMTL_SECRET_REDIS_GATEWAY\|url\}@redis:6379/0", conf["gateway"]["redis_dsn"]
+    )
     assert conf["worldservice"]["server"]["redis"].startswith("redis://worldservice:")
     assert conf["worldservice"]["server"]["redis"].endswith("@redis:6379/4")
 
@@ -132,9 +133,20 @@ def test_dedicated_coordinator_redis_holds_only_the_coordinator() -> None:
     assert items == [{"key": "acl-redis-seamless", "path": "users.acl"}]
 
 
-EXTERNAL = {"global": {"redis": {"enabled": False, "external": {
-    "host": "redis.managed.example", "port": 6380, "tls": True, "existingSecret": "my-redis",
-    "users": {"gateway": {"username": "gw-user", "passwordKey": "gw"}}}}}}
+EXTERNAL = {
+    "global": {
+        "redis": {
+            "enabled": False,
+            "external": {
+                "host": "redis.managed.example",
+                "port": 6380,
+                "tls": True,
+                "existingSecret": "my-redis",
+                "users": {"gateway": {"username": "gw-user", "passwordKey": "gw"}},
+            },
+        }
+    }
+}
 
 
 def test_external_redis_renders_nothing_bundled_and_points_the_config_at_it() -> None:
@@ -157,4 +169,3 @@ def test_external_redis_without_existing_secret_is_refused() -> None:
 def test_extra_rules_that_break_isolation_are_refused() -> None:
     error = render_error([QMTL_OFF, DEV, {"redis": {"extraRules": {"gateway": "+get allkeys"}}}])
     assert "redis.extraRules.gateway" in str(error)
-

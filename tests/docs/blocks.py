@@ -35,11 +35,11 @@ _FENCE = re.compile(r"^(?P<indent>[ ]*)(?P<fence>```+)(?P<lang>[A-Za-z0-9_+-]*)\
 @dataclasses.dataclass(frozen=True)
 class Block:
     path: Path
-    line: int          # 1-based line of the opening fence
+    line: int  # 1-based line of the opening fence
     lang: str
     text: str
-    kind: str | None   # marker kind, None when unmarked
-    arg: str           # marker argument ("" when none)
+    kind: str | None  # marker kind, None when unmarked
+    arg: str  # marker argument ("" when none)
 
     @property
     def where(self) -> str:

@@ -20,14 +20,18 @@ def doc_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     bindir.mkdir()
     (bindir / "helm").symlink_to(helm_binary().path)
     env = dict(os.environ)
-    env.update({
-        "PATH": os.pathsep.join([str(bindir), str(TOOLS_BIN), str(REPO_ROOT / ".venv" / "bin"), env.get("PATH", "")]),
-        "QMTL_HELM": str(helm_binary().path),
-        "HELM_CACHE_HOME": str(home / "helm-cache"),
-        "HELM_CONFIG_HOME": str(home / "helm-config"),
-        "HELM_DATA_HOME": str(home / "helm-data"),
-        "TMPDIR": str(home),
-    })
+    env.update(
+        {
+            "PATH": os.pathsep.join(
+                [str(bindir), str(TOOLS_BIN), str(REPO_ROOT / ".venv" / "bin"), env.get("PATH", "")]
+            ),
+            "QMTL_HELM": str(helm_binary().path),
+            "HELM_CACHE_HOME": str(home / "helm-cache"),
+            "HELM_CONFIG_HOME": str(home / "helm-config"),
+            "HELM_DATA_HOME": str(home / "helm-data"),
+            "TMPDIR": str(home),
+        }
+    )
     return env
 
 

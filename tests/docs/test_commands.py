@@ -18,8 +18,15 @@ TIMEOUT = 300
 
 
 def run_block(block: Block, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", "-e", "-u", "-o", "pipefail", "-c", block.text], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        ["bash", "-e", "-u", "-o", "pipefail", "-c", block.text],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_the_docs_have_commands_to_run() -> None:
@@ -30,20 +37,22 @@ def test_the_docs_have_commands_to_run() -> None:
 
 def test_every_shell_block_says_how_it_is_tested() -> None:
     unmarked = [b.where for b in SHELL_BLOCKS if b.kind not in ("run", "refused", "skip", "engine")]
-    assert not unmarked, ("shell blocks without a `<!-- test: run|refused: TEXT|skip: REASON|engine: NAME -->` "
-                          f"marker on the line before the fence: {unmarked}")
+    assert not unmarked, (
+        "shell blocks without a `<!-- test: run|refused: TEXT|skip: REASON|engine: NAME -->` "
+        f"marker on the line before the fence: {unmarked}"
+    )
 
 
-@pytest.mark.parametrize("block", [b for b in SHELL_BLOCKS if b.kind in ("run", "refused", "skip")],
-                         ids=lambda b: b.id)
+@pytest.mark.parametrize("block", [b for b in SHELL_BLOCKS if b.kind in ("run", "refused", "skip")], ids=lambda b: b.id)
 def test_documented_command(block: Block, doc_env: dict[str, str]) -> None:
     if block.kind == "skip":
         pytest.skip(f"{block.where}: {block.arg}")
     result = run_block(block, doc_env)
     output = result.stdout + result.stderr
     if block.kind == "run":
-        assert result.returncode == 0, (f"{block.where} exited {result.returncode}:\n{block.text}\n"
-                                        f"--- output:\n{output[-4000:]}")
+        assert result.returncode == 0, (
+            f"{block.where} exited {result.returncode}:\n{block.text}\n--- output:\n{output[-4000:]}"
+        )
     else:
         assert result.returncode != 0, f"{block.where} was accepted but the docs say it is refused:\n{block.text}"
         assert block.arg in output, f"{block.where}: the refusal does not mention {block.arg!r}:\n{output[-4000:]}"

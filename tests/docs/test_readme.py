@@ -143,8 +143,10 @@ def test_workflow_pins_are_the_projects_pins() -> None:
     assert wf["jobs"]["lint"]["strategy"]["matrix"]["helm"] == [f"v{helm['helm3']}", f"v{helm['helm4']}"]
     with (REPO_ROOT / "pyproject.toml").open("rb") as handle:
         requires = tomllib.load(handle)["project"]["requires-python"]
-    go_directives = {re.search(r"^go (\d+\.\d+)", p.read_text(), re.M).group(1)
-                     for p in (REPO_ROOT / "scripts" / "cluster").glob("*/go.mod")}
+    go_directives = {
+        re.search(r"^go (\d+\.\d+)", p.read_text(), re.M).group(1)
+        for p in (REPO_ROOT / "scripts" / "cluster").glob("*/go.mod")
+    }
     for job in ("render-tests", "smoke-kind"):
         withs = {s["uses"].split("@")[0]: s.get("with", {}) for s in _steps(wf, job) if "uses" in s}
         assert withs["actions/setup-python"]["python-version"] in requires
@@ -174,8 +176,15 @@ def test_workflow_lint_job_passes_here(doc_env: dict[str, str]) -> None:
     steps = [s["run"] for s in _steps(wf, "lint") if "run" in s]
     assert steps
     for script in steps:
-        result = subprocess.run(["bash", "-e", "-c", script], cwd=REPO_ROOT, env=doc_env, capture_output=True,
-                                text=True, timeout=600, stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            ["bash", "-e", "-c", script],
+            cwd=REPO_ROOT,
+            env=doc_env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            stdin=subprocess.DEVNULL,
+        )
         assert result.returncode == 0, f"{block.where}: the lint job fails:\n{(result.stdout + result.stderr)[-4000:]}"
         linted = re.findall(r"^== (values/\S+)$", result.stdout, re.M)
         assert sorted(linted) == sorted(f"values/{p.name}" for p in (REPO_ROOT / "values").glob("*.yaml"))

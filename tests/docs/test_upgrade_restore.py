@@ -85,8 +85,11 @@ def _chart_conf(conf: str, port: int, data: Path, acl: Path) -> str:
     out = []
     for line in conf.splitlines():
         key = line.split(" ", 1)[0]
-        out.append({"port": f"port {port}", "bind": "bind 127.0.0.1", "dir": f"dir {data}",
-                    "aclfile": f"aclfile {acl}"}.get(key, line))
+        out.append(
+            {"port": f"port {port}", "bind": "bind 127.0.0.1", "dir": f"dir {data}", "aclfile": f"aclfile {acl}"}.get(
+                key, line
+            )
+        )
     assert {"appendonly yes", f"dir {data}", f"aclfile {acl}"} <= set(out), conf
     return "\n".join(out) + "\n"
 
@@ -104,15 +107,35 @@ def test_an_rdb_snapshot_restored_as_the_docs_say_is_served_by_the_charts_redis(
     old_dir = tmp_path / "old"
     old_dir.mkdir()
     old_port = free_port()
-    old = _start([server, "--port", str(old_port), "--bind", "127.0.0.1", "--dir", str(old_dir), "--save", "",
-                  "--appendonly", "no"], old_port, tmp_path / "old.log")
+    old = _start(
+        [
+            server,
+            "--port",
+            str(old_port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(old_dir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        old_port,
+        tmp_path / "old.log",
+    )
     try:
         _client(old_port, db=3).hset("seamless:lease:BTC-1m", mapping={"owner": "w1", "until": "99"})
         _client(old_port, db=0).set("strategy:abc", "dag")
         cli = shutil.which("redis-cli", path=os.path.dirname(server)) or shutil.which("redis-cli")
         assert cli, "redis-cli is missing beside redis-server"
-        snap = subprocess.run([cli, "-h", "127.0.0.1", "-p", str(old_port), "--rdb", "dump.rdb"], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=60)
+        snap = subprocess.run(
+            [cli, "-h", "127.0.0.1", "-p", str(old_port), "--rdb", "dump.rdb"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert snap.returncode == 0, snap.stderr
     finally:
         _stop(old)
@@ -123,8 +146,13 @@ def test_an_rdb_snapshot_restored_as_the_docs_say_is_served_by_the_charts_redis(
     (data / "appendonlydir").mkdir()  # what a previous start of the chart's Redis leaves: an empty AOF
     block = _restore_block()
     assert "data=/data" in block
-    run = subprocess.run(["bash", "-e", "-u", "-o", "pipefail", "-c", block.replace("data=/data", f"data={data}")],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        ["bash", "-e", "-u", "-o", "pipefail", "-c", block.replace("data=/data", f"data={data}")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
 
     acl = tmp_path / "users.acl"
@@ -134,11 +162,17 @@ def test_an_rdb_snapshot_restored_as_the_docs_say_is_served_by_the_charts_redis(
     for attempt in range(2):  # the second start reads what the first one wrote to the AOF
         new = _start([server, str(tmp_path / "redis.conf")], port, tmp_path / f"new-{attempt}.log")
         try:
-            coord = _client(port, username="seamless-coordinator", password=secret["seamless-coordinator"],
-                                   db=databases["seamless-coordinator"], decode_responses=True)
+            coord = _client(
+                port,
+                username="seamless-coordinator",
+                password=secret["seamless-coordinator"],
+                db=databases["seamless-coordinator"],
+                decode_responses=True,
+            )
             assert coord.hgetall("seamless:lease:BTC-1m") == {"owner": "w1", "until": "99"}
-            gateway = _client(port, username="gateway", password=secret["gateway"],
-                                     db=databases["gateway"], decode_responses=True)
+            gateway = _client(
+                port, username="gateway", password=secret["gateway"], db=databases["gateway"], decode_responses=True
+            )
             assert gateway.get("strategy:abc") == "dag"
             if attempt == 0:
                 coord.set("seamless:after-restore", "1")
@@ -188,8 +222,9 @@ def _wait_for_rows(server, count: int, table: str = "seamless_bars") -> None:
     pytest.fail(f"{table} on {server.host}:{server.http_port} has {seen} rows, not {count}, after 30 s")
 
 
-def test_questdb_tables_copied_as_the_docs_say_arrive_with_timestamp_and_partitioning(questdb_server,
-                                                                                      tmp_path: Path) -> None:
+def test_questdb_tables_copied_as_the_docs_say_arrive_with_timestamp_and_partitioning(
+    questdb_server, tmp_path: Path
+) -> None:
     if not shutil.which("curl"):
         pytest.skip("curl is not installed (the documented copy uses it)")
     rendered = render_chart(values_files=PROD)
@@ -201,29 +236,53 @@ def test_questdb_tables_copied_as_the_docs_say_arrive_with_timestamp_and_partiti
     new = questdb_server(pg_user=user, pg_password=password, config=conf)
     with old.connect() as db:
         db.execute("DROP TABLE IF EXISTS seamless_bars")
-        db.execute("CREATE TABLE seamless_bars (ts TIMESTAMP, symbol SYMBOL, close DOUBLE) "
-                   "TIMESTAMP(ts) PARTITION BY DAY")
-        db.execute("INSERT INTO seamless_bars VALUES ('2026-01-01T00:00:00.000000Z', 'BTC', 1.5), "
-                   "('2026-01-02T00:00:00.000000Z', 'ETH', 2.5), ('2026-01-02T00:01:00.000000Z', 'BTC', 3.5)")
+        db.execute(
+            "CREATE TABLE seamless_bars (ts TIMESTAMP, symbol SYMBOL, close DOUBLE) TIMESTAMP(ts) PARTITION BY DAY"
+        )
+        db.execute(
+            "INSERT INTO seamless_bars VALUES ('2026-01-01T00:00:00.000000Z', 'BTC', 1.5), "
+            "('2026-01-02T00:00:00.000000Z', 'ETH', 2.5), ('2026-01-02T00:01:00.000000Z', 'BTC', 3.5)"
+        )
     _wait_for_rows(old, 3)  # WAL tables apply committed rows asynchronously
     (block,) = [b for b in all_blocks() if b.kind == "engine" and b.arg == "questdb-copy"]
-    env = {**os.environ, "old": f"http://{old.host}:{old.http_port}", "new": f"http://{new.host}:{new.http_port}",
-           "user": user, "pass": password}
-    run = subprocess.run(["bash", "-e", "-u", "-o", "pipefail", "-c", block.text], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "old": f"http://{old.host}:{old.http_port}",
+        "new": f"http://{new.host}:{new.http_port}",
+        "user": user,
+        "pass": password,
+    }
+    run = subprocess.run(
+        ["bash", "-e", "-u", "-o", "pipefail", "-c", block.text],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert '"rowsRejected":0' in run.stdout.replace(" ", ""), run.stdout
     _wait_for_rows(new, 3)
     with new.connect() as db:
         rows = db.execute("SELECT ts, symbol, close FROM seamless_bars ORDER BY ts").fetchall()
-        meta = db.execute("SELECT designatedTimestamp, partitionBy FROM tables() "
-                          "WHERE table_name = 'seamless_bars'").fetchone()
+        meta = db.execute(
+            "SELECT designatedTimestamp, partitionBy FROM tables() WHERE table_name = 'seamless_bars'"
+        ).fetchone()
     assert [(r[1], r[2]) for r in rows] == [("BTC", 1.5), ("ETH", 2.5), ("BTC", 3.5)]
     assert meta == ("ts", "DAY")
     # the new server's HTTP API takes only the coordinator's credentials: the import without them fails
-    anonymous = subprocess.run(["curl", "-fsS", "-F", f"data=@{tmp_path / 'seamless_bars.csv'}",
-                                f"http://{new.host}:{new.http_port}/imp?name=seamless_other"],
-                               capture_output=True, text=True, timeout=60)
+    anonymous = subprocess.run(
+        [
+            "curl",
+            "-fsS",
+            "-F",
+            f"data=@{tmp_path / 'seamless_bars.csv'}",
+            f"http://{new.host}:{new.http_port}/imp?name=seamless_other",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert anonymous.returncode != 0
 
 
@@ -249,11 +308,21 @@ def test_minio_objects_mirrored_as_the_docs_say_land_under_the_prefix(minio_serv
             data = rendered.get("Secret", ref["name"])["data"]
             keys[entry["name"]] = base64.b64decode(data[ref["key"]]).decode()
     assert set(keys) == {"QMTL_S3_ACCESS_KEY", "QMTL_S3_SECRET_KEY"}
-    provision = subprocess.run(["bash", str(tmp_path / "provision.sh")], capture_output=True, text=True, timeout=180,
-                               env={**mc_env, **keys, "MINIO_ENDPOINT": minio_server.url,
-                                    "MINIO_ROOT_USER": minio_server.root_user,
-                                    "MINIO_ROOT_PASSWORD": minio_server.root_password,
-                                    "QMTL_PROVISION_WAIT_SECONDS": "30", "TMPDIR": str(tmp_path)})
+    provision = subprocess.run(
+        ["bash", str(tmp_path / "provision.sh")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={
+            **mc_env,
+            **keys,
+            "MINIO_ENDPOINT": minio_server.url,
+            "MINIO_ROOT_USER": minio_server.root_user,
+            "MINIO_ROOT_PASSWORD": minio_server.root_password,
+            "QMTL_PROVISION_WAIT_SECONDS": "30",
+            "TMPDIR": str(tmp_path),
+        },
+    )
     assert provision.returncode == 0, provision.stdout + provision.stderr
     # the old bundle's bucket, written with root credentials (what the old coordinator used)
     minio_server.make_bucket("seamless-artifacts")
@@ -263,11 +332,24 @@ def test_minio_objects_mirrored_as_the_docs_say_land_under_the_prefix(minio_serv
         root.put_object("seamless-artifacts", key, io.BytesIO(body), len(body))
 
     (block,) = [b for b in all_blocks() if b.kind == "engine" and b.arg == "minio-mirror"]
-    env = {**mc_env, "MC_CONFIG_DIR": str(tmp_path / "mc"), "old_url": minio_server.url,
-           "old_user": minio_server.root_user, "old_pass": minio_server.root_password,
-           "new_url": minio_server.url, "ak": keys["QMTL_S3_ACCESS_KEY"], "sk": keys["QMTL_S3_SECRET_KEY"]}
-    run = subprocess.run(["bash", "-e", "-u", "-o", "pipefail", "-c", block.text], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=180)
+    env = {
+        **mc_env,
+        "MC_CONFIG_DIR": str(tmp_path / "mc"),
+        "old_url": minio_server.url,
+        "old_user": minio_server.root_user,
+        "old_pass": minio_server.root_password,
+        "new_url": minio_server.url,
+        "ak": keys["QMTL_S3_ACCESS_KEY"],
+        "sk": keys["QMTL_S3_SECRET_KEY"],
+    }
+    run = subprocess.run(
+        ["bash", "-e", "-u", "-o", "pipefail", "-c", block.text],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     coordinator = minio_server.client(keys["QMTL_S3_ACCESS_KEY"], keys["QMTL_S3_SECRET_KEY"])
     for key, body in objects.items():
@@ -276,8 +358,9 @@ def test_minio_objects_mirrored_as_the_docs_say_land_under_the_prefix(minio_serv
     # the copy goes through the coordinator's user: aimed outside its prefix it is refused, and the documented
     # comparison catches it (mc mirror itself exits 0 there)
     elsewhere = block.text.replace("new/qmtl-seamless/artifacts/", "new/qmtl-seamless/elsewhere/")
-    refused = subprocess.run(["bash", "-e", "-u", "-c", elsewhere], cwd=tmp_path, env=env, capture_output=True,
-                             text=True, timeout=180)
+    refused = subprocess.run(
+        ["bash", "-e", "-u", "-c", elsewhere], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
+    )
     assert refused.returncode != 0, refused.stdout
     assert "Access Denied" in refused.stdout + refused.stderr, refused.stdout + refused.stderr
     assert not list(root.list_objects("qmtl-seamless", prefix="elsewhere/", recursive=True))

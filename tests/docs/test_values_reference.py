@@ -37,7 +37,8 @@ def test_values_reference_is_current() -> None:
     committed = REFERENCE.read_text() if REFERENCE.exists() else ""
     assert committed == gen.generate(), (
         f"docs/values.md is stale (values.schema.json, values.yaml or a subchart's values.yaml changed): "
-        f"run `{REGENERATE}` and commit docs/values.md")
+        f"run `{REGENERATE}` and commit docs/values.md"
+    )
 
 
 def test_check_mode_reports_drift_with_the_command(tmp_path: Path) -> None:
@@ -55,8 +56,9 @@ def test_check_mode_reports_drift_with_the_command(tmp_path: Path) -> None:
     (copy / "docs" / "values.md").write_text(REFERENCE.read_text())
     (copy / "scripts" / SCRIPT.name).write_text(SCRIPT.read_text())
     (copy / "charts").symlink_to(REPO_ROOT / "charts")
-    stale = subprocess.run([sys.executable, str(copy / "scripts" / SCRIPT.name), "--check"],
-                           capture_output=True, text=True)
+    stale = subprocess.run(
+        [sys.executable, str(copy / "scripts" / SCRIPT.name), "--check"], capture_output=True, text=True
+    )
     assert stale.returncode == 1
     assert REGENERATE in stale.stderr
     assert "changed" in stale.stderr
@@ -146,35 +148,76 @@ TOY = {
     "type": "object",
     "properties": {
         "global": {
-            "type": "object", "description": "wiring", "additionalProperties": False,
+            "type": "object",
+            "description": "wiring",
+            "additionalProperties": False,
             "properties": {
                 "profile": {"type": "string", "enum": ["dev", "prod"], "description": "the profile", "default": "dev"},
                 "port": {"$ref": "#/$defs/port", "description": "a port", "default": 80},
-                "db": {"type": "object", "description": "a dependency", "additionalProperties": False,
-                       "properties": {"enabled": {"type": "boolean", "description": "on", "default": True},
-                                      "host": {"type": "string", "description": "where"}}},
+                "db": {
+                    "type": "object",
+                    "description": "a dependency",
+                    "additionalProperties": False,
+                    "properties": {
+                        "enabled": {"type": "boolean", "description": "on", "default": True},
+                        "host": {"type": "string", "description": "where"},
+                    },
+                },
             },
         },
-        "app": {"type": "object", "description": "an app", "additionalProperties": True,
-                "properties": {"image": {"$ref": "#/$defs/image", "description": "its image"}}},
+        "app": {
+            "type": "object",
+            "description": "an app",
+            "additionalProperties": True,
+            "properties": {"image": {"$ref": "#/$defs/image", "description": "its image"}},
+        },
     },
-    "allOf": [{
-        "if": {"properties": {"global": {"properties": {"profile": {"const": "prod"}}, "required": ["profile"]}},
-               "required": ["global"]},
-        "then": {"allOf": [
-            {"properties": {"global": {"properties": {"db": {
-                "if": {"properties": {"enabled": {"const": False}}, "required": ["enabled"]},
-                "then": {"required": ["host"], "properties": {"host": {"type": "string", "minLength": 1}}},
-            }}}}},
-            {"properties": {"app": {"properties": {"tag": {"not": NOT_LATEST}},
-                                    "additionalProperties": {"properties": {"tag": {"not": NOT_LATEST}}}}}},
-        ]},
-    }],
+    "allOf": [
+        {
+            "if": {
+                "properties": {"global": {"properties": {"profile": {"const": "prod"}}, "required": ["profile"]}},
+                "required": ["global"],
+            },
+            "then": {
+                "allOf": [
+                    {
+                        "properties": {
+                            "global": {
+                                "properties": {
+                                    "db": {
+                                        "if": {"properties": {"enabled": {"const": False}}, "required": ["enabled"]},
+                                        "then": {
+                                            "required": ["host"],
+                                            "properties": {"host": {"type": "string", "minLength": 1}},
+                                        },
+                                    }
+                                }
+                            }
+                        }
+                    },
+                    {
+                        "properties": {
+                            "app": {
+                                "properties": {"tag": {"not": NOT_LATEST}},
+                                "additionalProperties": {"properties": {"tag": {"not": NOT_LATEST}}},
+                            }
+                        }
+                    },
+                ]
+            },
+        }
+    ],
     "$defs": {
         "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "A TCP port."},
-        "image": {"type": "object", "description": "An image.", "additionalProperties": False,
-                  "properties": {"repository": {"type": "string", "description": "repo"},
-                                 "tag": {"type": "string", "description": "tag"}}},
+        "image": {
+            "type": "object",
+            "description": "An image.",
+            "additionalProperties": False,
+            "properties": {
+                "repository": {"type": "string", "description": "repo"},
+                "tag": {"type": "string", "description": "tag"},
+            },
+        },
     },
 }
 
@@ -182,10 +225,9 @@ TOY = {
 def test_generator_on_a_toy_schema() -> None:
     text = gen.render(TOY, {"app": {"image": {"repository": "r", "tag": "1"}}})
     lines = text.splitlines()
-    assert "| `global.profile` | string, one of `\"dev\"`, `\"prod\"` | `\"dev\"` |  | the profile |" in lines
+    assert '| `global.profile` | string, one of `"dev"`, `"prod"` | `"dev"` |  | the profile |' in lines
     assert "| `global.port` | integer, 1 to 65535 | `80` |  | a port |" in lines
-    assert ("| `global.db.host` | string |  | required, non-empty when `global.db.enabled` is `false` | where |"
-            in lines)
+    assert "| `global.db.host` | string |  | required, non-empty when `global.db.enabled` is `false` | where |" in lines
     # a default the schema lacks comes from the effective values; a shared object type is a link
     assert "| `app.image` | [image](#type-image) | `{repository: r, tag: '1'}` |  | its image |" in lines
     assert "| `repository` | string | repo |" in lines  # the shared type's own table
@@ -196,24 +238,63 @@ def test_generator_on_a_toy_schema() -> None:
 def test_generator_on_alternatives_and_at_least_one_rules() -> None:
     schema = {
         "type": "object",
-        "properties": {"db": {"type": "object", "description": "a store", "additionalProperties": False, "properties": {
-            "size": {"description": "volume size", "anyOf": [
-                {"type": "string", "minLength": 1},
-                {"type": "object", "additionalProperties": False, "properties": {
-                    "dev": {"type": "string", "description": "in dev"},
-                    "prod": {"type": "string", "description": "in prod"}}}]},
-            "dns": {"type": "object", "description": "dns", "properties": {
-                "namespace": {"type": "string", "description": "ns"},
-                "cidrs": {"type": "array", "items": {"type": "string"}, "description": "ranges"}}},
-            "prefix": {"type": "string", "description": "a prefix"},
-            "ack": {"type": "boolean", "description": "acknowledged"}}}},
+        "properties": {
+            "db": {
+                "type": "object",
+                "description": "a store",
+                "additionalProperties": False,
+                "properties": {
+                    "size": {
+                        "description": "volume size",
+                        "anyOf": [
+                            {"type": "string", "minLength": 1},
+                            {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "properties": {
+                                    "dev": {"type": "string", "description": "in dev"},
+                                    "prod": {"type": "string", "description": "in prod"},
+                                },
+                            },
+                        ],
+                    },
+                    "dns": {
+                        "type": "object",
+                        "description": "dns",
+                        "properties": {
+                            "namespace": {"type": "string", "description": "ns"},
+                            "cidrs": {"type": "array", "items": {"type": "string"}, "description": "ranges"},
+                        },
+                    },
+                    "prefix": {"type": "string", "description": "a prefix"},
+                    "ack": {"type": "boolean", "description": "acknowledged"},
+                },
+            }
+        },
         "allOf": [
-            {"if": {"properties": {"db": {"properties": {"prefix": {"type": "string", "minLength": 1}},
-                                          "required": ["prefix"]}}, "required": ["db"]},
-             "then": {"properties": {"db": {"required": ["ack"], "properties": {"ack": {"const": True}}}}}},
-            {"then": {"properties": {"db": {"properties": {"dns": {"not": {"properties": {
-                "namespace": {"maxLength": 0}, "cidrs": {"maxItems": 0}}}}}}}},
-             "if": {"properties": {"db": {"properties": {"size": {"type": "object"}}}}}},
+            {
+                "if": {
+                    "properties": {
+                        "db": {"properties": {"prefix": {"type": "string", "minLength": 1}}, "required": ["prefix"]}
+                    },
+                    "required": ["db"],
+                },
+                "then": {"properties": {"db": {"required": ["ack"], "properties": {"ack": {"const": True}}}}},
+            },
+            {
+                "then": {
+                    "properties": {
+                        "db": {
+                            "properties": {
+                                "dns": {
+                                    "not": {"properties": {"namespace": {"maxLength": 0}, "cidrs": {"maxItems": 0}}}
+                                }
+                            }
+                        }
+                    }
+                },
+                "if": {"properties": {"db": {"properties": {"size": {"type": "object"}}}}},
+            },
         ],
         "$defs": {},
     }

@@ -101,9 +101,7 @@ def start_redis_container(
     except BaseException:
         container.stop()
         raise
-    return RedisServer(
-        host, port, _image_tag(image), None, "container", admin_user, admin_pw, None, None, container
-    )
+    return RedisServer(host, port, _image_tag(image), None, "container", admin_user, admin_pw, None, None, container)
 
 
 def _exec_psql_runner(container):
@@ -158,8 +156,17 @@ def start_postgres_container(*, superuser_password: str | None = None, timeout: 
                 return target
 
         server = PostgresServer(
-            host, port, _image_tag(image), "postgres", password, "container", None, None, container,
-            _psql_runner=runner, _file_arg=file_arg,
+            host,
+            port,
+            _image_tag(image),
+            "postgres",
+            password,
+            "container",
+            None,
+            None,
+            container,
+            _psql_runner=runner,
+            _file_arg=file_arg,
         )
 
         def ready() -> bool:

@@ -127,9 +127,7 @@ class RedisServer(_Server):
         kwargs.setdefault("socket_timeout", 10)
         # redis-py retries ConnectionErrors, and AuthenticationError is one: a refusal must be immediate
         kwargs.setdefault("retry", Retry(NoBackoff(), 0))
-        return redis.Redis(
-            host=self.host, port=self.port, username=username, password=password, db=db, **kwargs
-        )
+        return redis.Redis(host=self.host, port=self.port, username=username, password=password, db=db, **kwargs)
 
     def admin(self, db: int = 0, **kwargs):
         if not self.admin_username:
@@ -202,9 +200,7 @@ def start_redis(
             )
         )
         proc = Process("redis", [binary.path, str(conf)], log_path=workdir / "redis.log", cwd=workdir)
-        server = RedisServer(
-            LOOPBACK, port, binary.version, acl_path, "local", admin_user, admin_pw, workdir, proc
-        )
+        server = RedisServer(LOOPBACK, port, binary.version, acl_path, "local", admin_user, admin_pw, workdir, proc)
         wait_until(proc, lambda: _redis_ping(LOOPBACK, port), timeout=timeout, what="redis-server", workdir=workdir)
         return server
 
@@ -246,7 +242,11 @@ class PostgresServer(_Server):
 
         user, password = self._creds(user, password)
         return make_conninfo(
-            host=self.host, port=self.port, user=user, password=password or "", dbname=dbname,
+            host=self.host,
+            port=self.port,
+            user=user,
+            password=password or "",
+            dbname=dbname,
             connect_timeout=10,
         )
 
@@ -302,9 +302,7 @@ class PostgresServer(_Server):
 
 def local_psql_runner(psql: str, host: str, port: int):
     def runner(argv: list[str], env: dict[str, str], input: str | None) -> subprocess.CompletedProcess:
-        return run(
-            [psql, "-h", host, "-p", str(port), *argv], input=input, env={**os.environ, **env}, timeout=300
-        )
+        return run([psql, "-h", host, "-p", str(port), *argv], input=input, env={**os.environ, **env}, timeout=300)
 
     return runner
 
@@ -330,11 +328,21 @@ def start_postgres(*, superuser_password: str | None = None, timeout: float = 60
             data = workdir / "data"
             init = run(
                 [
-                    bins.tool("initdb"), "-D", str(data), "-U", "postgres", f"--pwfile={pwfile}",
-                    "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", "-E", "UTF8",
-                    "--locale=C", "--no-sync",
+                    bins.tool("initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    f"--pwfile={pwfile}",
+                    "--auth-local=scram-sha-256",
+                    "--auth-host=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
                 ],
-                cwd=workdir, **as_user,
+                cwd=workdir,
+                **as_user,
             )
             if init.returncode != 0:
                 raise EngineStartError(f"initdb failed:\n{init.stdout}\n{init.stderr}")
@@ -357,8 +365,16 @@ def start_postgres(*, superuser_password: str | None = None, timeout: float = 60
             remove_workdir(workdir)
             raise
         server = PostgresServer(
-            LOOPBACK, port, bins.version, "postgres", password, "local", workdir, proc,
-            _psql_runner=local_psql_runner(bins.tool("psql"), LOOPBACK, port), _file_arg=str,
+            LOOPBACK,
+            port,
+            bins.version,
+            "postgres",
+            password,
+            "local",
+            workdir,
+            proc,
+            _psql_runner=local_psql_runner(bins.tool("psql"), LOOPBACK, port),
+            _file_arg=str,
         )
 
         def ready() -> bool:
@@ -693,7 +709,12 @@ class KafkaBroker(_Server):
         )
 
         flt = AclBindingFilter(
-            ResourceType.ANY, None, ResourcePatternType.ANY, principal, None, AclOperation.ANY,
+            ResourceType.ANY,
+            None,
+            ResourcePatternType.ANY,
+            principal,
+            None,
+            AclOperation.ANY,
             AclPermissionType.ANY,
         )
         return list(self.admin().describe_acls(flt, request_timeout=30).result(35))
@@ -709,7 +730,12 @@ class KafkaBroker(_Server):
         )
 
         flt = AclBindingFilter(
-            ResourceType.ANY, None, ResourcePatternType.ANY, principal, None, AclOperation.ANY,
+            ResourceType.ANY,
+            None,
+            ResourcePatternType.ANY,
+            principal,
+            None,
+            AclOperation.ANY,
             AclPermissionType.ANY,
         )
         deleted = 0
@@ -740,8 +766,17 @@ class KafkaBroker(_Server):
                 f'username="{self.admin_user}" password="{self.admin_password}";\n'
             )
         return run(
-            [pins.java("kafka"), "-cp", pins.kafka_classpath(), main_class, "--bootstrap-server",
-             self.external_bootstrap, "--command-config", str(props), *args],
+            [
+                pins.java("kafka"),
+                "-cp",
+                pins.kafka_classpath(),
+                main_class,
+                "--bootstrap-server",
+                self.external_bootstrap,
+                "--command-config",
+                str(props),
+                *args,
+            ],
             timeout=timeout,
         )
 
@@ -770,8 +805,7 @@ def kafka_properties(
     *, node_id: int, internal: int, external: int, controller: int, data: pathlib.Path, admin: str, password: str
 ) -> str:
     jaas_scram = (
-        "org.apache.kafka.common.security.scram.ScramLoginModule required "
-        f'username="{admin}" password="{password}";'
+        f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{admin}" password="{password}";'
     )
     jaas_plain = (
         "org.apache.kafka.common.security.plain.PlainLoginModule required "
@@ -831,14 +865,30 @@ def start_kafka(*, admin_password: str | None = None, timeout: float = 120) -> K
             props = workdir / "server.properties"
             props.write_text(
                 kafka_properties(
-                    node_id=1, internal=internal, external=external, controller=controller, data=data,
-                    admin=admin, password=password,
+                    node_id=1,
+                    internal=internal,
+                    external=external,
+                    controller=controller,
+                    data=data,
+                    admin=admin,
+                    password=password,
                 )
             )
             fmt = run(
-                [java, *JVM_FAST_START, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t",
-                 _kafka_cluster_id(), "-c", str(props), "--add-scram",
-                 f"{SCRAM}=[name={admin},password={password}]"],
+                [
+                    java,
+                    *JVM_FAST_START,
+                    "-cp",
+                    classpath,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    _kafka_cluster_id(),
+                    "-c",
+                    str(props),
+                    "--add-scram",
+                    f"{SCRAM}=[name={admin},password={password}]",
+                ],
                 timeout=120,
             )
             if fmt.returncode != 0:
@@ -853,11 +903,23 @@ def start_kafka(*, admin_password: str | None = None, timeout: float = 120) -> K
             remove_workdir(workdir)
             raise
         broker = KafkaBroker(
-            f"{LOOPBACK}:{internal}", f"{LOOPBACK}:{external}", controller, admin, password, version,
-            workdir=workdir, _proc=proc,
+            f"{LOOPBACK}:{internal}",
+            f"{LOOPBACK}:{external}",
+            controller,
+            admin,
+            password,
+            version,
+            workdir=workdir,
+            _proc=proc,
         )
-        wait_until(proc, lambda: broker.as_admin(timeout=3).authenticates(), timeout=timeout, what="kafka",
-                   interval=0.5, workdir=workdir)
+        wait_until(
+            proc,
+            lambda: broker.as_admin(timeout=3).authenticates(),
+            timeout=timeout,
+            what="kafka",
+            interval=0.5,
+            workdir=workdir,
+        )
         return broker
 
     return start_with_retries(attempt)  # type: ignore[return-value]
@@ -926,8 +988,17 @@ def start_questdb(
         (workdir / "conf" / "server.conf").write_text("".join(f"{k}={v}\n" for k, v in conf.items()))
         proc = Process(
             "questdb",
-            [java, "-Xms128m", "-Xmx512m", "-p", str(jar), "-m", "io.questdb/io.questdb.ServerMain",
-             "-d", str(workdir)],
+            [
+                java,
+                "-Xms128m",
+                "-Xmx512m",
+                "-p",
+                str(jar),
+                "-m",
+                "io.questdb/io.questdb.ServerMain",
+                "-d",
+                str(workdir),
+            ],
             log_path=workdir / "questdb.log",
             cwd=workdir,
         )
@@ -1061,14 +1132,23 @@ def start_minio(*, root_user: str = "minio-root", root_password: str | None = No
         }
         proc = Process(
             "minio",
-            [binary, "server", str(workdir / "data"), "--address", f"{LOOPBACK}:{port}",
-             "--console-address", f"{LOOPBACK}:{console}", "--quiet"],
+            [
+                binary,
+                "server",
+                str(workdir / "data"),
+                "--address",
+                f"{LOOPBACK}:{port}",
+                "--console-address",
+                f"{LOOPBACK}:{console}",
+                "--quiet",
+            ],
             log_path=workdir / "minio.log",
             cwd=workdir,
             env=env,
         )
-        server = MinioServer(LOOPBACK, port, root_user, password, pins.pins()["minio"], mc_path,
-                             workdir=workdir, _proc=proc)
+        server = MinioServer(
+            LOOPBACK, port, root_user, password, pins.pins()["minio"], mc_path, workdir=workdir, _proc=proc
+        )
 
         def ready() -> bool:
             with urllib.request.urlopen(f"{server.url}/minio/health/live", timeout=2) as resp:
@@ -1148,16 +1228,35 @@ def start_neo4j(*, password: str | None = None, timeout: float = 180) -> Neo4jSe
         env = {**os.environ, "NEO4J_HOME": str(home), "NEO4J_CONF": str(conf_dir)}
         try:
             setpw = run(
-                [java, *JVM_FAST_START, "-cp", classpath, "org.neo4j.cli.AdminTool", "dbms",
-                 "set-initial-password", password],
-                env=env, cwd=home,
+                [
+                    java,
+                    *JVM_FAST_START,
+                    "-cp",
+                    classpath,
+                    "org.neo4j.cli.AdminTool",
+                    "dbms",
+                    "set-initial-password",
+                    password,
+                ],
+                env=env,
+                cwd=home,
             )
             if setpw.returncode != 0:
                 raise EngineStartError(f"neo4j-admin set-initial-password failed:\n{setpw.stdout}\n{setpw.stderr}")
             proc = Process(
                 "neo4j",
-                [java, "-Xms256m", "-Xmx512m", "-XX:+UseSerialGC", "-Djava.awt.headless=true", "-cp", classpath,
-                 "Neo4jCommunity", f"--home-dir={home}", f"--config-dir={conf_dir}"],
+                [
+                    java,
+                    "-Xms256m",
+                    "-Xmx512m",
+                    "-XX:+UseSerialGC",
+                    "-Djava.awt.headless=true",
+                    "-cp",
+                    classpath,
+                    "Neo4jCommunity",
+                    f"--home-dir={home}",
+                    f"--config-dir={conf_dir}",
+                ],
                 log_path=home / "console.log",
                 cwd=home,
                 env={"NEO4J_HOME": str(home), "NEO4J_CONF": str(conf_dir)},

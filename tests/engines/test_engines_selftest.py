@@ -146,8 +146,12 @@ def test_kafka_anonymous_internal_client_allowed_only_by_an_acl(kafka_broker, en
 
     kafka_broker.create_acls(
         [
-            {"principal": "User:ANONYMOUS", "resource_type": "topic", "name": topic,
-             "operations": ["describe", "read", "write"]},
+            {
+                "principal": "User:ANONYMOUS",
+                "resource_type": "topic",
+                "name": topic,
+                "operations": ["describe", "read", "write"],
+            },
             {"principal": "User:ANONYMOUS", "resource_type": "group", "name": group, "operations": ["read"]},
         ]
     )
@@ -168,8 +172,15 @@ def test_kafka_prefixed_acl_covers_only_its_prefix(kafka_broker, engine_name):
     kafka_broker.apply_plan(
         {
             "topics": [inside, {"name": outside, "partitions": 2, "config": {"retention.ms": "3600000"}}],
-            "acls": [{"principal": "User:ANONYMOUS", "resource_type": "topic", "name": prefix,
-                      "pattern": "prefixed", "operations": ["describe", "write"]}],
+            "acls": [
+                {
+                    "principal": "User:ANONYMOUS",
+                    "resource_type": "topic",
+                    "name": prefix,
+                    "pattern": "prefixed",
+                    "operations": ["describe", "write"],
+                }
+            ],
         }
     )
     anon = kafka_broker.as_anonymous()
@@ -187,8 +198,13 @@ def test_kafka_cluster_create_and_topic_delete_rights(kafka_broker, engine_name)
     kafka_broker.create_acls(
         [
             {"principal": f"User:{user}", "resource_type": "cluster", "operations": ["create"]},
-            {"principal": f"User:{user}", "resource_type": "topic", "name": prefix, "pattern": "prefixed",
-             "operations": ["describe", "delete"]},
+            {
+                "principal": f"User:{user}",
+                "resource_type": "topic",
+                "name": prefix,
+                "pattern": "prefixed",
+                "operations": ["describe", "delete"],
+            },
         ]
     )
     assert dm.create_topic(prefix + "raw") is None
@@ -200,8 +216,14 @@ def test_kafka_cli_tools_run_against_the_broker(kafka_broker, engine_name):
     topic = engine_name("cli")
     kafka_broker.create_topics([topic])
     res = kafka_broker.run_tool(
-        "org.apache.kafka.tools.AclCommand", "--add", "--allow-principal", "User:ANONYMOUS",
-        "--operation", "Describe", "--topic", topic,
+        "org.apache.kafka.tools.AclCommand",
+        "--add",
+        "--allow-principal",
+        "User:ANONYMOUS",
+        "--operation",
+        "Describe",
+        "--topic",
+        topic,
     )
     assert res.returncode == 0, res.stderr[-2000:]
     assert kafka_broker.as_anonymous().topic_error(topic) is None
@@ -216,10 +238,17 @@ def test_minio_prefix_policy_allows_only_artifacts(minio_server, engine_name):
     policy = {
         "Version": "2012-10-17",
         "Statement": [
-            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-             "Resource": [f"arn:aws:s3:::{bucket}/artifacts/*"]},
-            {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [f"arn:aws:s3:::{bucket}"],
-             "Condition": {"StringLike": {"s3:prefix": ["artifacts/", "artifacts/*"]}}},
+            {
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": [f"arn:aws:s3:::{bucket}/artifacts/*"],
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": [f"arn:aws:s3:::{bucket}"],
+                "Condition": {"StringLike": {"s3:prefix": ["artifacts/", "artifacts/*"]}},
+            },
         ],
     }
     minio_server.add_policy(f"{user}-policy", json.dumps(policy))
@@ -252,12 +281,16 @@ def test_minio_mc_provisions_bucket_user_and_policy(minio_server, engine_name, t
         pytest.skip(f"mc was not built: {pins.INSTALL} mc")
     bucket, user = engine_name("mc-bucket"), engine_name("mc-user")
     policy = tmp_path / "policy.json"
-    policy.write_text(json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": [f"arn:aws:s3:::{bucket}/artifacts/*"]}
-        ],
-    }))
+    policy.write_text(
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": [f"arn:aws:s3:::{bucket}/artifacts/*"]}
+                ],
+            }
+        )
+    )
     minio_server.mc("mb", "--ignore-existing", f"local/{bucket}")
     minio_server.mc("admin", "policy", "create", "local", f"{user}-p", str(policy))
     minio_server.mc("admin", "user", "add", "local", user, "mc-user-secret")

@@ -54,9 +54,7 @@ def _resolve(choice: str) -> Path:
         candidate = TOOLS_BIN / choice
         if candidate.exists():
             return candidate
-        raise FileNotFoundError(
-            f"{ENV_VAR}={choice}: {candidate} does not exist; run scripts/setup.sh to build it"
-        )
+        raise FileNotFoundError(f"{ENV_VAR}={choice}: {candidate} does not exist; run scripts/setup.sh to build it")
     path = Path(choice)
     if not path.exists():
         found = shutil.which(choice)
@@ -69,8 +67,9 @@ def _resolve(choice: str) -> Path:
 @functools.cache
 def _binary(choice: str) -> HelmBinary:
     path = _resolve(choice).resolve()
-    out = subprocess.run([str(path), "version", "--template", "{{.Version}}"],
-                         capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [str(path), "version", "--template", "{{.Version}}"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     if not re.fullmatch(r"v\d+\.\d+\.\d+.*", out):
         raise RuntimeError(f"{path}: unexpected `helm version` output {out!r}")
     return HelmBinary(path=path, version=out)
@@ -80,19 +79,23 @@ def helm_binary() -> HelmBinary:
     return _binary(os.environ.get(ENV_VAR, DEFAULT))
 
 
-def run_helm(*args: str, helm: HelmBinary | None = None, cwd: Path | None = None,
-             env: dict[str, str] | None = None) -> HelmResult:
+def run_helm(
+    *args: str, helm: HelmBinary | None = None, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> HelmResult:
     helm = helm or helm_binary()
     full_env = {**os.environ, **(env or {})}
     # Keep helm away from the user's repositories/plugins: the harness renders local charts only.
-    proc = subprocess.run([str(helm.path), *args], capture_output=True, text=True,
-                          cwd=cwd or CHART_DIR, env=full_env)
+    proc = subprocess.run([str(helm.path), *args], capture_output=True, text=True, cwd=cwd or CHART_DIR, env=full_env)
     return HelmResult(args=tuple(args), returncode=proc.returncode, stdout=proc.stdout, stderr=proc.stderr)
 
 
-def helm_lint(values: list[dict] | None = None, values_files: list[Path] | tuple[Path, ...] = (),
-              strict: bool = True, kube_version: str | None = None,
-              helm: HelmBinary | None = None) -> HelmResult:
+def helm_lint(
+    values: list[dict] | None = None,
+    values_files: list[Path] | tuple[Path, ...] = (),
+    strict: bool = True,
+    kube_version: str | None = None,
+    helm: HelmBinary | None = None,
+) -> HelmResult:
     """`helm lint [--strict] .` with the given values (dicts are written to temp files)."""
     from tests.harness.render import _values_args  # shared with render_chart
 

@@ -162,15 +162,21 @@ def _split(text: str) -> tuple[RenderedObject, ...]:
 _memo: dict[str, Rendered | RenderError] = {}
 
 
-def render_key(values: Sequence[dict], values_files: Sequence[Path | str], helm: HelmBinary,
-               release: str, namespace: str, kube_version: str, extra_args: Sequence[str],
-               chart_dir: Path) -> str:
+def render_key(
+    values: Sequence[dict],
+    values_files: Sequence[Path | str],
+    helm: HelmBinary,
+    release: str,
+    namespace: str,
+    kube_version: str,
+    extra_args: Sequence[str],
+    chart_dir: Path,
+) -> str:
     material = {
         "chart": chart_tree_digest(chart_dir),
         "chart_dir": str(chart_dir),
         "values": [_canonical(v) for v in values],
-        "files": [(str(Path(f).resolve()), hashlib.sha256(Path(f).read_bytes()).hexdigest())
-                  for f in values_files],
+        "files": [(str(Path(f).resolve()), hashlib.sha256(Path(f).read_bytes()).hexdigest()) for f in values_files],
         "helm": helm.identity,
         "release": release,
         "namespace": namespace,
@@ -180,9 +186,16 @@ def render_key(values: Sequence[dict], values_files: Sequence[Path | str], helm:
     return hashlib.sha256(_canonical(material).encode()).hexdigest()[:32]
 
 
-def _render_cached(values: Sequence[dict], values_files: Sequence[Path | str], helm: HelmBinary,
-                   release: str, namespace: str, kube_version: str, extra_args: Sequence[str],
-                   chart_dir: Path) -> Rendered | RenderError:
+def _render_cached(
+    values: Sequence[dict],
+    values_files: Sequence[Path | str],
+    helm: HelmBinary,
+    release: str,
+    namespace: str,
+    kube_version: str,
+    extra_args: Sequence[str],
+    chart_dir: Path,
+) -> Rendered | RenderError:
     key = render_key(values, values_files, helm, release, namespace, kube_version, extra_args, chart_dir)
     if key in _memo:
         return _memo[key]
@@ -194,11 +207,24 @@ def _render_cached(values: Sequence[dict], values_files: Sequence[Path | str], h
             stored = json.loads(entry.read_text())
         else:
             with _values_args(values, values_files) as vargs:
-                args = ["template", release, str(chart_dir), "--namespace", namespace,
-                        "--kube-version", kube_version, *vargs, *extra_args]
+                args = [
+                    "template",
+                    release,
+                    str(chart_dir),
+                    "--namespace",
+                    namespace,
+                    "--kube-version",
+                    kube_version,
+                    *vargs,
+                    *extra_args,
+                ]
                 result = run_helm(*args, helm=helm)
-            stored = {"args": list(result.args), "returncode": result.returncode,
-                      "stdout": result.stdout, "stderr": result.stderr}
+            stored = {
+                "args": list(result.args),
+                "returncode": result.returncode,
+                "stdout": result.stdout,
+                "stderr": result.stderr,
+            }
             partial = entry.with_suffix(".partial")
             partial.write_text(json.dumps(stored))
             os.replace(partial, entry)
@@ -212,26 +238,37 @@ def _render_cached(values: Sequence[dict], values_files: Sequence[Path | str], h
     return outcome
 
 
-def render_chart(values: dict | Sequence[dict] | None = None,
-                 values_files: Sequence[Path | str] = (),
-                 show_only: str | Sequence[str] | None = None,
-                 namespace: str = "qmtl",
-                 release: str = "qmtl",
-                 kube_version: str | None = None,
-                 extra_args: Sequence[str] = (),
-                 helm: HelmBinary | None = None,
-                 chart_dir: Path = CHART_DIR) -> Rendered:
+def render_chart(
+    values: dict | Sequence[dict] | None = None,
+    values_files: Sequence[Path | str] = (),
+    show_only: str | Sequence[str] | None = None,
+    namespace: str = "qmtl",
+    release: str = "qmtl",
+    kube_version: str | None = None,
+    extra_args: Sequence[str] = (),
+    helm: HelmBinary | None = None,
+    chart_dir: Path = CHART_DIR,
+) -> Rendered:
     """Render the chart with real `helm template`; raise RenderError (helm's stderr) on failure."""
     dicts = [values] if isinstance(values, dict) else list(values or [])
-    outcome = _render_cached(dicts, tuple(values_files), helm or helm_binary(), release, namespace,
-                             kube_version or default_kube_version(), tuple(extra_args), chart_dir)
+    outcome = _render_cached(
+        dicts,
+        tuple(values_files),
+        helm or helm_binary(),
+        release,
+        namespace,
+        kube_version or default_kube_version(),
+        tuple(extra_args),
+        chart_dir,
+    )
     if isinstance(outcome, RenderError):
         raise outcome
     return outcome.only(show_only) if show_only else outcome
 
 
-def render_error(values: dict | Sequence[dict] | None = None, values_files: Sequence[Path | str] = (),
-                 **kwargs) -> RenderError:
+def render_error(
+    values: dict | Sequence[dict] | None = None, values_files: Sequence[Path | str] = (), **kwargs
+) -> RenderError:
     """Render values that must be refused; return the error (fail if helm accepted them)."""
     try:
         render_chart(values, values_files, **kwargs)

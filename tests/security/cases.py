@@ -54,8 +54,9 @@ def _params(kind: str) -> list:
                 params.append(pytest.param((vs, workload), id=f"{vs.name}-{workload.kind}-{workload.name}"))
                 continue
             for container in containers(workload):
-                params.append(pytest.param((vs, container),
-                                           id=f"{vs.name}-{workload.kind}-{workload.name}-{container.name}"))
+                params.append(
+                    pytest.param((vs, container), id=f"{vs.name}-{workload.kind}-{workload.name}-{container.name}")
+                )
     return params
 
 

@@ -37,10 +37,24 @@ SENTINEL_PORT = 1  # a port nothing declares: must be closed everywhere
 POD_NETWORK = ipaddress.ip_network("10.244.0.0/16")
 
 # Endpoint key of qmtl.endpoints -> the values block of that dependency.
-DEPENDENCY_BLOCK = {"redis": "redis", "postgres": "postgres", "neo4j": "neo4j", "questdb": "questdb",
-                    "s3": "minio", "controlbus": "controlbus"}
-URL_DEFAULT_PORTS = {"http": 80, "https": 443, "bolt": 7687, "neo4j": 7687, "bolt+s": 7687,
-                     "neo4j+s": 7687, "bolt+ssc": 7687, "neo4j+ssc": 7687}
+DEPENDENCY_BLOCK = {
+    "redis": "redis",
+    "postgres": "postgres",
+    "neo4j": "neo4j",
+    "questdb": "questdb",
+    "s3": "minio",
+    "controlbus": "controlbus",
+}
+URL_DEFAULT_PORTS = {
+    "http": 80,
+    "https": 443,
+    "bolt": 7687,
+    "neo4j": 7687,
+    "bolt+s": 7687,
+    "neo4j+s": 7687,
+    "bolt+ssc": 7687,
+    "neo4j+ssc": 7687,
+}
 
 
 @functools.cache
@@ -169,20 +183,30 @@ def build_network(rendered: Rendered, values: Mapping, graph: Mapping | None = N
     pods = []
     components: dict[str, str | None] = {}
     for workload in workloads(rendered):
-        ports = tuple(ContainerPort(int(p["containerPort"]), p.get("name"), p.get("protocol", "TCP"))
-                      for c in (workload.spec.get("containers") or []) + (workload.spec.get("initContainers") or [])
-                      for p in c.get("ports") or [])
+        ports = tuple(
+            ContainerPort(int(p["containerPort"]), p.get("name"), p.get("protocol", "TCP"))
+            for c in (workload.spec.get("containers") or []) + (workload.spec.get("initContainers") or [])
+            for p in c.get("ports") or []
+        )
         namespace = (workload.obj.get("metadata") or {}).get("namespace") or NAMESPACE
-        pod = Endpoint(name=workload.ref, ip=str(next(hosts)), namespace=namespace,
-                       labels=dict(workload.labels), ports=ports)
+        pod = Endpoint(
+            name=workload.ref, ip=str(next(hosts)), namespace=namespace, labels=dict(workload.labels), ports=ports
+        )
         pods.append(pod)
         components[pod.name] = workload.labels.get(COMPONENT)
     np = (values.get("global") or {}).get("networkPolicy") or {}
     dns_conf = np.get("dns") or {}
     dns = []
     if dns_conf.get("namespace"):
-        dns.append(Endpoint("probe:cluster-dns", str(next(hosts)), dns_conf["namespace"],
-                            dict(dns_conf.get("podLabels") or {}), (ContainerPort(53, "dns", "UDP"),)))
+        dns.append(
+            Endpoint(
+                "probe:cluster-dns",
+                str(next(hosts)),
+                dns_conf["namespace"],
+                dict(dns_conf.get("podLabels") or {}),
+                (ContainerPort(53, "dns", "UDP"),),
+            )
+        )
     externals: dict[str, tuple[Endpoint, ...]] = {}
     all_cidrs: list[str] = []
     for name, component in graph["components"].items():
@@ -219,8 +243,7 @@ Connection = tuple[str, str, int, str]
 
 
 def allowed_connections(rendered: Rendered, network: Network, values: Mapping) -> set[Connection]:
-    cluster = Cluster(rendered.by_kind("NetworkPolicy"), NAMESPACE,
-                      {"elsewhere": {}, "kube-system": {}, NAMESPACE: {}})
+    cluster = Cluster(rendered.by_kind("NetworkPolicy"), NAMESPACE, {"elsewhere": {}, "kube-system": {}, NAMESPACE: {}})
     release = {p.name for p in network.release_pods}
     ports = candidate_ports(network, values)
     allowed = set()
@@ -277,8 +300,10 @@ def declared_connections(network: Network, values: Mapping, graph: Mapping | Non
             return False
         if dst.name in release and port in pod_edges.get((component[src.name], component[dst.name]), ()):
             return True
-        return any((targets is None or dst.name in targets) and port in ports
-                   for targets, ports in outbound.get(component[src.name], ()))
+        return any(
+            (targets is None or dst.name in targets) and port in ports
+            for targets, ports in outbound.get(component[src.name], ())
+        )
 
     def ingress(src: Endpoint, dst: Endpoint, port: int, proto: str) -> bool:
         if dst.name not in release:
@@ -287,9 +312,12 @@ def declared_connections(network: Network, values: Mapping, graph: Mapping | Non
             return False
         if src.name in release and port in pod_edges.get((component[src.name], component[dst.name]), ()):
             return True
-        return any(to == component[dst.name] and port in ports
-                   and any(cluster._peer_matches(peer, NAMESPACE, src) for peer in peers)
-                   for to, peers, ports in inbound)
+        return any(
+            to == component[dst.name]
+            and port in ports
+            and any(cluster._peer_matches(peer, NAMESPACE, src) for peer in peers)
+            for to, peers, ports in inbound
+        )
 
     declared: set[Connection] = set()
     ports = candidate_ports(network, values)
@@ -297,8 +325,11 @@ def declared_connections(network: Network, values: Mapping, graph: Mapping | Non
         for dst in network.everything:
             if src.name not in release and dst.name not in release:
                 continue
-            declared |= {(src.name, dst.name, port, proto) for port, proto in ports
-                         if egress(src, dst, port, proto) and ingress(src, dst, port, proto)}
+            declared |= {
+                (src.name, dst.name, port, proto)
+                for port, proto in ports
+                if egress(src, dst, port, proto) and ingress(src, dst, port, proto)
+            }
     return declared
 
 

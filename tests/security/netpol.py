@@ -76,8 +76,9 @@ def policy_types(policy: Mapping) -> set[str]:
 class Cluster:
     """Namespaces (with labels), policies, and the question: is this connection allowed?"""
 
-    def __init__(self, policies: Iterable[Mapping], default_namespace: str,
-                 namespace_labels: Mapping[str, Mapping[str, str]]):
+    def __init__(
+        self, policies: Iterable[Mapping], default_namespace: str, namespace_labels: Mapping[str, Mapping[str, str]]
+    ):
         self.default_namespace = default_namespace
         self.namespace_labels = {
             ns: {"kubernetes.io/metadata.name": ns, **labels} for ns, labels in namespace_labels.items()
@@ -93,9 +94,13 @@ class Cluster:
     def _selecting(self, pod: Endpoint, direction: str) -> list[tuple[str, Mapping]]:
         if not pod.is_pod:
             return []
-        return [(ns, p) for ns, p in self.policies
-                if ns == pod.namespace and direction in policy_types(p)
-                and selector_matches((p.get("spec") or {}).get("podSelector"), pod.labels)]
+        return [
+            (ns, p)
+            for ns, p in self.policies
+            if ns == pod.namespace
+            and direction in policy_types(p)
+            and selector_matches((p.get("spec") or {}).get("podSelector"), pod.labels)
+        ]
 
     def _peer_matches(self, peer: Mapping, policy_ns: str, other: Endpoint) -> bool:
         if "ipBlock" in peer:
@@ -104,9 +109,11 @@ class Cluster:
             network = ipaddress.ip_network(block["cidr"], strict=False)
             if address.version != network.version or address not in network:
                 return False
-            return not any(address in ipaddress.ip_network(e, strict=False)
-                           for e in block.get("except") or []
-                           if ipaddress.ip_network(e, strict=False).version == address.version)
+            return not any(
+                address in ipaddress.ip_network(e, strict=False)
+                for e in block.get("except") or []
+                if ipaddress.ip_network(e, strict=False).version == address.version
+            )
         if not other.is_pod:
             return False  # pod and namespace selectors only select pods
         if "namespaceSelector" in peer:

@@ -59,9 +59,11 @@ class Skip:
     values_sets: tuple[str, ...]  # fnmatch patterns of values set names; empty: every set
 
     def covers(self, finding: Finding) -> bool:
-        return (finding.check == self.check
-                and (not self.resources or any(fnmatch.fnmatchcase(finding.resource, p) for p in self.resources))
-                and (not self.values_sets or any(fnmatch.fnmatchcase(finding.values_set, p) for p in self.values_sets)))
+        return (
+            finding.check == self.check
+            and (not self.resources or any(fnmatch.fnmatchcase(finding.resource, p) for p in self.resources))
+            and (not self.values_sets or any(fnmatch.fnmatchcase(finding.values_set, p) for p in self.values_sets))
+        )
 
 
 def load_skips(path: Path) -> list[Skip]:
@@ -74,8 +76,9 @@ def load_skips(path: Path) -> list[Skip]:
         reason = str(entry.get("reason") or "").strip()
         if len(reason) < 20:
             raise AssertionError(f"{where} ({entry['check']}): every skip needs a written reason")
-        skips.append(Skip(entry["check"], reason, tuple(entry.get("resources") or ()),
-                          tuple(entry.get("values_sets") or ())))
+        skips.append(
+            Skip(entry["check"], reason, tuple(entry.get("resources") or ()), tuple(entry.get("values_sets") or ()))
+        )
     return skips
 
 
@@ -102,9 +105,23 @@ def run_checkov(renders: dict[str, str]) -> dict:
     binary = scanner("checkov")
 
     def run(directory: Path) -> dict:
-        proc = subprocess.run([str(binary), "--directory", str(directory), "--framework", "kubernetes",
-                               "--output", "json", "--quiet", "--compact"],
-                              capture_output=True, text=True, cwd=directory, timeout=600)
+        proc = subprocess.run(
+            [
+                str(binary),
+                "--directory",
+                str(directory),
+                "--framework",
+                "kubernetes",
+                "--output",
+                "json",
+                "--quiet",
+                "--compact",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=directory,
+            timeout=600,
+        )
         if proc.returncode not in (0, 1):
             raise AssertionError(f"checkov failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
         report = json.loads(proc.stdout)
@@ -116,9 +133,17 @@ def run_checkov(renders: dict[str, str]) -> dict:
             for check in (rep.get("results") or {}).get("failed_checks") or []:
                 kind, _, name = check["resource"].partition(".")
                 name = name.split(".", 1)[1] if "." in name else name  # Kind.namespace.name
-                failed.append(dataclasses.asdict(Finding(
-                    "checkov", check["check_id"], Path(check["file_path"]).stem, f"{kind}/{name}",
-                    check.get("check_name", ""))))
+                failed.append(
+                    dataclasses.asdict(
+                        Finding(
+                            "checkov",
+                            check["check_id"],
+                            Path(check["file_path"]).stem,
+                            f"{kind}/{name}",
+                            check.get("check_name", ""),
+                        )
+                    )
+                )
         return {"summary": summary, "failed": failed, "version": pinned("scanners")["checkov"]}
 
     return _locked_run("checkov", renders, run)
@@ -128,16 +153,26 @@ def run_checkov(renders: dict[str, str]) -> dict:
 KUBE_SCORE_OK = 10  # grades: 1 critical, 5 warning, 7 almost ok, 10 all ok
 
 
-def run_kube_score(renders: dict[str, str], kubernetes_version: str,
-                   optional: Sequence[str] = ("container-seccomp-profile",)) -> dict:
+def run_kube_score(
+    renders: dict[str, str], kubernetes_version: str, optional: Sequence[str] = ("container-seccomp-profile",)
+) -> dict:
     binary = scanner("kube-score")
 
     def run(directory: Path) -> dict:
         findings, objects = [], 0
         for path in sorted(directory.glob("*.yaml")):
             minor = ".".join(kubernetes_version.lstrip("v").split(".")[:2])  # kube-score wants vN.NN
-            args = [str(binary), "score", "--output-format", "json", "--color", "never",
-                    "--kubernetes-version", f"v{minor}", str(path)]
+            args = [
+                str(binary),
+                "score",
+                "--output-format",
+                "json",
+                "--color",
+                "never",
+                "--kubernetes-version",
+                f"v{minor}",
+                str(path),
+            ]
             for name in optional:
                 args += ["--enable-optional-test", name]
             proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
@@ -150,11 +185,20 @@ def run_kube_score(renders: dict[str, str], kubernetes_version: str,
                 for check in obj.get("checks") or []:
                     if check.get("skipped") or check.get("grade", KUBE_SCORE_OK) >= KUBE_SCORE_OK:
                         continue
-                    comments = "; ".join(f"{c.get('path', '')} {c.get('summary', '')}".strip()
-                                         for c in check.get("comments") or [])
-                    findings.append(dataclasses.asdict(Finding(
-                        "kube-score", check["check"]["id"], path.stem, ref,
-                        f"grade {check['grade']}: {comments}")))
+                    comments = "; ".join(
+                        f"{c.get('path', '')} {c.get('summary', '')}".strip() for c in check.get("comments") or []
+                    )
+                    findings.append(
+                        dataclasses.asdict(
+                            Finding(
+                                "kube-score",
+                                check["check"]["id"],
+                                path.stem,
+                                ref,
+                                f"grade {check['grade']}: {comments}",
+                            )
+                        )
+                    )
         return {"objects": objects, "failed": findings}
 
     return _locked_run(f"kube-score-{kubernetes_version}", renders, run)
@@ -176,8 +220,12 @@ def run_pss_check(renders: dict[str, str], policy_version: str, level: str = "re
 
     def run(directory: Path) -> dict:
         files = sorted(directory.glob("*.yaml"))
-        proc = subprocess.run([str(binary), "-level", level, "-version", policy_version, *map(str, files)],
-                              capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [str(binary), "-level", level, "-version", policy_version, *map(str, files)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if proc.returncode != 0:
             raise AssertionError(f"pss-check failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
         verdicts = json.loads(proc.stdout)

@@ -31,18 +31,56 @@ ALL_MANAGED = {
     "seamless-coordinator": {"enabled": True},
     "global": {
         "seamless": {"coordinator_url": "http://seamless-coordinator:8080"},
-        "redis": {"enabled": False, "external": {"host": "redis.example.internal", "port": 6380, "tls": True,
-                                                  "existingSecret": SECRET, "cidrs": ["10.10.1.0/24"]}},
-        "postgres": {"enabled": False, "external": {"host": "pg.example.internal", "existingSecret": SECRET,
-                                                    "cidrs": ["10.10.2.0/24", "10.10.3.8/32"]}},
-        "neo4j": {"enabled": False, "external": {"uri": "neo4j+s://graph.example.internal",
-                                                 "existingSecret": SECRET, "cidrs": ["10.10.4.0/24"]}},
-        "questdb": {"enabled": False, "external": {"host": "qdb.example.internal", "port": 18812,
-                                                   "existingSecret": SECRET, "cidrs": ["10.10.5.0/24"]}},
-        "minio": {"enabled": False, "external": {"endpoint": "https://s3.example.internal",
-                                                 "existingSecret": SECRET, "cidrs": ["10.10.6.0/24"]}},
-        "controlbus": {"enabled": False, "external": {
-            "brokers": ["k0.example.internal:9092", "k1.example.internal:19092"], "cidrs": ["10.10.7.0/24"]}},
+        "redis": {
+            "enabled": False,
+            "external": {
+                "host": "redis.example.internal",
+                "port": 6380,
+                "tls": True,
+                "existingSecret": SECRET,
+                "cidrs": ["10.10.1.0/24"],
+            },
+        },
+        "postgres": {
+            "enabled": False,
+            "external": {
+                "host": "pg.example.internal",
+                "existingSecret": SECRET,
+                "cidrs": ["10.10.2.0/24", "10.10.3.8/32"],
+            },
+        },
+        "neo4j": {
+            "enabled": False,
+            "external": {
+                "uri": "neo4j+s://graph.example.internal",
+                "existingSecret": SECRET,
+                "cidrs": ["10.10.4.0/24"],
+            },
+        },
+        "questdb": {
+            "enabled": False,
+            "external": {
+                "host": "qdb.example.internal",
+                "port": 18812,
+                "existingSecret": SECRET,
+                "cidrs": ["10.10.5.0/24"],
+            },
+        },
+        "minio": {
+            "enabled": False,
+            "external": {
+                "endpoint": "https://s3.example.internal",
+                "existingSecret": SECRET,
+                "cidrs": ["10.10.6.0/24"],
+            },
+        },
+        "controlbus": {
+            "enabled": False,
+            "external": {
+                "brokers": ["k0.example.internal:9092", "k1.example.internal:19092"],
+                "cidrs": ["10.10.7.0/24"],
+            },
+        },
     },
 }
 # Bundled everything, coordinator with its own Redis and reachable from a namespace of workers.
@@ -52,10 +90,17 @@ COORDINATOR_WORKERS = {
         "seamless": {"coordinator_url": "http://seamless-coordinator:8080"},
         "redis": {"dedicatedCoordinator": True},
         "networkPolicy": {
-            "gateway": {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "elsewhere"}},
-                                  "podSelector": {"matchLabels": {"app": "strategy"}}}]},
-            "coordinator": {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name":
-                                                                             "elsewhere"}}}]},
+            "gateway": {
+                "from": [
+                    {
+                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "elsewhere"}},
+                        "podSelector": {"matchLabels": {"app": "strategy"}},
+                    }
+                ]
+            },
+            "coordinator": {
+                "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "elsewhere"}}}]
+            },
             "dns": {"cidrs": ["169.254.20.10/32"]},
         },
     },
@@ -78,8 +123,13 @@ COORDINATOR_ANYWHERE = {
         "networkPolicy": {"coordinatorCidrs": []},
     },
 }
-SCENARIOS = {"defaults": {}, "all-managed": ALL_MANAGED, "coordinator-workers": COORDINATOR_WORKERS,
-             "external-coordinator": EXTERNAL_COORDINATOR, "coordinator-anywhere": COORDINATOR_ANYWHERE}
+SCENARIOS = {
+    "defaults": {},
+    "all-managed": ALL_MANAGED,
+    "coordinator-workers": COORDINATOR_WORKERS,
+    "external-coordinator": EXTERNAL_COORDINATOR,
+    "coordinator-anywhere": COORDINATOR_ANYWHERE,
+}
 
 
 def _check_graph(rendered, values) -> None:
@@ -91,7 +141,8 @@ def _check_graph(rendered, values) -> None:
     assert not differs, (
         f"rendered NetworkPolicies differ from files/service-graph.yaml\n"
         f"allowed but not declared:\n{describe(extra) or '  (none)'}\n"
-        f"declared but not allowed:\n{describe(missing) or '  (none)'}")
+        f"declared but not allowed:\n{describe(missing) or '  (none)'}"
+    )
 
 
 def test_shipped_values_set_allows_exactly_the_declared_graph(value_set) -> None:
@@ -117,10 +168,15 @@ def test_policies_match_the_graph_over_every_declared_component(scenario: str) -
     graph = load_graph()
     rendered_components = {w.labels.get(COMPONENT) for w in workloads(rendered)}
     synthetic = [
-        {"apiVersion": "v1", "kind": "Pod",
-         "metadata": {"name": f"synthetic-{name}",
-                      "labels": {"app.kubernetes.io/name": name, INSTANCE: RELEASE, COMPONENT: name}},
-         "spec": {"containers": [{"name": "main", "image": "example:1"}]}}
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": f"synthetic-{name}",
+                "labels": {"app.kubernetes.io/name": name, INSTANCE: RELEASE, COMPONENT: name},
+            },
+            "spec": {"containers": [{"name": "main", "image": "example:1"}]},
+        }
         for name in graph["components"]
         if name not in rendered_components and component_on(values, name, graph)
     ]
@@ -132,8 +188,10 @@ def _cluster_and_pods(data: dict):
     """The rendered policies, one stand-in pod per component the graph declares, and pods around them."""
     rendered = render_chart(data)
     cluster = Cluster(rendered.by_kind("NetworkPolicy"), NAMESPACE, {"elsewhere": {}})
-    pods = {name: Endpoint(name, f"10.244.9.{index + 1}", NAMESPACE, {INSTANCE: RELEASE, COMPONENT: name})
-            for index, name in enumerate(load_graph()["components"])}
+    pods = {
+        name: Endpoint(name, f"10.244.9.{index + 1}", NAMESPACE, {INSTANCE: RELEASE, COMPONENT: name})
+        for index, name in enumerate(load_graph()["components"])
+    }
     outsiders = {
         "stranger": Endpoint("stranger", "10.244.8.1", NAMESPACE, {"app": "stranger"}),
         "other-namespace": Endpoint("other-namespace", "10.244.8.2", "elsewhere", {"app": "strategy"}),
@@ -147,8 +205,11 @@ def _cluster_and_pods(data: dict):
 def test_neo4j_is_reachable_only_from_dagmanager() -> None:
     _, cluster, pods, outsiders = _cluster_and_pods(COORDINATOR_WORKERS)
     ports = set(merged_values()["global"]["ports"].values())
-    reach = {name for name, src in {**pods, **outsiders}.items()
-             if any(cluster.allowed(src, pods["neo4j"], p) for p in ports)}
+    reach = {
+        name
+        for name, src in {**pods, **outsiders}.items()
+        if any(cluster.allowed(src, pods["neo4j"], p) for p in ports)
+    }
     # the design's rule, plus the chart's own schema Job and its helm test
     assert reach == {"dagmanager", "neo4j-schema", "helm-test-neo4j"}
 
@@ -227,10 +288,12 @@ def test_every_rendered_pod_is_covered_and_declared(value_set) -> None:
         component = labels.get(COMPONENT)
         assert component in graph["components"], (
             f"{workload.ref}: component {component!r} is not declared in files/service-graph.yaml "
-            "(add it with its edges)")
+            "(add it with its edges)"
+        )
         assert component not in seen, (
             f"{workload.ref} and {seen.get(component)} share component {component!r}: the policies cannot "
-            "tell them apart; give each workload its own component")
+            "tell them apart; give each workload its own component"
+        )
         seen[component] = workload.ref
 
 
@@ -259,8 +322,10 @@ def test_managed_dependency_without_cidrs_is_refused(dep: str) -> None:
 
 def test_bad_cidr_is_refused() -> None:
     # values.schema.json refuses it first (tests/validation); this is the template's own second line
-    error = render_error([ALL_MANAGED, {"global": {"postgres": {"external": {"cidrs": ["pg.example.internal"]}}}}],
-                         extra_args=SKIP_SCHEMA)
+    error = render_error(
+        [ALL_MANAGED, {"global": {"postgres": {"external": {"cidrs": ["pg.example.internal"]}}}}],
+        extra_args=SKIP_SCHEMA,
+    )
     assert "global.postgres.external.cidrs" in str(error)
     assert "not a CIDR" in str(error)
 

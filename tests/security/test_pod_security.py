@@ -15,12 +15,28 @@ from tests.security.cases import container_cases, pod_cases, unpack
 from tests.security.workloads import containers, quantity, workloads
 
 # Pod Security Standards (Kubernetes docs, "Pod Security Standards", restricted profile).
-RESTRICTED_VOLUME_TYPES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
-                           "projected", "secret"}
-SAFE_SYSCTLS = {"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
-                "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
-                "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
-                "net.ipv4.tcp_keepalive_probes"}
+RESTRICTED_VOLUME_TYPES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+SAFE_SYSCTLS = {
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+}
 SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
 SECCOMP_OK = {"RuntimeDefault", "Localhost"}
 TOOLS_QMTL_IMAGES_LACK = re.compile(r"(^|[\s/;|&])(curl|wget)(\s|$)")
@@ -62,11 +78,13 @@ def test_replicated_workload_spreads_over_nodes(case) -> None:
     spread = {c.get("topologyKey") for c in workload.spec.get("topologySpreadConstraints") or []}
     anti = (workload.spec.get("affinity") or {}).get("podAntiAffinity") or {}
     terms = (anti.get("requiredDuringSchedulingIgnoredDuringExecution") or []) + [
-        t.get("podAffinityTerm") or {} for t in anti.get("preferredDuringSchedulingIgnoredDuringExecution") or []]
+        t.get("podAffinityTerm") or {} for t in anti.get("preferredDuringSchedulingIgnoredDuringExecution") or []
+    ]
     keys = spread | {t.get("topologyKey") for t in terms}
     assert "kubernetes.io/hostname" in keys, (
         f"{workload.ref}: {workload.replicas} replicas without a kubernetes.io/hostname topology spread or "
-        "pod anti-affinity")
+        "pod anti-affinity"
+    )
 
 
 @pytest.mark.parametrize("case", pod_cases())
@@ -95,12 +113,19 @@ def test_service_account_token_is_not_mounted_unless_the_pod_uses_the_api(case) 
         effective = True if sa is None else sa.get("automountServiceAccountToken", True)
     if not effective:
         return
-    bound = [b for b in rendered.by_kind("RoleBinding") + rendered.by_kind("ClusterRoleBinding")
-             if any(s.get("kind") == "ServiceAccount" and s.get("name") == account for s in b.get("subjects") or [])]
-    assert sa is not None, (f"{workload.ref} mounts the token of ServiceAccount {account!r}, which the chart does "
-                            "not render: set automountServiceAccountToken: false")
-    assert bound, (f"{workload.ref} mounts a ServiceAccount token but no (Cluster)RoleBinding grants {account!r} "
-                   "anything: set automountServiceAccountToken: false")
+    bound = [
+        b
+        for b in rendered.by_kind("RoleBinding") + rendered.by_kind("ClusterRoleBinding")
+        if any(s.get("kind") == "ServiceAccount" and s.get("name") == account for s in b.get("subjects") or [])
+    ]
+    assert sa is not None, (
+        f"{workload.ref} mounts the token of ServiceAccount {account!r}, which the chart does "
+        "not render: set automountServiceAccountToken: false"
+    )
+    assert bound, (
+        f"{workload.ref} mounts a ServiceAccount token but no (Cluster)RoleBinding grants {account!r} "
+        "anything: set automountServiceAccountToken: false"
+    )
 
 
 # --- containers -------------------------------------------------------------------------------------------
@@ -181,7 +206,8 @@ def test_long_running_container_has_probes_that_can_answer(case) -> None:
         # One health check serves both: a struggling pod must leave the Service well before it is restarted.
         assert _tolerance(liveness) > _tolerance(readiness), (
             f"{where}: readiness and liveness probe the same thing; liveness must tolerate failure longer "
-            f"(initialDelay + period x failureThreshold: {_tolerance(liveness)} s <= {_tolerance(readiness)} s)")
+            f"(initialDelay + period x failureThreshold: {_tolerance(liveness)} s <= {_tolerance(readiness)} s)"
+        )
     for kind, probe in probes.items():
         handlers = {"exec", "httpGet", "tcpSocket", "grpc"} & set(probe)
         assert len(handlers) == 1, f"{where}: {kind} needs exactly one handler, has {sorted(handlers)}"
@@ -195,8 +221,9 @@ def _handler(probe: dict) -> dict:
 
 def _tolerance(probe: dict) -> int:
     """Seconds of consecutive failure before the probe acts (Kubernetes defaults: period 10, threshold 3)."""
-    return (int(probe.get("initialDelaySeconds", 0))
-            + int(probe.get("periodSeconds", 10)) * int(probe.get("failureThreshold", 3)))
+    return int(probe.get("initialDelaySeconds", 0)) + int(probe.get("periodSeconds", 10)) * int(
+        probe.get("failureThreshold", 3)
+    )
 
 
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")

@@ -23,8 +23,9 @@ def test_every_pod_is_admitted_as_restricted(kube_version: str) -> None:
     expected = {(vs.name, w.kind, w.name) for vs in rendered_sets() for w in workloads(vs.render())}
     checked = {(v["values_set"], v["kind"], v["name"]) for v in verdicts}
     assert checked == expected, f"pss-check saw other pods than the render holds: {checked ^ expected}"
-    refused = [f"[{v['values_set']}] {v['kind']}/{v['name']}: {'; '.join(v['reasons'])}"
-               for v in verdicts if not v["allowed"]]
+    refused = [
+        f"[{v['values_set']}] {v['kind']}/{v['name']}: {'; '.join(v['reasons'])}" for v in verdicts if not v["allowed"]
+    ]
     assert not refused, f"PodSecurity restricted:{policy_version} refuses:\n" + "\n".join(refused)
 
 

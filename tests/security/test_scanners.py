@@ -32,8 +32,10 @@ def test_checkov_finds_nothing_beyond_its_skip_file() -> None:
     assert summary["resource_count"] > 0, "checkov scanned no resource"
     assert summary["passed"] > 0, "checkov passed no check: it did not really run its Kubernetes checks"
     left = unskipped(result["failed"], load_skips(CHECKOV_SKIPS))
-    assert not left, f"checkov {result['version']} failed checks (fix them, or skip with a reason in " \
-                     f"{CHECKOV_SKIPS.name}):\n{_report(left)}"
+    assert not left, (
+        f"checkov {result['version']} failed checks (fix them, or skip with a reason in "
+        f"{CHECKOV_SKIPS.name}):\n{_report(left)}"
+    )
 
 
 def test_checkov_skip_file_has_no_stale_entries() -> None:
@@ -47,8 +49,9 @@ def test_kube_score_finds_nothing_beyond_its_skip_file(kube_version: str) -> Non
     result = run_kube_score(_renders(), kube_version)
     assert result["objects"] > 0, "kube-score scored no object"
     left = unskipped(result["failed"], load_skips(KUBE_SCORE_SKIPS))
-    assert not left, f"kube-score warnings/criticals (fix them, or skip with a reason in " \
-                     f"{KUBE_SCORE_SKIPS.name}):\n{_report(left)}"
+    assert not left, (
+        f"kube-score warnings/criticals (fix them, or skip with a reason in {KUBE_SCORE_SKIPS.name}):\n{_report(left)}"
+    )
 
 
 def test_kube_score_skip_file_has_no_stale_entries() -> None:

@@ -22,11 +22,14 @@ DEV_SETS = [pytest.param(vs, id=vs.name) for vs in rendered_sets() if vs.profile
 def test_dev_profile_fits_a_laptop_node(values_set) -> None:
     totals = sizing_totals(values_set.render())
     peak = totals["peak"]
-    detail = ", ".join(f"{ref} {v['replicas']}x({v['cpu'] * 1000:.0f}m, {v['memory'] / 2**20:.0f}Mi)"
-                       for ref, v in sorted(totals["workloads"].items()))
+    detail = ", ".join(
+        f"{ref} {v['replicas']}x({v['cpu'] * 1000:.0f}m, {v['memory'] / 2**20:.0f}Mi)"
+        for ref, v in sorted(totals["workloads"].items())
+    )
     assert peak["cpu"] <= LAPTOP_BUDGET["cpu"], f"dev requests {peak['cpu']:.2f} CPU > {LAPTOP_BUDGET['cpu']}: {detail}"
     assert peak["memory"] <= LAPTOP_BUDGET["memory"], (
-        f"dev requests {peak['memory'] / GIB:.2f} GiB > {LAPTOP_BUDGET['memory'] / GIB} GiB: {detail}")
+        f"dev requests {peak['memory'] / GIB:.2f} GiB > {LAPTOP_BUDGET['memory'] / GIB} GiB: {detail}"
+    )
 
 
 def test_quantities() -> None:
@@ -41,8 +44,11 @@ def test_quantities() -> None:
 
 
 def _workload(kind: str, spec: dict, replicas: int | None = None, annotations: dict | None = None) -> Workload:
-    obj = {"kind": kind, "metadata": {"name": "w", "annotations": annotations or {}},
-           "spec": {"template": {"spec": spec}, **({"replicas": replicas} if replicas is not None else {})}}
+    obj = {
+        "kind": kind,
+        "metadata": {"name": "w", "annotations": annotations or {}},
+        "spec": {"template": {"spec": spec}, **({"replicas": replicas} if replicas is not None else {})},
+    }
     return Workload(kind, "w", obj, obj["spec"]["template"])
 
 
@@ -51,16 +57,27 @@ def _c(name: str, cpu: str, memory: str, **extra) -> dict:
 
 
 def test_limits_are_totalled_by_the_same_rule() -> None:
-    spec = {"containers": [{"name": "a", "resources": {"requests": {"cpu": "100m", "memory": "1Mi"},
-                                                         "limits": {"cpu": "1", "memory": "2Mi"}}}]}
+    spec = {
+        "containers": [
+            {
+                "name": "a",
+                "resources": {"requests": {"cpu": "100m", "memory": "1Mi"}, "limits": {"cpu": "1", "memory": "2Mi"}},
+            }
+        ]
+    }
     assert pod_requests(_workload("Deployment", spec), "limits") == (1.0, 2 * 2**20)
 
 
 def test_pod_request_follows_the_scheduler_rule() -> None:
     # max(sum of containers + sidecars, largest init + sidecars started before it)
-    spec = {"initContainers": [_c("big-init", "2", "64Mi"), _c("proxy", "100m", "32Mi", restartPolicy="Always"),
-                               _c("late-init", "300m", "1Gi")],
-            "containers": [_c("a", "200m", "128Mi"), _c("b", "300m", "128Mi")]}
+    spec = {
+        "initContainers": [
+            _c("big-init", "2", "64Mi"),
+            _c("proxy", "100m", "32Mi", restartPolicy="Always"),
+            _c("late-init", "300m", "1Gi"),
+        ],
+        "containers": [_c("a", "200m", "128Mi"), _c("b", "300m", "128Mi")],
+    }
     cpu, memory = pod_requests(_workload("Deployment", spec))
     assert cpu == pytest.approx(2.0)
     assert memory == (1024 + 32) * 2**20
@@ -68,12 +85,21 @@ def test_pod_request_follows_the_scheduler_rule() -> None:
 
 def test_sizing_totals_counts_replicas_and_separates_transient_pods() -> None:
     objects = [
-        {"kind": "Deployment", "metadata": {"name": "api"},
-         "spec": {"replicas": 3, "template": {"spec": {"containers": [_c("api", "100m", "100Mi")]}}}},
-        {"kind": "Job", "metadata": {"name": "setup"},
-         "spec": {"template": {"spec": {"containers": [_c("setup", "50m", "10Mi")]}}}},
-        {"kind": "Pod", "metadata": {"name": "test", "annotations": {"helm.sh/hook": "test"}},
-         "spec": {"containers": [_c("t", "10m", "1Mi")]}},
+        {
+            "kind": "Deployment",
+            "metadata": {"name": "api"},
+            "spec": {"replicas": 3, "template": {"spec": {"containers": [_c("api", "100m", "100Mi")]}}},
+        },
+        {
+            "kind": "Job",
+            "metadata": {"name": "setup"},
+            "spec": {"template": {"spec": {"containers": [_c("setup", "50m", "10Mi")]}}},
+        },
+        {
+            "kind": "Pod",
+            "metadata": {"name": "test", "annotations": {"helm.sh/hook": "test"}},
+            "spec": {"containers": [_c("t", "10m", "1Mi")]},
+        },
     ]
     rendered = Rendered(text="", items=tuple(RenderedObject("hand-made", o) for o in objects), key="hand-made")
     totals = sizing_totals(rendered)

@@ -124,8 +124,11 @@ def sizing_totals(rendered: Rendered | Iterable[Mapping]) -> dict:
     transient ones once. Per pod, Kubernetes' effective request rule (pod_requests).
     """
     keys = ("cpu", "memory", "limits_cpu", "limits_memory")
-    totals: dict = {"long_running": dict.fromkeys(keys, 0.0) | {"pods": 0},
-                    "transient": dict.fromkeys(keys, 0.0) | {"pods": 0}, "workloads": {}}
+    totals: dict = {
+        "long_running": dict.fromkeys(keys, 0.0) | {"pods": 0},
+        "transient": dict.fromkeys(keys, 0.0) | {"pods": 0},
+        "workloads": {},
+    }
     for workload in workloads(rendered):
         cpu, mem = pod_requests(workload)
         limits_cpu, limits_mem = pod_requests(workload, "limits")
@@ -134,7 +137,9 @@ def sizing_totals(rendered: Rendered | Iterable[Mapping]) -> dict:
         for key in keys:
             bucket[key] += per_pod[key] * workload.replicas
         bucket["pods"] += workload.replicas
-        totals["workloads"][workload.ref] = per_pod | {"replicas": workload.replicas,
-                                                       "long_running": workload.long_running}
+        totals["workloads"][workload.ref] = per_pod | {
+            "replicas": workload.replicas,
+            "long_running": workload.long_running,
+        }
     totals["peak"] = {key: totals["long_running"][key] + totals["transient"][key] for key in keys}
     return totals

@@ -42,9 +42,11 @@ def kubeconfig_path() -> str | None:
 def unavailable_reason() -> str | None:
     """None when KUBECONFIG names a cluster that answers; otherwise why not, and how to get one."""
     path = kubeconfig_path()
-    how = ("scripts/test.sh starts the local control plane and sets it; by hand: scripts/local-cluster.sh start "
-           "&& export KUBECONFIG=$(scripts/local-cluster.sh kubeconfig), or with Docker "
-           "export KUBECONFIG=$(scripts/kind-cluster.sh)")
+    how = (
+        "scripts/test.sh starts the local control plane and sets it; by hand: scripts/local-cluster.sh start "
+        "&& export KUBECONFIG=$(scripts/local-cluster.sh kubeconfig), or with Docker "
+        "export KUBECONFIG=$(scripts/kind-cluster.sh)"
+    )
     if not path:
         return f"no Kubernetes cluster: KUBECONFIG is not set ({how})"
     if os.pathsep in path:
@@ -111,10 +113,15 @@ class Kube:
     def get(self, path: str, **query) -> dict:
         """GET a raw API path (discovery, any resource type), as JSON."""
         method, url, headers, body, post = self.api.param_serialize(
-            "GET", path, query_params=list(query.items()), header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"])
-        response = self.api.call_api(method, url, header_params=headers, body=body, post_params=post,
-                                     _request_timeout=30)
+            "GET",
+            path,
+            query_params=list(query.items()),
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(
+            method, url, header_params=headers, body=body, post_params=post, _request_timeout=30
+        )
         response.read()
         if response.status != 200:
             raise AssertionError(f"GET {path}: HTTP {response.status}: {response.data[:500]!r}")
@@ -135,7 +142,8 @@ class Kube:
         return bool(nodes) and all(
             KWOK_NODE_ANNOTATION in (n["metadata"].get("annotations") or {})
             or "kwok" in (n.get("status", {}).get("nodeInfo", {}).get("kubeletVersion") or "")
-            for n in nodes)
+            for n in nodes
+        )
 
     def namespaced_resources(self) -> list[Resource]:
         """Every namespaced resource type the API serves (preferred version of each group) that can be
@@ -168,35 +176,48 @@ class Kube:
     # -- snapshots -------------------------------------------------------------------------------------
     def secrets(self, namespace: str) -> dict[str, dict[str, str]]:
         """Secret name -> data (base64 as stored), Helm's own release records excepted."""
-        return {s.metadata.name: dict(s.data or {}) for s in self.core.list_namespaced_secret(namespace).items
-                if s.type != RELEASE_SECRET_TYPE}
+        return {
+            s.metadata.name: dict(s.data or {})
+            for s in self.core.list_namespaced_secret(namespace).items
+            if s.type != RELEASE_SECRET_TYPE
+        }
 
     def release_records(self, namespace: str) -> list[str]:
-        return [s.metadata.name for s in self.core.list_namespaced_secret(namespace).items
-                if s.type == RELEASE_SECRET_TYPE]
+        return [
+            s.metadata.name for s in self.core.list_namespaced_secret(namespace).items if s.type == RELEASE_SECRET_TYPE
+        ]
 
     def pvcs(self, namespace: str) -> dict[str, tuple[str, str]]:
         """PVC name -> (uid, creationTimestamp)."""
-        return {p.metadata.name: (p.metadata.uid, p.metadata.creation_timestamp.isoformat())
-                for p in self.core.list_namespaced_persistent_volume_claim(namespace).items}
+        return {
+            p.metadata.name: (p.metadata.uid, p.metadata.creation_timestamp.isoformat())
+            for p in self.core.list_namespaced_persistent_volume_claim(namespace).items
+        }
 
     def pods(self, namespace: str, selector: str = "") -> list[dict]:
         return [self.plain(p) for p in self.core.list_namespaced_pod(namespace, label_selector=selector).items]
 
     def workloads(self, namespace: str) -> dict[str, dict]:
         """'Deployment/<name>' / 'StatefulSet/<name>' -> its object (API JSON)."""
-        out = {f"Deployment/{d.metadata.name}": self.plain(d)
-               for d in self.apps.list_namespaced_deployment(namespace).items}
-        out |= {f"StatefulSet/{s.metadata.name}": self.plain(s)
-                for s in self.apps.list_namespaced_stateful_set(namespace).items}
+        out = {
+            f"Deployment/{d.metadata.name}": self.plain(d)
+            for d in self.apps.list_namespaced_deployment(namespace).items
+        }
+        out |= {
+            f"StatefulSet/{s.metadata.name}": self.plain(s)
+            for s in self.apps.list_namespaced_stateful_set(namespace).items
+        }
         return out
 
     def pods_of(self, namespace: str, workload: dict) -> dict[str, str]:
         """name -> uid of the pods a workload's selector matches."""
         labels = workload["spec"]["selector"]["matchLabels"]
         selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-        return {p["metadata"]["name"]: p["metadata"]["uid"] for p in self.pods(namespace, selector)
-                if not p["metadata"].get("deletionTimestamp")}
+        return {
+            p["metadata"]["name"]: p["metadata"]["uid"]
+            for p in self.pods(namespace, selector)
+            if not p["metadata"].get("deletionTimestamp")
+        }
 
     def server_dry_run_pod(self, namespace: str, pod: dict) -> str | None:
         """Create `pod` with dryRun=All: None when admitted, else the API's refusal message."""
@@ -222,8 +243,9 @@ class Kube:
 
     # -- watching --------------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def record_pods(self, namespace: str, keep: Callable[[dict], bool],
-                    settled: Callable[[dict], bool] | None = None) -> Iterator[dict[str, list[tuple]]]:
+    def record_pods(
+        self, namespace: str, keep: Callable[[dict], bool], settled: Callable[[dict], bool] | None = None
+    ) -> Iterator[dict[str, list[tuple]]]:
         """Record every event of the pods `keep` selects while the block runs:
         {pod name: [(event type, pod JSON), ...]}. Starts from the namespace's current resourceVersion,
         so a pod created and deleted within the block is seen. After the block, recording goes on until
@@ -238,8 +260,9 @@ class Kube:
             try:
                 while not stop.is_set():  # short server-side timeouts, so that stopping is prompt
                     stream = k8s_watch.Watch()
-                    for event in stream.stream(self.core.list_namespaced_pod, namespace, resource_version=version,
-                                               timeout_seconds=2):
+                    for event in stream.stream(
+                        self.core.list_namespaced_pod, namespace, resource_version=version, timeout_seconds=2
+                    ):
                         pod = self.plain(event["object"])
                         version = pod["metadata"]["resourceVersion"]
                         if keep(pod):

@@ -71,14 +71,19 @@ def pod_env(rendered: Rendered, c: dict, overrides: dict[str, str]) -> dict[str,
     return {**out, **overrides}
 
 
-def run_check(rendered: Rendered, check: str, overrides: dict[str, str], home: Path,
-              path: list[str] = ()) -> subprocess.CompletedProcess:
+def run_check(
+    rendered: Rendered, check: str, overrides: dict[str, str], home: Path, path: list[str] = ()
+) -> subprocess.CompletedProcess:
     c = container_of(rendered, "Pod", f"qmtl-test-{check}")
     command = list(c["command"])
     if command[0] == "python3":
         command[0] = sys.executable
-    env = {"PATH": os.pathsep.join([*path, os.environ.get("PATH", "")]), "LANG": "C.UTF-8",
-           **pod_env(rendered, c, overrides), "HOME": str(home)}
+    env = {
+        "PATH": os.pathsep.join([*path, os.environ.get("PATH", "")]),
+        "LANG": "C.UTF-8",
+        **pod_env(rendered, c, overrides),
+        "HOME": str(home),
+    }
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
 
 
@@ -145,8 +150,12 @@ def test_redis_check_fails_when_the_coordinator_user_is_not_fenced(redis_check) 
             line = " ".join([*words[:4], "~*", "+@all"])  # user <name> on #<hash>
         opened.append(line)
     result = run("\n".join(opened) + "\n")
-    failed(result, "SET strategy:qmtl-helm-test outside the user's key patterns was not refused",
-           "another service's DB) was not refused", "a connection without AUTH was not refused")
+    failed(
+        result,
+        "SET strategy:qmtl-helm-test outside the user's key patterns was not refused",
+        "another service's DB) was not refused",
+        "a connection without AUTH was not refused",
+    )
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------------------
@@ -163,12 +172,24 @@ def postgres(rendered, tmp_path_factory) -> Iterator:
     for name, text in rendered.get("ConfigMap", "qmtl-postgres-provision")["data"].items():
         (folder / name).write_text(text)
     job = container_of(rendered, "Job", "postgres-provision")
-    env = {**os.environ, **pod_env(rendered, job, {
-        "PGHOST": server.host, "PGPORT": str(server.port), "PGUSER": server.superuser,
-        "PGPASSWORD": server.superuser_password, "QMTL_PROVISION_WAIT_SECONDS": "30"}),
-        "PATH": f"{bindir}:{os.environ.get('PATH', '')}"}
-    provision = subprocess.run(["bash", str(folder / "provision.sh")], env=env, capture_output=True, text=True,
-                               timeout=120)
+    env = {
+        **os.environ,
+        **pod_env(
+            rendered,
+            job,
+            {
+                "PGHOST": server.host,
+                "PGPORT": str(server.port),
+                "PGUSER": server.superuser,
+                "PGPASSWORD": server.superuser_password,
+                "QMTL_PROVISION_WAIT_SECONDS": "30",
+            },
+        ),
+        "PATH": f"{bindir}:{os.environ.get('PATH', '')}",
+    }
+    provision = subprocess.run(
+        ["bash", str(folder / "provision.sh")], env=env, capture_output=True, text=True, timeout=120
+    )
     assert provision.returncode == 0, f"the rendered provision.sh failed:\n{provision.stdout}\n{provision.stderr}"
     yield server, str(bindir)
     server.stop()
@@ -183,8 +204,9 @@ def test_postgres_check_fails_when_a_service_reaches_another_database(rendered, 
     server, bindir = postgres
     server.run_sql("GRANT CONNECT ON DATABASE worldservice TO gateway;")
     try:
-        result = run_check(rendered, "postgres", {"PGHOST": server.host, "PGPORT": str(server.port)}, tmp_path,
-                           [bindir])
+        result = run_check(
+            rendered, "postgres", {"PGHOST": server.host, "PGPORT": str(server.port)}, tmp_path, [bindir]
+        )
     finally:
         server.run_sql("REVOKE CONNECT ON DATABASE worldservice FROM gateway;")
     failed(result, "gateway connected to worldservice, another service's database")
@@ -194,15 +216,22 @@ def test_postgres_check_fails_when_a_service_reaches_another_database(rendered, 
 def test_questdb_check_passes_with_the_coordinators_credentials(rendered, questdb_server, tmp_path) -> None:
     creds = secret_data(rendered, "qmtl-questdb")
     server = questdb_server(pg_user=creds["username"], pg_password=creds["password"])
-    passed(run_check(rendered, "questdb", {"QUESTDB_HOST": server.host, "QUESTDB_PORT": str(server.pg_port)},
-                     tmp_path))
+    passed(run_check(rendered, "questdb", {"QUESTDB_HOST": server.host, "QUESTDB_PORT": str(server.pg_port)}, tmp_path))
 
 
 def test_questdb_check_fails_when_the_credentials_do_not_log_in(rendered, questdb_server, tmp_path) -> None:
     creds = secret_data(rendered, "qmtl-questdb")
     server = questdb_server(pg_user=creds["username"], pg_password=creds["password"])
-    result = run_check(rendered, "questdb", {"QUESTDB_HOST": server.host, "QUESTDB_PORT": str(server.pg_port),
-                                         "QUESTDB_PASSWORD": "not-" + creds["password"]}, tmp_path)
+    result = run_check(
+        rendered,
+        "questdb",
+        {
+            "QUESTDB_HOST": server.host,
+            "QUESTDB_PORT": str(server.pg_port),
+            "QUESTDB_PASSWORD": "not-" + creds["password"],
+        },
+        tmp_path,
+    )
     failed(result, "cannot log in over PG wire")
 
 
@@ -221,12 +250,23 @@ def minio(rendered, tmp_path_factory) -> Iterator:
     for name, text in rendered.get("ConfigMap", "qmtl-minio-provision")["data"].items():
         (folder / name).write_text(text)
     job = container_of(rendered, "Job", "minio-provision")
-    env = {**mc_env, **pod_env(rendered, job, {
-        "MINIO_ENDPOINT": server.url, "MINIO_ROOT_USER": server.root_user,
-        "MINIO_ROOT_PASSWORD": server.root_password, "QMTL_PROVISION_WAIT_SECONDS": "30",
-        "TMPDIR": str(folder)})}
-    provision = subprocess.run(["bash", str(folder / "provision.sh")], env=env, capture_output=True, text=True,
-                               timeout=180)
+    env = {
+        **mc_env,
+        **pod_env(
+            rendered,
+            job,
+            {
+                "MINIO_ENDPOINT": server.url,
+                "MINIO_ROOT_USER": server.root_user,
+                "MINIO_ROOT_PASSWORD": server.root_password,
+                "QMTL_PROVISION_WAIT_SECONDS": "30",
+                "TMPDIR": str(folder),
+            },
+        ),
+    }
+    provision = subprocess.run(
+        ["bash", str(folder / "provision.sh")], env=env, capture_output=True, text=True, timeout=180
+    )
     assert provision.returncode == 0, f"the rendered provision.sh failed:\n{provision.stdout}\n{provision.stderr}"
     yield server
     server.stop()
@@ -247,5 +287,9 @@ def test_minio_check_fails_when_the_coordinator_gets_more_than_its_prefix(render
         result = _run_minio_check(rendered, minio, tmp_path)
     finally:
         minio.mc("admin", "policy", "detach", "local", "readwrite", "--user", user)
-    failed(result, "(outside artifacts/) was allowed", "listing the whole bucket qmtl-seamless was allowed",
-           "qmtl-seamless-qmtl-helm-test-other/qmtl-helm-test: expected Access Denied")
+    failed(
+        result,
+        "(outside artifacts/) was allowed",
+        "listing the whole bucket qmtl-seamless was allowed",
+        "qmtl-seamless-qmtl-helm-test-other/qmtl-helm-test: expected Access Denied",
+    )

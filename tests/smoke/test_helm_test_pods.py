@@ -23,13 +23,20 @@ PROD = (VALUES_DIR / "prod.yaml",)
 DEV = (VALUES_DIR / "dev.yaml",)
 DEDICATED_REDIS = {"global": {"redis": {"dedicatedCoordinator": True}}}
 EXTERNAL_URL = "https://coordinator.example.internal:8443/seamless"
-EXTERNAL_COORDINATOR = {"global": {"seamless": {"coordinator_url": EXTERNAL_URL},
-                                   "networkPolicy": {"coordinatorCidrs": ["10.20.0.0/28"]}}}
+EXTERNAL_COORDINATOR = {
+    "global": {"seamless": {"coordinator_url": EXTERNAL_URL}, "networkPolicy": {"coordinatorCidrs": ["10.20.0.0/28"]}}
+}
 HOOK = "helm.sh/hook"
 CHECKS = ("coordinator", "redis", "postgres", "questdb", "minio", "controlbus", "neo4j")
 # Which values switch renders each dependency's check: the bundled dependency (global.<dep>.enabled).
-DEPENDENCY_SWITCH = {"redis": "redis", "postgres": "postgres", "questdb": "questdb", "minio": "minio",
-                     "controlbus": "controlbus", "neo4j": "neo4j"}
+DEPENDENCY_SWITCH = {
+    "redis": "redis",
+    "postgres": "postgres",
+    "questdb": "questdb",
+    "minio": "minio",
+    "controlbus": "controlbus",
+    "neo4j": "neo4j",
+}
 
 
 def merged_values(files, extra: dict | None = None) -> dict:
@@ -49,10 +56,11 @@ def merged_values(files, extra: dict | None = None) -> dict:
 
 def check_pods(rendered: Rendered) -> dict[str, dict]:
     """check name -> its pod"""
-    return {o["metadata"]["name"].removeprefix("qmtl-test-"): o for o in rendered.by_kind("Pod")
-            if (o["metadata"].get("annotations") or {}).get(HOOK) == "test"}
-
-
+    return {
+        o["metadata"]["name"].removeprefix("qmtl-test-"): o
+        for o in rendered.by_kind("Pod")
+        if (o["metadata"].get("annotations") or {}).get(HOOK) == "test"
+    }
 
 
 def container(pod: dict) -> dict:
@@ -69,8 +77,11 @@ def value(c: dict, name: str) -> str:
 
 
 def secret_refs(c: dict) -> dict[str, tuple[str, str]]:
-    return {e["name"]: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
-            for e in c.get("env") or [] if "secretKeyRef" in (e.get("valueFrom") or {})}
+    return {
+        e["name"]: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+        for e in c.get("env") or []
+        if "secretKeyRef" in (e.get("valueFrom") or {})
+    }
 
 
 def workload_containers(rendered: Rendered, kind: str, name: str) -> list[dict]:
@@ -119,8 +130,10 @@ def test_check_is_a_test_hook_that_is_removed_once_passed(prod, check: str) -> N
     meta, spec = pod["metadata"], pod["spec"]
     assert meta["annotations"][HOOK] == "test"
     # a passed pod is deleted (helm uninstall never deletes hook objects); a failed one stays for its logs
-    assert set(meta["annotations"]["helm.sh/hook-delete-policy"].split(",")) == {"before-hook-creation",
-                                                                                 "hook-succeeded"}
+    assert set(meta["annotations"]["helm.sh/hook-delete-policy"].split(",")) == {
+        "before-hook-creation",
+        "hook-succeeded",
+    }
     assert meta["labels"]["app.kubernetes.io/component"] == f"helm-test-{check}"
     assert meta["labels"]["app.kubernetes.io/instance"] == "qmtl"
     assert spec["restartPolicy"] == "Never"
@@ -133,8 +146,15 @@ def test_check_is_a_test_hook_that_is_removed_once_passed(prod, check: str) -> N
 def test_check_is_sized_from_the_sizing_table(prod, check: str) -> None:
     table = yaml.safe_load((CHART_DIR / "values.yaml").read_text())["global"]["resources"]
     assert container(check_pods(prod)[check])["resources"] == table["prod"][f"helm-test-{check}"]
-    dev = render_chart({"global": {"seamless": {"coordinator_url": EXTERNAL_URL},
-                                   "networkPolicy": {"coordinatorCidrs": ["10.20.0.0/28"]}}}, values_files=DEV)
+    dev = render_chart(
+        {
+            "global": {
+                "seamless": {"coordinator_url": EXTERNAL_URL},
+                "networkPolicy": {"coordinatorCidrs": ["10.20.0.0/28"]},
+            }
+        },
+        values_files=DEV,
+    )
     assert container(check_pods(dev)["coordinator"])["resources"] == table["dev"]["helm-test-coordinator"]
 
 
@@ -144,9 +164,17 @@ def test_checks_run_the_client_of_their_dependencys_own_image(prod) -> None:
     image has no PG client, the QMTL images have no curl)."""
     pods = check_pods(prod)
     image = {check: container(pod)["image"] for check, pod in pods.items()}
-    first = {name: workload_containers(prod, kind, name)[-1]["image"] for kind, name in (
-        ("StatefulSet", "redis"), ("StatefulSet", "postgres"), ("StatefulSet", "neo4j"),
-        ("StatefulSet", "redpanda"), ("Job", "minio-provision"), ("Deployment", "dagmanager"))}
+    first = {
+        name: workload_containers(prod, kind, name)[-1]["image"]
+        for kind, name in (
+            ("StatefulSet", "redis"),
+            ("StatefulSet", "postgres"),
+            ("StatefulSet", "neo4j"),
+            ("StatefulSet", "redpanda"),
+            ("Job", "minio-provision"),
+            ("Deployment", "dagmanager"),
+        )
+    }
     assert image["redis"] == first["redis"]
     assert image["postgres"] == first["postgres"]
     assert image["neo4j"] == first["neo4j"]
@@ -204,7 +232,9 @@ def test_checks_target_the_rendered_services(prod) -> None:
     assert (value(pg, "PGHOST"), int(value(pg, "PGPORT"))) == ("postgres", service_port(prod, "postgres"))
     qdb = container(pods["questdb"])
     assert (value(qdb, "QUESTDB_HOST"), int(value(qdb, "QUESTDB_PORT"))) == (
-        "questdb", service_port(prod, "questdb", "pg"))
+        "questdb",
+        service_port(prod, "questdb", "pg"),
+    )
     s3 = container(pods["minio"])
     assert value(s3, "S3_ENDPOINT") == f"http://minio:{service_port(prod, 'minio')}"
     neo = container(pods["neo4j"])
@@ -217,7 +247,9 @@ def test_checks_target_the_rendered_services(prod) -> None:
     assert value(cb, "RPK_ADMIN_HOSTS") == job["RPK_ADMIN_HOSTS"]["value"]
     coordinator = container(pods["coordinator"])
     assert coordinator["command"][-2:] == [
-        "--url", f"http://seamless-coordinator:{service_port(prod, 'seamless-coordinator', 'http')}"]
+        "--url",
+        f"http://seamless-coordinator:{service_port(prod, 'seamless-coordinator', 'http')}",
+    ]
 
 
 def test_the_scripts_a_check_mounts_are_the_charts_own(prod) -> None:
@@ -225,8 +257,10 @@ def test_the_scripts_a_check_mounts_are_the_charts_own(prod) -> None:
     guard); the ControlBus check re-applies the plan with the provisioning script of ConfigMap
     controlbus-plan, mounted where the provisioning Job mounts it."""
     pods = check_pods(prod)
-    for check, configmap, wanted in (("coordinator", "qmtl-config", "coordinator_guard.py"),
-                                     ("controlbus", "controlbus-plan", "provision.sh")):
+    for check, configmap, wanted in (
+        ("coordinator", "qmtl-config", "coordinator_guard.py"),
+        ("controlbus", "controlbus-plan", "provision.sh"),
+    ):
         pod = check_pods(prod)[check]
         (volume,) = [v for v in pod["spec"]["volumes"] if "configMap" in v]
         assert volume["configMap"]["name"] == configmap
@@ -296,24 +330,32 @@ def _pods_by_component(rendered: Rendered) -> dict[str, Endpoint]:
         else:
             continue
         labels = template["metadata"]["labels"]
-        ports = tuple(ContainerPort(int(p["containerPort"]), p.get("name"), p.get("protocol", "TCP"))
-                      for c in template["spec"]["containers"] for p in c.get("ports") or [])
+        ports = tuple(
+            ContainerPort(int(p["containerPort"]), p.get("name"), p.get("protocol", "TCP"))
+            for c in template["spec"]["containers"]
+            for p in c.get("ports") or []
+        )
         index += 1
         out[labels["app.kubernetes.io/component"]] = Endpoint(
-            labels["app.kubernetes.io/component"], f"10.244.7.{index}", "qmtl", labels, ports)
+            labels["app.kubernetes.io/component"], f"10.244.7.{index}", "qmtl", labels, ports
+        )
     return out
 
 
-@pytest.mark.parametrize(("values", "check", "target", "ports"), [
-    ({}, "coordinator", "seamless-coordinator", {"coordinator"}),
-    ({}, "redis", "redis", {"redis"}),
-    (DEDICATED_REDIS, "redis", "redis-seamless", {"redis"}),
-    ({}, "postgres", "postgres", {"postgres"}),
-    ({}, "questdb", "questdb", {"questdbPg"}),
-    ({}, "minio", "minio", {"minio"}),
-    ({}, "neo4j", "neo4j", {"neo4jBolt"}),
-    ({}, "controlbus", "controlbus", {"kafka", "kafkaSasl", "redpandaAdmin"}),
-], ids=["coordinator", "redis", "redis-dedicated", "postgres", "questdb", "minio", "neo4j", "controlbus"])
+@pytest.mark.parametrize(
+    ("values", "check", "target", "ports"),
+    [
+        ({}, "coordinator", "seamless-coordinator", {"coordinator"}),
+        ({}, "redis", "redis", {"redis"}),
+        (DEDICATED_REDIS, "redis", "redis-seamless", {"redis"}),
+        ({}, "postgres", "postgres", {"postgres"}),
+        ({}, "questdb", "questdb", {"questdbPg"}),
+        ({}, "minio", "minio", {"minio"}),
+        ({}, "neo4j", "neo4j", {"neo4jBolt"}),
+        ({}, "controlbus", "controlbus", {"kafka", "kafkaSasl", "redpandaAdmin"}),
+    ],
+    ids=["coordinator", "redis", "redis-dedicated", "postgres", "questdb", "minio", "neo4j", "controlbus"],
+)
 def test_policies_let_a_check_reach_its_target_and_nothing_else(values, check, target, ports) -> None:
     rendered = render_chart(values, values_files=PROD)
     global_ports = merged_values(PROD, values)["global"]["ports"]
@@ -321,8 +363,12 @@ def test_policies_let_a_check_reach_its_target_and_nothing_else(values, check, t
     pods = _pods_by_component(rendered)
     source = pods[f"helm-test-{check}"]
     candidates = {(int(p), "TCP") for p in global_ports.values()} | {(53, "TCP"), (1, "TCP")}
-    reach = {(name, port) for name, dst in pods.items() if name != source.name
-             for port, _ in cluster.allowed_ports(source, dst, sorted(candidates))}
+    reach = {
+        (name, port)
+        for name, dst in pods.items()
+        if name != source.name
+        for port, _ in cluster.allowed_ports(source, dst, sorted(candidates))
+    }
     assert reach == {(target, int(global_ports[key])) for key in ports}
     # and nothing in the release reaches a test pod
     assert not any(cluster.allowed_ports(src, source, sorted(candidates)) for src in pods.values() if src != source)

@@ -113,13 +113,19 @@ class Installed:
 
 
 def rendered_workloads(rendered: Rendered) -> dict[str, dict]:
-    return {f"{o['kind']}/{o['metadata']['name']}": o for o in rendered.objects
-            if o["kind"] in ("Deployment", "StatefulSet")}
+    return {
+        f"{o['kind']}/{o['metadata']['name']}": o
+        for o in rendered.objects
+        if o["kind"] in ("Deployment", "StatefulSet")
+    }
 
 
 def rendered_test_pods(rendered: Rendered) -> dict[str, dict]:
-    return {o["metadata"]["name"]: o for o in rendered.by_kind("Pod")
-            if (o["metadata"].get("annotations") or {}).get(HOOK) == "test"}
+    return {
+        o["metadata"]["name"]: o
+        for o in rendered.by_kind("Pod")
+        if (o["metadata"].get("annotations") or {}).get(HOOK) == "test"
+    }
 
 
 JOB_NAME = "batch.kubernetes.io/job-name"
@@ -136,8 +142,9 @@ def install(cluster, namespace_factory, purpose: str, files: tuple[Path, ...]) -
     rendered = render_chart(values_files=files, namespace=ns.name, release=RELEASE)
     started = time.monotonic()
     with kube.record_pods(ns.name, is_job_pod, settled=jobs_ended) as job_pods:
-        result = ok(helm("install", RELEASE, ".", "-n", ns.name, *values_args(files), "--wait"),
-                    f"helm install ({purpose})")
+        result = ok(
+            helm("install", RELEASE, ".", "-n", ns.name, *values_args(files), "--wait"), f"helm install ({purpose})"
+        )
     # Independently of Helm's --wait: pytest-helm-charts' readiness checks over the rendered workloads.
     expected = rendered_workloads(rendered)
     deployments = [k.split("/", 1)[1] for k in expected if k.startswith("Deployment/")]
@@ -147,14 +154,25 @@ def install(cluster, namespace_factory, purpose: str, files: tuple[Path, ...]) -
         for d in wait_for_deployments_to_run(cluster.pykube, deployments, ns.name, READY_TIMEOUT, missing_ok=False):
             ready[f"Deployment/{d.name}"] = d.obj
     if statefulsets:
-        for s in wait_for_stateful_sets_to_run(cluster.pykube, statefulsets, ns.name, READY_TIMEOUT,
-                                               missing_ok=False):
+        for s in wait_for_stateful_sets_to_run(cluster.pykube, statefulsets, ns.name, READY_TIMEOUT, missing_ok=False):
             ready[f"StatefulSet/{s.name}"] = s.obj
     seconds = time.monotonic() - started
     record_timing(f"{purpose} install-to-ready", seconds)
-    return Installed(purpose, kube, ns, files, rendered, result, seconds, job_pods, ready, kube.workloads(ns.name),
-                     kube.pods(ns.name, f"app.kubernetes.io/instance={RELEASE}"), kube.secrets(ns.name),
-                     kube.pvcs(ns.name))
+    return Installed(
+        purpose,
+        kube,
+        ns,
+        files,
+        rendered,
+        result,
+        seconds,
+        job_pods,
+        ready,
+        kube.workloads(ns.name),
+        kube.pods(ns.name, f"app.kubernetes.io/instance={RELEASE}"),
+        kube.secrets(ns.name),
+        kube.pvcs(ns.name),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -189,8 +207,7 @@ def _phase(events: list[tuple]) -> str | None:
 
 
 def jobs_ended(recorded: dict[str, list[tuple]]) -> bool:
-    return all(events[-1][0] == "DELETED" or _phase(events) in ("Succeeded", "Failed")
-               for events in recorded.values())
+    return all(events[-1][0] == "DELETED" or _phase(events) in ("Succeeded", "Failed") for events in recorded.values())
 
 
 def helm_tests_ended(recorded: dict[str, list[tuple]]) -> bool:
@@ -225,8 +242,12 @@ class State:
 
 def state(rel: Installed) -> State:
     workloads = rel.kube.workloads(rel.ns.name)
-    return State(workloads, {k: rel.kube.pods_of(rel.ns.name, w) for k, w in workloads.items()},
-                 rel.kube.secrets(rel.ns.name), rel.kube.pvcs(rel.ns.name))
+    return State(
+        workloads,
+        {k: rel.kube.pods_of(rel.ns.name, w) for k, w in workloads.items()},
+        rel.kube.secrets(rel.ns.name),
+        rel.kube.pvcs(rel.ns.name),
+    )
 
 
 def revision(key: str, workload: dict) -> str:
@@ -273,8 +294,10 @@ def prod_upgraded(prod, prod_tested, prod_upgrade_refused, tmp_path_factory) -> 
     path = tmp_path_factory.mktemp("upgrade") / "changed.yaml"
     path.write_text(yaml.safe_dump(change))
     before = state(prod)
-    ok(helm("upgrade", RELEASE, ".", "-n", prod.ns.name, *values_args(prod.files), "-f", str(path), "--wait"),
-       "helm upgrade")
+    ok(
+        helm("upgrade", RELEASE, ".", "-n", prod.ns.name, *values_args(prod.files), "-f", str(path), "--wait"),
+        "helm upgrade",
+    )
     rendered_after = render_chart(change, values_files=prod.files, namespace=prod.ns.name, release=RELEASE)
     return Upgraded(before, state(prod), change, rendered_after)
 
@@ -365,9 +388,14 @@ def test_namespaces_really_enforce_pod_security_restricted(installed: Installed)
     so every pod that exists in it was admitted under "restricted"."""
     ns = installed.kube.core.read_namespace(installed.ns.name)
     assert ns.metadata.labels["pod-security.kubernetes.io/enforce"] == "restricted"
-    privileged = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "pss-probe"},
-                  "spec": {"containers": [{"name": "c", "image": "example.invalid/x:1",
-                                           "securityContext": {"privileged": True}}]}}
+    privileged = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "pss-probe"},
+        "spec": {
+            "containers": [{"name": "c", "image": "example.invalid/x:1", "securityContext": {"privileged": True}}]
+        },
+    }
     refusal = installed.kube.server_dry_run_pod(installed.ns.name, privileged)
     assert refusal, f"a privileged pod was admitted in {installed.ns.name}"
     assert "PodSecurity" in refusal, refusal
@@ -376,9 +404,11 @@ def test_namespaces_really_enforce_pod_security_restricted(installed: Installed)
 
 def test_install_creates_every_rendered_object(installed: Installed) -> None:
     have = {(o.kind, o.name) for o in installed.kube.inventory(installed.ns.name).values()}
-    missing = [f"{o['kind']}/{o['metadata']['name']}" for o in installed.rendered.objects
-               if HOOK not in (o["metadata"].get("annotations") or {})
-               and (o["kind"], o["metadata"]["name"]) not in have]
+    missing = [
+        f"{o['kind']}/{o['metadata']['name']}"
+        for o in installed.rendered.objects
+        if HOOK not in (o["metadata"].get("annotations") or {}) and (o["kind"], o["metadata"]["name"]) not in have
+    ]
     assert not missing, f"rendered but not in namespace {installed.ns.name}: {missing}"
 
 
@@ -396,7 +426,8 @@ def test_every_pod_of_the_release_is_admitted_scheduled_and_ready(installed: Ins
     expected = sum(int(w["spec"].get("replicas", 1)) for w in rendered_workloads(installed.rendered).values())
     running = [p for p in installed.pods if p["status"].get("phase") == "Running"]
     assert len(running) == expected, (
-        f"{len(running)} running pods, want {expected}: {[p['metadata']['name'] for p in installed.pods]}")
+        f"{len(running)} running pods, want {expected}: {[p['metadata']['name'] for p in installed.pods]}"
+    )
     for pod in running:
         ready = {c["type"]: c["status"] for c in pod["status"].get("conditions") or []}
         assert pod["spec"].get("nodeName"), f"{pod['metadata']['name']} is not scheduled"
@@ -407,8 +438,11 @@ def test_install_hooks_run_to_completion(installed: Installed) -> None:
     """Every post-install hook Job of the render got a pod that succeeded (on kwok: completed by kwok's own
     pod-complete stage for Job pods, without running) before Helm reported the install done, and was then
     deleted (hook-succeeded), so no hook Job is left in the namespace."""
-    hooks = {o["metadata"]["name"]: o for o in installed.rendered.by_kind("Job")
-             if "post-install" in (o["metadata"].get("annotations") or {}).get(HOOK, "")}
+    hooks = {
+        o["metadata"]["name"]: o
+        for o in installed.rendered.by_kind("Job")
+        if "post-install" in (o["metadata"].get("annotations") or {}).get(HOOK, "")
+    }
     if installed.purpose == "prod":
         assert hooks, "prod renders provisioning hooks"
     succeeded: dict[str, set[str]] = {}
@@ -419,8 +453,11 @@ def test_install_hooks_run_to_completion(installed: Installed) -> None:
     for name in hooks:
         assert "Succeeded" in succeeded.get(name, set()), f"hook Job {name}: pod phases {succeeded.get(name)}"
     jobs = {j.metadata.name for j in installed.kube.api_batch().list_namespaced_job(installed.ns.name).items}
-    deleted_after_success = {n for n, o in hooks.items()
-                             if "hook-succeeded" in o["metadata"]["annotations"].get("helm.sh/hook-delete-policy", "")}
+    deleted_after_success = {
+        n
+        for n, o in hooks.items()
+        if "hook-succeeded" in o["metadata"]["annotations"].get("helm.sh/hook-delete-policy", "")
+    }
     assert not jobs & deleted_after_success, f"hook Jobs left behind: {sorted(jobs & deleted_after_success)}"
 
 
@@ -436,7 +473,14 @@ def test_helm_test_creates_exactly_the_chart_test_pods_and_they_succeed(request,
     expected = rendered_test_pods(rel.rendered)
     if profile == "prod":  # prod bundles every dependency and the coordinator: one pod per check
         assert {n.removeprefix("qmtl-test-") for n in expected} == {
-            "coordinator", "redis", "postgres", "questdb", "minio", "controlbus", "neo4j"}
+            "coordinator",
+            "redis",
+            "postgres",
+            "questdb",
+            "minio",
+            "controlbus",
+            "neo4j",
+        }
     assert set(tested.events) == set(expected), f"observed test pods {sorted(tested.events)}"
     for name, events in tested.events.items():
         phases = [pod["status"].get("phase") for _, pod in events]
@@ -458,7 +502,8 @@ def test_helm_test_pods_are_well_formed_as_admitted(prod, prod_tested) -> None:
         assert spec["automountServiceAccountToken"] is False
         assert spec["securityContext"] == want_spec["securityContext"]
         assert [v.get("configMap", {}).get("name") for v in spec["volumes"]] == [
-            v.get("configMap", {}).get("name") for v in want_spec["volumes"]]
+            v.get("configMap", {}).get("name") for v in want_spec["volumes"]
+        ]
         for volume in spec["volumes"]:
             if "configMap" in volume:
                 assert volume["configMap"]["name"] in configmaps, f"{name}: no ConfigMap {volume['configMap']}"
@@ -473,15 +518,18 @@ def test_helm_test_pods_are_well_formed_as_admitted(prod, prod_tested) -> None:
             if ref:
                 assert ref["key"] in prod.secrets.get(ref["name"], {}), (
                     f"{name}: env {env['name']} refers to Secret {ref['name']} key {ref['key']}, which the "
-                    f"release does not have (Secrets: { {k: sorted(v) for k, v in prod.secrets.items()} })")
+                    f"release does not have (Secrets: { {k: sorted(v) for k, v in prod.secrets.items()} })"
+                )
 
 
 def test_helm_test_pods_really_run_their_checks(prod, prod_tested) -> None:
     """Needs nodes that run containers (kind): each check pod exits 0 only when every check passed."""
     if prod_tested.kwok:
-        pytest.skip("the nodes are kwok fakes (local control plane): no container runs, helm test pods are "
-                    "completed by a kwok Stage without executing (scripts/cluster/kwok-stages.yaml). Their checks "
-                    "execute on kind: scripts/kind-cluster.sh, which needs a Docker engine")
+        pytest.skip(
+            "the nodes are kwok fakes (local control plane): no container runs, helm test pods are "
+            "completed by a kwok Stage without executing (scripts/cluster/kwok-stages.yaml). Their checks "
+            "execute on kind: scripts/kind-cluster.sh, which needs a Docker engine"
+        )
     for name, events in prod_tested.events.items():
         final = next(pod for kind, pod in reversed(events) if pod["status"].get("phase") == "Succeeded")
         assert final["status"].get("reason") != "KwokSimulated", f"{name} was simulated on a real-node cluster"
@@ -506,7 +554,8 @@ def test_prod_upgrade_without_coordinator_url_is_refused_and_changes_nothing(pro
     assert refused.after.secrets == refused.before.secrets
     assert refused.after.pods == refused.before.pods, "a refused upgrade replaced pods"
     assert {k: revision(k, w) for k, w in refused.after.workloads.items()} == {
-        k: revision(k, w) for k, w in refused.before.workloads.items()}
+        k: revision(k, w) for k, w in refused.before.workloads.items()
+    }
 
 
 def test_upgrade_keeps_every_generated_secret(prod, prod_upgraded) -> None:
@@ -532,8 +581,10 @@ def test_upgrade_rolls_exactly_the_pods_whose_config_changed(prod, prod_upgraded
     assert {k for k in before_t if before_t[k] != after_t[k]} == UPGRADE_ROLLS
     gw_before, gw_after = before_t["Deployment/gateway"], after_t["Deployment/gateway"]
     assert gw_before["spec"] == gw_after["spec"]
-    assert (gw_before["metadata"]["annotations"]["checksum/qmtl-config"]
-            != gw_after["metadata"]["annotations"]["checksum/qmtl-config"])
+    assert (
+        gw_before["metadata"]["annotations"]["checksum/qmtl-config"]
+        != gw_after["metadata"]["annotations"]["checksum/qmtl-config"]
+    )
     # the cluster: new revisions and new pods there, the same revision and the very same pods elsewhere
     before, after = prod_upgraded.before, prod_upgraded.after
     assert set(before.workloads) == set(after.workloads) == set(before_t)
@@ -553,8 +604,10 @@ def test_rollback_restores_the_previous_revision(prod, prod_upgraded, prod_rolle
     assert [int(h["revision"]) for h in history] == [1, 2, 3]
     assert history[-1]["status"] == "deployed"
     assert "Rollback to 1" in history[-1]["description"]
-    values = yaml.safe_load(ok(helm("get", "values", RELEASE, "-n", prod.ns.name, "-o", "yaml"),
-                               "helm get values").stdout) or {}
+    values = (
+        yaml.safe_load(ok(helm("get", "values", RELEASE, "-n", prod.ns.name, "-o", "yaml"), "helm get values").stdout)
+        or {}
+    )
     node = values
     for key in UPGRADE_KEY:
         node = (node or {}).get(key) if isinstance(node, dict) else None
@@ -562,7 +615,8 @@ def test_rollback_restores_the_previous_revision(prod, prod_upgraded, prod_rolle
     after = prod_rolled_back.after
     for key, workload in prod.workloads.items():
         assert after.workloads[key]["spec"]["template"] == workload["spec"]["template"], (
-            f"{key}: the pod template after rollback is not the installed one")
+            f"{key}: the pod template after rollback is not the installed one"
+        )
         if key not in UPGRADE_ROLLS:
             assert after.pods[key] == prod_upgraded.before.pods[key], f"{key}'s pods were replaced by the rollback"
     assert after.secrets == prod.secrets, "rollback changed Secret data"
@@ -575,7 +629,8 @@ def test_uninstall_removes_everything_but_the_kept_pvcs(prod, prod_uninstalled) 
     left = {(o.kind, o.name) for o in gone.leftover}
     assert left == gone.expected, (
         f"after helm uninstall, namespace {prod.ns.name} holds\n  unexpected: {sorted(left - gone.expected)}\n"
-        f"  missing (should be kept): {sorted(gone.expected - left)}")
+        f"  missing (should be kept): {sorted(gone.expected - left)}"
+    )
     kept_pvcs = {o.name: o.uid for o in gone.leftover if o.kind == "PersistentVolumeClaim"}
     assert kept_pvcs == {name: uid for name, (uid, _) in prod.pvcs.items()}, "kept PVCs are not the installed ones"
     assert gone.release_records == [], f"release records left: {gone.release_records}"

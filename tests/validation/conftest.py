@@ -22,8 +22,9 @@ DEV = VALUES_DIR / "dev.yaml"
 PROD = VALUES_DIR / "prod.yaml"
 
 
-def run_validate(files: Sequence[Path] = (), values: Sequence[dict] = (), args: Sequence[str] = ()
-                 ) -> tuple[int, dict | None, str]:
+def run_validate(
+    files: Sequence[Path] = (), values: Sequence[dict] = (), args: Sequence[str] = ()
+) -> tuple[int, dict | None, str]:
     """scripts/validate with the Helm under test. Returns (exit code, the JSON report or None, stderr)."""
     from qmtl_validate import cli
 

@@ -17,8 +17,10 @@ from tests.validation.conftest import DEV, PROD
 SCHEMA, CHECK = "schema", "check"
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
-MANAGED_REDIS = {"enabled": False, "external": {"host": "redis.example.internal", "existingSecret": "managed-redis",
-                                                "cidrs": ["10.0.0.0/24"]}}
+MANAGED_REDIS = {
+    "enabled": False,
+    "external": {"host": "redis.example.internal", "existingSecret": "managed-redis", "cidrs": ["10.0.0.0/24"]},
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,154 +56,350 @@ CASES: tuple[Case, ...] = (
     # --- prod: the coordinator URL (required, non-empty, an http(s) URL) --------------------------------------
     Case("prod-url-null", g(seamless={"coordinator_url": None}), "global.seamless.coordinator_url"),
     Case("prod-url-empty", g(seamless={"coordinator_url": ""}), "global.seamless.coordinator_url", lint=True),
-    Case("prod-url-no-scheme", g(seamless={"coordinator_url": "seamless-coordinator:8080"}),
-         "global.seamless.coordinator_url"),
-    Case("prod-url-ftp", g(seamless={"coordinator_url": "ftp://seamless-coordinator:8080"}),
-         "global.seamless.coordinator_url"),
-    Case("prod-url-space", g(seamless={"coordinator_url": "http://seamless coordinator:8080"}),
-         "global.seamless.coordinator_url"),
+    Case(
+        "prod-url-no-scheme",
+        g(seamless={"coordinator_url": "seamless-coordinator:8080"}),
+        "global.seamless.coordinator_url",
+    ),
+    Case(
+        "prod-url-ftp",
+        g(seamless={"coordinator_url": "ftp://seamless-coordinator:8080"}),
+        "global.seamless.coordinator_url",
+    ),
+    Case(
+        "prod-url-space",
+        g(seamless={"coordinator_url": "http://seamless coordinator:8080"}),
+        "global.seamless.coordinator_url",
+    ),
     Case("prod-url-no-host", g(seamless={"coordinator_url": "http://"}), "global.seamless.coordinator_url"),
     Case("prod-url-number", g(seamless={"coordinator_url": 8080}), "global.seamless.coordinator_url"),
-    Case("dev-url-not-a-url", g(seamless={"coordinator_url": "coordinator"}), "global.seamless.coordinator_url",
-         base=DEV),
+    Case(
+        "dev-url-not-a-url", g(seamless={"coordinator_url": "coordinator"}), "global.seamless.coordinator_url", base=DEV
+    ),
     # --- the profile ---------------------------------------------------------------------------------------------
     Case("profile-typo", g(profile="prd"), "global.profile", lint=True),
     Case("profile-null", g(profile=None), "global.profile"),
     Case("profile-uppercase", g(profile="PROD"), "global.profile"),
     # --- prod: what Seamless and each service need, bundled or external with endpoint AND credentials ------------
-    Case("prod-redis-external-no-host", g(redis={"enabled": False, "external": {"existingSecret": "managed-redis"}}),
-         "global.redis.external.host"),
-    Case("prod-redis-external-no-secret", g(redis={"enabled": False, "external": {"host": "redis.example.internal"}}),
-         "global.redis.external.existingSecret"),
+    Case(
+        "prod-redis-external-no-host",
+        g(redis={"enabled": False, "external": {"existingSecret": "managed-redis"}}),
+        "global.redis.external.host",
+    ),
+    Case(
+        "prod-redis-external-no-secret",
+        g(redis={"enabled": False, "external": {"host": "redis.example.internal"}}),
+        "global.redis.external.existingSecret",
+    ),
     Case("prod-redis-off", g(redis={"enabled": False}), "global.redis.external.host", lint=True),
     Case("prod-questdb-off", g(questdb={"enabled": False}), "global.questdb.external.host"),
-    Case("prod-questdb-external-no-secret", g(questdb={"enabled": False, "external": {"host": "q.example.internal"}}),
-         "global.questdb.external.existingSecret"),
+    Case(
+        "prod-questdb-external-no-secret",
+        g(questdb={"enabled": False, "external": {"host": "q.example.internal"}}),
+        "global.questdb.external.existingSecret",
+    ),
     Case("prod-minio-off", g(minio={"enabled": False}), "global.minio.external.endpoint"),
-    Case("prod-minio-external-no-endpoint", g(minio={"enabled": False, "external": {"existingSecret": "s3-keys"}}),
-         "global.minio.external.endpoint"),
-    Case("prod-minio-secret-empty", g(minio={"enabled": False, "external": {
-        "endpoint": "https://s3.example.internal", "existingSecret": ""}}), "global.minio.external.existingSecret"),
+    Case(
+        "prod-minio-external-no-endpoint",
+        g(minio={"enabled": False, "external": {"existingSecret": "s3-keys"}}),
+        "global.minio.external.endpoint",
+    ),
+    Case(
+        "prod-minio-secret-empty",
+        g(minio={"enabled": False, "external": {"endpoint": "https://s3.example.internal", "existingSecret": ""}}),
+        "global.minio.external.existingSecret",
+    ),
     Case("prod-postgres-off", g(postgres={"enabled": False}), "global.postgres.external.existingSecret"),
     Case("prod-neo4j-off", g(neo4j={"enabled": False}), "global.neo4j.external.uri"),
     Case("prod-controlbus-off", g(controlbus={"enabled": False}), "global.controlbus.external.brokers"),
-    Case("dev-controlbus-no-brokers", g(controlbus={"enabled": False, "external": {"brokers": []}}),
-         "global.controlbus.external.brokers", base=DEV),
-    Case("dev-redis-external-no-secret", g(redis={"enabled": False, "external": {"host": "redis.example.internal"}}),
-         "global.redis.external.existingSecret", base=DEV),
-    Case("dev-neo4j-external-no-uri", g(neo4j={"enabled": False, "external": {"existingSecret": "neo4j"}}),
-         "global.neo4j.external.uri", base=DEV),
+    Case(
+        "dev-controlbus-no-brokers",
+        g(controlbus={"enabled": False, "external": {"brokers": []}}),
+        "global.controlbus.external.brokers",
+        base=DEV,
+    ),
+    Case(
+        "dev-redis-external-no-secret",
+        g(redis={"enabled": False, "external": {"host": "redis.example.internal"}}),
+        "global.redis.external.existingSecret",
+        base=DEV,
+    ),
+    Case(
+        "dev-neo4j-external-no-uri",
+        g(neo4j={"enabled": False, "external": {"existingSecret": "neo4j"}}),
+        "global.neo4j.external.uri",
+        base=DEV,
+    ),
     # --- external blocks: shapes -----------------------------------------------------------------------------------
-    Case("minio-endpoint-not-url", g(minio={"enabled": False, "external": {
-        "endpoint": "minio.example.internal:9000", "existingSecret": "s3-keys"}}), "global.minio.external.endpoint"),
-    Case("minio-endpoint-with-path", g(minio={"enabled": False, "external": {
-        "endpoint": "https://s3.example.internal/qmtl-seamless", "existingSecret": "s3-keys"}}),
-         "global.minio.external.endpoint"),
-    Case("neo4j-uri-http", g(neo4j={"enabled": False, "external": {
-        "uri": "http://neo4j.example.internal:7474", "existingSecret": "neo4j"}}), "global.neo4j.external.uri"),
-    Case("controlbus-broker-no-port", g(controlbus={"enabled": False, "external": {"brokers": ["kafka"]}}),
-         "global.controlbus.external.brokers.0"),
-    Case("postgres-sslmode", g(postgres={"enabled": False, "external": {
-        "host": "pg.example.internal", "existingSecret": "pg", "sslmode": "on"}}), "global.postgres.external.sslmode"),
-    Case("redis-external-port", g(redis={**MANAGED_REDIS, "external": {**MANAGED_REDIS["external"], "port": 0}}),
-         "global.redis.external.port"),
-    Case("redis-external-unknown-user", g(redis={**MANAGED_REDIS, "external": {
-        **MANAGED_REDIS["external"], "users": {"dagmanager": {"username": "dm"}}}}),
-         "global.redis.external.users.dagmanager"),
-    Case("external-secret-name", g(questdb={"enabled": False, "external": {
-        "host": "q.example.internal", "existingSecret": "QuestDB_Secret"}}), "global.questdb.external.existingSecret"),
-    Case("bundled-and-external", g(questdb={"external": {"host": "questdb.example.internal", "existingSecret": "q"}}),
-         "global.questdb.external", lint=True),
+    Case(
+        "minio-endpoint-not-url",
+        g(
+            minio={
+                "enabled": False,
+                "external": {"endpoint": "minio.example.internal:9000", "existingSecret": "s3-keys"},
+            }
+        ),
+        "global.minio.external.endpoint",
+    ),
+    Case(
+        "minio-endpoint-with-path",
+        g(
+            minio={
+                "enabled": False,
+                "external": {"endpoint": "https://s3.example.internal/qmtl-seamless", "existingSecret": "s3-keys"},
+            }
+        ),
+        "global.minio.external.endpoint",
+    ),
+    Case(
+        "neo4j-uri-http",
+        g(
+            neo4j={
+                "enabled": False,
+                "external": {"uri": "http://neo4j.example.internal:7474", "existingSecret": "neo4j"},
+            }
+        ),
+        "global.neo4j.external.uri",
+    ),
+    Case(
+        "controlbus-broker-no-port",
+        g(controlbus={"enabled": False, "external": {"brokers": ["kafka"]}}),
+        "global.controlbus.external.brokers.0",
+    ),
+    Case(
+        "postgres-sslmode",
+        g(
+            postgres={
+                "enabled": False,
+                "external": {"host": "pg.example.internal", "existingSecret": "pg", "sslmode": "on"},
+            }
+        ),
+        "global.postgres.external.sslmode",
+    ),
+    Case(
+        "redis-external-port",
+        g(redis={**MANAGED_REDIS, "external": {**MANAGED_REDIS["external"], "port": 0}}),
+        "global.redis.external.port",
+    ),
+    Case(
+        "redis-external-unknown-user",
+        g(
+            redis={
+                **MANAGED_REDIS,
+                "external": {**MANAGED_REDIS["external"], "users": {"dagmanager": {"username": "dm"}}},
+            }
+        ),
+        "global.redis.external.users.dagmanager",
+    ),
+    Case(
+        "external-secret-name",
+        g(questdb={"enabled": False, "external": {"host": "q.example.internal", "existingSecret": "QuestDB_Secret"}}),
+        "global.questdb.external.existingSecret",
+    ),
+    Case(
+        "bundled-and-external",
+        g(questdb={"external": {"host": "questdb.example.internal", "existingSecret": "q"}}),
+        "global.questdb.external",
+        lint=True,
+    ),
     # --- prod: ControlBus brokers ----------------------------------------------------------------------------------
-    Case("prod-controlbus-1-broker", g(replicas={"prod": {"controlbus": 1}}), "global.replicas.prod.controlbus",
-         lint=True),
+    Case(
+        "prod-controlbus-1-broker",
+        g(replicas={"prod": {"controlbus": 1}}),
+        "global.replicas.prod.controlbus",
+        lint=True,
+    ),
     Case("prod-controlbus-override-2", {"controlbus": {"replicas": 2}}, "controlbus.replicas"),
     Case("dev-controlbus-override-0", {"controlbus": {"replicas": 0}}, "controlbus.replicas", base=DEV),
     # --- prod: no `latest` anywhere an image is set ----------------------------------------------------------------
     Case("prod-latest-qmtl-image", g(qmtlImage={"tag": "latest"}), "global.qmtlImage.tag", lint=True),
-    *(Case(f"prod-latest-{section}-{key}", {section: {key: {"tag": tag}}}, f"{section}.{key}.tag")
-      for section, key, tag in (
-          ("gateway", "image", "Latest"), ("dagmanager", "image", "latest"), ("worldservice", "image", "LATEST"),
-          ("seamless-coordinator", "image", "latest"), ("controlbus", "image", "latest"),
-          ("redis", "image", "latest"), ("postgres", "image", "latest"), ("neo4j", "image", "latest"),
-          ("questdb", "image", "latest"), ("minio", "image", "latest"), ("minio", "mcImage", "latest"))),
+    *(
+        Case(f"prod-latest-{section}-{key}", {section: {key: {"tag": tag}}}, f"{section}.{key}.tag")
+        for section, key, tag in (
+            ("gateway", "image", "Latest"),
+            ("dagmanager", "image", "latest"),
+            ("worldservice", "image", "LATEST"),
+            ("seamless-coordinator", "image", "latest"),
+            ("controlbus", "image", "latest"),
+            ("redis", "image", "latest"),
+            ("postgres", "image", "latest"),
+            ("neo4j", "image", "latest"),
+            ("questdb", "image", "latest"),
+            ("minio", "image", "latest"),
+            ("minio", "mcImage", "latest"),
+        )
+    ),
     # --- images: shapes --------------------------------------------------------------------------------------------
     Case("digest-not-hex", {"gateway": {"image": {"digest": "sha256:not-hex"}}}, "gateway.image.digest"),
     Case("digest-uppercase", {"redis": {"image": {"digest": DIGEST.upper()}}}, "redis.image.digest"),
     Case("digest-wrong-algorithm", g(qmtlImage={"digest": "md5:" + "ab" * 16}), "global.qmtlImage.digest"),
     Case("tag-with-space", {"postgres": {"image": {"tag": "18 4"}}}, "postgres.image.tag"),
     Case("tag-not-quoted", {"postgres": {"image": {"tag": 18.4}}}, "postgres.image.tag"),
-    Case("repository-uppercase", {"neo4j": {"image": {"repository": "docker.io/Library/Neo4j"}}},
-         "neo4j.image.repository"),
+    Case(
+        "repository-uppercase",
+        {"neo4j": {"image": {"repository": "docker.io/Library/Neo4j"}}},
+        "neo4j.image.repository",
+    ),
     Case("image-no-tag-no-digest", {"redis": {"image": {"tag": ""}}}, "redis.image"),
     Case("qmtl-image-no-tag-no-digest", g(qmtlImage={"tag": "", "digest": ""}), "global.qmtlImage"),
     Case("pull-policy", {"questdb": {"image": {"pullPolicy": "Sometimes"}}}, "questdb.image.pullPolicy"),
     Case("qmtl-image-pull-policy-key", g(qmtlImage={"pullPolicy": "Always"}), "global.qmtlImage.pullPolicy"),
     # --- resources: the sizing table and every component's override -----------------------------------------------
-    Case("cpu-negative-string", table("redis", res({"cpu": "-100m", "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"})),
-         "global.resources.prod.redis.requests.cpu"),
-    Case("cpu-negative-number", table("redis", res({"cpu": -1, "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"})),
-         "global.resources.prod.redis.requests.cpu"),
-    Case("cpu-with-unit-word", table("gateway", res({"cpu": "1 core", "memory": "1Gi"}, {"cpu": "2", "memory": "2Gi"})),
-         "global.resources.prod.gateway.requests.cpu"),
-    Case("memory-malformed", table("redis", res({"cpu": "250m", "memory": "lots"}, {"cpu": "1", "memory": "1Gi"})),
-         "global.resources.prod.redis.requests.memory"),
-    Case("memory-zero-limit", table("redis", res({"cpu": "250m", "memory": "1Gi"}, {"cpu": "1", "memory": "0"})),
-         "global.resources.prod.redis.limits.memory"),
-    Case("memory-lowercase-unit", table("neo4j", res({"cpu": "1", "memory": "4gi"}, {"cpu": "2", "memory": "4Gi"})),
-         "global.resources.prod.neo4j.requests.memory", lint=True),
-    Case("override-no-limits", {"dagmanager": {"resources": {"qmtl-init": {
-        "requests": {"cpu": "10m", "memory": "8Mi"}}}}},
-         "dagmanager.resources.qmtl-init.limits"),
+    Case(
+        "cpu-negative-string",
+        table("redis", res({"cpu": "-100m", "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"})),
+        "global.resources.prod.redis.requests.cpu",
+    ),
+    Case(
+        "cpu-negative-number",
+        table("redis", res({"cpu": -1, "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"})),
+        "global.resources.prod.redis.requests.cpu",
+    ),
+    Case(
+        "cpu-with-unit-word",
+        table("gateway", res({"cpu": "1 core", "memory": "1Gi"}, {"cpu": "2", "memory": "2Gi"})),
+        "global.resources.prod.gateway.requests.cpu",
+    ),
+    Case(
+        "memory-malformed",
+        table("redis", res({"cpu": "250m", "memory": "lots"}, {"cpu": "1", "memory": "1Gi"})),
+        "global.resources.prod.redis.requests.memory",
+    ),
+    Case(
+        "memory-zero-limit",
+        table("redis", res({"cpu": "250m", "memory": "1Gi"}, {"cpu": "1", "memory": "0"})),
+        "global.resources.prod.redis.limits.memory",
+    ),
+    Case(
+        "memory-lowercase-unit",
+        table("neo4j", res({"cpu": "1", "memory": "4gi"}, {"cpu": "2", "memory": "4Gi"})),
+        "global.resources.prod.neo4j.requests.memory",
+        lint=True,
+    ),
+    Case(
+        "override-no-limits",
+        {"dagmanager": {"resources": {"qmtl-init": {"requests": {"cpu": "10m", "memory": "8Mi"}}}}},
+        "dagmanager.resources.qmtl-init.limits",
+    ),
     Case("resources-unknown-container", table("extra-sidecar", OK_RES), "global.resources.prod.extra-sidecar"),
-    Case("dev-table-entry-not-a-map", table("qmtl-init", "small", "dev"), "global.resources.dev.qmtl-init",
-         base=DEV),
-    Case("override-cpu-negative", {"postgres": {"resources": {"postgres": res(
-        {"cpu": "-1", "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"})}}}, "postgres.resources.postgres.requests.cpu"),
-    Case("override-memory-malformed", {"gateway": {"resources": {"gateway-forwarder": res(
-        {"cpu": "10m", "memory": "32 MB"}, {"cpu": "100m", "memory": "64Mi"})}}},
-         "gateway.resources.gateway-forwarder.requests.memory"),
-    Case("override-no-requests", {"seamless-coordinator": {"resources": {"seamless-coordinator": {
-        "limits": {"cpu": "1", "memory": "1Gi"}}}}}, "seamless-coordinator.resources.seamless-coordinator.requests"),
-    Case("override-other-components-container", {"redis": {"resources": {"gateway": OK_RES}}},
-         "redis.resources.gateway"),
-    Case("override-in-disabled-section", {"neo4j": {"resources": {"neo4j": res(
-        {"cpu": "0", "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"})}}}, "neo4j.resources.neo4j.requests.cpu",
-         base=DEV),
+    Case("dev-table-entry-not-a-map", table("qmtl-init", "small", "dev"), "global.resources.dev.qmtl-init", base=DEV),
+    Case(
+        "override-cpu-negative",
+        {"postgres": {"resources": {"postgres": res({"cpu": "-1", "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"})}}},
+        "postgres.resources.postgres.requests.cpu",
+    ),
+    Case(
+        "override-memory-malformed",
+        {
+            "gateway": {
+                "resources": {
+                    "gateway-forwarder": res({"cpu": "10m", "memory": "32 MB"}, {"cpu": "100m", "memory": "64Mi"})
+                }
+            }
+        },
+        "gateway.resources.gateway-forwarder.requests.memory",
+    ),
+    Case(
+        "override-no-requests",
+        {"seamless-coordinator": {"resources": {"seamless-coordinator": {"limits": {"cpu": "1", "memory": "1Gi"}}}}},
+        "seamless-coordinator.resources.seamless-coordinator.requests",
+    ),
+    Case(
+        "override-other-components-container", {"redis": {"resources": {"gateway": OK_RES}}}, "redis.resources.gateway"
+    ),
+    Case(
+        "override-in-disabled-section",
+        {"neo4j": {"resources": {"neo4j": res({"cpu": "0", "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"})}}},
+        "neo4j.resources.neo4j.requests.cpu",
+        base=DEV,
+    ),
     # --- unknown keys: the root, global, and every component section -----------------------------------------------
     Case("unknown-root-key", {"gatway": {"enabled": True}}, "gatway", lint=True),
     Case("unknown-global-key", g(coordinatorUrl="http://seamless-coordinator:8080"), "global.coordinatorUrl"),
-    Case("unknown-seamless-key", g(seamless={"coordinator": "http://seamless-coordinator:8080"}),
-         "global.seamless.coordinator"),
-    Case("unknown-external-key", g(questdb={"enabled": False, "external": {
-        "hostname": "questdb.example.internal", "host": "questdb.example.internal", "existingSecret": "qdb"}}),
-         "global.questdb.external.hostname"),
-    *(Case(f"unknown-key-{section}", {section: {"replica": 2}}, f"{section}.replica")
-      for section in ("gateway", "dagmanager", "worldservice", "seamless-coordinator", "controlbus", "redis",
-                      "postgres", "neo4j", "questdb", "minio", "qmtl-lib")),
-    Case("unknown-key-in-disabled-section", {"redis": {"persistance": {"size": "1Gi"}}}, "redis.persistance",
-         base=DEV, lint=True),
+    Case(
+        "unknown-seamless-key",
+        g(seamless={"coordinator": "http://seamless-coordinator:8080"}),
+        "global.seamless.coordinator",
+    ),
+    Case(
+        "unknown-external-key",
+        g(
+            questdb={
+                "enabled": False,
+                "external": {
+                    "hostname": "questdb.example.internal",
+                    "host": "questdb.example.internal",
+                    "existingSecret": "qdb",
+                },
+            }
+        ),
+        "global.questdb.external.hostname",
+    ),
+    *(
+        Case(f"unknown-key-{section}", {section: {"replica": 2}}, f"{section}.replica")
+        for section in (
+            "gateway",
+            "dagmanager",
+            "worldservice",
+            "seamless-coordinator",
+            "controlbus",
+            "redis",
+            "postgres",
+            "neo4j",
+            "questdb",
+            "minio",
+            "qmtl-lib",
+        )
+    ),
+    Case(
+        "unknown-key-in-disabled-section",
+        {"redis": {"persistance": {"size": "1Gi"}}},
+        "redis.persistance",
+        base=DEV,
+        lint=True,
+    ),
     Case("replicas-of-a-dependency-without-them", {"postgres": {"replicas": 2}}, "postgres.replicas"),
-    Case("unknown-nested-key", {"controlbus": {"provisioning": {"timeoutSeconds": 60}}},
-         "controlbus.provisioning.timeoutSeconds"),
+    Case(
+        "unknown-nested-key",
+        {"controlbus": {"provisioning": {"timeoutSeconds": 60}}},
+        "controlbus.provisioning.timeoutSeconds",
+    ),
     Case("unknown-forwarder-key", {"gateway": {"forwarder": {"port": 50051}}}, "gateway.forwarder.port"),
     Case("unknown-redis-user-rules", {"redis": {"extraRules": {"dagmanager": "+get"}}}, "redis.extraRules.dagmanager"),
     Case("prod-neo4j-memory-removed", {"neo4j": {"memory": {"prod": None}}}, "neo4j.memory.prod"),
-    Case("unknown-neo4j-memory-key", {"neo4j": {"memory": {"prod": {"heap": "2g", "pagecache": "1g",
-                                                                    "offheap": "1g"}}}}, "neo4j.memory.prod.offheap"),
+    Case(
+        "unknown-neo4j-memory-key",
+        {"neo4j": {"memory": {"prod": {"heap": "2g", "pagecache": "1g", "offheap": "1g"}}}},
+        "neo4j.memory.prod.offheap",
+    ),
     # --- prod: persistence on (data always on a PVC; positive size for the profile; no switch to turn it off) -------
     Case("prod-persistence-switch", {"questdb": {"persistence": {"enabled": False}}}, "questdb.persistence.enabled"),
     Case("prod-persistence-size-zero", {"redis": {"persistence": {"size": "0Gi"}}}, "redis.persistence.size"),
-    Case("prod-persistence-no-prod-size", {"postgres": {"persistence": {"size": {"prod": None}}}},
-         "postgres.persistence.size.prod"),
-    Case("persistence-size-malformed", {"minio": {"persistence": {"size": {"dev": "5Gi", "prod": "lots"}}}},
-         "minio.persistence.size.prod"),
-    Case("persistence-retention", {"neo4j": {"persistence": {"retentionPolicy": {"whenDeleted": "Keep"}}}},
-         "neo4j.persistence.retentionPolicy.whenDeleted"),
-    Case("persistence-access-mode", {"questdb": {"persistence": {"accessModes": ["ReadWriteSometimes"]}}},
-         "questdb.persistence.accessModes.0"),
-    Case("persistence-storage-class", {"controlbus": {"persistence": {"storageClass": "Fast_SSD"}}},
-         "controlbus.persistence.storageClass"),
+    Case(
+        "prod-persistence-no-prod-size",
+        {"postgres": {"persistence": {"size": {"prod": None}}}},
+        "postgres.persistence.size.prod",
+    ),
+    Case(
+        "persistence-size-malformed",
+        {"minio": {"persistence": {"size": {"dev": "5Gi", "prod": "lots"}}}},
+        "minio.persistence.size.prod",
+    ),
+    Case(
+        "persistence-retention",
+        {"neo4j": {"persistence": {"retentionPolicy": {"whenDeleted": "Keep"}}}},
+        "neo4j.persistence.retentionPolicy.whenDeleted",
+    ),
+    Case(
+        "persistence-access-mode",
+        {"questdb": {"persistence": {"accessModes": ["ReadWriteSometimes"]}}},
+        "questdb.persistence.accessModes.0",
+    ),
+    Case(
+        "persistence-storage-class",
+        {"controlbus": {"persistence": {"storageClass": "Fast_SSD"}}},
+        "controlbus.persistence.storageClass",
+    ),
     # --- the runtime guard: no switch, bounded ---------------------------------------------------------------------
     Case("guard-switch-off", g(guard={"enabled": False}), "global.guard.enabled", lint=True),
     Case("guard-attempts-zero", g(guard={"attempts": 0}), "global.guard.attempts"),
@@ -213,8 +411,9 @@ CASES: tuple[Case, ...] = (
     Case("port-string", g(ports={"postgres": "5432"}), "global.ports.postgres"),
     Case("port-fraction", g(ports={"kafka": 9092.5}), "global.ports.kafka"),
     Case("port-unknown", g(ports={"grafana": 3000}), "global.ports.grafana"),
-    Case("forwarder-port-out-of-range", {"gateway": {"forwarder": {"healthPort": 65536}}},
-         "gateway.forwarder.healthPort"),
+    Case(
+        "forwarder-port-out-of-range", {"gateway": {"forwarder": {"healthPort": 65536}}}, "gateway.forwarder.healthPort"
+    ),
     # --- other global keys: types and ranges ------------------------------------------------------------------------
     Case("enabled-not-bool", g(redis={"enabled": "yes"}), "global.redis.enabled"),
     Case("dependency-section-switch", {"redis": {"enabled": False}}, "redis.enabled"),
@@ -224,15 +423,28 @@ CASES: tuple[Case, ...] = (
     Case("prefix-wildcard", g(seamless={"artifact_prefix": "art*/"}), "global.seamless.artifact_prefix"),
     Case("replicas-zero", g(replicas={"prod": {"gateway": 0}}), "global.replicas.prod.gateway"),
     Case("replicas-override-string", {"dagmanager": {"replicas": "2"}}, "dagmanager.replicas"),
-    Case("topic-name-invalid", g(controlbus={"topics": {"bad topic": {"partitions": 1, "retentionMs": 1}}}),
-         "global.controlbus.topics.bad topic"),
-    Case("topic-partitions-zero", g(controlbus={"topics": {"policy": {"partitions": 0}}}),
-         "global.controlbus.topics.policy.partitions"),
-    Case("topic-retention-zero", g(controlbus={"topics": {"queue": {"retentionMs": 0}}}),
-         "global.controlbus.topics.queue.retentionMs"),
+    Case(
+        "topic-name-invalid",
+        g(controlbus={"topics": {"bad topic": {"partitions": 1, "retentionMs": 1}}}),
+        "global.controlbus.topics.bad topic",
+    ),
+    Case(
+        "topic-partitions-zero",
+        g(controlbus={"topics": {"policy": {"partitions": 0}}}),
+        "global.controlbus.topics.policy.partitions",
+    ),
+    Case(
+        "topic-retention-zero",
+        g(controlbus={"topics": {"queue": {"retentionMs": 0}}}),
+        "global.controlbus.topics.queue.retentionMs",
+    ),
     Case("topics-removed", g(controlbus={"topics": None}), "global.controlbus.topics"),
-    Case("topic-prefix-unacknowledged", g(controlbus={"topicPrefix": "qmtl.controlbus."}),
-         "global.controlbus.topicPrefixAcknowledged", lint=True),
+    Case(
+        "topic-prefix-unacknowledged",
+        g(controlbus={"topicPrefix": "qmtl.controlbus."}),
+        "global.controlbus.topicPrefixAcknowledged",
+        lint=True,
+    ),
     Case("pull-secrets-not-a-list", g(imagePullSecrets="regcred"), "global.imagePullSecrets"),
     Case("pull-secret-name", g(imagePullSecrets=["Reg_Cred"]), "global.imagePullSecrets.0"),
     # --- component keys: types and ranges ---------------------------------------------------------------------------
@@ -240,18 +452,30 @@ CASES: tuple[Case, ...] = (
     Case("controlbus-anti-affinity", {"controlbus": {"antiAffinity": "sometimes"}}, "controlbus.antiAffinity"),
     Case("controlbus-zone-spread", {"controlbus": {"zoneSpread": "yes"}}, "controlbus.zoneSpread"),
     Case("controlbus-superuser", {"controlbus": {"superuser": "Admin User"}}, "controlbus.superuser"),
-    Case("controlbus-pdb", {"controlbus": {"podDisruptionBudget": {"maxUnavailable": "one"}}},
-         "controlbus.podDisruptionBudget.maxUnavailable"),
+    Case(
+        "controlbus-pdb",
+        {"controlbus": {"podDisruptionBudget": {"maxUnavailable": "one"}}},
+        "controlbus.podDisruptionBudget.maxUnavailable",
+    ),
     Case("redis-maxmemory-percent", {"redis": {"maxmemoryPercent": 99}}, "redis.maxmemoryPercent"),
     Case("redis-extra-rules-type", {"redis": {"extraRules": {"gateway": 5}}}, "redis.extraRules.gateway"),
     Case("postgres-parameters-type", {"postgres": {"parameters": "max_connections=200"}}, "postgres.parameters"),
     Case("postgres-shm-zero", {"postgres": {"shmSize": "0Mi"}}, "postgres.shmSize"),
-    Case("postgres-backoff-negative", {"postgres": {"provision": {"backoffLimit": -1}}},
-         "postgres.provision.backoffLimit"),
-    Case("neo4j-heap-format", {"neo4j": {"memory": {"prod": {"heap": "2 GB", "pagecache": "1g"}}}},
-         "neo4j.memory.prod.heap"),
-    Case("neo4j-config-value", {"neo4j": {"config": {"db.transaction.timeout": ["60s"]}}},
-         "neo4j.config.db.transaction.timeout"),
+    Case(
+        "postgres-backoff-negative",
+        {"postgres": {"provision": {"backoffLimit": -1}}},
+        "postgres.provision.backoffLimit",
+    ),
+    Case(
+        "neo4j-heap-format",
+        {"neo4j": {"memory": {"prod": {"heap": "2 GB", "pagecache": "1g"}}}},
+        "neo4j.memory.prod.heap",
+    ),
+    Case(
+        "neo4j-config-value",
+        {"neo4j": {"config": {"db.transaction.timeout": ["60s"]}}},
+        "neo4j.config.db.transaction.timeout",
+    ),
     Case("neo4j-schema-wait-string", {"neo4j": {"schema": {"waitSeconds": "300"}}}, "neo4j.schema.waitSeconds"),
     Case("questdb-username", {"questdb": {"username": "seamless coordinator"}}, "questdb.username"),
     Case("questdb-ilp-string", {"questdb": {"ilpTcp": "false"}}, "questdb.ilpTcp"),
@@ -260,68 +484,163 @@ CASES: tuple[Case, ...] = (
     Case("minio-node-selector-value", {"minio": {"nodeSelector": {"disktype": 1}}}, "minio.nodeSelector.disktype"),
     Case("minio-tolerations-map", {"minio": {"tolerations": {"key": "dedicated"}}}, "minio.tolerations"),
     Case("minio-affinity-key", {"minio": {"affinity": {"nodeAfinity": {}}}}, "minio.affinity.nodeAfinity"),
-    Case("postgres-annotation-value", {"postgres": {"podAnnotations": {"backup": True}}},
-         "postgres.podAnnotations.backup"),
-    Case("coordinator-otel-endpoint", {"seamless-coordinator": {"otel": {"endpoint": "collector:4317"}}},
-         "seamless-coordinator.otel.endpoint"),
+    Case(
+        "postgres-annotation-value",
+        {"postgres": {"podAnnotations": {"backup": True}}},
+        "postgres.podAnnotations.backup",
+    ),
+    Case(
+        "coordinator-otel-endpoint",
+        {"seamless-coordinator": {"otel": {"endpoint": "collector:4317"}}},
+        "seamless-coordinator.otel.endpoint",
+    ),
     # --- network policies: peers, CIDRs, DNS -------------------------------------------------------------------------
-    Case("peers-not-a-list", g(networkPolicy={"gateway": {"from": "0.0.0.0/0"}}), "global.networkPolicy.gateway.from",
-         lint=True),
+    Case(
+        "peers-not-a-list",
+        g(networkPolicy={"gateway": {"from": "0.0.0.0/0"}}),
+        "global.networkPolicy.gateway.from",
+        lint=True,
+    ),
     Case("peer-empty", g(networkPolicy={"gateway": {"from": [{}]}}), "global.networkPolicy.gateway.from.0"),
-    Case("peer-unknown-key", g(networkPolicy={"coordinator": {"from": [{"serviceAccount": "workers"}]}}),
-         "global.networkPolicy.coordinator.from.0.serviceAccount"),
-    Case("peer-ipblock-and-selector", g(networkPolicy={"coordinator": {"from": [
-        {"ipBlock": {"cidr": "10.0.0.0/8"}, "namespaceSelector": {}}]}}),
-         "global.networkPolicy.coordinator.from.0.namespaceSelector"),
-    Case("peer-ipblock-cidr", g(networkPolicy={"gateway": {"from": [{"ipBlock": {"cidr": "10.0.0.0"}}]}}),
-         "global.networkPolicy.gateway.from.0.ipBlock.cidr"),
-    Case("peer-label-value", g(networkPolicy={"gateway": {"from": [
-        {"namespaceSelector": {"matchLabels": {"team": "a b"}}}]}}),
-         "global.networkPolicy.gateway.from.0.namespaceSelector.matchLabels.team"),
-    Case("peer-operator", g(networkPolicy={"gateway": {"from": [
-        {"podSelector": {"matchExpressions": [{"key": "app", "operator": "Equals"}]}}]}}),
-         "global.networkPolicy.gateway.from.0.podSelector.matchExpressions.0.operator"),
-    Case("cidr-hostname", g(postgres={"enabled": False, "external": {
-        "host": "pg.example.internal", "existingSecret": "pg", "cidrs": ["pg.example.internal"]}}),
-         "global.postgres.external.cidrs.0"),
-    Case("cidr-octet", g(networkPolicy={"coordinatorCidrs": ["10.0.0.256/24"]}),
-         "global.networkPolicy.coordinatorCidrs.0"),
-    Case("cidr-prefix-length", g(networkPolicy={"dns": {"cidrs": ["169.254.20.10/33"]}}),
-         "global.networkPolicy.dns.cidrs.0"),
+    Case(
+        "peer-unknown-key",
+        g(networkPolicy={"coordinator": {"from": [{"serviceAccount": "workers"}]}}),
+        "global.networkPolicy.coordinator.from.0.serviceAccount",
+    ),
+    Case(
+        "peer-ipblock-and-selector",
+        g(networkPolicy={"coordinator": {"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}, "namespaceSelector": {}}]}}),
+        "global.networkPolicy.coordinator.from.0.namespaceSelector",
+    ),
+    Case(
+        "peer-ipblock-cidr",
+        g(networkPolicy={"gateway": {"from": [{"ipBlock": {"cidr": "10.0.0.0"}}]}}),
+        "global.networkPolicy.gateway.from.0.ipBlock.cidr",
+    ),
+    Case(
+        "peer-label-value",
+        g(networkPolicy={"gateway": {"from": [{"namespaceSelector": {"matchLabels": {"team": "a b"}}}]}}),
+        "global.networkPolicy.gateway.from.0.namespaceSelector.matchLabels.team",
+    ),
+    Case(
+        "peer-operator",
+        g(
+            networkPolicy={
+                "gateway": {"from": [{"podSelector": {"matchExpressions": [{"key": "app", "operator": "Equals"}]}}]}
+            }
+        ),
+        "global.networkPolicy.gateway.from.0.podSelector.matchExpressions.0.operator",
+    ),
+    Case(
+        "cidr-hostname",
+        g(
+            postgres={
+                "enabled": False,
+                "external": {"host": "pg.example.internal", "existingSecret": "pg", "cidrs": ["pg.example.internal"]},
+            }
+        ),
+        "global.postgres.external.cidrs.0",
+    ),
+    Case(
+        "cidr-octet",
+        g(networkPolicy={"coordinatorCidrs": ["10.0.0.256/24"]}),
+        "global.networkPolicy.coordinatorCidrs.0",
+    ),
+    Case(
+        "cidr-prefix-length",
+        g(networkPolicy={"dns": {"cidrs": ["169.254.20.10/33"]}}),
+        "global.networkPolicy.dns.cidrs.0",
+    ),
     Case("dns-nothing", g(networkPolicy={"dns": {"namespace": "", "cidrs": []}}), "global.networkPolicy.dns"),
     Case("dns-namespace", g(networkPolicy={"dns": {"namespace": "Kube-System"}}), "global.networkPolicy.dns.namespace"),
     # --- rules between values: the aggregated check ------------------------------------------------------------------
-    Case("url-bundled-coordinator-disabled", {"seamless-coordinator": {"enabled": False}},
-         "global.seamless.coordinator_url", CHECK, lint=True),
-    Case("url-bundled-wrong-port", g(seamless={"coordinator_url": "http://seamless-coordinator:9090"}),
-         "global.seamless.coordinator_url", CHECK, lint=True),
-    Case("url-bundled-https", g(seamless={"coordinator_url": "https://seamless-coordinator:8080"}),
-         "global.seamless.coordinator_url", CHECK),
-    Case("url-bundled-fqdn-wrong-port", g(seamless={"coordinator_url": "http://seamless-coordinator.qmtl.svc:80"}),
-         "global.seamless.coordinator_url", CHECK),
-    Case("external-url-with-bundled-coordinator", g(seamless={"coordinator_url": "https://coordinator.example.internal"}),
-         "global.seamless.coordinator_url", CHECK),
-    Case("dev-url-bundled-but-disabled", g(seamless={"coordinator_url": "http://seamless-coordinator:8080"}),
-         "global.seamless.coordinator_url", CHECK, base=DEV),
-    Case("dev-coordinator-without-deps", {"global": {"seamless": {"coordinator_url": "http://seamless-coordinator:8080"}},
-                                          "seamless-coordinator": {"enabled": True}},
-         "global.questdb", CHECK, base=DEV, lint=True),
-    Case("redis-db-shared", g(redis={"databases": {"gateway": 3}}), "global.redis.databases.seamless", CHECK,
-         lint=True),
+    Case(
+        "url-bundled-coordinator-disabled",
+        {"seamless-coordinator": {"enabled": False}},
+        "global.seamless.coordinator_url",
+        CHECK,
+        lint=True,
+    ),
+    Case(
+        "url-bundled-wrong-port",
+        g(seamless={"coordinator_url": "http://seamless-coordinator:9090"}),
+        "global.seamless.coordinator_url",
+        CHECK,
+        lint=True,
+    ),
+    Case(
+        "url-bundled-https",
+        g(seamless={"coordinator_url": "https://seamless-coordinator:8080"}),
+        "global.seamless.coordinator_url",
+        CHECK,
+    ),
+    Case(
+        "url-bundled-fqdn-wrong-port",
+        g(seamless={"coordinator_url": "http://seamless-coordinator.qmtl.svc:80"}),
+        "global.seamless.coordinator_url",
+        CHECK,
+    ),
+    Case(
+        "external-url-with-bundled-coordinator",
+        g(seamless={"coordinator_url": "https://coordinator.example.internal"}),
+        "global.seamless.coordinator_url",
+        CHECK,
+    ),
+    Case(
+        "dev-url-bundled-but-disabled",
+        g(seamless={"coordinator_url": "http://seamless-coordinator:8080"}),
+        "global.seamless.coordinator_url",
+        CHECK,
+        base=DEV,
+    ),
+    Case(
+        "dev-coordinator-without-deps",
+        {
+            "global": {"seamless": {"coordinator_url": "http://seamless-coordinator:8080"}},
+            "seamless-coordinator": {"enabled": True},
+        },
+        "global.questdb",
+        CHECK,
+        base=DEV,
+        lint=True,
+    ),
+    Case(
+        "redis-db-shared", g(redis={"databases": {"gateway": 3}}), "global.redis.databases.seamless", CHECK, lint=True
+    ),
     Case("ports-collide-minio", g(ports={"minioConsole": 9000}), "global.ports.minioConsole", CHECK, lint=True),
     Case("ports-collide-dagmanager", g(ports={"dagmanagerGrpc": 8101}), "global.ports.dagmanagerGrpc", CHECK),
-    Case("forwarder-port-is-the-gateways", {"gateway": {"forwarder": {"healthPort": 8080}}},
-         "gateway.forwarder.healthPort", CHECK),
+    Case(
+        "forwarder-port-is-the-gateways",
+        {"gateway": {"forwarder": {"healthPort": 8080}}},
+        "gateway.forwarder.healthPort",
+        CHECK,
+    ),
     Case("gateway-port-is-the-dagmanager-dial", g(ports={"gateway": 50051}), "global.ports.gateway", CHECK),
-    Case("limit-below-request", table("redis", res({"cpu": "250m", "memory": "1Gi"}, {"cpu": "1", "memory": "512Mi"})),
-         "global.resources.prod.redis.limits.memory", CHECK, lint=True),
-    Case("override-limit-below-request", {"questdb": {"resources": {"questdb": res(
-        {"cpu": "2", "memory": "4Gi"}, {"cpu": "1500m", "memory": "4Gi"})}}}, "questdb.resources.questdb.limits.cpu",
-         CHECK),
-    Case("ephemeral-limit-below-request", table("minio", res(
-        {"cpu": "250m", "memory": "1Gi", "ephemeral-storage": "2Gi"},
-        {"cpu": "2", "memory": "2Gi", "ephemeral-storage": "1Gi"})),
-         "global.resources.prod.minio.limits.ephemeral-storage", CHECK),
+    Case(
+        "limit-below-request",
+        table("redis", res({"cpu": "250m", "memory": "1Gi"}, {"cpu": "1", "memory": "512Mi"})),
+        "global.resources.prod.redis.limits.memory",
+        CHECK,
+        lint=True,
+    ),
+    Case(
+        "override-limit-below-request",
+        {"questdb": {"resources": {"questdb": res({"cpu": "2", "memory": "4Gi"}, {"cpu": "1500m", "memory": "4Gi"})}}},
+        "questdb.resources.questdb.limits.cpu",
+        CHECK,
+    ),
+    Case(
+        "ephemeral-limit-below-request",
+        table(
+            "minio",
+            res(
+                {"cpu": "250m", "memory": "1Gi", "ephemeral-storage": "2Gi"},
+                {"cpu": "2", "memory": "2Gi", "ephemeral-storage": "1Gi"},
+            ),
+        ),
+        "global.resources.prod.minio.limits.ephemeral-storage",
+        CHECK,
+    ),
 )
 
 CASE_IDS = [c.id for c in CASES]

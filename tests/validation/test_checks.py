@@ -19,13 +19,22 @@ CHECK_TEMPLATE = Path("templates/validate/renders/first/check.yaml")
 SKIP_SCHEMA = ("--skip-schema-validation",)
 
 # Four independent problems, one per rule (all of them values the schema accepts).
-FOUR_PROBLEMS = {"global": {"seamless": {"coordinator_url": "https://coordinator.example.internal"},
-                            "redis": {"databases": {"gateway": 3}},
-                            "ports": {"questdbHealth": 8812},
-                            "resources": {"prod": {"redis": {"requests": {"cpu": "2", "memory": "1Gi"},
-                                                             "limits": {"cpu": "1", "memory": "1Gi"}}}}}}
-FOUR_PATHS = {"global.seamless.coordinator_url", "global.redis.databases.seamless", "global.ports.questdbHealth",
-              "global.resources.prod.redis.limits.cpu"}
+FOUR_PROBLEMS = {
+    "global": {
+        "seamless": {"coordinator_url": "https://coordinator.example.internal"},
+        "redis": {"databases": {"gateway": 3}},
+        "ports": {"questdbHealth": 8812},
+        "resources": {
+            "prod": {"redis": {"requests": {"cpu": "2", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}
+        },
+    }
+}
+FOUR_PATHS = {
+    "global.seamless.coordinator_url",
+    "global.redis.databases.seamless",
+    "global.ports.questdbHealth",
+    "global.resources.prod.redis.limits.cpu",
+}
 
 
 def test_every_problem_is_reported_in_one_fail() -> None:
@@ -61,7 +70,8 @@ def test_the_check_renders_before_every_other_template() -> None:
         if path == ours or Path(path).name.startswith("_"):
             continue
         assert path.count("/") < depth or (path.count("/") == depth and path < ours), (
-            f"{path} renders before the aggregated check: keep every template at most {depth - 1} folders deep")
+            f"{path} renders before the aggregated check: keep every template at most {depth - 1} folders deep"
+        )
 
 
 def test_a_components_own_fail_does_not_hide_the_aggregated_list() -> None:
@@ -80,8 +90,13 @@ def test_helm_lint_ignores_fail_and_the_check_turns_it_into_an_error(tmp_path: P
     """The premise (lint logs `fail` and passes) proved on a copy without the lint-only Deployment; then the
     real template: lint reports the problems as an ERROR."""
     copy = tmp_path / "qmtl"
-    shutil.copytree(CHART_DIR, copy, ignore=shutil.ignore_patterns(
-        ".git", ".tools", ".venv", ".cache", "tests", "scripts", "__pycache__", ".pytest_cache"))
+    shutil.copytree(
+        CHART_DIR,
+        copy,
+        ignore=shutil.ignore_patterns(
+            ".git", ".tools", ".venv", ".cache", "tests", "scripts", "__pycache__", ".pytest_cache"
+        ),
+    )
     text = (copy / CHECK_TEMPLATE).read_text()
     (copy / CHECK_TEMPLATE).write_text(text[: text.index("apiVersion: apps/v1")] + "{{- end -}}\n")
     bad = {"global": {"redis": {"databases": {"gateway": 3}}}}
@@ -105,18 +120,33 @@ def test_prod_rules_hold_even_when_the_schema_is_skipped(dependency: str) -> Non
 
 
 def test_prod_without_coordinator_url_is_refused_when_the_schema_is_skipped() -> None:
-    message = str(render_error({"global": {"seamless": {"coordinator_url": ""}}}, values_files=[PROD],
-                               extra_args=SKIP_SCHEMA))
+    message = str(
+        render_error({"global": {"seamless": {"coordinator_url": ""}}}, values_files=[PROD], extra_args=SKIP_SCHEMA)
+    )
     assert any(p.startswith("global.seamless.coordinator_url") for p in chart.parse_problems(message) or []), message
 
 
-@pytest.mark.parametrize("odd", [
-    {"global": {"ports": "none", "redis": "none", "resources": {"prod": {"redis": "big"}}, "replicas": "many",
-                "seamless": {"coordinator_url": 5}},
-     "gateway": {"forwarder": "x", "resources": "lots"}, "seamless-coordinator": {"enabled": "maybe"}},
-    {"global": {"redis": {"databases": "none"}, "seamless": {"coordinator_url": None}, "resources": "none"},
-     "postgres": {"resources": {"postgres": {"requests": "1", "limits": {"cpu": []}}}}},
-], ids=["top-level", "nested"])
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {
+            "global": {
+                "ports": "none",
+                "redis": "none",
+                "resources": {"prod": {"redis": "big"}},
+                "replicas": "many",
+                "seamless": {"coordinator_url": 5},
+            },
+            "gateway": {"forwarder": "x", "resources": "lots"},
+            "seamless-coordinator": {"enabled": "maybe"},
+        },
+        {
+            "global": {"redis": {"databases": "none"}, "seamless": {"coordinator_url": None}, "resources": "none"},
+            "postgres": {"resources": {"postgres": {"requests": "1", "limits": {"cpu": []}}}},
+        },
+    ],
+    ids=["top-level", "nested"],
+)
 def test_wrong_types_do_not_crash_the_check(odd: dict) -> None:
     """With the schema skipped, odd types are skipped by the check (the schema names them); the other rules
     still report (here: prod without a coordinator URL)."""
@@ -136,14 +166,26 @@ def test_a_profile_typo_is_refused_when_the_schema_is_skipped() -> None:
 
 
 # Fragments of the check's messages, one per rule: written in templates/_validate.tpl and in no other template.
-RULE_TEXTS = ("is the bundled coordinator, but", "is an external coordinator, so", "serves plain http",
-              "listens on global.ports.coordinator", "prod has no stub fallback", "prod has no in-memory fallback",
-              "is already used by", "both listen in the", "is below requests")
+RULE_TEXTS = (
+    "is the bundled coordinator, but",
+    "is an external coordinator, so",
+    "serves plain http",
+    "listens on global.ports.coordinator",
+    "prod has no stub fallback",
+    "prod has no in-memory fallback",
+    "is already used by",
+    "both listen in the",
+    "is below requests",
+)
 
 
 def test_the_checks_rules_are_written_there_only() -> None:
-    templates = [p for root in (REPO_ROOT / "templates", REPO_ROOT / "charts") for p in root.rglob("*")
-                 if p.is_file() and p.suffix in (".tpl", ".yaml", ".txt")]
+    templates = [
+        p
+        for root in (REPO_ROOT / "templates", REPO_ROOT / "charts")
+        for p in root.rglob("*")
+        if p.is_file() and p.suffix in (".tpl", ".yaml", ".txt")
+    ]
     for text in RULE_TEXTS:
         holders = [p.relative_to(REPO_ROOT).as_posix() for p in templates if text in p.read_text()]
         assert holders == ["templates/_validate.tpl"], (text, holders)

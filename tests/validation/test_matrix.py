@@ -65,8 +65,11 @@ def test_helm_lint_refuses_naming_the_key(case: Case) -> None:
         assert case.path in schema.helm_key_paths(output), output
     else:
         # lint ignores `fail`; the check template's lint-only Deployment turns the message into an ERROR
-        error_lines = [line for line in result.stdout.splitlines()
-                       if line.startswith("[ERROR] templates/validate/renders/first/check.yaml")]
+        error_lines = [
+            line
+            for line in result.stdout.splitlines()
+            if line.startswith("[ERROR] templates/validate/renders/first/check.yaml")
+        ]
         assert error_lines, output
         assert f"- {case.path}" in error_lines[0] or f"n- {case.path}" in error_lines[0], error_lines[0]
 

@@ -94,9 +94,14 @@ def dev_with(url: str, guard: dict = FAST_GUARD) -> dict:
 
 
 def prod_with_external(url: str) -> dict:
-    return {"global": {"seamless": {"coordinator_url": url}, "guard": FAST_GUARD,
-                       "networkPolicy": {"coordinatorCidrs": ["127.0.0.1/32"]}},
-            "seamless-coordinator": {"enabled": False}}
+    return {
+        "global": {
+            "seamless": {"coordinator_url": url},
+            "guard": FAST_GUARD,
+            "networkPolicy": {"coordinatorCidrs": ["127.0.0.1/32"]},
+        },
+        "seamless-coordinator": {"enabled": False},
+    }
 
 
 def healthz(files, values) -> tuple[int, dict]:
@@ -168,9 +173,11 @@ def test_bundled_coordinator_name_is_not_probed_from_outside_the_cluster() -> No
 def test_resolve_maps_the_bundled_name_to_a_local_server() -> None:
     with coordinator(200) as server:
         port = server.url.rsplit(":", 1)[1]
-        _, report, _ = run_validate([PROD], [{"global": {"guard": FAST_GUARD}}],
-                                    ["--online", "--target", "seamless", "--resolve",
-                                     f"seamless-coordinator:8080=127.0.0.1:{port}"])
+        _, report, _ = run_validate(
+            [PROD],
+            [{"global": {"guard": FAST_GUARD}}],
+            ["--online", "--target", "seamless", "--resolve", f"seamless-coordinator:8080=127.0.0.1:{port}"],
+        )
     check = check_named(report, "seamless", "coordinator_healthz")
     assert check["severity"] == "ok", check
     assert len(server.hits) == 1
@@ -178,13 +185,17 @@ def test_resolve_maps_the_bundled_name_to_a_local_server() -> None:
 
 # --- the defaults, without waiting for them ---------------------------------------------------------------
 
+
 def test_guard_defaults_are_3_attempts_10_seconds_apart_5_second_timeout() -> None:
     values = yaml.safe_load((REPO_ROOT / "values.yaml").read_text())
     assert values["global"]["guard"] == {"attempts": 3, "intervalSeconds": 10, "timeoutSeconds": 5}
     script = render_chart(values_files=[PROD]).get("ConfigMap", "qmtl-config")["data"]["coordinator_guard.py"]
     defaults = dict(re.findall(r'os\.environ\.get\("(QMTL_GUARD_[A-Z_]+)", "([0-9.]+)"\)', script))
-    assert defaults == {"QMTL_GUARD_ATTEMPTS": "3", "QMTL_GUARD_INTERVAL_SECONDS": "10",
-                        "QMTL_GUARD_TIMEOUT_SECONDS": "5"}
+    assert defaults == {
+        "QMTL_GUARD_ATTEMPTS": "3",
+        "QMTL_GUARD_INTERVAL_SECONDS": "10",
+        "QMTL_GUARD_TIMEOUT_SECONDS": "5",
+    }
     # validate hands the guard exactly the settings the script reads, from global.guard
     assert set(online.GUARD_ENV.values()) == set(defaults)
     assert set(online.GUARD_ENV) == set(values["global"]["guard"])
@@ -192,13 +203,16 @@ def test_guard_defaults_are_3_attempts_10_seconds_apart_5_second_timeout() -> No
 
 # --- Redis PING with the service's own credentials --------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def redis_server():
     from tests.engines import servers
 
     password = secrets.token_hex(12)
-    acl = (f"user default off\n"
-           f"user seamless-coordinator on >{password} ~seamless:* resetchannels -@all +auth +ping +select|3\n")
+    acl = (
+        f"user default off\n"
+        f"user seamless-coordinator on >{password} ~seamless:* resetchannels -@all +auth +ping +select|3\n"
+    )
     try:
         server = servers.start_redis(acl_text=acl)
     except servers.EngineUnavailable as error:
@@ -211,17 +225,29 @@ def redis_server():
 
 
 def external_redis(server, **extra) -> dict:
-    return {"global": {"redis": {"enabled": False, "external": {
-        "host": server.host, "port": server.port, "existingSecret": "managed-redis", "cidrs": ["127.0.0.1/32"]},
-        **extra}}}
+    return {
+        "global": {
+            "redis": {
+                "enabled": False,
+                "external": {
+                    "host": server.host,
+                    "port": server.port,
+                    "existingSecret": "managed-redis",
+                    "cidrs": ["127.0.0.1/32"],
+                },
+                **extra,
+            }
+        }
+    }
 
 
 def secret_file(tmp_path: Path, password: str, *, encoded: bool) -> Path:
     key = "seamless-coordinator-password"  # the default key of the seamless user in an existingSecret
     body = {"data": {key: base64.b64encode(password.encode()).decode()}} if encoded else {"stringData": {key: password}}
     path = tmp_path / "secret.yaml"
-    path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "managed-redis"},
-                                    **body}))
+    path.write_text(
+        yaml.safe_dump({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "managed-redis"}, **body})
+    )
     return path
 
 
@@ -233,8 +259,9 @@ def redis_check(values: dict, *args: str) -> dict:
 
 @pytest.mark.parametrize("encoded", [False, True], ids=["stringData", "data"])
 def test_redis_ping_as_the_coordinators_own_user(redis_server, tmp_path: Path, encoded: bool) -> None:
-    check = redis_check(external_redis(redis_server),
-                        "--secret", str(secret_file(tmp_path, redis_server.password, encoded=encoded)))
+    check = redis_check(
+        external_redis(redis_server), "--secret", str(secret_file(tmp_path, redis_server.password, encoded=encoded))
+    )
     assert check["severity"] == "ok", check
     assert "PING as seamless-coordinator (db 3) answered PONG" in check["hint"]
 
@@ -268,6 +295,7 @@ def test_redis_credentials_from_the_environment(redis_server, monkeypatch: pytes
 
 # --- S3 health of a real MinIO -----------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def minio_server():
     from tests.engines import servers
@@ -283,8 +311,14 @@ def minio_server():
 
 
 def test_s3_health_of_a_real_minio(minio_server) -> None:
-    values = {"global": {"minio": {"enabled": False, "external": {
-        "endpoint": minio_server.url, "existingSecret": "managed-s3", "cidrs": ["127.0.0.1/32"]}}}}
+    values = {
+        "global": {
+            "minio": {
+                "enabled": False,
+                "external": {"endpoint": minio_server.url, "existingSecret": "managed-s3", "cidrs": ["127.0.0.1/32"]},
+            }
+        }
+    }
     _, report, stderr = run_validate([DEV], [values], ["--online", "--target", "seamless"])
     assert report is not None, stderr
     check = check_named(report, "seamless", "s3_health")
@@ -294,10 +328,12 @@ def test_s3_health_of_a_real_minio(minio_server) -> None:
 
 # --- QuestDB PG wire, Kafka metadata and Neo4j Bolt against real servers (tests/engines fixtures) --------------
 
+
 def _secret(tmp_path: Path, name: str, data: dict[str, str]) -> Path:
     path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
-                                    "stringData": data}))
+    path.write_text(
+        yaml.safe_dump({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data})
+    )
     return path
 
 
@@ -308,9 +344,21 @@ def _online_check(values: dict, target: str, name: str, *args: str) -> dict:
 
 
 def external_questdb(server) -> dict:
-    return {"global": {"questdb": {"enabled": False, "external": {
-        "host": server.host, "port": server.pg_port, "database": "qdb", "sslmode": "disable",
-        "existingSecret": "managed-questdb", "cidrs": ["127.0.0.1/32"]}}}}
+    return {
+        "global": {
+            "questdb": {
+                "enabled": False,
+                "external": {
+                    "host": server.host,
+                    "port": server.pg_port,
+                    "database": "qdb",
+                    "sslmode": "disable",
+                    "existingSecret": "managed-questdb",
+                    "cidrs": ["127.0.0.1/32"],
+                },
+            }
+        }
+    }
 
 
 def test_questdb_pg_wire_with_the_coordinators_credentials(questdb_server, tmp_path: Path) -> None:
@@ -326,8 +374,16 @@ def test_questdb_pg_wire_with_the_coordinators_credentials(questdb_server, tmp_p
 
 
 def external_kafka(broker, prefix: str) -> dict:
-    return {"global": {"controlbus": {"enabled": False, "topicPrefix": prefix, "topicPrefixAcknowledged": True,
-                                      "external": {"brokers": [broker.internal_bootstrap], "cidrs": ["127.0.0.1/32"]}}}}
+    return {
+        "global": {
+            "controlbus": {
+                "enabled": False,
+                "topicPrefix": prefix,
+                "topicPrefixAcknowledged": True,
+                "external": {"brokers": [broker.internal_bootstrap], "cidrs": ["127.0.0.1/32"]},
+            }
+        }
+    }
 
 
 def test_kafka_metadata_and_the_controlbus_topics(kafka_broker, engine_name) -> None:
@@ -339,28 +395,47 @@ def test_kafka_metadata_and_the_controlbus_topics(kafka_broker, engine_name) -> 
     assert check["severity"] == "ok", check
     assert "1 broker(s)" in check["hint"]
     assert f"not there yet: {prefix}activation" in check["hint"], check
-    topics = [f"{prefix}{name}" for name in yaml.safe_load((REPO_ROOT / "values.yaml").read_text())[
-        "global"]["controlbus"]["topics"]]
+    topics = [
+        f"{prefix}{name}"
+        for name in yaml.safe_load((REPO_ROOT / "values.yaml").read_text())["global"]["controlbus"]["topics"]
+    ]
     kafka_broker.create_topics(topics)
-    kafka_broker.create_acls([{"principal": "User:ANONYMOUS", "name": prefix, "pattern": "prefixed",
-                               "operations": ["describe"]}])
+    kafka_broker.create_acls(
+        [{"principal": "User:ANONYMOUS", "name": prefix, "pattern": "prefixed", "operations": ["describe"]}]
+    )
     check = _online_check(values, "gateway", "kafka_metadata")
     assert check["severity"] == "ok", check
     assert "every ControlBus topic exists" in check["hint"], check
 
 
 def test_kafka_without_a_broker_is_reported() -> None:
-    values = {"global": {"controlbus": {"enabled": False, "external": {
-        "brokers": [closed_port_url().removeprefix("http://")], "cidrs": ["127.0.0.1/32"]}}}}
+    values = {
+        "global": {
+            "controlbus": {
+                "enabled": False,
+                "external": {"brokers": [closed_port_url().removeprefix("http://")], "cidrs": ["127.0.0.1/32"]},
+            }
+        }
+    }
     check = _online_check(values, "dagmanager", "kafka_metadata")
     assert check["severity"] == "warning", check
     assert "no metadata" in check["hint"], check
 
 
 def external_neo4j(server) -> dict:
-    return {"global": {"neo4j": {"enabled": False, "external": {
-        "uri": server.bolt_uri, "username": server.user, "existingSecret": "managed-neo4j",
-        "cidrs": ["127.0.0.1/32"]}}}}
+    return {
+        "global": {
+            "neo4j": {
+                "enabled": False,
+                "external": {
+                    "uri": server.bolt_uri,
+                    "username": server.user,
+                    "existingSecret": "managed-neo4j",
+                    "cidrs": ["127.0.0.1/32"],
+                },
+            }
+        }
+    }
 
 
 def test_neo4j_bolt_as_the_dagmanagers_user(neo4j_server, tmp_path: Path) -> None:

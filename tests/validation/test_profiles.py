@@ -131,12 +131,22 @@ MERGE_CASES = {
     "null-for-an-unknown-key-stays": [DEV, {"global": {"brandNew": None}}],
     "later-file-wins": [PROD, {"global": {"guard": {"attempts": 5}}}, {"global": {"guard": {"attempts": 4}}}],
     "disabled-subchart-keeps-its-section": [DEV, {"redis": {"persistence": {"size": "1Gi"}}}],
-    "list-replaced-not-merged": [PROD, {"global": {"imagePullSecrets": ["a", "b"]}},
-                                 {"global": {"imagePullSecrets": ["c"]}}],
+    "list-replaced-not-merged": [
+        PROD,
+        {"global": {"imagePullSecrets": ["a", "b"]}},
+        {"global": {"imagePullSecrets": ["c"]}},
+    ],
     # Helm shares the tables below global.<key>.<key> with the subcharts and fills them from their defaults:
     # a null there does not delete the default (one level up it does).
-    "null-below-a-global-table-comes-back": [PROD, {"global": {"resources": {"prod": {"minio": {"limits": None}}},
-                                                               "controlbus": {"topics": {"activation": None}}}}],
+    "null-below-a-global-table-comes-back": [
+        PROD,
+        {
+            "global": {
+                "resources": {"prod": {"minio": {"limits": None}}},
+                "controlbus": {"topics": {"activation": None}},
+            }
+        },
+    ],
     "null-of-a-global-table-entry-deletes": [PROD, {"global": {"resources": {"dev": None}}}],
     "null-in-a-subchart-section-deletes": [PROD, {"postgres": {"persistence": {"size": {"prod": None}}}}],
 }
@@ -145,8 +155,13 @@ MERGE_CASES = {
 @pytest.fixture(scope="module")
 def dump_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
     chart = tmp_path_factory.mktemp("dump") / "qmtl"
-    shutil.copytree(REPO_ROOT, chart, ignore=shutil.ignore_patterns(
-        ".git", ".tools", ".venv", ".cache", "tests", "scripts", "schemas", "__pycache__", ".pytest_cache"))
+    shutil.copytree(
+        REPO_ROOT,
+        chart,
+        ignore=shutil.ignore_patterns(
+            ".git", ".tools", ".venv", ".cache", "tests", "scripts", "schemas", "__pycache__", ".pytest_cache"
+        ),
+    )
     # Only the dump: Helm coalesces the values before any template runs, so the chart's own templates (and
     # their refusals of bad values) are not needed to see what it hands them.
     for templates in [chart / "templates", *(chart / "charts").glob("*/templates")]:
@@ -168,8 +183,11 @@ def _python_values(layers: list) -> dict:
     return helm_values(REPO_ROOT, [load_file(p) if isinstance(p, Path) else p for p in layers])
 
 
-@pytest.mark.parametrize("layers", [*MERGE_CASES.values(), *([*s.files] for s in value_sets())],
-                         ids=[*MERGE_CASES, *(s.name for s in value_sets())])
+@pytest.mark.parametrize(
+    "layers",
+    [*MERGE_CASES.values(), *([*s.files] for s in value_sets())],
+    ids=[*MERGE_CASES, *(s.name for s in value_sets())],
+)
 def test_validate_merges_values_like_helm(dump_chart: Path, layers: list) -> None:
     helm = _helm_values(dump_chart, layers)
     python = json.loads(json.dumps(_python_values(layers)))
@@ -189,15 +207,17 @@ def test_merge_cases_mean_something() -> None:
     assert restored["resources"]["prod"]["minio"]["limits"] == {"cpu": "2", "memory": "2Gi"}
     assert "activation" in restored["controlbus"]["topics"]
     assert "dev" not in _python_values(MERGE_CASES["null-of-a-global-table-entry-deletes"])["global"]["resources"]
-    assert "prod" not in _python_values(MERGE_CASES["null-in-a-subchart-section-deletes"])["postgres"]["persistence"][
-        "size"]
+    assert (
+        "prod"
+        not in _python_values(MERGE_CASES["null-in-a-subchart-section-deletes"])["postgres"]["persistence"]["size"]
+    )
 
 
 STATEFUL = ("controlbus", "redis", "postgres", "neo4j", "questdb", "minio")
 
 
 def test_prod_keeps_every_bundled_dependencys_data_on_a_volume() -> None:
-    """"Persistence on" in prod: there is no in-memory mode to switch to (values.schema.json refuses a
+    """ "Persistence on" in prod: there is no in-memory mode to switch to (values.schema.json refuses a
     persistence.enabled key and a zero size); every bundled stateful dependency mounts its data directory from
     a PersistentVolumeClaim template of its StatefulSet, never from an emptyDir."""
     rendered = render_chart(values_files=[PROD])

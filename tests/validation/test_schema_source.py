@@ -116,9 +116,10 @@ def test_unknown_keys_are_refused_everywhere_but_the_copies_of_global(values_sch
             if node.get("additionalProperties", True) is True:  # (a typed map, e.g. annotations, is not open)
                 open_objects.append(path)
     sections = [s for s in SUBCHARTS]
-    assert sorted(open_objects) == sorted([f"{s}.global" for s in sections]
-                                          + [f"$defs.affinity.{k}" for k in ("nodeAffinity", "podAffinity",
-                                                                            "podAntiAffinity")]), open_objects
+    assert sorted(open_objects) == sorted(
+        [f"{s}.global" for s in sections]
+        + [f"$defs.affinity.{k}" for k in ("nodeAffinity", "podAffinity", "podAntiAffinity")]
+    ), open_objects
     assert set(values_schema["properties"]) == {"global", *sections}
 
 
@@ -167,8 +168,9 @@ def test_defaults_equal_the_charts_values(values_schema: dict, source: str) -> N
         leaves = list(_leaves(VALUES, []))
     else:
         name = source.split("/")[1]
-        leaves = [([name, *parts], value) for parts, value in _leaves(_subchart_values(name), [])
-                  if parts and value != {}]
+        leaves = [
+            ([name, *parts], value) for parts, value in _leaves(_subchart_values(name), []) if parts and value != {}
+        ]
     compared = 0
     for parts, value in leaves:
         if value is None:
@@ -235,7 +237,8 @@ def test_each_section_declares_what_its_templates_read(values_schema: dict, sect
         read.add(("enabled",))
     for parts in read:
         assert _schema_at(section_schema, list(parts)) is not None or _opens(section_schema, parts), (
-            f"the templates read {section}.{'.'.join(parts)}, which the schema does not declare")
+            f"the templates read {section}.{'.'.join(parts)}, which the schema does not declare"
+        )
     assert declared == {p[0] for p in read}, f"declared but read by no template: {declared - {p[0] for p in read}}"
 
 
@@ -247,7 +250,6 @@ def _opens(node: dict, parts: tuple[str, ...]) -> bool:
         if resolved is not None and resolved.get("patternProperties"):
             return True
     return False
-
 
 
 SIZE_MARK = {"dev": "1111", "prod": "2222"}  # millicores nobody uses: each override is found by its value
@@ -263,7 +265,9 @@ def test_each_sections_containers_are_the_ones_its_resources_override() -> None:
             cpu = f"{1000 + index * 10 + offset}m"
             marks[(section, container)] = cpu
             overrides.setdefault(section, {"resources": {}})["resources"][container] = {
-                "requests": {"cpu": cpu, "memory": "2Gi"}, "limits": {"cpu": "4", "memory": "4Gi"}}
+                "requests": {"cpu": cpu, "memory": "2Gi"},
+                "limits": {"cpu": "4", "memory": "4Gi"},
+            }
     rendered = render_chart([overrides], values_files=[PROD])
     found: dict[str, set[str]] = {}
     for item in rendered.items:
@@ -282,8 +286,9 @@ def test_every_image_is_an_image_type_and_latest_is_refused_there_in_prod(values
     `latest` at each of them (tests/validation/matrix.py has a case for each)."""
     from tests.validation.matrix import CASES
 
-    image_keys = {tuple(parts[:-1]) for parts, _ in _leaves(build.effective_defaults(), [])
-                  if parts[-1] == "repository"}
+    image_keys = {
+        tuple(parts[:-1]) for parts, _ in _leaves(build.effective_defaults(), []) if parts[-1] == "repository"
+    }
     declared = set(values_schema_image_paths(values_schema))
     assert image_keys <= declared, image_keys - declared
     assert len(declared) == 12
@@ -297,10 +302,16 @@ def values_schema_image_paths(values_schema_doc: dict) -> list[tuple[str, ...]]:
 
 # --- the builder -------------------------------------------------------------------------------------------
 
+
 def _chart_copy(tmp_path: Path) -> Path:
     chart = tmp_path / "chart"
-    shutil.copytree(REPO_ROOT, chart, ignore=shutil.ignore_patterns(
-        ".git", ".tools", ".venv", ".cache", "tests", "scripts", "docs", "__pycache__", ".pytest_cache"))
+    shutil.copytree(
+        REPO_ROOT,
+        chart,
+        ignore=shutil.ignore_patterns(
+            ".git", ".tools", ".venv", ".cache", "tests", "scripts", "docs", "__pycache__", ".pytest_cache"
+        ),
+    )
     return chart
 
 
@@ -333,15 +344,17 @@ def test_builder_refuses_a_sizing_table_the_sections_do_not_know(tmp_path: Path)
 def test_builder_refuses_a_subchart_without_a_section(tmp_path: Path) -> None:
     chart = _chart_copy(tmp_path)
     meta = yaml.safe_load((chart / "Chart.yaml").read_text())
-    meta["dependencies"].append({"name": "grafana", "version": "0.1.0", "repository": "", "condition":
-                                 "grafana.enabled"})
+    meta["dependencies"].append(
+        {"name": "grafana", "version": "0.1.0", "repository": "", "condition": "grafana.enabled"}
+    )
     (chart / "Chart.yaml").write_text(yaml.safe_dump(meta))
     with pytest.raises(KeyError, match="grafana"):
         build.generate(chart)
 
 
-def test_check_mode_reports_drift(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_mode_reports_drift(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     stale = tmp_path / "values.schema.json"
     stale.write_text(json.dumps({"stale": True}))
     monkeypatch.setattr(build, "OUTPUT", stale)
@@ -353,8 +366,14 @@ def test_check_mode_reports_drift(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 # --- prod: what each enabled service needs ----------------------------------------------------------------
 
-ENDPOINT_KEYS = {"redis": "host", "postgres": "host", "neo4j": "uri", "questdb": "host", "minio": "endpoint",
-                 "controlbus": "brokers"}
+ENDPOINT_KEYS = {
+    "redis": "host",
+    "postgres": "host",
+    "neo4j": "uri",
+    "questdb": "host",
+    "minio": "endpoint",
+    "controlbus": "brokers",
+}
 PROD_VALUES = load_file(REPO_ROOT / "values" / "prod.yaml")
 DEV_VALUES = load_file(REPO_ROOT / "values" / "dev.yaml")
 
@@ -373,13 +392,17 @@ def test_prod_requires_every_dependency_bundled_or_external(values_schema: dict,
     assert _paths(values_schema, DEV_VALUES, off) == set()
 
 
-@pytest.mark.parametrize(("services_off", "not_needed"), [
-    (("dagmanager",), ("neo4j",)),
-    (("gateway", "worldservice"), ("postgres",)),
-    (("gateway", "dagmanager", "worldservice"), ("postgres", "neo4j", "controlbus")),
-])
-def test_prod_requires_what_the_enabled_services_need(values_schema: dict, services_off: tuple,
-                                                      not_needed: tuple) -> None:
+@pytest.mark.parametrize(
+    ("services_off", "not_needed"),
+    [
+        (("dagmanager",), ("neo4j",)),
+        (("gateway", "worldservice"), ("postgres",)),
+        (("gateway", "dagmanager", "worldservice"), ("postgres", "neo4j", "controlbus")),
+    ],
+)
+def test_prod_requires_what_the_enabled_services_need(
+    values_schema: dict, services_off: tuple, not_needed: tuple
+) -> None:
     """QMTL's own start-up checks: gateway needs Redis, PostgreSQL and the ControlBus; dagmanager Neo4j and the
     ControlBus; worldservice PostgreSQL, Redis and the ControlBus. Seamless needs Redis, QuestDB and S3 whatever
     runs: those stay required."""

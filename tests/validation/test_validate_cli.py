@@ -23,8 +23,7 @@ def test_prod_values_are_ok_with_a_check_per_target() -> None:
     assert report["status"] == "ok"
     assert report["profile"] == "prod"
     assert report["helm"] == helm_binary().version
-    assert set(report["results"]) == {"schema", "checks", "render", "seamless", "gateway", "dagmanager",
-                                      "worldservice"}
+    assert set(report["results"]) == {"schema", "checks", "render", "seamless", "gateway", "dagmanager", "worldservice"}
     for target, items in report["results"].items():
         assert items, f"{target}: no checks"
         for item in items:
@@ -73,8 +72,9 @@ def test_schema_and_check_problems_are_both_reported() -> None:
 def test_a_prod_rule_the_check_also_guards_is_reported_once() -> None:
     """The aggregated check repeats the design's prod rules for installs that skip the schema; validate reports
     such a problem once, where the schema found it."""
-    code, report, _ = run_validate([PROD], [{"global": {"seamless": {"coordinator_url": ""},
-                                                         "redis": {"enabled": False}}}], ["--target", "schema"])
+    code, report, _ = run_validate(
+        [PROD], [{"global": {"seamless": {"coordinator_url": ""}, "redis": {"enabled": False}}}], ["--target", "schema"]
+    )
     assert code == 1
     schema_paths = [c.get("path") for c in report["results"]["schema"]]
     assert "global.seamless.coordinator_url" in schema_paths
@@ -84,17 +84,25 @@ def test_a_prod_rule_the_check_also_guards_is_reported_once() -> None:
     # ... while the check does report them (Helm with the schema skipped):
     from tests.harness import render_error
 
-    message = str(render_error([{"global": {"seamless": {"coordinator_url": ""}, "redis": {"enabled": False}}}],
-                               values_files=[PROD], extra_args=("--skip-schema-validation",)))
+    message = str(
+        render_error(
+            [{"global": {"seamless": {"coordinator_url": ""}, "redis": {"enabled": False}}}],
+            values_files=[PROD],
+            extra_args=("--skip-schema-validation",),
+        )
+    )
     assert "- global.seamless.coordinator_url:" in message, message
     assert "- global.redis:" in message, message
 
 
-@pytest.mark.parametrize(("content", "reason"), [
-    (None, "cannot read"),
-    ("global: [unclosed", "not valid YAML"),
-    ("- a list\n- at the top\n", "must be a mapping"),
-])
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (None, "cannot read"),
+        ("global: [unclosed", "not valid YAML"),
+        ("- a list\n- at the top\n", "must be a mapping"),
+    ],
+)
 def test_unloadable_values_exit_2(tmp_path: Path, content: str | None, reason: str) -> None:
     path = tmp_path / "values.yaml"
     if content is not None:
@@ -106,11 +114,14 @@ def test_unloadable_values_exit_2(tmp_path: Path, content: str | None, reason: s
     assert str(path) in stderr
 
 
-@pytest.mark.parametrize(("args", "reason"), [
-    (["--secret", "/nonexistent/secret.yaml"], "cannot read"),
-    (["--resolve", "redis"], "HOST[:PORT]=ADDR[:PORT]"),
-    (["--chart", "/nonexistent"], "no Chart.yaml"),
-])
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--secret", "/nonexistent/secret.yaml"], "cannot read"),
+        (["--resolve", "redis"], "HOST[:PORT]=ADDR[:PORT]"),
+        (["--chart", "/nonexistent"], "no Chart.yaml"),
+    ],
+)
 def test_bad_options_exit_2(args: list[str], reason: str) -> None:
     code, _, stderr = run_validate([DEV], args=args)
     assert code == 2
@@ -134,15 +145,23 @@ def test_not_a_secret_manifest_exits_2(tmp_path: Path) -> None:
 
 def test_the_script_runs_and_prints_a_table() -> None:
     env = {**os.environ, "QMTL_PYTHON": os.environ.get("QMTL_PYTHON", _python()), "QMTL_HELM": str(helm_binary().path)}
-    proc = subprocess.run([str(REPO_ROOT / "scripts" / "validate"), "--profile", "dev", "-f", str(DEV),
-                           "--target", "seamless"], capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "validate"), "--profile", "dev", "-f", str(DEV), "--target", "seamless"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "seamless:" in proc.stdout
     assert "WARN" in proc.stdout
     assert "coordinator_url" in proc.stdout
     assert proc.stdout.strip().splitlines()[-1].startswith("WARN: profile dev")
-    refused = subprocess.run([str(REPO_ROOT / "scripts" / "validate"), "--profile", "prod", "-f", str(DEV),
-                              "--target", "schema", "--json"], capture_output=True, text=True, env=env)
+    refused = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "validate"), "--profile", "prod", "-f", str(DEV), "--target", "schema", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert json.loads(refused.stdout)["status"] == "error"
 
