@@ -5,7 +5,9 @@ chart's own library computes from the values (qmtl.endpoints: where each depende
 key hold each service's credential; qmtl.config: the unified QMTL config; qmtl.config.sections). The
 online probes and the per-service checks use that, so no fact of the chart is restated here. The shipped
 chart is not changed. Rendering skips Helm's schema validation (the schema is checked separately, in
-Python, so that the aggregated check and the render are reported even when the schema fails).
+Python, so that the aggregated check is reported even when the schema fails). For values the schema
+refuses, the copy holds the aggregated check alone (check_only): Helm would render nothing of them, and
+the check's problems are what is still worth reporting.
 """
 
 from __future__ import annotations

@@ -98,18 +98,13 @@ def _schema_section(
     for problem in problems:
         by_path.setdefault(problem.path, []).append(problem)
     for path, group in by_path.items():
-        messages = list(dict.fromkeys(p.message.rstrip(".") for p in group))
-        hint = "; ".join(messages) + (
-            f". {group[0].hint}" if group[0].hint and group[0].hint not in hint_of(messages) else ""
-        )
+        hint = "; ".join(dict.fromkeys(p.message.rstrip(".") for p in group))
+        if group[0].hint and group[0].hint not in hint:
+            hint += f". {group[0].hint}"
         section.append(Check(path or "(top level)", ERROR, hint, path))
     if not problems:
         section.append(Check("values.schema.json", OK, "the values match the chart's schema"))
     return problems
-
-
-def hint_of(messages: list[str]) -> str:
-    return " ".join(messages)
 
 
 def _overlaps(path: str, others: set[str]) -> bool:
