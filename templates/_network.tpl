@@ -2,8 +2,9 @@
 Network policy model: files/service-graph.yaml (the ONE declaration of who reaches whom) resolved
 against the values. templates/networkpolicies.yaml renders it; nothing else restates an edge.
 
-  include "qmtl.network.model" . | fromYaml
-    -> {on: {<component>: true|false},
+  {{- $model := dict }}{{- include "qmtl.network.model" (dict "ctx" . "into" $model) }}
+    fills $model with
+       {on: {<component>: true|false},
         ingress: {<component>: [<NetworkPolicy ingress rule>, ...]},
         egress:  {<component>: [<NetworkPolicy egress rule>, ...]}}
 */}}
@@ -37,9 +38,15 @@ against the values. templates/networkpolicies.yaml renders it; nothing else rest
 {{- if kindIs "string" $paths -}}{{- $paths = list $paths -}}{{- end -}}
 {{- $all := true -}}
 {{- range $path := $paths -}}
-{{- if not (include "qmtl.network.valueAt" (dict "values" $.values "path" $path) | fromYaml).value -}}
-{{- $all = false -}}
+{{- $node := $.values -}}
+{{- range $key := splitList "." $path -}}
+{{- if and (kindIs "map" $node) (hasKey $node $key) -}}
+{{- $node = get $node $key -}}
+{{- else -}}
+{{- $node = false -}}
 {{- end -}}
+{{- end -}}
+{{- if not $node -}}{{- $all = false -}}{{- end -}}
 {{- end -}}
 {{- ternary "true" "false" $all -}}
 {{- end -}}
@@ -92,18 +99,20 @@ Port(s) of an external endpoint, from the qmtl.endpoints model: (dict "ep" <mode
 {{- end -}}
 
 {{- define "qmtl.network.model" -}}
-{{- $ctx := . -}}
-{{- $graph := include "qmtl.network.graph" . | fromYaml -}}
-{{- $np := .Values.global.networkPolicy -}}
-{{- $gports := .Values.global.ports -}}
-{{- $ep := include "qmtl.endpoints" .Values.global | fromYaml -}}
+{{- $ctx := .ctx -}}
+{{- $graph := include "qmtl.network.graph" $ctx | fromYaml -}}
+{{- $np := $ctx.Values.global.networkPolicy -}}
+{{- $gports := $ctx.Values.global.ports -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" $ctx.Values.global "into" $ep) -}}
 {{- /* Where each endpoint's external CIDRs are set, for error messages. */ -}}
 {{- $cidrKeys := dict "redis" "global.redis.external.cidrs" "postgres" "global.postgres.external.cidrs" "neo4j" "global.neo4j.external.cidrs" "questdb" "global.questdb.external.cidrs" "s3" "global.minio.external.cidrs" "controlbus" "global.controlbus.external.cidrs" "coordinator" "global.networkPolicy.coordinatorCidrs" -}}
 {{- $on := dict -}}
 {{- $ingress := dict -}}
 {{- $egress := dict -}}
+{{- $selector := dict -}}
 {{- range $name, $c := $graph.components -}}
 {{- $c = $c | default dict -}}
+{{- $_ := set $selector $name (include "qmtl.network.podSelector" (dict "ctx" $ctx "component" $name) | fromYaml) -}}
 {{- $_ := set $on $name (eq (include "qmtl.network.allTrue" (dict "values" $ctx.Values "paths" $c.when)) "true") -}}
 {{- $_ := set $ingress $name list -}}
 {{- $_ := set $egress $name list -}}
@@ -131,8 +140,8 @@ Port(s) of an external endpoint, from the qmtl.endpoints model: (dict "ep" <mode
 {{- end -}}
 {{- if and $wanted (get $on $edge.from) -}}
 {{- if get $on $edge.to -}}
-{{- $src := dict "podSelector" (include "qmtl.network.podSelector" (dict "ctx" $ctx "component" $edge.from) | fromYaml) -}}
-{{- $dst := dict "podSelector" (include "qmtl.network.podSelector" (dict "ctx" $ctx "component" $edge.to) | fromYaml) -}}
+{{- $src := dict "podSelector" (get $selector $edge.from) -}}
+{{- $dst := dict "podSelector" (get $selector $edge.to) -}}
 {{- $_ := set $egress $edge.from (append (get $egress $edge.from) (dict "to" (list $dst) "ports" $ports)) -}}
 {{- $_ := set $ingress $edge.to (append (get $ingress $edge.to) (dict "from" (list $src) "ports" $ports)) -}}
 {{- else -}}
@@ -202,5 +211,7 @@ dependency must say where it is. */ -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
-{{- toYaml (dict "on" $on "ingress" $ingress "egress" $egress) -}}
+{{- $_ := set .into "on" $on -}}
+{{- $_ := set .into "ingress" $ingress -}}
+{{- $_ := set .into "egress" $egress -}}
 {{- end -}}

@@ -83,7 +83,7 @@ when the blocks it reads are maps. */ -}}
 {{- end -}}
 {{- $shapesOk = and $shapesOk (kindIs "map" (get (ternary $g.redis dict (kindIs "map" $g.redis)) "databases")) -}}
 {{- if $shapesOk -}}
-{{- $ep := include "qmtl.endpoints" $g | fromYaml -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" $g "into" $ep) -}}
 {{- $needs := list (list "redis" "redis" "Redis" "host" "its state") (list "questdb" "questdb" "QuestDB" "host" "its tables") (list "minio" "s3" "S3 (MinIO)" "endpoint" "its artifacts") -}}
 {{- range $need := $needs -}}
 {{- if not (get (get $ep (index $need 1)) "available") -}}

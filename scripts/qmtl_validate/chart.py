@@ -31,13 +31,15 @@ CHECK_DIR = Path("templates/validate")  # the aggregated values check (templates
 MODEL_TEMPLATE_NAME = "zz-qmtl-validate-model.yaml"
 MODEL_CONFIGMAP = "qmtl-validate-model"
 MODEL_TEMPLATE = f"""{{{{- /* added by scripts/validate to a private copy of the chart; never shipped */ -}}}}
+{{{{- $ep := dict }}}}{{{{- include "qmtl.endpoints.into" (dict "global" .Values.global "into" $ep) }}}}
+{{{{- $config := dict }}}}{{{{- include "qmtl.config.into" (dict "global" .Values.global "into" $config) }}}}
 apiVersion: v1
 kind: ConfigMap
 metadata:
   name: {MODEL_CONFIGMAP}
 data:
-  endpoints: {{{{ include "qmtl.endpoints" .Values.global | fromYaml | toJson | quote }}}}
-  config: {{{{ include "qmtl.config" .Values.global | fromYaml | toJson | quote }}}}
+  endpoints: {{{{ $ep | toJson | quote }}}}
+  config: {{{{ $config | toJson | quote }}}}
   sections: {{{{ include "qmtl.config.sections" . | fromYaml | toJson | quote }}}}
 """
 

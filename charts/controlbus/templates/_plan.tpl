@@ -25,7 +25,7 @@ Who may do what:
   - the gateway's commit-log transactional id: write/describe; cluster: idempotent_write.
 */}}
 {{- define "controlbus.plan" -}}
-{{- $ep := include "qmtl.endpoints" .Values.global | fromYaml -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" .Values.global "into" $ep) -}}
 {{- $cb := $ep.controlbus -}}
 {{- $rf := include "controlbus.replicationFactor" . | int -}}
 {{- $qmtl := "User:*" -}}

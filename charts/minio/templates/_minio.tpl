@@ -8,7 +8,7 @@ MinIO provisioning, rendered ONCE here and shipped as data (ConfigMap qmtl-minio
 The engine tests apply the same two files to a real MinIO and check what the user can and cannot do.
 */}}
 {{- define "minio.coordinatorPolicy" -}}
-{{- $ep := include "qmtl.endpoints" .Values.global | fromYaml -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" .Values.global "into" $ep) -}}
 {{- $bucketArn := printf "arn:aws:s3:::%s" $ep.s3.bucket -}}
 {{- $statements := list
   (dict "Sid" "ListOnlyUnderTheArtifactPrefix" "Effect" "Allow" "Action" (list "s3:ListBucket") "Resource" (list $bucketArn) "Condition" (dict "StringLike" (dict "s3:prefix" (list (printf "%s*" $ep.s3.prefix)))))
@@ -19,7 +19,7 @@ The engine tests apply the same two files to a real MinIO and check what the use
 {{- end -}}
 
 {{- define "minio.provision.script" -}}
-{{- $ep := include "qmtl.endpoints" .Values.global | fromYaml -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" .Values.global "into" $ep) -}}
 #!/usr/bin/env bash
 # QMTL MinIO provisioning (rendered by the qmtl chart, charts/minio), run with mc as MinIO's root:
 # bucket {{ $ep.s3.bucket }}, policy {{ .Values.coordinatorPolicy }} (coordinator-policy.json, next to this

@@ -37,19 +37,19 @@ service exit. Notes on keys that need care:
     from its own Secrets). They are the stack's record of where Seamless lives, complete in prod as
     `qmtl config validate --target seamless` requires.
 
-Call: include "qmtl.config" .Values.global | fromYaml
-  -> {config: <the unified template>, secrets: {<section>: {<ENV>: {name, key}}}, local: {<service>: bool}}
+Call: {{- $all := dict }}{{- include "qmtl.config.into" (dict "global" .Values.global "into" $all) }}
+  fills $all with {config: <the unified template>, secrets: {<section>: {<ENV>: {name, key}}}, local: {<service>: bool}}
   `local`: the service keeps state in files under qmtl.dataDir (its pod needs a writable data dir).
 */}}
 {{- define "qmtl.dataDir" -}}/var/lib/qmtl{{- end -}}
 
-{{- define "qmtl.config" -}}
-{{- include "qmtl.memo" (dict "global" . "fn" "qmtl.config.build") -}}
+{{- define "qmtl.config.into" -}}
+{{- include "qmtl.memo.into" (dict "global" .global "fn" "qmtl.config.build" "into" .into) -}}
 {{- end -}}
 
 {{- define "qmtl.config.build" -}}
-{{- $g := . -}}
-{{- $ep := include "qmtl.endpoints" $g | fromYaml -}}
+{{- $g := .global -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" $g "into" $ep) -}}
 {{- $ports := $g.ports -}}
 {{- $data := include "qmtl.dataDir" . -}}
 {{- $t := $ep.controlbus.topics -}}
@@ -152,7 +152,9 @@ Call: include "qmtl.config" .Values.global | fromYaml
 {{- $u := $ep.redis.users.ratelimiter -}}
 {{- $_ := set $conf "connectors" (dict "ccxt_rate_limiter_redis" (printf "%s://%s:%d/%d" $ep.redis.scheme $u.host (int $u.port) (int $u.db))) -}}
 {{- end -}}
-{{- toYaml (dict "config" $conf "secrets" $secrets "local" $local) -}}
+{{- $_ := set .into "config" $conf -}}
+{{- $_ := set .into "secrets" $secrets -}}
+{{- $_ := set .into "local" $local -}}
 {{- end -}}
 
 {{/*
@@ -181,11 +183,15 @@ worldservice:
 {{- end -}}
 
 {{/*
-One service's view: (dict "global" .Values.global "service" "gateway")
-  -> {config: <profile + its sections>, secrets: {<ENV>: {name, key}}, local: bool}
+One service's view: (dict "global" .Values.global "service" "gateway" "into" $view) fills $view with
+  {config: <profile + its sections>, secrets: {<ENV>: {name, key}}, local: bool}
 */}}
-{{- define "qmtl.config.forService" -}}
-{{- $all := include "qmtl.config" .global | fromYaml -}}
+{{- define "qmtl.config.forService.into" -}}
+{{- include "qmtl.memo.into" (dict "global" .global "fn" "qmtl.config.view" "service" .service "into" .into) -}}
+{{- end -}}
+
+{{- define "qmtl.config.view" -}}
+{{- $all := dict -}}{{- include "qmtl.config.into" (dict "global" .global "into" $all) -}}
 {{- $sections := get (include "qmtl.config.sections" . | fromYaml) .service -}}
 {{- if not $sections -}}{{- fail (printf "qmtl-lib: %q reads no QMTL config section" .service) -}}{{- end -}}
 {{- $conf := dict "profile" $all.config.profile -}}
@@ -194,7 +200,9 @@ One service's view: (dict "global" .Values.global "service" "gateway")
 {{- if hasKey $all.config . -}}{{- $_ := set $conf . (get $all.config .) -}}{{- end -}}
 {{- $_ := merge $env (get $all.secrets . | default dict) -}}
 {{- end -}}
-{{- toYaml (dict "config" $conf "secrets" $env "local" (get $all.local .service)) -}}
+{{- $_ := set .into "config" $conf -}}
+{{- $_ := set .into "secrets" $env -}}
+{{- $_ := set .into "local" (get $all.local .service) -}}
 {{- end -}}
 
 {{/*
@@ -202,7 +210,8 @@ Checksum for a service's pod template: its config view plus the text of every sc
 Changing a value rolls exactly the pods that read it. (dict "global" .Values.global "service" "gateway")
 */}}
 {{- define "qmtl.config.checksum" -}}
-{{- $view := include "qmtl.config.forService" . -}}
+{{- $model := dict -}}{{- include "qmtl.config.forService.into" (dict "global" .global "service" .service "into" $model) -}}
+{{- $view := toYaml $model -}}
 {{- $consumer := get (include "qmtl.config.consumers" . | fromYaml) .service -}}
 {{- $parts := list $view -}}
 {{- range $consumer.scripts -}}

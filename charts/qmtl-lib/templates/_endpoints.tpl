@@ -3,9 +3,9 @@ The wiring model: where every dependency is and which credential each service us
 
 A pure function of .Values.global, so the umbrella (which renders the unified QMTL config) and
 every subchart (which needs the same facts for env vars, checksums, provisioning and network
-policies) compute exactly the same thing. Call with the global map and parse:
+policies) compute exactly the same thing:
 
-  {{- $ep := include "qmtl.endpoints" .Values.global | fromYaml -}}
+  {{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" .Values.global "into" $ep) -}}
 
 For each dependency:
   available  - bundled (global.<dep>.enabled) or external (global.<dep>.external.* given)
@@ -36,15 +36,16 @@ seamless: {username: seamless-coordinator}
 ratelimiter: {username: ratelimiter}
 {{- end -}}
 
-{{- define "qmtl.endpoints" -}}
-{{- include "qmtl.memo" (dict "global" . "fn" "qmtl.endpoints.build") -}}
+{{/* The model: (dict "global" .Values.global "into" $ep) fills $ep (built once per chart: qmtl.memo.into). */}}
+{{- define "qmtl.endpoints.into" -}}
+{{- include "qmtl.memo.into" (dict "global" .global "fn" "qmtl.endpoints.build" "into" .into) -}}
 {{- end -}}
 
 {{- define "qmtl.endpoints.build" -}}
-{{- $g := . -}}
+{{- $g := .global -}}
 {{- $ports := $g.ports -}}
 {{- $secrets := include "qmtl.bundledSecretNames" . | fromYaml -}}
-{{- $out := dict -}}
+{{- $out := .into -}}
 
 {{- /* Redis: one ACL user per service, each with its own logical DB. The bundled users' passwords
 live in one Secret (key = username); external ones in the user's existingSecret. With
@@ -248,6 +249,4 @@ and the ControlBus ACLs both read them from here. */ -}}
 
 {{- /* Seamless coordinator URL (a value; prod requires it). */ -}}
 {{- $_ := set $out "coordinator" (dict "url" ($g.seamless.coordinator_url | default "")) -}}
-
-{{- toYaml $out -}}
 {{- end -}}

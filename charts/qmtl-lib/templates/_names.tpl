@@ -6,23 +6,22 @@ Service names are fixed by the design (one stack per namespace), so the referenc
 They are written here once; every template asks for them by component key.
 */}}
 
-{{- define "qmtl.serviceNames" -}}
-gateway: gateway
-dagmanager: dagmanager
-worldservice: worldservice
-seamless-coordinator: seamless-coordinator
-controlbus: redpanda
-redis: redis
-redis-seamless: redis-seamless
-postgres: postgres
-neo4j: neo4j
-questdb: questdb
-minio: minio
-{{- end -}}
-
-{{/* Service name of a component: include "qmtl.serviceName" "controlbus" -> redpanda */}}
+{{/* Service name of a component: include "qmtl.serviceName" "controlbus" -> redpanda
+     (a dict literal, not YAML: it is asked for hundreds of times per render) */}}
 {{- define "qmtl.serviceName" -}}
-{{- $names := include "qmtl.serviceNames" . | fromYaml -}}
+{{- $names := dict
+    "gateway" "gateway"
+    "dagmanager" "dagmanager"
+    "worldservice" "worldservice"
+    "seamless-coordinator" "seamless-coordinator"
+    "controlbus" "redpanda"
+    "redis" "redis"
+    "redis-seamless" "redis-seamless"
+    "postgres" "postgres"
+    "neo4j" "neo4j"
+    "questdb" "questdb"
+    "minio" "minio"
+-}}
 {{- if not (hasKey $names .) -}}
 {{- fail (printf "qmtl-lib: unknown component %q (known: %s)" . (keys $names | sortAlpha | join ", ")) -}}
 {{- end -}}

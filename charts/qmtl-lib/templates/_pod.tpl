@@ -24,7 +24,7 @@ Call the helpers with (dict "ctx" $ "service" "gateway" "image" <image ref> "pul
 
 {{/* env entries (secretKeyRef) for the credentials a service's config view needs */}}
 {{- define "qmtl.pod.secretEnv" -}}
-{{- $view := include "qmtl.config.forService" (dict "global" .ctx.Values.global "service" .service) | fromYaml -}}
+{{- $view := dict -}}{{- include "qmtl.config.forService.into" (dict "global" .ctx.Values.global "service" .service "into" $view) -}}
 {{- range $env := keys $view.secrets | sortAlpha }}
 {{- $ref := get $view.secrets $env }}
 {{- if not $ref.name }}
@@ -118,7 +118,7 @@ Call the helpers with (dict "ctx" $ "service" "gateway" "image" <image ref> "pul
   emptyDir:
     sizeLimit: 256Mi
 {{- if .service }}
-{{- $view := include "qmtl.config.forService" (dict "global" .ctx.Values.global "service" .service) | fromYaml }}
+{{- $view := dict }}{{- include "qmtl.config.forService.into" (dict "global" .ctx.Values.global "service" .service "into" $view) }}
 {{- if $view.local }}
 - name: data
   emptyDir:
@@ -136,7 +136,7 @@ Call the helpers with (dict "ctx" $ "service" "gateway" "image" <image ref> "pul
 - name: tmp
   mountPath: /tmp
 {{- if .service }}
-{{- $view := include "qmtl.config.forService" (dict "global" .ctx.Values.global "service" .service) | fromYaml }}
+{{- $view := dict }}{{- include "qmtl.config.forService.into" (dict "global" .ctx.Values.global "service" .service "into" $view) }}
 {{- if $view.local }}
 - name: data
   mountPath: {{ include "qmtl.dataDir" . }}

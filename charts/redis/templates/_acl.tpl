@@ -56,7 +56,7 @@ The bundled instances: the main `redis` and, with global.redis.dedicatedCoordina
 for the coordinator alone. -> {<service name>: {component, users: [<qmtl.redisUsers key>...]}}
 */}}
 {{- define "redis.instances" -}}
-{{- $ep := include "qmtl.endpoints" .Values.global | fromYaml -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" .Values.global "into" $ep) -}}
 {{- $out := dict -}}
 {{- range $who, $u := $ep.redis.users -}}
 {{- $entry := get $out $u.host | default (dict "component" $u.host "users" list) -}}
