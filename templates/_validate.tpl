@@ -158,8 +158,8 @@ and the DAG Manager address QMTL's gateway dials (qmtl.gatewayDagmanagerDial, fi
 {{- $r := get $t.table $container -}}
 {{- if and (kindIs "map" $r) (kindIs "map" $r.requests) (kindIs "map" $r.limits) -}}
 {{- range $kind := list "cpu" "memory" "ephemeral-storage" -}}
-{{- $req := include "qmtl.validate.quantity" (dict "q" (get $r.requests $kind) "kind" $kind) -}}
-{{- $lim := include "qmtl.validate.quantity" (dict "q" (get $r.limits $kind) "kind" $kind) -}}
+{{- $req := include "qmtl.quantity.number" (dict "q" (get $r.requests $kind) "kind" $kind) -}}
+{{- $lim := include "qmtl.quantity.number" (dict "q" (get $r.limits $kind) "kind" $kind) -}}
 {{- if and $req $lim (lt (float64 $lim) (float64 $req)) -}}
 {{- $p = append $p (printf "%s.%s.limits.%s: %v is below requests.%s (%v): raise the limit or lower the request" $t.path $container $kind (get $r.limits $kind) $kind (get $r.requests $kind)) -}}
 {{- end -}}
@@ -169,22 +169,4 @@ and the DAG Manager address QMTL's gateway dials (qmtl.gatewayDagmanagerDial, fi
 {{- end -}}
 
 {{- toYaml (dict "problems" $p) -}}
-{{- end -}}
-
-{{/*
-A Kubernetes quantity as a number (cpu in millicores, the others in bytes), or "" when it is not one
-(the schema reports malformed quantities). (dict "q" <value> "kind" "cpu"|"memory"|"ephemeral-storage")
-*/}}
-{{- define "qmtl.validate.quantity" -}}
-{{- $s := toString (.q | default "") -}}
-{{- $number := regexFind "^([0-9]+(\\.[0-9]+)?|\\.[0-9]+)" $s -}}
-{{- if $number -}}
-{{- $suffix := trimPrefix $number $s -}}
-{{- if eq .kind "cpu" -}}
-{{- if eq $suffix "m" -}}{{- float64 $number -}}{{- else if eq $suffix "" -}}{{- mulf (float64 $number) 1000 -}}{{- end -}}
-{{- else -}}
-{{- $scale := dict "" 1 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "E" 1e18 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "Pi" 1125899906842624 "Ei" 1152921504606846976 -}}
-{{- if hasKey $scale $suffix -}}{{- mulf (float64 $number) (get $scale $suffix) -}}{{- end -}}
-{{- end -}}
-{{- end -}}
 {{- end -}}

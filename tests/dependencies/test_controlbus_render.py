@@ -175,8 +175,10 @@ def test_seastar_cores_and_memory_follow_the_container_resources(profile) -> Non
     assert (smp, memory) == expected_seastar_sizes(resources)
 
 
-# Quantities in the other forms Kubernetes accepts (millicores, decimal k and G suffixes).
-@pytest.mark.parametrize(("cpu", "limit_cpu", "memory"), [("1500m", "2", "2000000k"), ("3", "3", "3G")])
+# Quantities in the other forms Kubernetes accepts (millicores, fractions, decimal k and G suffixes).
+@pytest.mark.parametrize(
+    ("cpu", "limit_cpu", "memory"), [("1500m", "2", "2000000k"), ("3", "3", "3G"), ("0.5", "1", "1.5Gi")]
+)
 def test_seastar_sizes_read_every_quantity_form(cpu: str, limit_cpu: str, memory: str) -> None:
     redpanda = {"requests": {"cpu": cpu}, "limits": {"cpu": limit_cpu, "memory": memory}}
     rendered = render_chart([QMTL_OFF, DEV, {"global": {"resources": {"dev": {"redpanda": redpanda}}}}])
@@ -186,7 +188,7 @@ def test_seastar_sizes_read_every_quantity_form(cpu: str, limit_cpu: str, memory
     assert (smp, size) == expected_seastar_sizes(resources)
 
 
-@pytest.mark.parametrize(("kind", "bad"), [("requests.cpu", "0.5"), ("limits.memory", "1.5Gi")])
+@pytest.mark.parametrize(("kind", "bad"), [("requests.cpu", "two"), ("limits.memory", "Gi")])
 def test_a_quantity_the_brokers_cannot_be_sized_from_is_refused_naming_the_key(kind: str, bad: str) -> None:
     section, key = kind.split(".")
     override = {"global": {"resources": {"dev": {"redpanda": {section: {key: bad}}}}}}

@@ -1,28 +1,42 @@
 {{/*
-A Kubernetes resource quantity as a whole number, for templates that size a process from its container's
-resources (Redis maxmemory, Redpanda --memory/--smp). Fails naming the values key when the quantity is
-not one it understands.
+Kubernetes resource quantities, parsed in ONE place.
 
-  memory: (dict "quantity" "1536Mi" "what" "<values path>") -> bytes. Plain bytes and the Ki/Mi/Gi/Ti
-          and k/M/G/T suffixes.
-  CPU:    (dict "quantity" "1500m" "cpu" true "what" "<values path>") -> whole cores, at least 1.
-          Whole cores and millicores (m).
+  qmtl.quantity.number: (dict "q" <value> "kind" "cpu"|"memory"|"ephemeral-storage") -> millicores (cpu)
+      or bytes (the others) as a number, or "" when the value is empty or not a quantity (the schema
+      reports malformed ones). The aggregated values check compares limits with requests with it.
+  qmtl.quantity: for templates that size a process from its container's resources (Redis maxmemory,
+      Redpanda --memory/--smp); fails naming the values key when the value is not a quantity.
+        memory: (dict "quantity" "1536Mi" "what" "<values path>") -> bytes
+        CPU:    (dict "quantity" "1500m" "cpu" true "what" "<values path>") -> whole cores, at least 1
 */}}
+{{- define "qmtl.quantity.number" -}}
+{{- $s := toString (.q | default "") -}}
+{{- if $s -}}
+{{- $number := regexFind "^([0-9]+(\\.[0-9]+)?|\\.[0-9]+)" $s -}}
+{{- if $number -}}
+{{- $suffix := trimPrefix $number $s -}}
+{{- if eq .kind "cpu" -}}
+{{- if eq $suffix "m" -}}{{- float64 $number -}}{{- else if eq $suffix "" -}}{{- mulf (float64 $number) 1000 -}}{{- end -}}
+{{- else -}}
+{{- $scale := dict "" 1 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "E" 1e18 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "Pi" 1125899906842624 "Ei" 1152921504606846976 -}}
+{{- if hasKey $scale $suffix -}}{{- mulf (float64 $number) (get $scale $suffix) -}}{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "qmtl.quantity" -}}
 {{- $q := toString .quantity -}}
+{{- $n := include "qmtl.quantity.number" (dict "q" $q "kind" (ternary "cpu" "memory" (not (not .cpu)))) -}}
 {{- if .cpu -}}
-{{- if not (regexMatch "^[0-9]+(m)?$" $q) -}}
-{{- fail (printf "%s: %q is not a CPU quantity this chart understands (use e.g. 2 or 1500m)" .what $q) -}}
+{{- if not $n -}}
+{{- fail (printf "%s: %q is not a CPU quantity (use e.g. 2 or 1500m)" .what $q) -}}
 {{- end -}}
-{{- $cores := ternary (div (trimSuffix "m" $q | int64) 1000) ($q | int64) (hasSuffix "m" $q) -}}
-{{- max 1 $cores -}}
+{{- max 1 (div (float64 $n | int64) 1000) -}}
 {{- else -}}
-{{- $units := dict "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 -}}
-{{- if not (regexMatch "^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$" $q) -}}
-{{- fail (printf "%s: %q is not a memory quantity this chart understands (use e.g. 256Mi or 1Gi)" .what $q) -}}
+{{- if not $n -}}
+{{- fail (printf "%s: %q is not a memory quantity (use e.g. 256Mi or 1Gi)" .what $q) -}}
 {{- end -}}
-{{- $num := regexReplaceAll "^([0-9]+).*$" $q "${1}" | int64 -}}
-{{- $suffix := regexReplaceAll "^[0-9]+" $q "" -}}
-{{- if $suffix -}}{{- mul $num (get $units $suffix | int64) -}}{{- else -}}{{- $num -}}{{- end -}}
+{{- float64 $n | int64 -}}
 {{- end -}}
 {{- end -}}
