@@ -8,6 +8,7 @@ InfluxDB line protocol listener stays closed."""
 from __future__ import annotations
 
 import base64
+import pathlib
 import socket
 import urllib.error
 import urllib.request
@@ -19,6 +20,7 @@ from tests.harness.objects import env, only_container, secret_data
 
 pins = pytest.importorskip("tests.engines.pins", reason="tests/engines (real servers) is not there")
 proc = pytest.importorskip("tests.engines._proc")
+servers = pytest.importorskip("tests.engines.servers")
 psycopg = pytest.importorskip("psycopg")
 
 pytestmark = pytest.mark.engines
@@ -32,7 +34,7 @@ def server():
     rendered = render_chart(VALUES)
     c = only_container(rendered, "StatefulSet", "questdb")
     try:
-        jar, java = pins.questdb_jar(), pins.java("questdb")
+        servers.questdb_command(pathlib.Path())  # EngineUnavailable: QuestDB is not installed
     except pins.EngineUnavailable as exc:
         pytest.skip(str(exc))
     qdb_env, ports = {}, {}
@@ -50,17 +52,7 @@ def server():
         workdir = proc.make_workdir("questdb-rendered")
         process = proc.Process(
             "questdb",
-            [
-                java,
-                "-Xms128m",
-                "-Xmx512m",
-                "-p",
-                str(jar),
-                "-m",
-                "io.questdb/io.questdb.ServerMain",
-                "-d",
-                str(workdir),
-            ],
+            servers.questdb_command(workdir),
             log_path=workdir / "questdb.log",
             cwd=workdir,
             env=qdb_env,

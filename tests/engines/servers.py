@@ -574,6 +574,21 @@ def acl_binding(spec: Mapping[str, Any] | Any) -> list:
     ]
 
 
+def _every_acl_of(principal: str | None):
+    """An ACL filter that matches every ACL (of `principal`, or of everyone)."""
+    from confluent_kafka.admin import (
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    return AclBindingFilter(
+        ResourceType.ANY, None, ResourcePatternType.ANY, principal, None, AclOperation.ANY, AclPermissionType.ANY
+    )
+
+
 @dataclass
 class KafkaBroker(_Server):
     """One KRaft node (broker+controller) with two client listeners, as the chart's Redpanda is meant:
@@ -700,44 +715,12 @@ class KafkaBroker(_Server):
         return bindings
 
     def describe_acls(self, principal: str | None = None) -> list:
-        from confluent_kafka.admin import (
-            AclBindingFilter,
-            AclOperation,
-            AclPermissionType,
-            ResourcePatternType,
-            ResourceType,
-        )
-
-        flt = AclBindingFilter(
-            ResourceType.ANY,
-            None,
-            ResourcePatternType.ANY,
-            principal,
-            None,
-            AclOperation.ANY,
-            AclPermissionType.ANY,
-        )
+        flt = _every_acl_of(principal)
         return list(self.admin().describe_acls(flt, request_timeout=30).result(35))
 
     def delete_acls(self, principal: str | None = None) -> int:
         """Delete every ACL (of `principal`, or all); returns how many."""
-        from confluent_kafka.admin import (
-            AclBindingFilter,
-            AclOperation,
-            AclPermissionType,
-            ResourcePatternType,
-            ResourceType,
-        )
-
-        flt = AclBindingFilter(
-            ResourceType.ANY,
-            None,
-            ResourcePatternType.ANY,
-            principal,
-            None,
-            AclOperation.ANY,
-            AclPermissionType.ANY,
-        )
+        flt = _every_acl_of(principal)
         deleted = 0
         for fut in self.admin().delete_acls([flt], request_timeout=30).values():
             deleted += len(fut.result(35))
@@ -954,6 +937,13 @@ class QuestDBServer(_Server):
             return resp.status == 200
 
 
+def questdb_command(workdir: pathlib.Path) -> list[str]:
+    """The QuestDB server process, its data (and conf/server.conf) in `workdir`; EngineUnavailable when
+    QuestDB or its Java is not installed."""
+    jar, java = pins.questdb_jar(), pins.java("questdb")
+    return [java, "-Xms128m", "-Xmx512m", "-p", str(jar), "-m", "io.questdb/io.questdb.ServerMain", "-d", str(workdir)]
+
+
 def start_questdb(
     pg_user: str = "admin",
     pg_password: str | None = None,
@@ -963,8 +953,7 @@ def start_questdb(
 ) -> QuestDBServer:
     """Start io.questdb.ServerMain with server.conf `pg.user`/`pg.password` (the coordinator's PG-wire
     credentials) on free ports; the read-only PG user is off. `config`: extra server.conf keys."""
-    jar = pins.questdb_jar()
-    java = pins.java("questdb")
+    questdb_command(pathlib.Path())  # EngineUnavailable before any set-up when QuestDB is not installed
     version = pins.pins()["questdb"]
     password = pg_password if pg_password is not None else _password()
 
@@ -988,17 +977,7 @@ def start_questdb(
         (workdir / "conf" / "server.conf").write_text("".join(f"{k}={v}\n" for k, v in conf.items()))
         proc = Process(
             "questdb",
-            [
-                java,
-                "-Xms128m",
-                "-Xmx512m",
-                "-p",
-                str(jar),
-                "-m",
-                "io.questdb/io.questdb.ServerMain",
-                "-d",
-                str(workdir),
-            ],
+            questdb_command(workdir),
             log_path=workdir / "questdb.log",
             cwd=workdir,
         )
