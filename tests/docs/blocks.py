@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
 from pathlib import Path
 
 from tests.harness.paths import REPO_ROOT
@@ -95,3 +96,18 @@ def all_blocks() -> list[Block]:
     for path in DOCUMENTS:
         out += parse(path)
     return out
+
+
+def run_shell(
+    script: str, *, cwd: Path, timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run a docs block as the reader's shell would, but strict (-e -u -o pipefail), output captured."""
+    return subprocess.run(
+        ["bash", "-e", "-u", "-o", "pipefail", "-c", script],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.docs.blocks import SHELL_LANGS, Block, all_blocks
+from tests.docs.blocks import SHELL_LANGS, Block, all_blocks, run_shell
 from tests.harness.paths import REPO_ROOT
 
 SHELL_BLOCKS = [b for b in all_blocks() if b.lang in SHELL_LANGS]
@@ -18,15 +18,7 @@ TIMEOUT = 300
 
 
 def run_block(block: Block, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["bash", "-e", "-u", "-o", "pipefail", "-c", block.text],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_shell(block.text, cwd=REPO_ROOT, env=env, timeout=TIMEOUT)
 
 
 def test_the_docs_have_commands_to_run() -> None:

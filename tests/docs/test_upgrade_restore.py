@@ -21,7 +21,7 @@ import redis as redis_py
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.docs.blocks import all_blocks
+from tests.docs.blocks import all_blocks, run_shell
 from tests.engines import pins
 from tests.engines._proc import free_port
 from tests.harness import render_chart
@@ -146,13 +146,7 @@ def test_an_rdb_snapshot_restored_as_the_docs_say_is_served_by_the_charts_redis(
     (data / "appendonlydir").mkdir()  # what a previous start of the chart's Redis leaves: an empty AOF
     block = _restore_block()
     assert "data=/data" in block
-    run = subprocess.run(
-        ["bash", "-e", "-u", "-o", "pipefail", "-c", block.replace("data=/data", f"data={data}")],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = run_shell(block.replace("data=/data", f"data={data}"), cwd=tmp_path, timeout=60)
     assert run.returncode == 0, run.stderr
 
     acl = tmp_path / "users.acl"
@@ -252,14 +246,7 @@ def test_questdb_tables_copied_as_the_docs_say_arrive_with_timestamp_and_partiti
         "user": user,
         "pass": password,
     }
-    run = subprocess.run(
-        ["bash", "-e", "-u", "-o", "pipefail", "-c", block.text],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = run_shell(block.text, cwd=tmp_path, env=env, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     assert '"rowsRejected":0' in run.stdout.replace(" ", ""), run.stdout
     _wait_for_rows(new, 3)
@@ -342,14 +329,7 @@ def test_minio_objects_mirrored_as_the_docs_say_land_under_the_prefix(minio_serv
         "ak": keys["QMTL_S3_ACCESS_KEY"],
         "sk": keys["QMTL_S3_SECRET_KEY"],
     }
-    run = subprocess.run(
-        ["bash", "-e", "-u", "-o", "pipefail", "-c", block.text],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    run = run_shell(block.text, cwd=tmp_path, env=env, timeout=180)
     assert run.returncode == 0, run.stdout + run.stderr
     coordinator = minio_server.client(keys["QMTL_S3_ACCESS_KEY"], keys["QMTL_S3_SECRET_KEY"])
     for key, body in objects.items():
