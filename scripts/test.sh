@@ -11,6 +11,7 @@
 # Phases (each timed; any nonzero exit fails the script, pytest's 5 = "no tests collected" included):
 #   setup       scripts/setup.sh
 #   ruff        ruff check .
+#   ruff-format ruff format --check .
 #   render/H    QMTL_HELM=H pytest -n auto -m "not smoke"                  for H in helm3 helm4
 #   smoke/H     scripts/local-cluster.sh start; KUBECONFIG=...; QMTL_HELM=H pytest -n 0 -m smoke;
 #               scripts/local-cluster.sh stop (also on failure or Ctrl-C)
@@ -95,6 +96,7 @@ PYTEST="${QMTL_ROOT}/.venv/bin/pytest"
 
 if [[ ${RENDER} == 1 ]]; then
   phase ruff "${QMTL_ROOT}/.venv/bin/ruff" check . || true
+  phase ruff-format "${QMTL_ROOT}/.venv/bin/ruff" format --check . || true
   for h in "${HELMS[@]}"; do
     QMTL_HELM="${h}" phase "render/${h}" "${PYTEST}" -n auto -m "not smoke" "${PYTEST_ARGS[@]}" || true
   done
