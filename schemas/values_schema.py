@@ -610,6 +610,16 @@ def _global(chart: Chart) -> Schema:
                     ),
                 },
             ),
+            "metrics": obj(
+                "Who may scrape the stack's /metrics endpoints from outside the release.",
+                {
+                    "from": ref(
+                        "networkPolicyPeers",
+                        "Peers admitted to the gateway's HTTP port, WorldService's port (its API too) and the "
+                        "coordinator's metrics port, e.g. Prometheus; [] admits nobody.",
+                    ),
+                },
+            ),
             "coordinatorCidrs": ref(
                 "cidrs", "Where an external coordinator is (gateway egress); empty: its port towards any destination."
             ),

@@ -5,6 +5,8 @@ here independently of the graph file, and the refusals of values the policies ca
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from tests.harness import render_chart, render_error
@@ -239,6 +241,28 @@ def test_gateway_ingress_source_is_configurable() -> None:
     assert not cluster.allowed(outsiders["outside"], pods["gateway"], port)
     _, closed, pods, outsiders = _cluster_and_pods(EXTERNAL_COORDINATOR)
     assert not any(closed.allowed(src, pods["gateway"], port) for src in outsiders.values())
+
+
+def test_metrics_scrapers_reach_only_the_metrics_ports_and_only_when_admitted() -> None:
+    ports = merged_values()["global"]["ports"]
+    metrics = {"gateway": ports["gateway"], "worldservice": ports["worldservice"]}
+    metrics["seamless-coordinator"] = ports["coordinatorMetrics"]
+    prometheus = Endpoint("prometheus", "10.244.8.9", "monitoring", {"app": "prometheus"})
+    admitted = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    scraped = copy.deepcopy(COORDINATOR_WORKERS)
+    scraped["global"]["networkPolicy"]["metrics"] = {"from": [admitted]}
+    for values, expected in ((COORDINATOR_WORKERS, set()), (scraped, set(metrics))):
+        rendered = render_chart(values)
+        cluster = Cluster(rendered.by_kind("NetworkPolicy"), NAMESPACE, {"monitoring": {}})
+        pods = {
+            name: Endpoint(name, f"10.244.9.{index + 1}", NAMESPACE, {INSTANCE: RELEASE, COMPONENT: name})
+            for index, name in enumerate(load_graph()["components"])
+        }
+        reached = {name for name, port in metrics.items() if cluster.allowed(prometheus, pods[name], port)}
+        assert reached == expected
+        # nothing else of the stack: not the coordinator's API, not dagmanager, not a dependency
+        others = {(n, p) for n in pods for p in set(ports.values())} - set(metrics.items())
+        assert not [(n, p) for n, p in others if cluster.allowed(prometheus, pods[n], p)]
 
 
 def test_every_pod_may_resolve_names_and_nothing_else_leaves_by_default() -> None:
