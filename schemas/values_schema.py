@@ -121,6 +121,7 @@ BROKER = rf"^({HOSTNAME}|{IPV6}):[0-9]{{1,5}}$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_LABEL_OR_EMPTY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"
+DNS_SUBDOMAIN_OR_EMPTY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?$"
 SECRET_KEY = r"^[-._a-zA-Z0-9]+$"
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 CIDR = (
@@ -693,6 +694,19 @@ def _global(chart: Chart) -> Schema:
                 },
                 required=("attempts", "intervalSeconds", "timeoutSeconds"),
             ),
+            "gatewayEvents": obj(
+                "The key that signs the gateway's event-stream descriptors (gateway.events.secret of QMTL's config).",
+                {
+                    "existingSecret": string(
+                        "Your Secret holding the signing key; empty: the chart generates one (qmtl-gateway-events) "
+                        "and keeps it across upgrades.",
+                        pattern=DNS_SUBDOMAIN_OR_EMPTY,
+                        maxLength=253,
+                    ),
+                    "key": ref("secretKey", "Key of the signing key in existingSecret."),
+                },
+                required=("existingSecret", "key"),
+            ),
             "redis": redis,
             "postgres": postgres,
             "neo4j": neo4j,
@@ -722,6 +736,7 @@ def _global(chart: Chart) -> Schema:
             "ports",
             "seamless",
             "guard",
+            "gatewayEvents",
             "redis",
             "postgres",
             "neo4j",

@@ -20,6 +20,7 @@ from tests.core.common import (
     PROD_EXTERNAL_COORDINATOR,
     PROD_MANAGED,
     SERVICES,
+    checksum,
     container,
     endpoints_in,
     pod_spec,
@@ -28,6 +29,7 @@ from tests.core.common import (
     unbuilt_chart,
     write_script,
 )
+from tests.harness import render_chart
 from tests.harness.objects import qmtl_config
 
 # The keys QMTL's config dataclasses define (hyophyop/qmtl: GatewayConfig, GatewayEventsConfig,
@@ -346,3 +348,22 @@ def test_dsn_credentials_come_from_each_services_own_secret_keys() -> None:
     assert urlsplit(config["worldservice"]["server"]["redis"]).username == "worldservice"
     assert urlsplit(config["gateway"]["database_dsn"]).username == "gateway"
     assert urlsplit(config["worldservice"]["server"]["dsn"]).username == "worldservice"
+
+
+def test_the_gateway_event_key_can_come_from_the_users_own_secret() -> None:
+    own = {"global": {"gatewayEvents": {"existingSecret": "my-gateway-events", "key": "signing-key"}}}
+    default, bring = render(PROD), render_chart([PROD, own])
+
+    def events_ref(rendered) -> dict:
+        init = container(pod_spec(rendered, "gateway"), "qmtl-config", init=True)
+        (entry,) = [e for e in init["env"] if e["name"] == "QMTL_SECRET_GATEWAY_EVENTS"]
+        return entry["valueFrom"]["secretKeyRef"]
+
+    assert events_ref(default) == {"name": "qmtl-gateway-events", "key": "secret"}
+    assert default.find("Secret", "qmtl-gateway-events") is not None
+    assert events_ref(bring) == {"name": "my-gateway-events", "key": "signing-key"}
+    assert bring.find("Secret", "qmtl-gateway-events") is None  # nothing generated for it any more
+    # the file still takes it from that env var, and only the gateway's pod rolls
+    assert qmtl_config(bring)["gateway"]["events"]["secret"] == "${QMTL_SECRET_GATEWAY_EVENTS}"
+    rolled = {s for s in SERVICES if checksum(default, s) != checksum(bring, s)}
+    assert rolled == {"gateway"}

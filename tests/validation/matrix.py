@@ -76,6 +76,14 @@ CASES: tuple[Case, ...] = (
     Case(
         "dev-url-not-a-url", g(seamless={"coordinator_url": "coordinator"}), "global.seamless.coordinator_url", base=DEV
     ),
+    Case(
+        "gateway-events-secret-not-a-name",
+        g(gatewayEvents={"existingSecret": "My_Events", "key": "secret"}),
+        "global.gatewayEvents.existingSecret",
+    ),
+    Case(
+        "gateway-events-key-empty", g(gatewayEvents={"existingSecret": "events", "key": ""}), "global.gatewayEvents.key"
+    ),
     # --- the profile ---------------------------------------------------------------------------------------------
     Case("profile-typo", g(profile="prd"), "global.profile", lint=True),
     Case("profile-null", g(profile=None), "global.profile"),

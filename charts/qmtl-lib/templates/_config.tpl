@@ -89,7 +89,10 @@ Call: {{- $all := dict }}{{- include "qmtl.config.into" (dict "global" .Values.g
 {{- /* events: the signing secret from the gateway's own Secret; the WebSocket URLs handed to SDK
      clients point at the gateway Service (QMTL's defaults assume a TLS ingress named "gateway"). */ -}}
 {{- $_ := set $gw "events" (dict "secret" "${QMTL_SECRET_GATEWAY_EVENTS}" "stream_url" (printf "ws://%s/ws/evt" $gatewayBase) "fallback_url" (printf "ws://%s/ws" $gatewayBase)) -}}
-{{- $_ := set $secrets.gateway "QMTL_SECRET_GATEWAY_EVENTS" (dict "name" (include "qmtl.bundledSecretNames" . | fromYaml).gatewayEvents "key" "secret") -}}
+{{- $events := $g.gatewayEvents | default dict -}}
+{{- $eventsRef := dict "name" (include "qmtl.bundledSecretNames" . | fromYaml).gatewayEvents "key" "secret" -}}
+{{- if $events.existingSecret -}}{{- $eventsRef = dict "name" $events.existingSecret "key" ($events.key | default "secret") -}}{{- end -}}
+{{- $_ := set $secrets.gateway "QMTL_SECRET_GATEWAY_EVENTS" $eventsRef -}}
 
 {{- /* dagmanager */ -}}
 {{- $dm := dict "grpc_host" "0.0.0.0" "grpc_port" (int $ports.dagmanagerGrpc) "http_host" "0.0.0.0" "http_port" (int $ports.dagmanagerHttp) -}}
