@@ -2,8 +2,9 @@
 `helm test` pods of the qmtl chart (templates/tests/*.yaml), built on one skeleton.
 
 Each pod proves one thing about the installed stack with the CLIENT THAT SHIPS IN THE DEPENDENCY'S OWN
-IMAGE (redis-cli, psql, rpk, cypher-shell, mc) or, where that image has none, with python3 of the QMTL
-image: the coordinator answers /healthz, and each bundled dependency lets a service's own credentials in
+IMAGE (redis-cli, psql, rpk, mc), with the client the service itself uses (Neo4j: the driver in the DAG
+Manager's image), or, where the dependency's image has none, with python3 of the QMTL image: the
+coordinator answers /healthz, and each bundled dependency lets a service's own credentials in
 and keeps them inside their scope (other keys, other databases, other prefixes are refused). The
 credentials are the very Secret keys the services use (qmtl.endpoints); no password is rendered.
 

@@ -8,10 +8,12 @@ the chart's own rendered provisioning, where the chart ships one:
   granted CONNECT on the worldservice database;
 - QuestDB: the coordinator's credentials; the check passes, and fails with a wrong password;
 - MinIO: the rendered provision.sh and policy; the check passes, and fails when the coordinator's user
-  also gets MinIO's built-in readwrite policy.
+  also gets MinIO's built-in readwrite policy;
+- Neo4j: the DAG Manager's password (the server's, as the chart's Secret sets it); the check passes with
+  the Neo4j driver, and fails for a user that is not the DAG Manager's.
 
-The ControlBus (rpk against Redpanda's admin API) and Neo4j (cypher-shell) checks need their images'
-clients, which these engines do not have: they are checked rendered (test_helm_test_pods) and run on kind.
+The ControlBus check (rpk against Redpanda's admin API) needs Redpanda's own client and admin API, which
+these engines do not have: it is checked rendered (test_helm_test_pods) and runs on kind.
 """
 
 from __future__ import annotations
@@ -293,3 +295,22 @@ def test_minio_check_fails_when_the_coordinator_gets_more_than_its_prefix(render
         "listing the whole bucket qmtl-seamless was allowed",
         "qmtl-seamless-qmtl-helm-test-other/qmtl-helm-test: expected Access Denied",
     )
+
+
+# --- Neo4j --------------------------------------------------------------------------------------------------
+def _neo4j(rendered, neo4j_server):
+    c = container_of(rendered, "Pod", "qmtl-test-neo4j")
+    password = pod_env(rendered, c, {})["NEO4J_PASSWORD"]
+    return start(neo4j_server, password=password)
+
+
+def test_neo4j_check_passes_with_the_dagmanagers_credentials(rendered, neo4j_server, tmp_path) -> None:
+    server = _neo4j(rendered, neo4j_server)
+    passed(run_check(rendered, "neo4j", {"NEO4J_URI": server.bolt_uri}, tmp_path))
+
+
+def test_neo4j_check_fails_when_the_credentials_do_not_open_a_session(rendered, neo4j_server, tmp_path) -> None:
+    server = _neo4j(rendered, neo4j_server)
+    # another user name, so that the failed attempts cannot lock the real user out (Neo4j's lockout)
+    result = run_check(rendered, "neo4j", {"NEO4J_URI": server.bolt_uri, "NEO4J_USERNAME": "not-dagmanager"}, tmp_path)
+    failed(result, "not-dagmanager@" + server.bolt_uri + ": no session")

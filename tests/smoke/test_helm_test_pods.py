@@ -159,9 +159,10 @@ def test_check_is_sized_from_the_sizing_table(prod, check: str) -> None:
 
 
 def test_checks_run_the_client_of_their_dependencys_own_image(prod) -> None:
-    """redis-cli, psql, cypher-shell and rpk from the image the dependency runs, mc from the image the MinIO
-    provisioning runs; the coordinator's and QuestDB's checks use python3 of the QMTL image (the QuestDB
-    image has no PG client, the QMTL images have no curl)."""
+    """redis-cli, psql and rpk from the image the dependency runs, mc from the image the MinIO provisioning
+    runs; the coordinator's and QuestDB's checks use python3 of the QMTL image (the QuestDB image has no PG
+    client, the QMTL images have no curl), Neo4j's the Neo4j driver in the DAG Manager's image (the client
+    dagmanager itself uses)."""
     pods = check_pods(prod)
     image = {check: container(pod)["image"] for check, pod in pods.items()}
     first = {
@@ -169,7 +170,6 @@ def test_checks_run_the_client_of_their_dependencys_own_image(prod) -> None:
         for kind, name in (
             ("StatefulSet", "redis"),
             ("StatefulSet", "postgres"),
-            ("StatefulSet", "neo4j"),
             ("StatefulSet", "redpanda"),
             ("Job", "minio-provision"),
             ("Deployment", "dagmanager"),
@@ -177,14 +177,15 @@ def test_checks_run_the_client_of_their_dependencys_own_image(prod) -> None:
     }
     assert image["redis"] == first["redis"]
     assert image["postgres"] == first["postgres"]
-    assert image["neo4j"] == first["neo4j"]
+    assert image["neo4j"] == first["dagmanager"]
     assert image["controlbus"] == first["redpanda"]
     assert image["minio"] == first["minio-provision"]
     assert image["coordinator"] == image["questdb"] == first["dagmanager"]
     assert container(pods["redis"])["command"][0] == "sh"
     assert "redis-cli" in container(pods["redis"])["command"][-1]
     assert "psql" in container(pods["postgres"])["command"][-1]
-    assert "cypher-shell" in container(pods["neo4j"])["command"][-1]
+    assert container(pods["neo4j"])["command"][:2] == ["python3", "-c"]
+    assert "from neo4j import GraphDatabase" in container(pods["neo4j"])["command"][-1]
     assert "rpk" in container(pods["controlbus"])["command"][-1]
     assert "mc" in container(pods["minio"])["command"][-1]
     assert container(pods["questdb"])["command"][:2] == ["python3", "-c"]
@@ -238,7 +239,7 @@ def test_checks_target_the_rendered_services(prod) -> None:
     s3 = container(pods["minio"])
     assert value(s3, "S3_ENDPOINT") == f"http://minio:{service_port(prod, 'minio')}"
     neo = container(pods["neo4j"])
-    assert value(neo, "NEO4J_ADDRESS") == f"bolt://neo4j:{service_port(prod, 'neo4j', 'bolt')}"
+    assert value(neo, "NEO4J_URI") == f"bolt://neo4j:{service_port(prod, 'neo4j', 'bolt')}"
     cb = container(pods["controlbus"])
     assert value(cb, "CONTROLBUS_INTERNAL") == f"redpanda:{service_port(prod, 'redpanda', 'kafka')}"
     assert value(cb, "RPK_BROKERS") == f"redpanda:{service_port(prod, 'redpanda', 'kafka-sasl')}"
