@@ -21,7 +21,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import pytest
 
 from tests.harness import render_chart
-from tests.harness.objects import env, qmtl_config, secret_data
+from tests.harness.objects import only_container, qmtl_config, resolved_env, secret_data
 
 pins = pytest.importorskip("tests.engines.pins", reason="tests/engines (real servers) is not there")
 psycopg = pytest.importorskip("psycopg")
@@ -40,16 +40,13 @@ def artifacts(tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("postgres-provision")
     (folder / "provision.sql").write_text(data["provision.sql"])
     (folder / "provision.sh").write_text(data["provision.sh"])
-    job = rendered.get("Job", "postgres-provision")
-    (container,) = job["spec"]["template"]["spec"]["containers"]
-    job_env, passwords = {}, {}
-    for name, entry in env(container).items():
-        ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
-        if ref and ref["name"] == "qmtl-postgres":
-            job_env[name] = passwords[ref["key"]] = secret_data(rendered, ref["name"])[ref["key"]]
-        elif "value" in entry:
-            job_env[name] = entry["value"]
-    return {"dir": folder, "env": job_env, "passwords": passwords, "config": qmtl_config(rendered)}
+    return {
+        "dir": folder,
+        # the Job's environment (its superuser connection is aimed at the test server by run_provisioning)
+        "env": resolved_env(rendered, only_container(rendered, "Job", "postgres-provision")),
+        "passwords": secret_data(rendered, "qmtl-postgres"),  # <service>-password, as the Job sets them
+        "config": qmtl_config(rendered),
+    }
 
 
 def run_provisioning(server, artifacts: dict, **overrides: str) -> subprocess.CompletedProcess:

@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 
 from tests.harness import render_chart
-from tests.harness.objects import env, only_container, secret_data
+from tests.harness.objects import only_container, resolved_env
 
 pins = pytest.importorskip("tests.engines.pins", reason="tests/engines (real servers) is not there")
 proc = pytest.importorskip("tests.engines._proc")
@@ -37,10 +37,7 @@ def server():
         servers.questdb_command(pathlib.Path())  # EngineUnavailable: QuestDB is not installed
     except pins.EngineUnavailable as exc:
         pytest.skip(str(exc))
-    qdb_env, ports = {}, {}
-    for name, entry in env(c).items():
-        ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
-        qdb_env[name] = secret_data(rendered, ref["name"])[ref["key"]] if ref else entry["value"]
+    qdb_env, ports = resolved_env(rendered, c), {}
     container_ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     probe_port = c["readinessProbe"]["httpGet"]["port"]
 

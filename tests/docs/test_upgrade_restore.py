@@ -24,7 +24,9 @@ from redis.retry import Retry
 from tests.docs.blocks import all_blocks, run_shell
 from tests.engines import pins
 from tests.engines._proc import free_port
+from tests.engines.fixtures import local_engine
 from tests.harness import render_chart
+from tests.harness.objects import resolved_env
 from tests.harness.paths import VALUES_DIR
 
 pytestmark = pytest.mark.engines
@@ -33,12 +35,7 @@ PROD = (VALUES_DIR / "prod.yaml",)
 
 
 def _redis_server() -> str:
-    try:
-        return pins.redis_binary().path
-    except pins.EngineUnavailable as exc:
-        if os.environ.get("QMTL_REQUIRE_ENGINES") == "1":
-            pytest.fail(f"{exc} [QMTL_REQUIRE_ENGINES=1]", pytrace=False)
-        pytest.skip(str(exc))
+    return local_engine(lambda: pins.redis_binary().path)
 
 
 def _client(port: int, **kwargs) -> redis_py.Redis:
@@ -190,17 +187,9 @@ def _questdb_config_from_render(rendered) -> dict[str, str]:
     sts = rendered.get("StatefulSet", "questdb")
     (container,) = [c for c in sts["spec"]["template"]["spec"]["containers"] if c["name"] == "questdb"]
     conf: dict[str, str] = {}
-    for env in container["env"]:
-        name = env["name"]
-        if not name.startswith("QDB_") or name.endswith("_NET_BIND_TO"):
-            continue
-        if "value" in env:
-            value = env["value"]
-        else:
-            ref = env["valueFrom"]["secretKeyRef"]
-            data = rendered.get("Secret", ref["name"])["data"]
-            value = base64.b64decode(data[ref["key"]]).decode()
-        conf[name[4:].lower().replace("_", ".")] = value
+    for name, value in resolved_env(rendered, container).items():
+        if name.startswith("QDB_") and not name.endswith("_NET_BIND_TO"):
+            conf[name[4:].lower().replace("_", ".")] = value
     return conf
 
 
@@ -277,12 +266,7 @@ def test_questdb_tables_copied_as_the_docs_say_arrive_with_timestamp_and_partiti
 
 
 def test_minio_objects_mirrored_as_the_docs_say_land_under_the_prefix(minio_server, tmp_path: Path) -> None:
-    try:
-        mc_env = minio_server.mc_env()
-    except pins.EngineUnavailable as exc:
-        if os.environ.get("QMTL_REQUIRE_ENGINES") == "1":
-            pytest.fail(f"{exc} [QMTL_REQUIRE_ENGINES=1]", pytrace=False)
-        pytest.skip(str(exc))
+    mc_env = local_engine(minio_server.mc_env)
     rendered = render_chart(values_files=PROD)
     # provision the server as the chart's Job does: its rendered script and policy, its env
     for name, text in rendered.get("ConfigMap", "qmtl-minio-provision")["data"].items():

@@ -159,6 +159,22 @@ def secret_data(rendered: Rendered, name: str) -> dict[str, str]:
     return data
 
 
+def resolved_env(rendered: Rendered, container: Mapping) -> dict[str, str]:
+    """A container's env as the kubelet would give it: each value, and each secretKeyRef read from the
+    release's rendered Secret. Other valueFrom sources are not in these renders and are refused."""
+    out = {}
+    for name, entry in env(container).items():
+        source = entry.get("valueFrom")
+        if source is None:
+            out[name] = entry.get("value", "")
+        elif "secretKeyRef" in source:
+            ref = source["secretKeyRef"]
+            out[name] = secret_data(rendered, ref["name"])[ref["key"]]
+        else:
+            raise ValueError(f"env {name}: cannot resolve {sorted(source)} from a render")
+    return out
+
+
 def qmtl_config(rendered: Rendered) -> dict:
     """The unified QMTL config as rendered: ConfigMap qmtl-config, key qmtl.json (placeholders, no secrets)."""
     return json.loads(rendered.get("ConfigMap", "qmtl-config")["data"]["qmtl.json"])

@@ -18,7 +18,6 @@ these engines do not have: it is checked rendered (test_helm_test_pods) and runs
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import subprocess
@@ -29,10 +28,12 @@ from pathlib import Path
 import pytest
 
 from tests.harness import render_chart
+from tests.harness.objects import only_container, resolved_env, secret_data
 from tests.harness.render import Rendered
 
 servers = pytest.importorskip("tests.engines.servers", reason="tests/engines (real servers) is not there")
 pins = pytest.importorskip("tests.engines.pins")
+local_engine = pytest.importorskip("tests.engines.fixtures").local_engine
 
 pytestmark = pytest.mark.engines
 
@@ -46,37 +47,15 @@ def rendered() -> Rendered:
     return render_chart(VALUES)
 
 
-def secret_data(rendered: Rendered, name: str) -> dict[str, str]:
-    obj = rendered.get("Secret", name)
-    data = {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
-    data.update(obj.get("stringData") or {})
-    return data
-
-
-def container_of(rendered: Rendered, kind: str, name: str) -> dict:
-    obj = rendered.get(kind, name)
-    template = obj if kind == "Pod" else obj["spec"]["template"]
-    (only,) = template["spec"]["containers"]
-    return only
-
-
 def pod_env(rendered: Rendered, c: dict, overrides: dict[str, str]) -> dict[str, str]:
-    """The container's env as the kubelet would give it: values, and secretKeyRefs resolved from the
-    rendered Secrets; then `overrides` (where the real server listens)."""
-    out = {}
-    for entry in c.get("env") or []:
-        if "value" in entry:
-            out[entry["name"]] = entry["value"]
-        else:
-            ref = entry["valueFrom"]["secretKeyRef"]
-            out[entry["name"]] = secret_data(rendered, ref["name"])[ref["key"]]
-    return {**out, **overrides}
+    """The container's env as the kubelet would give it, then `overrides` (where the real server listens)."""
+    return {**resolved_env(rendered, c), **overrides}
 
 
 def run_check(
     rendered: Rendered, check: str, overrides: dict[str, str], home: Path, path: list[str] = ()
 ) -> subprocess.CompletedProcess:
-    c = container_of(rendered, "Pod", f"qmtl-test-{check}")
+    c = only_container(rendered, "Pod", f"qmtl-test-{check}")
     command = list(c["command"])
     if command[0] == "python3":
         command[0] = sys.executable
@@ -102,22 +81,19 @@ def failed(result: subprocess.CompletedProcess, *expected: str) -> None:
 
 
 def start(factory, *args, **kwargs):
-    try:
-        return factory(*args, **kwargs)
-    except pins.EngineUnavailable as exc:
-        if os.environ.get("QMTL_REQUIRE_ENGINES") == "1":
-            raise
-        pytest.skip(str(exc))
+    """factory(...): a started server; SKIP (FAIL under QMTL_REQUIRE_ENGINES=1) when it is not installed."""
+    return local_engine(lambda: factory(*args, **kwargs))
 
 
 # --- Redis ------------------------------------------------------------------------------------------------
 def _redis_cli() -> str:
-    found = shutil.which("redis-cli")
-    if not found:
-        if os.environ.get("QMTL_REQUIRE_ENGINES") == "1":
-            pytest.fail("redis-cli is not on PATH (it comes with the redis-server engine)")
-        pytest.skip("redis-cli is not on PATH (it comes with the redis-server engine)")
-    return found
+    def find() -> str:
+        found = shutil.which("redis-cli")
+        if not found:
+            raise pins.EngineUnavailable("redis-cli is not on PATH (it comes with the redis-server engine)")
+        return found
+
+    return local_engine(find)
 
 
 @pytest.fixture
@@ -163,17 +139,12 @@ def test_redis_check_fails_when_the_coordinator_user_is_not_fenced(redis_check) 
 # --- PostgreSQL ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def postgres(rendered, tmp_path_factory) -> Iterator:
-    try:
-        bindir = pins.postgres_binaries().bindir
-    except pins.EngineUnavailable as exc:
-        if os.environ.get("QMTL_REQUIRE_ENGINES") == "1":
-            raise
-        pytest.skip(str(exc))
+    bindir = local_engine(lambda: pins.postgres_binaries().bindir)
     server = start(servers.start_postgres)
     folder = tmp_path_factory.mktemp("postgres-provision")
     for name, text in rendered.get("ConfigMap", "qmtl-postgres-provision")["data"].items():
         (folder / name).write_text(text)
-    job = container_of(rendered, "Job", "postgres-provision")
+    job = only_container(rendered, "Job", "postgres-provision")
     env = {
         **os.environ,
         **pod_env(
@@ -242,16 +213,14 @@ def test_questdb_check_fails_when_the_credentials_do_not_log_in(rendered, questd
 def minio(rendered, tmp_path_factory) -> Iterator:
     server = start(servers.start_minio)
     try:
-        mc_env = server.mc_env()
-    except pins.EngineUnavailable as exc:
+        mc_env = local_engine(server.mc_env)
+    except BaseException:  # skipped or failed for want of mc: do not leave the server running
         server.stop()
-        if os.environ.get("QMTL_REQUIRE_ENGINES") == "1":
-            raise
-        pytest.skip(str(exc))
+        raise
     folder = tmp_path_factory.mktemp("minio-provision")
     for name, text in rendered.get("ConfigMap", "qmtl-minio-provision")["data"].items():
         (folder / name).write_text(text)
-    job = container_of(rendered, "Job", "minio-provision")
+    job = only_container(rendered, "Job", "minio-provision")
     env = {
         **mc_env,
         **pod_env(
@@ -299,7 +268,7 @@ def test_minio_check_fails_when_the_coordinator_gets_more_than_its_prefix(render
 
 # --- Neo4j --------------------------------------------------------------------------------------------------
 def _neo4j(rendered, neo4j_server):
-    c = container_of(rendered, "Pod", "qmtl-test-neo4j")
+    c = only_container(rendered, "Pod", "qmtl-test-neo4j")
     password = pod_env(rendered, c, {})["NEO4J_PASSWORD"]
     return start(neo4j_server, password=password)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import http.server
-import os
 import re
 import secrets
 import socket
@@ -207,18 +206,14 @@ def test_guard_defaults_are_3_attempts_10_seconds_apart_5_second_timeout() -> No
 @pytest.fixture(scope="module")
 def redis_server():
     from tests.engines import servers
+    from tests.engines.fixtures import local_engine
 
     password = secrets.token_hex(12)
     acl = (
         f"user default off\n"
         f"user seamless-coordinator on >{password} ~seamless:* resetchannels -@all +auth +ping +select|3\n"
     )
-    try:
-        server = servers.start_redis(acl_text=acl)
-    except servers.EngineUnavailable as error:
-        if os.environ.get("QMTL_REQUIRE_ENGINES") == "1":
-            pytest.fail(f"redis-server is required: {error}")
-        pytest.skip(f"redis-server not installed: {error}")
+    server = local_engine(lambda: servers.start_redis(acl_text=acl))
     server.password = password  # type: ignore[attr-defined]
     yield server
     server.stop()
@@ -299,13 +294,9 @@ def test_redis_credentials_from_the_environment(redis_server, monkeypatch: pytes
 @pytest.fixture(scope="module")
 def minio_server():
     from tests.engines import servers
+    from tests.engines.fixtures import local_engine
 
-    try:
-        server = servers.start_minio()
-    except servers.EngineUnavailable as error:
-        if os.environ.get("QMTL_REQUIRE_ENGINES") == "1":
-            pytest.fail(f"minio is required: {error}")
-        pytest.skip(f"minio not installed: {error}")
+    server = local_engine(servers.start_minio)
     yield server
     server.stop()
 
