@@ -136,34 +136,39 @@ def test_redis_check_fails_when_the_coordinator_user_is_not_fenced(redis_check) 
     )
 
 
+def provision(rendered: Rendered, job: str, folder: Path, base_env, overrides: dict[str, str], timeout: float) -> None:
+    """The chart's provisioning Job `job`, run here as the cluster would: the files of its ConfigMap
+    (qmtl-<job>) in `folder`, its env (rendered Secrets resolved, then `overrides`) on top of `base_env`,
+    provision.sh by bash. It must succeed."""
+    for name, text in rendered.get("ConfigMap", f"qmtl-{job}")["data"].items():
+        (folder / name).write_text(text)
+    env = {**base_env, **pod_env(rendered, only_container(rendered, "Job", job), overrides)}
+    done = subprocess.run(
+        ["bash", str(folder / "provision.sh")], env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, f"the rendered provision.sh failed:\n{done.stdout}\n{done.stderr}"
+
+
 # --- PostgreSQL ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def postgres(rendered, tmp_path_factory) -> Iterator:
     bindir = local_engine(lambda: pins.postgres_binaries().bindir)
     server = start(servers.start_postgres)
-    folder = tmp_path_factory.mktemp("postgres-provision")
-    for name, text in rendered.get("ConfigMap", "qmtl-postgres-provision")["data"].items():
-        (folder / name).write_text(text)
-    job = only_container(rendered, "Job", "postgres-provision")
-    env = {
-        **os.environ,
-        **pod_env(
-            rendered,
-            job,
-            {
-                "PGHOST": server.host,
-                "PGPORT": str(server.port),
-                "PGUSER": server.superuser,
-                "PGPASSWORD": server.superuser_password,
-                "QMTL_PROVISION_WAIT_SECONDS": "30",
-            },
-        ),
-        "PATH": f"{bindir}:{os.environ.get('PATH', '')}",
-    }
-    provision = subprocess.run(
-        ["bash", str(folder / "provision.sh")], env=env, capture_output=True, text=True, timeout=120
+    provision(
+        rendered,
+        "postgres-provision",
+        tmp_path_factory.mktemp("postgres-provision"),
+        os.environ,
+        {
+            "PGHOST": server.host,
+            "PGPORT": str(server.port),
+            "PGUSER": server.superuser,
+            "PGPASSWORD": server.superuser_password,
+            "QMTL_PROVISION_WAIT_SECONDS": "30",
+            "PATH": f"{bindir}:{os.environ.get('PATH', '')}",
+        },
+        timeout=120,
     )
-    assert provision.returncode == 0, f"the rendered provision.sh failed:\n{provision.stdout}\n{provision.stderr}"
     yield server, str(bindir)
     server.stop()
 
@@ -218,27 +223,14 @@ def minio(rendered, tmp_path_factory) -> Iterator:
         server.stop()
         raise
     folder = tmp_path_factory.mktemp("minio-provision")
-    for name, text in rendered.get("ConfigMap", "qmtl-minio-provision")["data"].items():
-        (folder / name).write_text(text)
-    job = only_container(rendered, "Job", "minio-provision")
-    env = {
-        **mc_env,
-        **pod_env(
-            rendered,
-            job,
-            {
-                "MINIO_ENDPOINT": server.url,
-                "MINIO_ROOT_USER": server.root_user,
-                "MINIO_ROOT_PASSWORD": server.root_password,
-                "QMTL_PROVISION_WAIT_SECONDS": "30",
-                "TMPDIR": str(folder),
-            },
-        ),
+    overrides = {
+        "MINIO_ENDPOINT": server.url,
+        "MINIO_ROOT_USER": server.root_user,
+        "MINIO_ROOT_PASSWORD": server.root_password,
+        "QMTL_PROVISION_WAIT_SECONDS": "30",
+        "TMPDIR": str(folder),
     }
-    provision = subprocess.run(
-        ["bash", str(folder / "provision.sh")], env=env, capture_output=True, text=True, timeout=180
-    )
-    assert provision.returncode == 0, f"the rendered provision.sh failed:\n{provision.stdout}\n{provision.stderr}"
+    provision(rendered, "minio-provision", folder, mc_env, overrides, timeout=180)
     yield server
     server.stop()
 
