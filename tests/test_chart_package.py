@@ -4,7 +4,6 @@ supported Kubernetes schemas."""
 
 from __future__ import annotations
 
-import shutil
 import tarfile
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from tests.harness import (
     supported_kube_versions,
     validate_k8s,
 )
-from tests.harness.paths import CHART_DIR
+from tests.harness.paths import CHART_DIR, copy_chart
 
 CHART = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())
 SUBCHART_DIRS = sorted(p.parent for p in (CHART_DIR / "charts").glob("*/Chart.yaml"))
@@ -79,12 +78,7 @@ def test_every_subchart_is_declared_with_pinned_version_and_condition() -> None:
 
 
 def test_chart_lock_is_in_sync(tmp_path: Path) -> None:
-    copy = tmp_path / "chart"
-    shutil.copytree(
-        CHART_DIR,
-        copy,
-        ignore=shutil.ignore_patterns(".git", ".tools", ".venv", ".cache", "tests", "scripts", "__pycache__"),
-    )
+    copy = copy_chart(tmp_path / "chart")
     committed = yaml.safe_load((CHART_DIR / "Chart.lock").read_text())
     result = run_helm("dependency", "update", str(copy), "--skip-refresh")
     assert result.ok, result.stderr

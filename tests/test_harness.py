@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -15,22 +14,14 @@ import pytest
 
 from tests.harness import K8sSchemaError, RenderError, render_chart, validate_k8s
 from tests.harness.k8s_schema import supported_kube_versions
-from tests.harness.paths import CHART_DIR, REPO_ROOT
+from tests.harness.paths import REPO_ROOT, copy_chart
 from tests.harness.render import CACHE_ENV, RENDER_COUNT_FILE, _memo
 
 
 @pytest.fixture
 def chart_copy(tmp_path: Path) -> Path:
     """A private copy of the chart that a test may break."""
-    target = tmp_path / "chart"
-    shutil.copytree(
-        CHART_DIR,
-        target,
-        ignore=shutil.ignore_patterns(
-            ".git", ".tools", ".venv", ".cache", "tests", "scripts", "__pycache__", ".pytest_cache"
-        ),
-    )
-    return target
+    return copy_chart(tmp_path / "chart")
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from tests.core.common import (
 from tests.harness import render_chart, render_error
 from tests.harness.objects import env as env_by_name
 from tests.harness.objects import merged
-from tests.harness.paths import CHART_DIR
+from tests.harness.paths import CHART_DIR, copy_chart
 
 ENV_NAMES = {
     "COORDINATOR_ID",
@@ -200,14 +200,7 @@ def test_inconsistent_values_are_refused_naming_the_key(case: str) -> None:
 
 @pytest.fixture(scope="module")
 def notes_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("notes") / "chart"
-    shutil.copytree(
-        CHART_DIR,
-        target,
-        ignore=shutil.ignore_patterns(
-            ".git", ".tools", ".venv", ".cache", "tests", "scripts", "__pycache__", ".pytest_cache"
-        ),
-    )
+    target = copy_chart(tmp_path_factory.mktemp("notes") / "chart")
     (target / "notes-under-test").mkdir()
     shutil.copy(CHART_DIR / "templates" / "NOTES.txt", target / "notes-under-test" / "NOTES.txt")
     (target / "templates" / "zz-notes-under-test.yaml").write_text(

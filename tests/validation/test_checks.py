@@ -5,14 +5,13 @@ and its rules are written there only."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from qmtl_validate import chart
 
 from tests.harness import helm_lint, render_chart, render_error, run_helm
-from tests.harness.paths import CHART_DIR, REPO_ROOT
+from tests.harness.paths import REPO_ROOT, copy_chart
 from tests.validation.conftest import DEV, PROD
 
 CHECK_TEMPLATE = Path("templates/validate/renders/first/check.yaml")
@@ -89,14 +88,7 @@ def test_a_components_own_fail_does_not_hide_the_aggregated_list() -> None:
 def test_helm_lint_ignores_fail_and_the_check_turns_it_into_an_error(tmp_path: Path) -> None:
     """The premise (lint logs `fail` and passes) proved on a copy without the lint-only Deployment; then the
     real template: lint reports the problems as an ERROR."""
-    copy = tmp_path / "qmtl"
-    shutil.copytree(
-        CHART_DIR,
-        copy,
-        ignore=shutil.ignore_patterns(
-            ".git", ".tools", ".venv", ".cache", "tests", "scripts", "__pycache__", ".pytest_cache"
-        ),
-    )
+    copy = copy_chart(tmp_path / "qmtl")
     text = (copy / CHECK_TEMPLATE).read_text()
     (copy / CHECK_TEMPLATE).write_text(text[: text.index("apiVersion: apps/v1")] + "{{- end -}}\n")
     bad = {"global": {"redis": {"databases": {"gateway": 3}}}}

@@ -15,7 +15,7 @@ from qmtl_validate import schema
 from qmtl_validate.values import helm_values, load_file
 
 from tests.harness import render_chart, value_sets
-from tests.harness.paths import REPO_ROOT, VALUES_DIR
+from tests.harness.paths import REPO_ROOT, VALUES_DIR, copy_chart
 from tests.validation.conftest import DEV, PROD, check_named, run_validate
 
 DEPENDENCIES = ("redis", "postgres", "neo4j", "questdb", "minio", "controlbus")
@@ -154,14 +154,7 @@ MERGE_CASES = {
 
 @pytest.fixture(scope="module")
 def dump_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    chart = tmp_path_factory.mktemp("dump") / "qmtl"
-    shutil.copytree(
-        REPO_ROOT,
-        chart,
-        ignore=shutil.ignore_patterns(
-            ".git", ".tools", ".venv", ".cache", "tests", "scripts", "schemas", "__pycache__", ".pytest_cache"
-        ),
-    )
+    chart = copy_chart(tmp_path_factory.mktemp("dump") / "qmtl", "schemas")
     # Only the dump: Helm coalesces the values before any template runs, so the chart's own templates (and
     # their refusals of bad values) are not needed to see what it hands them.
     for templates in [chart / "templates", *(chart / "charts").glob("*/templates")]:

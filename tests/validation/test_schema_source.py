@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from qmtl_validate.values import helm_values, load_file
 
 from schemas import build, values_schema
 from tests.harness import render_chart
-from tests.harness.paths import REPO_ROOT
+from tests.harness.paths import REPO_ROOT, copy_chart
 from tests.validation.conftest import PROD
 
 COMMITTED = REPO_ROOT / "values.schema.json"
@@ -304,15 +303,7 @@ def values_schema_image_paths(values_schema_doc: dict) -> list[tuple[str, ...]]:
 
 
 def _chart_copy(tmp_path: Path) -> Path:
-    chart = tmp_path / "chart"
-    shutil.copytree(
-        REPO_ROOT,
-        chart,
-        ignore=shutil.ignore_patterns(
-            ".git", ".tools", ".venv", ".cache", "tests", "scripts", "docs", "__pycache__", ".pytest_cache"
-        ),
-    )
-    return chart
+    return copy_chart(tmp_path / "chart", "docs")
 
 
 def test_builder_refuses_an_undeclared_values_key(tmp_path: Path) -> None:
