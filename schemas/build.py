@@ -153,7 +153,7 @@ def _check_declared(schema: dict, value: Any, defs: dict, path: str, source: str
 
 
 def _attach_defaults(schema: dict, values: dict, path: str) -> None:
-    """`default` of every named property below `schema` (not inside shared $defs) = the chart's value.
+    """`default` of every named property below `schema` (not inside the shared definitions) = the chart's value.
     Objects with keys of their own get defaults on those keys; anything else (a map, a $ref'd type, a
     choice of shapes) carries its whole default."""
     props = schema.get("properties", {})
@@ -191,8 +191,8 @@ def _check_documented(schema: Any, path: str) -> None:
     for key in ("allOf", "anyOf", "oneOf"):
         if key in schema:
             _check_documented(schema[key], path)
-    for key, sub in (schema.get("$defs") or {}).items():
-        _check_documented(sub, f"$defs.{key}")
+    for key, sub in (schema.get(values_schema.DEFINITIONS) or {}).items():
+        _check_documented(sub, f"{values_schema.DEFINITIONS}.{key}")
 
 
 def _is_declaration(schema: dict) -> bool:
@@ -204,7 +204,7 @@ def generate(chart_dir: Path = CHART_DIR) -> dict:
     # A JSON round trip: every node its own object (the source shares some, e.g. one table for dev and prod),
     # so that each gets its own default.
     schema = json.loads(json.dumps(values_schema.build(chart_facts(chart_dir))))
-    defs = schema["$defs"]
+    defs = schema[values_schema.DEFINITIONS]
     umbrella = _load(chart_dir / "values.yaml") or {}
     _check_declared(schema, umbrella, defs, "", "values.yaml")
     for name, values in subchart_values(chart_dir).items():

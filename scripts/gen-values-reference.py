@@ -6,7 +6,7 @@
 
 Every key the schema declares gets a row: its description, its type (with the bounds the schema sets),
 its default and the prod rules that apply to it. What comes from where:
-  - keys, descriptions, types, bounds, shared types ($defs): values.schema.json (itself generated from
+  - keys, descriptions, types, bounds, shared types (definitions): values.schema.json (itself generated from
     schemas/values_schema.py by `python -m schemas.build`, which also copies values.yaml's defaults in);
   - defaults: the schema's `default`; where it has none, the effective default Helm computes (a
     subchart's own values.yaml under its section, overridden by the umbrella's values.yaml);
@@ -41,9 +41,15 @@ Schema = dict[str, Any]
 # --- reading the schema ------------------------------------------------------------------------------
 
 
+def definitions_key(schema: Schema) -> str:
+    """Where the schema's dialect keeps shared types: `definitions` up to draft-07, `$defs` after it."""
+    dialect = str(schema.get("$schema", ""))
+    return "$defs" if ("2019-09" in dialect or "2020-12" in dialect) else "definitions"
+
+
 def ref_name(node: Schema) -> str | None:
     ref = node.get("$ref")
-    return ref.rsplit("/", 1)[-1] if isinstance(ref, str) and ref.startswith("#/$defs/") else None
+    return ref.rsplit("/", 1)[-1] if isinstance(ref, str) and re.match(r"#/(\$defs|definitions)/", ref) else None
 
 
 def resolve(node: Schema, defs: dict[str, Schema]) -> Schema:
@@ -280,7 +286,7 @@ def collect_rules(
 def all_rules(schema: Schema) -> list[Rule]:
     out: list[Rule] = []
     for sub in schema.get("allOf") or []:
-        collect_rules(sub, (), (), out, schema.get("$defs", {}))
+        collect_rules(sub, (), (), out, schema.get(definitions_key(schema), {}))
     seen: set[Rule] = set()
     unique = []
     for rule in out:
@@ -341,7 +347,7 @@ class Row:
 class Builder:
     def __init__(self, schema: Schema, values: dict):
         self.schema = schema
-        self.defs: dict[str, Schema] = schema.get("$defs", {})
+        self.defs: dict[str, Schema] = schema.get(definitions_key(schema), {})
         self.values = values
         self.rules = all_rules(schema)
         self.long_defaults: list[tuple[str, Any]] = []
@@ -507,7 +513,7 @@ def render(schema: Schema, values: dict) -> str:
             b.rows(node, (key,), rows)
             out += [*table(rows), ""]
 
-    out += ["## Shared types", "", "Types used by several keys (the schema's `$defs`).", ""]
+    out += ["## Shared types", "", f"Types used by several keys (the schema's `{definitions_key(b.schema)}`).", ""]
     for name, d in b.defs.items():
         if not is_object_def(name, b.defs):
             continue

@@ -22,6 +22,8 @@ The rules:
   seamless      the bundled coordinator (any profile) has Redis, QuestDB and S3; prod has them whatever
                 runs the coordinator, and a coordinator URL (the exception above)
   redis         every Redis user its own logical database
+  topics        every ControlBus topic's full name (global.controlbus.topicPrefix + its name) within
+                Kafka's 249 characters
   ports         ports that listen in the same pod differ
   resources     no limit below its request (the active profile's table and every component's override)
 */}}
@@ -105,6 +107,18 @@ when the blocks it reads are maps. */ -}}
 {{- $p = append $p (printf "global.redis.databases.%s: database %s is already used by %s: give every Redis user its own database index" $who $index (get $seen $index)) -}}
 {{- else -}}
 {{- $_ := set $seen $index $who -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* topics: Kafka refuses a topic name over 249 characters; the prefix counts. */ -}}
+{{- $bus := ternary $g.controlbus dict (kindIs "map" $g.controlbus) -}}
+{{- $prefix := ternary $bus.topicPrefix "" (kindIs "string" $bus.topicPrefix) -}}
+{{- if kindIs "map" $bus.topics -}}
+{{- range $topic := keys $bus.topics | sortAlpha -}}
+{{- $full := len (printf "%s%s" $prefix $topic) -}}
+{{- if gt $full 249 -}}
+{{- $p = append $p (printf "global.controlbus.topics.%s: the topic's full name (global.controlbus.topicPrefix + name) has %d characters, Kafka allows 249: shorten the name or the prefix" $topic $full) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

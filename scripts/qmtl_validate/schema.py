@@ -44,8 +44,12 @@ def dotted(parts: list[Any]) -> str:
 
 
 def _resolve(schema: dict, root: dict) -> dict:
-    while isinstance(schema, dict) and "$ref" in schema and schema["$ref"].startswith("#/$defs/"):
-        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+    """Follow local `$ref`s (JSON pointers into the schema itself, e.g. #/definitions/port)."""
+    while isinstance(schema, dict) and str(schema.get("$ref", "")).startswith("#/"):
+        node: Any = root
+        for part in schema["$ref"][2:].split("/"):
+            node = node[part.replace("~1", "/").replace("~0", "~")]
+        schema = node
     return schema
 
 
@@ -181,7 +185,7 @@ def _problems_of(error: jsonschema.ValidationError, root: dict) -> list[SchemaPr
 
 
 def check(schema: dict, values: dict) -> list[SchemaProblem]:
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = jsonschema.validators.validator_for(schema)(schema)  # the dialect its $schema names
     problems: list[SchemaProblem] = []
     for error in validator.iter_errors(values):
         problems.extend(_leaves(error, schema))

@@ -78,7 +78,7 @@ def _declared(schema: dict, path: list[str]) -> dict | None:
     node = schema
     for key in path:
         while "$ref" in node:
-            node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+            node = schema["definitions"][node["$ref"].rsplit("/", 1)[-1]]
         props = node.get("properties") or {}
         if key in props:
             node = props[key]
@@ -153,7 +153,7 @@ TOY = {
             "additionalProperties": False,
             "properties": {
                 "profile": {"type": "string", "enum": ["dev", "prod"], "description": "the profile", "default": "dev"},
-                "port": {"$ref": "#/$defs/port", "description": "a port", "default": 80},
+                "port": {"$ref": "#/definitions/port", "description": "a port", "default": 80},
                 "db": {
                     "type": "object",
                     "description": "a dependency",
@@ -169,7 +169,7 @@ TOY = {
             "type": "object",
             "description": "an app",
             "additionalProperties": True,
-            "properties": {"image": {"$ref": "#/$defs/image", "description": "its image"}},
+            "properties": {"image": {"$ref": "#/definitions/image", "description": "its image"}},
         },
     },
     "allOf": [
@@ -207,7 +207,7 @@ TOY = {
             },
         }
     ],
-    "$defs": {
+    "definitions": {
         "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "A TCP port."},
         "image": {
             "type": "object",
@@ -296,7 +296,7 @@ def test_generator_on_alternatives_and_at_least_one_rules() -> None:
                 "if": {"properties": {"db": {"properties": {"size": {"type": "object"}}}}},
             },
         ],
-        "$defs": {},
+        "definitions": {},
     }
     lines = gen.render(schema, {}).splitlines()
     assert "| `db.size` | string, non-empty or object |  |  | volume size |" in lines

@@ -243,6 +243,7 @@ CASES: tuple[Case, ...] = (
     Case("digest-wrong-algorithm", g(qmtlImage={"digest": "md5:" + "ab" * 16}), "global.qmtlImage.digest"),
     Case("tag-with-space", {"postgres": {"image": {"tag": "18 4"}}}, "postgres.image.tag"),
     Case("tag-not-quoted", {"postgres": {"image": {"tag": 18.4}}}, "postgres.image.tag"),
+    Case("tag-too-long", {"postgres": {"image": {"tag": "a" * 129}}}, "postgres.image.tag"),
     Case(
         "repository-uppercase",
         {"neo4j": {"image": {"repository": "docker.io/Library/Neo4j"}}},
@@ -427,6 +428,9 @@ CASES: tuple[Case, ...] = (
     Case("dependency-section-switch", {"redis": {"enabled": False}}, "redis.enabled"),
     Case("redis-db-out-of-range", g(redis={"databases": {"seamless": 16}}), "global.redis.databases.seamless"),
     Case("bucket-invalid", g(seamless={"artifact_bucket": "Qmtl_Seamless"}), "global.seamless.artifact_bucket"),
+    Case("bucket-too-short", g(seamless={"artifact_bucket": "qm"}), "global.seamless.artifact_bucket"),
+    Case("bucket-too-long", g(seamless={"artifact_bucket": "q" * 64}), "global.seamless.artifact_bucket"),
+    Case("topic-prefix-too-long", g(controlbus={"topicPrefix": "p" * 201}), "global.controlbus.topicPrefix"),
     Case("prefix-without-slash", g(seamless={"artifact_prefix": "artifacts"}), "global.seamless.artifact_prefix"),
     Case("prefix-wildcard", g(seamless={"artifact_prefix": "art*/"}), "global.seamless.artifact_prefix"),
     Case("replicas-zero", g(replicas={"prod": {"gateway": 0}}), "global.replicas.prod.gateway"),
@@ -435,6 +439,24 @@ CASES: tuple[Case, ...] = (
         "topic-name-invalid",
         g(controlbus={"topics": {"bad topic": {"partitions": 1, "retentionMs": 1}}}),
         "global.controlbus.topics.bad topic",
+    ),
+    Case(
+        "topic-name-too-long",
+        g(controlbus={"topics": {"t" * 250: {"partitions": 1, "retentionMs": 1}}}),
+        "global.controlbus.topics." + "t" * 250,
+        CHECK,
+    ),
+    Case(
+        "topic-name-too-long-with-prefix",
+        g(
+            controlbus={
+                "topicPrefix": "p" * 200,
+                "topicPrefixAcknowledged": True,
+                "topics": {"t" * 50: {"partitions": 1, "retentionMs": 1}},
+            }
+        ),
+        "global.controlbus.topics." + "t" * 50,
+        CHECK,
     ),
     Case(
         "topic-partitions-zero",

@@ -25,7 +25,7 @@ COMMITTED = REPO_ROOT / "values.schema.json"
 VALUES = yaml.safe_load((REPO_ROOT / "values.yaml").read_text())
 CHART = yaml.safe_load((REPO_ROOT / "Chart.yaml").read_text())
 SUBCHARTS = [d["name"] for d in CHART["dependencies"]]
-_DEFS = json.loads(COMMITTED.read_text())["$defs"]
+_DEFS = json.loads(COMMITTED.read_text())[values_schema.DEFINITIONS]
 
 
 def _subchart_values(name: str) -> dict:
@@ -38,14 +38,38 @@ def test_committed_schema_is_generated_from_its_source() -> None:
     assert COMMITTED.read_text() == generated, f"values.schema.json is stale: run `{build.REGENERATE}` and commit it"
 
 
-def test_schema_is_self_contained_2020_12(values_schema: dict) -> None:
-    assert values_schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    jsonschema.Draft202012Validator.check_schema(values_schema)
+def test_schema_is_self_contained_draft_07(values_schema: dict) -> None:
+    assert values_schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    jsonschema.Draft7Validator.check_schema(values_schema)
+    defs = values_schema["definitions"]
     refs = list(_walk_values(values_schema, "$ref"))
     assert refs, "expected local $refs to shared definitions"
-    assert all(r.startswith("#/$defs/") for r in refs), [r for r in refs if not r.startswith("#/$defs/")]
+    assert all(r.startswith("#/definitions/") for r in refs), [r for r in refs if not r.startswith("#/definitions/")]
     for ref in refs:
-        assert ref.rsplit("/", 1)[-1] in values_schema["$defs"], f"dangling {ref}"
+        assert ref.rsplit("/", 1)[-1] in defs, f"dangling {ref}"
+
+
+def test_a_ref_carries_no_keyword_that_draft_07_would_ignore(values_schema: dict) -> None:
+    """In draft-07 the keywords beside a `$ref` are ignored: a rule written there would silently not
+    apply. Only annotations may sit next to one."""
+    annotations = {"$ref", "description", "default", "title", "examples", "$comment"}
+    misplaced = [
+        (path, sorted(set(node) - annotations))
+        for path, node in _all_nodes(values_schema, "")
+        if "$ref" in node and set(node) - annotations
+    ]
+    assert misplaced == []
+
+
+def _all_nodes(node: Any, path: str):
+    if isinstance(node, dict):
+        yield path, node
+        for k, v in node.items():
+            if k not in ("default", "const", "enum", "examples"):
+                yield from _all_nodes(v, f"{path}/{k}")
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _all_nodes(item, f"{path}/{i}")
 
 
 def _walk_values(node: Any, key: str):
@@ -109,7 +133,7 @@ def test_unknown_keys_are_refused_everywhere_but_the_copies_of_global(values_sch
     """Every object refuses keys it does not declare, except `global` inside a component section (Helm puts
     a copy of `global` there) and the Kubernetes affinity blocks passed through as they are."""
     open_objects = []
-    roots = [("", values_schema), *((f"$defs.{k}", v) for k, v in values_schema["$defs"].items())]
+    roots = [("", values_schema), *((f"definitions.{k}", v) for k, v in values_schema["definitions"].items())]
     for root_path, root in roots:
         for path, node in _objects(root, root_path):
             if node.get("additionalProperties", True) is True:  # (a typed map, e.g. annotations, is not open)
@@ -117,7 +141,7 @@ def test_unknown_keys_are_refused_everywhere_but_the_copies_of_global(values_sch
     sections = [s for s in SUBCHARTS]
     assert sorted(open_objects) == sorted(
         [f"{s}.global" for s in sections]
-        + [f"$defs.affinity.{k}" for k in ("nodeAffinity", "podAffinity", "podAntiAffinity")]
+        + [f"definitions.affinity.{k}" for k in ("nodeAffinity", "podAffinity", "podAntiAffinity")]
     ), open_objects
     assert set(values_schema["properties"]) == {"global", *sections}
 
@@ -187,7 +211,7 @@ def test_defaults_equal_the_charts_values(values_schema: dict, source: str) -> N
 
 def test_the_chart_defaults_validate_as_dev(values_schema: dict) -> None:
     assert VALUES["global"]["profile"] == "dev"
-    assert list(jsonschema.Draft202012Validator(values_schema).iter_errors(VALUES)) == []
+    assert list(jsonschema.Draft7Validator(values_schema).iter_errors(VALUES)) == []
     with_subcharts = helm_values(REPO_ROOT, [])
     assert schema.check(values_schema, with_subcharts) == []
 
