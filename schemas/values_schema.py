@@ -140,7 +140,7 @@ CIDR = (
     rf"^({_OCTET}\.){{3}}{_OCTET}/([0-9]|[12][0-9]|3[0-2])$"
     r"|^[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}/([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$"
 )
-# Lengths go with each pattern as minLength/maxLength (no counted repetition: see the module's docstring).
+# Lengths go beside these patterns as minLength/maxLength (no long length ranges: the module's docstring).
 KAFKA_TOPIC = r"^[A-Za-z0-9._-]+$"  # Kafka's length limit (prefix + name) is the aggregated check's
 KAFKA_TOPIC_PREFIX = r"^[A-Za-z0-9._-]*$"
 KAFKA_TOPIC_PREFIX_MAX = 200  # leaves room for the topic names after it
