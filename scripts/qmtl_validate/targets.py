@@ -62,6 +62,17 @@ def seamless(config: dict, endpoints: dict, values: dict, prod: bool) -> list[Ch
                 "global.seamless.coordinator_url",
             )
         )
+    policies = (values.get("global") or {}).get("networkPolicy") or {}
+    if url and not coordinator.get("enabled") and policies.get("enabled") and not policies.get("coordinatorCidrs"):
+        checks.append(
+            Check(
+                "coordinator_network",
+                WARN,
+                "global.networkPolicy.coordinatorCidrs is empty: to reach the external coordinator the "
+                "NetworkPolicies open its port towards any address; set the coordinator's address range(s)",
+                "global.networkPolicy.coordinatorCidrs",
+            )
+        )
     _need(
         checks,
         "redis_dsn",

@@ -231,3 +231,19 @@ def test_notes_name_the_coordinator_url(notes_chart: Path) -> None:
     assert EXTERNAL_COORDINATOR_URL in prod
     assert "an external coordinator" in prod
     assert f"{EXTERNAL_COORDINATOR_URL}/healthz answered 2xx (3 attempts, 10 s apart, 5 s timeout each)" in prod
+
+
+def test_notes_warn_when_policies_open_the_external_coordinators_port_to_any_address(notes_chart: Path) -> None:
+    warning = "WARNING: global.networkPolicy.coordinatorCidrs is empty"
+    anywhere = merged(PROD_EXTERNAL_COORDINATOR, {"global": {"networkPolicy": {"coordinatorCidrs": []}}})
+    notes = " ".join(_notes(notes_chart, anywhere).split())
+    assert warning in notes
+    url = urlsplit(EXTERNAL_COORDINATOR_URL)
+    port = url.port or {"http": 80, "https": 443}[url.scheme]
+    assert f"({EXTERNAL_COORDINATOR_URL}) the NetworkPolicies let" in notes
+    assert f"connect to port {port} of ANY address" in notes
+    # given its address range, with the policies off, or with the bundled coordinator: nothing to warn about
+    assert warning not in _notes(notes_chart, PROD_EXTERNAL_COORDINATOR)
+    off = merged(anywhere, {"global": {"networkPolicy": {"enabled": False}}})
+    assert warning not in _notes(notes_chart, off)
+    assert warning not in _notes(notes_chart, PROD)

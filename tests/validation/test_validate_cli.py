@@ -13,6 +13,7 @@ import pytest
 from qmtl_validate import cli
 
 from tests.harness import helm_binary
+from tests.harness.objects import merged
 from tests.harness.paths import REPO_ROOT
 from tests.validation.conftest import DEV, PROD, check_named, errors, run_validate
 
@@ -52,6 +53,26 @@ def test_dev_without_coordinator_exits_0_with_a_warning() -> None:
     code, report, _ = run_validate([DEV], args=["--target", "seamless"])
     assert code == 0
     assert report["status"] == "warning"
+
+
+EXTERNAL_COORDINATOR = {
+    "seamless-coordinator": {"enabled": False},
+    "global": {"seamless": {"coordinator_url": "http://coordinator.shared.svc:8080"}},
+}
+
+
+@pytest.mark.parametrize(("cidrs", "severity"), [([], "warning"), (["10.20.0.0/28"], None)], ids=["no-cidrs", "cidrs"])
+def test_an_external_coordinator_without_address_ranges_is_a_warning(cidrs: list, severity: str | None) -> None:
+    """The policies cannot confine the gateway's egress to an external coordinator they know no address of."""
+    layer = merged(EXTERNAL_COORDINATOR, {"global": {"networkPolicy": {"coordinatorCidrs": cidrs}}})
+    code, report, _ = run_validate([PROD], values=[layer], args=["--target", "seamless"])
+    assert code == 0, report
+    found = [c for c in report["results"]["seamless"] if c["check"] == "coordinator_network"]
+    if severity is None:
+        assert found == []
+    else:
+        assert [(c["severity"], c["path"]) for c in found] == [(severity, "global.networkPolicy.coordinatorCidrs")]
+        assert "any address" in found[0]["hint"]
 
 
 def test_schema_and_check_problems_are_both_reported() -> None:
