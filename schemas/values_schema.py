@@ -148,6 +148,8 @@ S3_BUCKET = r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$"  # 3 to 63 characters
 # No `*` or `?`: the prefix is written into the coordinator's S3 policy, where they are wildcards.
 S3_PREFIX = r"^[A-Za-z0-9!_.'()-]+(/[A-Za-z0-9!_.'()-]+)*/$"
 LATEST = r"^[Ll][Aa][Tt][Ee][Ss][Tt]$"
+PROMETHEUS_DURATION = r"^[1-9][0-9]*(ms|s|m|h)$"  # one number and unit (the aggregated check compares two)
+LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 # Image references (the distribution/reference grammar, simplified): [registry[:port]/]path, a tag, a digest.
 _IMAGE_COMPONENT = r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*"
 IMAGE_REPOSITORY = rf"^({HOSTNAME}(:[0-9]{{1,5}})?/)?{_IMAGE_COMPONENT}(/{_IMAGE_COMPONENT})*$"
@@ -733,6 +735,23 @@ def _global(chart: Chart) -> Schema:
             "minio": minio,
             "controlbus": controlbus,
             "networkPolicy": network,
+            "serviceMonitor": obj(
+                "Prometheus Operator ServiceMonitors for the /metrics of the gateway, WorldService and the "
+                "coordinator (needs the monitoring.coreos.com/v1 CRDs). Scraping through the NetworkPolicies "
+                "also needs global.networkPolicy.metrics.from.",
+                {
+                    "enabled": boolean("Render the ServiceMonitors."),
+                    "interval": string("Scrape interval, e.g. 30s or 1m.", pattern=PROMETHEUS_DURATION),
+                    "scrapeTimeout": string(
+                        "Scrape timeout, e.g. 10s; at most the interval.", pattern=PROMETHEUS_DURATION
+                    ),
+                    "labels": obj(
+                        "Extra labels of the ServiceMonitors (e.g. the one a Prometheus selects them by).",
+                        additional={"type": "string", "pattern": LABEL_VALUE, "maxLength": 63},
+                    ),
+                },
+                required=("enabled", "interval", "scrapeTimeout"),
+            ),
             "resources": obj(
                 "Requests and limits per profile and container: every container of the stack.",
                 {

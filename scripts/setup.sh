@@ -15,6 +15,7 @@
 #   .tools/bin/kubectl                   at the local cluster's Kubernetes version (scripts/cluster/kube)
 #   .tools/bin/{etcd,kube-apiserver,kube-controller-manager,kube-scheduler,kwok}  (scripts/cluster/build.sh)
 #   .venv/                               Python 3.11 with pyproject.toml's `test` extra
+#   .tools/crds/                         the ServiceMonitor CRD (prometheus-operator's Go module)
 # and runs, when present, scripts/engines/install.sh (real dependency servers) and
 # scripts/scanners/install.sh (checkov, kube-score, pss-check), owned by their own authors.
 set -euo pipefail
@@ -153,6 +154,29 @@ setup_venv() {
   note "venv: .venv $("${venv}/bin/python" --version) with $(wc -l <"${reqs}") pins in $(elapsed "${t0}") s"
 }
 
+# --- CRDs of optional integrations (ServiceMonitor) ---------------------------------------------------
+# The module proxy serves a repository's whole tree; the CRD file is copied out of the module's zip.
+CRDS="${TOOLS}/crds"
+setup_crds() {
+  local version module file info dir key
+  version="$(pin tool.qmtl-stack.crds.prometheus_operator)"
+  module="github.com/prometheus-operator/prometheus-operator"
+  file="example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"
+  key="crds@${version}"
+  if stamp_ok "${key}" && [[ -f "${CRDS}/${file##*/}" ]]; then
+    note "crds: ServiceMonitor from prometheus-operator v${version} (cached)"; return
+  fi
+  info="$(cd "${TOOLS}/build" && GOFLAGS=-mod=mod go mod download -json "${module}@v${version}")" \
+    || die "cannot download ${module}@v${version} from the Go module proxy"
+  dir="$("${QMTL_PY}" -c 'import json,sys; print(json.loads(sys.argv[1])["Dir"])' "${info}")"
+  [[ -f "${dir}/${file}" ]] || die "${module}@v${version} has no ${file}"
+  mkdir -p "${CRDS}"
+  cp "${dir}/${file}" "${CRDS}/${file##*/}"
+  chmod u+w "${CRDS}/${file##*/}"
+  stamp_set "${key}"
+  note "crds: ServiceMonitor from prometheus-operator v${version}"
+}
+
 # --- run ----------------------------------------------------------------------------------------------
 t="$(now_s)"; setup_helm 3; setup_helm 4
 t_helm="$(elapsed "${t}")"
@@ -170,6 +194,7 @@ if [[ ${WITH_CLUSTER} == 1 ]]; then
 fi
 
 t="$(now_s)"; setup_venv; t_venv="$(elapsed "${t}")"
+setup_crds
 
 # Installers owned by other parts of the project: called when present and executable; a failure fails
 # set-up. engines: real dependency servers for tests/engines; scanners: checkov (own venv), kube-score,

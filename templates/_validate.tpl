@@ -24,6 +24,7 @@ The rules:
   redis         every Redis user its own logical database
   topics        every ControlBus topic's full name (global.controlbus.topicPrefix + its name) within
                 Kafka's 249 characters
+  scrape        global.serviceMonitor.scrapeTimeout at most its interval (Prometheus refuses more)
   ports         ports that listen in the same pod differ
   resources     no limit below its request (the active profile's table and every component's override)
 */}}
@@ -120,6 +121,22 @@ when the blocks it reads are maps. */ -}}
 {{- if gt $full 249 -}}
 {{- $p = append $p (printf "global.controlbus.topics.%s: the topic's full name (global.controlbus.topicPrefix + name) has %d characters, Kafka allows 249: shorten the name or the prefix" $topic $full) -}}
 {{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* scrape: durations are one number and unit (values.schema.json); compare them in ms. */ -}}
+{{- $sm := ternary $g.serviceMonitor dict (kindIs "map" $g.serviceMonitor) -}}
+{{- if $sm.enabled -}}
+{{- $ms := dict -}}
+{{- range $key := list "interval" "scrapeTimeout" -}}
+{{- $d := toString (get $sm $key) -}}
+{{- if regexMatch "^[0-9]+(ms|s|m|h)$" $d -}}
+{{- $unit := regexReplaceAll "^[0-9]+" $d "" -}}
+{{- $_ := set $ms $key (mul (int64 (trimSuffix $unit $d)) (get (dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000) $unit)) -}}
+{{- end -}}
+{{- end -}}
+{{- if and (hasKey $ms "interval") (hasKey $ms "scrapeTimeout") (gt (get $ms "scrapeTimeout") (get $ms "interval")) -}}
+{{- $p = append $p (printf "global.serviceMonitor.scrapeTimeout: %s is longer than global.serviceMonitor.interval (%s), which Prometheus refuses: shorten it or raise the interval" $sm.scrapeTimeout $sm.interval) -}}
 {{- end -}}
 {{- end -}}
 
