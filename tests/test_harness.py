@@ -76,6 +76,22 @@ def test_unknown_field_fails_the_kubernetes_schema_check(version: str) -> None:
         validate_k8s(wrong_type, version)
 
 
+def test_custom_resources_are_checked_strictly_against_their_crd() -> None:
+    monitor = render_chart({"global": {"serviceMonitor": {"enabled": True}}}).get("ServiceMonitor", "gateway")
+    validate_k8s(monitor, supported_kube_versions()[1])  # the real object passes
+    for where, field in ((("spec", "endpoints", 0), "portName"), (("metadata",), "labelz"), ((), "extra")):
+        broken = copy.deepcopy(monitor)
+        node = broken
+        for key in where:
+            node = node[key]
+        node[field] = "x"
+        with pytest.raises(K8sSchemaError, match=field):
+            validate_k8s(broken, supported_kube_versions()[1])
+    unknown = {**monitor, "apiVersion": "example.com/v1", "kind": "Widget"}
+    with pytest.raises(K8sSchemaError, match=r"no CRD for it in \.tools/crds"):
+        validate_k8s(unknown, supported_kube_versions()[1])
+
+
 def test_cache_renders_each_values_set_once(fresh_cache: Path) -> None:
     values = {"global": {"seamless": {"artifact_bucket": "bucket-a", "artifact_prefix": "artifacts/"}}}
     first = render_chart(values)
