@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from qmtl_validate import cli
 
+from tests.core.common import PROD_EXTERNAL_COORDINATOR
 from tests.harness import helm_binary
 from tests.harness.objects import merged
 from tests.harness.paths import REPO_ROOT
@@ -55,16 +56,10 @@ def test_dev_without_coordinator_exits_0_with_a_warning() -> None:
     assert report["status"] == "warning"
 
 
-EXTERNAL_COORDINATOR = {
-    "seamless-coordinator": {"enabled": False},
-    "global": {"seamless": {"coordinator_url": "http://coordinator.shared.svc:8080"}},
-}
-
-
 @pytest.mark.parametrize(("cidrs", "severity"), [([], "warning"), (["10.20.0.0/28"], None)], ids=["no-cidrs", "cidrs"])
 def test_an_external_coordinator_without_address_ranges_is_a_warning(cidrs: list, severity: str | None) -> None:
     """The policies cannot confine the gateway's egress to an external coordinator they know no address of."""
-    layer = merged(EXTERNAL_COORDINATOR, {"global": {"networkPolicy": {"coordinatorCidrs": cidrs}}})
+    layer = merged(PROD_EXTERNAL_COORDINATOR, {"global": {"networkPolicy": {"coordinatorCidrs": cidrs}}})
     code, report, _ = run_validate([PROD], values=[layer], args=["--target", "seamless"])
     assert code == 0, report
     found = [c for c in report["results"]["seamless"] if c["check"] == "coordinator_network"]
