@@ -1,0 +1,244 @@
+"""The HTTP contract of QMTL's DistributedBackfillCoordinator (qmtl/runtime/sdk/backfill_coordinator.py).
+
+    POST /v1/leases/claim     {key, lease_ms}       200 {lease: {key, token, lease_until_ms}, completion_ratio?}
+                                                    409 while another unexpired lease holds the key
+    POST /v1/leases/complete  {key, token}          200 when the token holds the lease; 409 stale or foreign
+    POST /v1/leases/fail      {key, token, reason}  token, or an expired lease (nothing changes); 404 unknown key
+    POST /v1/leases/inspect   {key}                 200 {lease: {key, state, token, holder, lease_until_ms, reason}}
+    GET  /healthz                                   200 while Redis answers, 503 otherwise
+
+Errors are JSON {error, detail}: 400 (not a JSON object), 413 (body too large), 422 (a field is missing or
+out of range), 503 (Redis unavailable: nothing changed, try again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .journal import Journal
+from .leases import Granted, LeaseStore, StoreUnavailable
+from .metrics import Metrics
+
+log = logging.getLogger("seamless_coordinator.api")
+
+MAX_BODY_BYTES = 64 * 1024  # room for a long failure reason (QMTL sends the exception text)
+MAX_KEY_BYTES = 1024
+MAX_REASON_CHARS = 2048  # longer failure reasons are cut (a failing worker must still release its lease)
+MAX_TOKEN = 2**63 - 1
+HEALTH_TIMEOUT_S = 2.0
+GAUGE_REFRESH_S = 2.0
+
+Handler = Callable[[Request], Awaitable[tuple[int, str, dict]]]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, detail: str, outcome: str = "invalid") -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.outcome = status, code, detail, outcome
+
+
+def create_app(store: LeaseStore, *, metrics: Metrics, lease_max_ms: int, journal: Journal | None = None) -> Starlette:
+    def respond(status: int, body: dict) -> Response:
+        headers = {"Retry-After": "1"} if status == 503 else None
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    def endpoint(name: str, handler: Handler):
+        latency = metrics.latency.labels(endpoint=name)
+
+        async def run(request: Request) -> Response:
+            start = time.perf_counter()
+            try:
+                status, outcome, body = await handler(request)
+            except ApiError as exc:
+                status, outcome, body = exc.status, exc.outcome, {"error": exc.code, "detail": exc.detail}
+            except StoreUnavailable as exc:
+                metrics.store_errors.labels(store="redis").inc()
+                log.warning("%s: %s", name, exc)
+                status, outcome = 503, "unavailable"
+                body = {"error": "store_unavailable", "detail": f"{exc} (nothing changed: try again)"}
+            metrics.requests.labels(endpoint=name, outcome=outcome).inc()
+            latency.observe(time.perf_counter() - start)
+            return respond(status, body)
+
+        return run
+
+    def ratio(body: dict, key: str) -> dict:
+        known = journal.completion_ratio(key) if journal else None
+        if known is not None:
+            body["completion_ratio"] = known
+        return body
+
+    async def claim(request: Request) -> tuple[int, str, dict]:
+        data = await read_json(request)
+        key, lease_ms = field_key(data), field_lease_ms(data, lease_max_ms)
+        result = await store.claim(key, lease_ms)
+        if not isinstance(result, Granted):
+            detail = f"key {key!r} is held by another lease until {result.lease_until_ms} (ms since the epoch)"
+            return 409, "held", {"error": "held", "detail": detail, "lease_until_ms": result.lease_until_ms}
+        if journal:
+            journal.record("claimed", key, result.token)
+        lease = {"key": key, "token": str(result.token), "lease_until_ms": result.lease_until_ms}
+        return 200, "granted", ratio({"lease": lease}, key)
+
+    def release(state: str):
+        async def handler(request: Request) -> tuple[int, str, dict]:
+            data = await read_json(request)
+            key, token = field_key(data), field_token(data)
+            reason = field_reason(data) if state == "failed" else ""
+            outcome = await store.release(key, token, state, reason)
+            if outcome == "unknown":
+                return 404, "unknown", {"error": "unknown_key", "detail": f"no lease was ever granted on key {key!r}"}
+            if outcome == "stale":
+                detail = (
+                    f"token {token} does not hold the lease on key {key!r} (another lease holds it, or it "
+                    "expired, completed or failed): nothing changed"
+                )
+                return 409, "stale", {"error": "stale_token", "detail": detail}
+            if journal:
+                journal.record(state, key, token, reason or None)
+            return 200, state, ratio({"key": key, "token": str(token), "state": state}, key)
+
+        return handler
+
+    async def inspect(request: Request) -> tuple[int, str, dict]:
+        key = field_key(await read_json(request))
+        view = await store.inspect(key)
+        if view is None:
+            return 404, "unknown", {"error": "unknown_key", "detail": f"no lease was ever granted on key {key!r}"}
+        lease = {
+            "key": key,
+            "state": view.state,
+            "token": str(view.token),
+            "holder": view.holder,
+            "lease_until_ms": view.lease_until_ms,
+            "reason": view.reason,
+        }
+        return 200, "found", ratio({"lease": lease}, key)
+
+    async def healthz(request: Request) -> Response:
+        questdb = "off" if journal is None else "ok" if journal.up else "unavailable"
+        try:
+            await asyncio.wait_for(store.ping(), HEALTH_TIMEOUT_S)
+        except (StoreUnavailable, TimeoutError) as exc:
+            metrics.store_up.labels(store="redis").set(0)
+            return respond(503, {"status": "unavailable", "redis": str(exc) or "timeout", "questdb": questdb})
+        metrics.store_up.labels(store="redis").set(1)
+        return respond(200, {"status": "ok", "redis": "ok", "questdb": questdb})
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return respond(exc.status_code, {"error": "http", "detail": exc.detail})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        if journal:
+            journal.start()
+        gauge = asyncio.create_task(refresh_gauge(store, metrics), name="active-leases-gauge")
+        try:
+            yield
+        finally:
+            gauge.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gauge
+            if journal:
+                await journal.stop()
+            await store.close()
+
+    routes = [
+        Route("/v1/leases/claim", endpoint("claim", claim), methods=["POST"]),
+        Route("/v1/leases/complete", endpoint("complete", release("completed")), methods=["POST"]),
+        Route("/v1/leases/fail", endpoint("fail", release("failed")), methods=["POST"]),
+        Route("/v1/leases/inspect", endpoint("inspect", inspect), methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
+
+
+async def refresh_gauge(store: LeaseStore, metrics: Metrics) -> None:
+    while True:
+        with contextlib.suppress(StoreUnavailable):  # /healthz and the request metrics report it
+            metrics.active_leases.set(await store.active_leases())
+        await asyncio.sleep(GAUGE_REFRESH_S)
+
+
+# ------------------------------------------------------------------------------------------------ input
+async def read_json(request: Request) -> dict:
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not length.isdigit():
+            raise ApiError(400, "bad_request", "Content-Length is not a number")
+        if int(length) > MAX_BODY_BYTES:
+            raise ApiError(413, "too_large", f"the body is {length} bytes; at most {MAX_BODY_BYTES} are accepted")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise ApiError(413, "too_large", f"the body is over {MAX_BODY_BYTES} bytes")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_json", f"the body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "the body must be a JSON object")
+    return data
+
+
+def _required(data: dict, name: str):
+    if name not in data or data[name] is None:
+        raise ApiError(422, "invalid_field", f"{name} is required")
+    return data[name]
+
+
+def field_key(data: dict) -> str:
+    key = _required(data, "key")
+    if not isinstance(key, str) or not key:
+        raise ApiError(422, "invalid_field", "key must be a non-empty string")
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ApiError(422, "invalid_field", "key is not valid Unicode (lone surrogate)") from None
+    if size > MAX_KEY_BYTES:
+        raise ApiError(422, "invalid_field", f"key is {size} bytes long; at most {MAX_KEY_BYTES} are accepted")
+    if not key.isprintable():
+        raise ApiError(422, "invalid_field", "key must not contain control characters")
+    return key
+
+
+def field_lease_ms(data: dict, maximum: int) -> int:
+    value = _required(data, "lease_ms")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ApiError(422, "invalid_field", "lease_ms must be an integer (milliseconds)")
+    if not 1 <= value <= maximum:
+        raise ApiError(422, "invalid_field", f"lease_ms must be between 1 and {maximum} (LEASE_MAX_MS), not {value}")
+    return value
+
+
+def field_token(data: dict) -> int:
+    value = _required(data, "token")
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_TOKEN:
+        raise ApiError(
+            422, "invalid_field", "token must be the lease's token: a positive integer or its decimal string"
+        )
+    return value
+
+
+def field_reason(data: dict) -> str:
+    value = data.get("reason")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ApiError(422, "invalid_field", "reason must be a string")
+    return value[:MAX_REASON_CHARS].encode("utf-8", "replace").decode("utf-8")

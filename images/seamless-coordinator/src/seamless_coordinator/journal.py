@@ -1,0 +1,249 @@
+"""Backfill metadata in QuestDB, always off the request path.
+
+Every granted, completed and failed lease becomes a row of `seamless_lease_events` (QuestDB, PG wire, the
+coordinator's own credentials). Requests only put the row on a bounded in-memory queue; a background task
+writes batches, and keeps them while QuestDB is down (when the queue is full, new rows are dropped and
+counted). The same task reads the completed ranges back, from every replica, into an in-memory coverage
+map: `completion_ratio` of a lease key is the share of its range [batch_start, batch_end) that completed
+leases of the same series (node, interval, world, as-of) already cover. It is answered only once QuestDB
+has been read at least once ("where known"); a QuestDB outage never slows or fails a claim.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import dataclasses
+import datetime as dt
+import logging
+import re
+
+log = logging.getLogger("seamless_coordinator.journal")
+
+TABLE = "seamless_lease_events"
+CREATE_TABLE = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    ts TIMESTAMP,
+    event SYMBOL,
+    lease_key VARCHAR,
+    node_id VARCHAR,
+    bar_interval LONG,
+    batch_start LONG,
+    batch_end LONG,
+    world VARCHAR,
+    as_of VARCHAR,
+    token LONG,
+    reason VARCHAR,
+    coordinator_id SYMBOL
+) TIMESTAMP(ts) PARTITION BY DAY WAL
+"""
+COLUMNS = (
+    "ts, event, lease_key, node_id, bar_interval, batch_start, batch_end, world, as_of, token, reason, coordinator_id"
+)
+QUEUE_SIZE = 10_000  # rows waiting for QuestDB; more are dropped (counted)
+BATCH_ROWS = 500
+REFRESH_S = 5.0  # how often the coverage map reads new completions (also the longest a batch waits)
+LAG_S = 120.0  # completions are re-read this far back: other replicas' rows and WAL apply arrive late
+RETRY_S = (0.5, 1, 2, 5, 10)  # reconnect back-off
+STATEMENT_TIMEOUT_S = 30.0  # a QuestDB that stops answering is dropped and reconnected
+
+# QMTL's lease key: node_id:interval:batch_start:batch_end:world:requested_as_of. A node id has a colon of
+# its own (blake3:<hex>) and an as-of may have several, so the numbers anchor the parse.
+KEY = re.compile(r"^(?P<node>.+?):(?P<interval>\d+):(?P<start>-?\d+):(?P<end>-?\d+):(?P<world>[^:]*):(?P<as_of>.*)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyParts:
+    node_id: str
+    interval: int
+    start: int
+    end: int
+    world: str
+    as_of: str
+
+    @property
+    def series(self) -> tuple[str, int, str, str]:
+        return (self.node_id, self.interval, self.world, self.as_of)
+
+
+def parse_key(key: str) -> KeyParts | None:
+    m = KEY.match(key)
+    if not m:
+        return None
+    start, end = int(m["start"]), int(m["end"])
+    if end <= start or max(abs(start), abs(end)) >= 2**63:
+        return None
+    return KeyParts(m["node"], int(m["interval"]), start, end, m["world"], m["as_of"])
+
+
+class IntervalSet:
+    """Disjoint half-open ranges [start, end), merged on insert."""
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+
+    def add(self, start: int, end: int) -> None:
+        i = bisect.bisect_left(self._ends, start)  # first range ending at or after `start` (touching merges)
+        j = bisect.bisect_right(self._starts, end)  # ranges starting at or before `end`
+        if i < j:
+            start, end = min(start, self._starts[i]), max(end, self._ends[j - 1])
+        self._starts[i:j] = [start]
+        self._ends[i:j] = [end]
+
+    def covered(self, start: int, end: int) -> int:
+        total, i = 0, bisect.bisect_right(self._ends, start)
+        while i < len(self._starts) and self._starts[i] < end:
+            total += min(end, self._ends[i]) - max(start, self._starts[i])
+            i += 1
+        return total
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+
+class Journal:
+    def __init__(self, dsn: str, *, user: str | None, password: str | None, coordinator_id: str, metrics) -> None:
+        self._dsn, self._user, self._password = dsn, user, password
+        self._coordinator_id = coordinator_id
+        self._metrics = metrics
+        self._queue: asyncio.Queue[tuple] = asyncio.Queue(QUEUE_SIZE)
+        self._pending: list[tuple] = []  # a batch taken off the queue, not yet written
+        self._coverage: dict[tuple, IntervalSet] = {}
+        self._loaded = False  # coverage has been read from QuestDB at least once
+        self._watermark: dt.datetime | None = None
+        self._task: asyncio.Task | None = None
+        self.up = False
+
+    # ------------------------------------------------------------------------------- request path (no I/O)
+    def record(self, event: str, key: str, token: int, reason: str | None = None) -> None:
+        parts = parse_key(key)
+        row = (
+            dt.datetime.now(dt.UTC),
+            event,
+            key,
+            parts.node_id if parts else None,
+            parts.interval if parts else None,
+            parts.start if parts else None,
+            parts.end if parts else None,
+            parts.world if parts else None,
+            parts.as_of if parts else None,
+            token,
+            reason,
+            self._coordinator_id,
+        )
+        if event == "completed" and parts:
+            self._cover(parts.series, parts.start, parts.end)
+        try:
+            self._queue.put_nowait(row)
+        except asyncio.QueueFull:
+            self._metrics.journal_dropped.inc()
+        self._metrics.journal_queue.set(self._queue.qsize())
+
+    def completion_ratio(self, key: str) -> float | None:
+        parts = parse_key(key)
+        if parts is None or not self._loaded:
+            return None
+        ranges = self._coverage.get(parts.series)
+        covered = ranges.covered(parts.start, parts.end) if ranges else 0
+        return round(covered / (parts.end - parts.start), 6)
+
+    def _cover(self, series: tuple, start: int, end: int) -> None:
+        self._coverage.setdefault(series, IntervalSet()).add(start, end)
+
+    # ------------------------------------------------------------------------------- background task
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="questdb-journal")
+
+    async def stop(self, flush_timeout_s: float = 5.0) -> None:
+        """Write what is queued (up to `flush_timeout_s`), then stop."""
+        if self._task is None:
+            return
+        deadline = asyncio.get_running_loop().time() + flush_timeout_s
+        while self.up and (self._pending or not self._queue.empty()):
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        left = len(self._pending) + self._queue.qsize()
+        if left:
+            log.warning("questdb journal: %d rows not written at shutdown", left)
+
+    async def _run(self) -> None:
+        import psycopg
+
+        failures = 0
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._dsn, user=self._user, password=self._password, autocommit=True, connect_timeout=5
+                ) as conn:
+                    async with asyncio.timeout(STATEMENT_TIMEOUT_S):
+                        await conn.execute(CREATE_TABLE)
+                        await self._refresh(conn)
+                    self._set_up(True)
+                    failures = 0
+                    await self._serve(conn)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._set_up(False)
+                self._metrics.store_errors.labels(store="questdb").inc()
+                delay = RETRY_S[min(failures, len(RETRY_S) - 1)]
+                failures += 1
+                log.warning("questdb journal: %s: %s (retrying in %ss)", type(exc).__name__, exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _serve(self, conn) -> None:
+        loop = asyncio.get_running_loop()
+        next_refresh = loop.time() + REFRESH_S
+        while True:
+            if not self._pending:
+                timeout = max(0.0, next_refresh - loop.time())
+                with contextlib.suppress(TimeoutError):
+                    self._pending.append(await asyncio.wait_for(self._queue.get(), timeout))
+                while self._pending and len(self._pending) < BATCH_ROWS and not self._queue.empty():
+                    self._pending.append(self._queue.get_nowait())
+            if self._pending:
+                async with asyncio.timeout(STATEMENT_TIMEOUT_S):
+                    await self._write(conn, self._pending)
+                self._metrics.journal_written.inc(len(self._pending))
+                self._pending = []
+                self._metrics.journal_queue.set(self._queue.qsize())
+            if loop.time() >= next_refresh:
+                async with asyncio.timeout(STATEMENT_TIMEOUT_S):
+                    await self._refresh(conn)
+                next_refresh = loop.time() + REFRESH_S
+
+    async def _write(self, conn, rows: list[tuple]) -> None:
+        one = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
+        sql = f"INSERT INTO {TABLE} ({COLUMNS}) VALUES " + ", ".join([one] * len(rows))
+        await conn.execute(sql, [value for row in rows for value in row])
+
+    async def _refresh(self, conn) -> None:
+        query = (
+            f"SELECT ts, node_id, bar_interval, world, as_of, batch_start, batch_end FROM {TABLE} "
+            "WHERE event = 'completed' AND batch_start IS NOT NULL"
+        )
+        params: list = []
+        if self._watermark is not None:
+            query += " AND ts >= %s"
+            params.append(self._watermark - dt.timedelta(seconds=LAG_S))
+        cursor = await conn.execute(query, params)
+        latest = self._watermark
+        async for ts, node, interval, world, as_of, start, end in cursor:
+            self._cover((node, interval, world or "", as_of or ""), start, end)
+            if ts is not None:
+                ts = ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
+                latest = ts if latest is None or ts > latest else latest
+        self._watermark = latest
+        self._loaded = True
+
+    def _set_up(self, up: bool) -> None:
+        if up != self.up:
+            log.info("questdb journal: %s", "connected" if up else "unavailable")
+        self.up = up
+        self._metrics.store_up.labels(store="questdb").set(1 if up else 0)
