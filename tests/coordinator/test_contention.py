@@ -31,6 +31,7 @@ class Ledger:
     lost: list[str] = field(default_factory=list)  # leases a client held that could not be completed
     failovers: int = 0
     unknown_claims: int = 0  # claims whose replica died before answering (granted or not: unknowable)
+    completed_unacknowledged: int = 0  # completes the killed replica applied but could not answer
 
     def granted(self, key: str, token: int) -> None:
         assert self.holders.get(key) is None, f"two holders of {key}: {self.holders[key]} and {token}"
@@ -48,6 +49,7 @@ async def claimer(ports: list[int], keys: list[str], ledger: Ledger, stop_at: fl
     try:
         while time.monotonic() < stop_at:
             key = rng.choice(keys)
+            asked_at = time.monotonic()  # the lease, if granted, starts after this
             try:
                 status, answer = await clients[current].post("/v1/leases/claim", {"key": key, "lease_ms": lease_ms})
             except (ConnectionError, OSError, TimeoutError):
@@ -62,10 +64,11 @@ async def claimer(ports: list[int], keys: list[str], ledger: Ledger, stop_at: fl
                 ledger.unavailable += 1
                 continue
             assert status == 200, answer
-            token, granted_at = int(answer["lease"]["token"]), time.monotonic()
+            token = int(answer["lease"]["token"])
             ledger.granted(key, token)
             await asyncio.sleep(rng.random() * 0.002)
             ledger.released(key)
+            retried = False
             for _ in range(len(clients)):
                 try:
                     status, answer = await clients[current].post(
@@ -73,10 +76,20 @@ async def claimer(ports: list[int], keys: list[str], ledger: Ledger, stop_at: fl
                     )
                     break
                 except (ConnectionError, OSError, TimeoutError):
-                    current, ledger.failovers = (current + 1) % len(clients), ledger.failovers + 1
+                    current, ledger.failovers, retried = (current + 1) % len(clients), ledger.failovers + 1, True
             else:
                 raise AssertionError("no replica answered")
-            if status != 200 and (time.monotonic() - granted_at) * 1000 < lease_ms:
+            if status == 409 and retried:
+                # The replica that died may have applied this complete before its answer was lost. Then the key
+                # shows this token completed, or (re-granted since) a newer token: before its expiry only a
+                # complete or fail with this token, which only this claimer knows, can end the lease.
+                _, seen = await clients[current].post("/v1/leases/inspect", {"key": key})
+                seen_token = int(seen["lease"]["token"])
+                if seen_token > token or (seen_token, seen["lease"]["state"]) == (token, "completed"):
+                    ledger.completed_unacknowledged += 1
+                    continue
+            # a refused complete is a lost lease unless the lease may have expired (a very slow machine)
+            if status != 200 and (time.monotonic() - asked_at) * 1000 < lease_ms:
                 ledger.lost.append(f"{key} token {token}: {status} {answer}")
     finally:
         for c in clients:

@@ -14,21 +14,29 @@ Keys (all under `seamless:`, the only pattern the coordinator's Redis ACL user m
 Every change is an optimistic transaction (WATCH, read, MULTI ... EXEC) and is retried when another client
 changed the watched key in between; no Lua (the ACL forbids scripting) and no key listing. A claim or a
 release costs two round trips: WATCH and the reads are pipelined in one, MULTI ... EXEC is the other.
+
+Connections: redis-py's asyncio Connection (handshake, AUTH, SELECT, TLS), pooled here with nothing between
+an operation and its socket (the profile showed redis-py's pool and per-command timeouts costing more than
+the commands): each operation holds one connection and is bounded as a whole by `timeout_s`. A pooled
+connection found dead on its first round trip (Redis restarted) is replaced and the operation starts over:
+a first round trip only watches, reads and may burn a token.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal, TypeVar
 
-from redis.asyncio.connection import BlockingConnectionPool, parse_url
+from redis.asyncio.connection import Connection, parse_url
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.retry import Retry
+
+T = TypeVar("T")
 
 PREFIX = "seamless:"
 TOKEN_KEY = PREFIX + "token"
@@ -87,75 +95,80 @@ class LeaseStore:
             options["username"] = username
         if password:
             options["password"] = password
-        # No per-command socket timeout: each operation as a whole is bounded by `timeout_s` (_connection).
-        self._pool = BlockingConnectionPool(
-            max_connections=max_connections,
-            timeout=timeout_s,
-            socket_timeout=None,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),  # this module decides what may be retried
+        self._connection_class = options.pop("connection_class", Connection)
+        # No per-command socket timeout: each operation as a whole is bounded by `timeout_s` (_op).
+        self._options = {
             **options,
-        )
+            "socket_timeout": None,
+            "socket_connect_timeout": timeout_s,
+            "retry": Retry(NoBackoff(), 0),  # this module decides what may be retried
+        }
+        self._idle: list[Connection] = []
+        self._slots = asyncio.Semaphore(max_connections)
         self._timeout_s = timeout_s
         self._holder = coordinator_id.encode()
         self._record_ttl_ms = record_ttl_s * 1000
         self._on_retry = on_retry or (lambda op: None)
 
     async def close(self) -> None:
-        await self._pool.disconnect()
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await conn.disconnect()
 
     # ------------------------------------------------------------------------------------------- lease rules
     async def claim(self, key: str, lease_ms: int) -> Granted | Refused:
+        return await self._op(self._claim, key, lease_ms)
+
+    async def _claim(self, s: _Session, key: str, lease_ms: int) -> Granted | Refused:
         held, record = HELD + key, RECORD + key
-        async with self._connection() as conn:
-            for _ in range(MAX_ATTEMPTS):
-                _, current, until, token = await _run(
-                    conn, ("WATCH", held), ("GET", held), ("PEXPIRETIME", held), ("INCR", TOKEN_KEY)
-                )
-                if current is not None:
-                    await _run(conn, ("UNWATCH",))
-                    return Refused(int(until))
-                now_ms = int(time.time() * 1000)
-                result = await _transaction(
-                    conn,
-                    ("SET", held, token, "PX", lease_ms),
-                    ("HSET", record, "token", token, "state", "held", "holder", self._holder, "reason", ""),
-                    ("PEXPIRE", record, self._record_ttl_ms),
-                    ("ZADD", ACTIVE_KEY, now_ms + lease_ms, key),
-                    ("PEXPIRETIME", held),
-                )
-                if result is not None:
-                    return Granted(key, int(token), int(result[-1]))
-                self._on_retry("claim")
+        for _ in range(MAX_ATTEMPTS):
+            _, current, until, token = await s.run(
+                ("WATCH", held), ("GET", held), ("PEXPIRETIME", held), ("INCR", TOKEN_KEY)
+            )
+            if current is not None:
+                await s.run(("UNWATCH",))
+                return Refused(int(until))
+            now_ms = int(time.time() * 1000)
+            result = await s.transaction(
+                ("SET", held, token, "PX", lease_ms),
+                ("HSET", record, "token", token, "state", "held", "holder", self._holder, "reason", ""),
+                ("PEXPIRE", record, self._record_ttl_ms),
+                ("ZADD", ACTIVE_KEY, now_ms + lease_ms, key),
+                ("PEXPIRETIME", held),
+            )
+            if result is not None:
+                return Granted(key, int(token), int(result[-1]))
+            self._on_retry("claim")
         raise StoreUnavailable(f"key {key!r} changed {MAX_ATTEMPTS} times while claiming it; try again")
 
     async def release(self, key: str, token: int, state: Literal["completed", "failed"], reason: str = "") -> Release:
         """End the lease `token` holds on `key` (complete or fail): 'done', 'stale' (another token, or the
         lease has expired: nothing changes) or 'unknown' (no record of the key)."""
+        return await self._op(self._release, key, token, state, reason)
+
+    async def _release(self, s: _Session, key: str, token: int, state: str, reason: str) -> Release:
         held, record = HELD + key, RECORD + key
-        async with self._connection() as conn:
-            for _ in range(MAX_ATTEMPTS):
-                _, current, known = await _run(conn, ("WATCH", held), ("GET", held), ("EXISTS", record))
-                if current is None or int(current) != token:
-                    await _run(conn, ("UNWATCH",))
-                    return "stale" if known or current is not None else "unknown"
-                result = await _transaction(
-                    conn,
-                    ("DEL", held),
-                    ("HSET", record, "state", state, "reason", reason),
-                    ("PEXPIRE", record, self._record_ttl_ms),
-                    ("ZREM", ACTIVE_KEY, key),
-                )
-                if result is not None:
-                    return "done"
-                self._on_retry(state)
+        for _ in range(MAX_ATTEMPTS):
+            _, current, known = await s.run(("WATCH", held), ("GET", held), ("EXISTS", record))
+            if current is None or int(current) != token:
+                await s.run(("UNWATCH",))
+                return "stale" if known or current is not None else "unknown"
+            result = await s.transaction(
+                ("DEL", held),
+                ("HSET", record, "state", state, "reason", reason),
+                ("PEXPIRE", record, self._record_ttl_ms),
+                ("ZREM", ACTIVE_KEY, key),
+            )
+            if result is not None:
+                return "done"
+            self._on_retry(state)
         raise StoreUnavailable(f"key {key!r} changed {MAX_ATTEMPTS} times while releasing it; try again")
 
     async def inspect(self, key: str) -> LeaseView | None:
-        async with self._connection() as conn:
-            fields, current, until = await _transaction(
-                conn, ("HGETALL", RECORD + key), ("GET", HELD + key), ("PEXPIRETIME", HELD + key)
-            )
+        async def snapshot(s: _Session):
+            return await s.transaction(("HGETALL", RECORD + key), ("GET", HELD + key), ("PEXPIRETIME", HELD + key))
+
+        fields, current, until = await self._op(snapshot)
         if not fields and current is None:
             return None
         if not isinstance(fields, dict):  # RESP2 answers a flat list, RESP3 a map
@@ -179,42 +192,84 @@ class LeaseStore:
 
     # ------------------------------------------------------------------------------------------- upkeep
     async def ping(self) -> None:
-        async with self._connection() as conn:
-            await _run(conn, ("PING",))
+        async def ping(s: _Session):
+            await s.run(("PING",))
+
+        await self._op(ping)
 
     async def active_leases(self) -> int:
         """Leases granted and neither released nor past their expected expiry (the service's clock)."""
-        now_ms = int(time.time() * 1000)
-        async with self._connection() as conn:
-            _, count = await _run(conn, ("ZREMRANGEBYSCORE", ACTIVE_KEY, "-inf", now_ms), ("ZCARD", ACTIVE_KEY))
-        return int(count)
 
-    @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Any]:
-        """A pooled connection for one operation, which must end within `timeout_s`. Any failure drops the
-        connection (it may still be in a WATCH or MULTI state) and surfaces as StoreUnavailable."""
-        conn = None
+        async def count(s: _Session):
+            now_ms = int(time.time() * 1000)
+            return await s.run(("ZREMRANGEBYSCORE", ACTIVE_KEY, "-inf", now_ms), ("ZCARD", ACTIVE_KEY))
+
+        return int((await self._op(count))[1])
+
+    # ------------------------------------------------------------------------------------------- connections
+    async def _op(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """fn(session, *args) on one connection, within `timeout_s`. Any failure drops the connection (it may be
+        in a WATCH or MULTI state) and surfaces as StoreUnavailable; a pooled connection found dead before its
+        first reply is replaced once, and fn starts over."""
         try:
             async with asyncio.timeout(self._timeout_s):
-                conn = await self._pool.get_connection()
-                yield conn
+                for fresh in (False, True):
+                    async with self._slots:
+                        conn = self._idle.pop() if self._idle and not fresh else self._new_connection()
+                        session = _Session(conn)
+                        try:
+                            result = await fn(session, *args)
+                        except BaseException as exc:
+                            await conn.disconnect()
+                            if isinstance(exc, _Stale) and not fresh:
+                                continue
+                            raise
+                        self._idle.append(conn)
+                        return result
+                raise AssertionError("unreachable")
+        except _Stale as exc:
+            raise StoreUnavailable(f"redis: {exc.__cause__}") from exc
         except (RedisError, OSError, TimeoutError) as exc:
-            if conn is not None:
-                await conn.disconnect()
             raise StoreUnavailable(f"redis: {exc or type(exc).__name__}") from exc
-        except BaseException:
-            if conn is not None:
-                await conn.disconnect()
+
+    def _new_connection(self) -> Connection:
+        return self._connection_class(**self._options)
+
+
+class _Stale(Exception):
+    """The connection failed before its first reply: nothing was done, the operation may start over."""
+
+
+class _Session:
+    """One operation's connection: round trips of pipelined commands."""
+
+    __slots__ = ("conn", "replies")
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn, self.replies = conn, 0
+
+    async def run(self, *commands: Sequence[Any]) -> list[Any]:
+        """Send the commands in one write, read every reply (one round trip)."""
+        try:
+            await self.conn.send_packed_command(_pack(commands), check_health=False)
+            replies = [await self.conn.read_response() for _ in commands]
+        except (RedisConnectionError, ConnectionError) as exc:
+            if self.replies == 0:
+                raise _Stale(str(exc)) from exc
             raise
-        finally:
-            if conn is not None:
-                await self._pool.release(conn)
+        self.replies += len(replies)
+        return replies
 
-
-async def _run(conn: Any, *commands: Sequence[Any]) -> list[Any]:
-    """Send the commands in one write, read every reply (one round trip)."""
-    await conn.send_packed_command(_pack(commands), check_health=False)
-    return [await conn.read_response() for _ in commands]
+    async def transaction(self, *commands: Sequence[Any]) -> list[Any] | None:
+        """MULTI, the commands, EXEC in one round trip: their replies, or None when a WATCHed key changed."""
+        replies = await self.run(("MULTI",), *commands, ("EXEC",))
+        result = replies[-1]
+        if result is None:
+            return None
+        for reply in result:
+            if isinstance(reply, ResponseError):
+                raise reply
+        return result
 
 
 def _pack(commands: Sequence[Sequence[Any]]) -> bytes:
@@ -226,15 +281,3 @@ def _pack(commands: Sequence[Sequence[Any]]) -> bytes:
             data = arg if isinstance(arg, bytes) else str(arg).encode()
             out.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(out)
-
-
-async def _transaction(conn: Any, *commands: Sequence[Any]) -> list[Any] | None:
-    """MULTI, the commands, EXEC in one round trip: their replies, or None when a WATCHed key changed."""
-    replies = await _run(conn, ("MULTI",), *commands, ("EXEC",))
-    result = replies[-1]
-    if result is None:
-        return None
-    for reply in result:
-        if isinstance(reply, ResponseError):
-            raise reply
-    return result
