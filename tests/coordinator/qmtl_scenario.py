@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import json
 import sys
+import time
 
 import httpx
 from prometheus_client import REGISTRY
@@ -60,10 +61,10 @@ async def main(url_a: str, url_b: str, prefix: str) -> dict:
     out["claim_after_fail"] = lease(await a.claim(key, 60_000))
 
     short_key = f"blake3:{prefix}:60:2000:3000:world-1:"
-    short = await a.claim(short_key, 300)
+    short = await a.claim(short_key, 2_000)
     out["short_claim"] = lease(short)
     out["short_claim_other_replica_while_held"] = lease(await b.claim(short_key, 60_000))
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(max(0.0, short.lease_until_ms / 1000 - time.time()) + 0.5 if short else 0)
     out["short_after_expiry"] = await inspect(url_b, short_key)
     await a.complete(short)  # completing an expired lease: 409, nothing changes
     out["short_after_expired_complete"] = await inspect(url_a, short_key)

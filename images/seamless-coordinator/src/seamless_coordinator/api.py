@@ -183,8 +183,9 @@ def create_app(store: LeaseStore, *, metrics: Metrics, lease_max_ms: int, journa
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
 
     async def asgi(scope, receive, send) -> None:
-        """The lease operations straight to their endpoint (the hot path: measured, it saves a sixth of the
-        CPU per request); everything else (other methods and paths, /healthz, lifespan) through Starlette."""
+        """The lease operations straight to their endpoint (the hot path: measured, skipping Starlette's
+        middleware and routing saves about an eighth of the CPU per request); everything else (other methods
+        and paths, /healthz, lifespan) through Starlette."""
         if scope["type"] == "http" and scope["method"] == "POST":
             endpoint = leases.get(scope["path"])
             if endpoint is not None:
