@@ -50,6 +50,7 @@ def test_redis_stopped_gives_503_and_back_gives_200_without_restart(own_stack) -
         stk.wait_for(lambda r=replica: r.health()[0] == 503, 10, what=f"{replica.name} /healthz 503")
         _code, body = replica.health()
         assert body["status"] == "unavailable"
+        assert replica.client.get("/livez")[0] == 200, "alive without Redis: the kubelet must not restart it"
         started = time.monotonic()
         status, answer = replica.client.post("/v1/leases/claim", {"key": _key(), "lease_ms": 60_000})
         assert status == 503, answer

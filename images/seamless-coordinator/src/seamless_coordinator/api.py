@@ -5,7 +5,9 @@
     POST /v1/leases/complete  {key, token}          200 when the token holds the lease; 409 stale or foreign
     POST /v1/leases/fail      {key, token, reason}  token, or an expired lease (nothing changes); 404 unknown key
     POST /v1/leases/inspect   {key}                 200 {lease: {key, state, token, holder, lease_until_ms, reason}}
-    GET  /healthz                                   200 while Redis answers, 503 otherwise
+    GET  /healthz                                   200 while Redis answers, 503 otherwise (readiness)
+    GET  /livez                                     200 while the process serves (liveness: a Redis outage is
+                                                    no reason to restart the coordinator)
 
 Errors are JSON {error, detail}: 400 (not a JSON object), 413 (body too large), 422 (a field is missing or
 out of range), 503 (Redis unavailable: nothing changed, try again).
@@ -153,6 +155,9 @@ def create_app(store: LeaseStore, *, metrics: Metrics, lease_max_ms: int, journa
         metrics.store_up.labels(store="redis").set(1)
         return respond(200, {"status": "ok", "redis": "ok", "questdb": questdb})
 
+    async def livez(request: Request) -> Response:
+        return respond(200, {"status": "alive"})
+
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         return respond(exc.status_code, {"error": "http", "detail": exc.detail})
@@ -179,7 +184,7 @@ def create_app(store: LeaseStore, *, metrics: Metrics, lease_max_ms: int, journa
         "/v1/leases/inspect": Endpoint("inspect", inspect, metrics),
     }
     routes = [Route(path, endpoint, methods=["POST"]) for path, endpoint in leases.items()]
-    routes.append(Route("/healthz", healthz, methods=["GET"]))
+    routes += [Route("/healthz", healthz, methods=["GET"]), Route("/livez", livez, methods=["GET"])]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
 
     async def asgi(scope, receive, send) -> None:
