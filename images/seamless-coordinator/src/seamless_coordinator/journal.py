@@ -45,10 +45,11 @@ COLUMNS = (
 )
 INSERT = f"INSERT INTO {TABLE} ({COLUMNS}) VALUES ({', '.join(['%s'] * len(COLUMNS.split(',')))})"
 QUEUE_SIZE = 10_000  # rows waiting for QuestDB; more are dropped (counted)
-BATCH_ROWS = 512
+BATCH_ROWS = 128  # rows per write: the event loop is never held long (the CPU of a write runs on it)
 FLUSH_S = 0.5  # a batch waits this long for more rows (measured: 2-row batches cost 6x the CPU per row of 200)
 REFRESH_S = 5.0  # how often the coverage map reads new completions (also the longest a batch waits)
-LAG_S = 15.0  # other replicas' completions are re-read this far back: their clocks and WAL apply lag
+PAGE_ROWS = 20_000  # completed ranges per page of the first load
+LAG_S = 10.0  # other replicas' completions are re-read this far back: their clocks and WAL apply lag
 RETRY_S = (0.5, 1, 2, 5, 10)  # reconnect back-off
 STATEMENT_TIMEOUT_S = 30.0  # a QuestDB that stops answering is dropped and reconnected
 
@@ -236,23 +237,38 @@ class Journal:
             await cursor.executemany(INSERT, rows)
 
     async def _refresh(self, conn) -> None:
-        """Merge completed ranges into the coverage map: all of them once, then other replicas' recent ones
-        (their event times, within LAG_S of this replica's clock: the window tolerates clock skew and QuestDB's
-        WAL apply lag; re-reading is harmless, a merge is idempotent)."""
+        """Merge completed ranges into the coverage map: all of them once (in pages, so a long history is never
+        in memory at once), then other replicas' recent ones (their event times, within LAG_S of this
+        replica's clock: the window tolerates clock skew and QuestDB's WAL apply lag; re-reading is harmless,
+        a merge is idempotent)."""
         started = dt.datetime.now(dt.UTC)
-        query = (
-            f"SELECT node_id, bar_interval, world, as_of, batch_start, batch_end FROM {TABLE} "
+        select = (
+            f"SELECT ts, node_id, bar_interval, world, as_of, batch_start, batch_end FROM {TABLE} "
             "WHERE event = 'completed' AND batch_start IS NOT NULL"
         )
-        params: list = []
-        if self._since is not None:
-            query += " AND coordinator_id != %s AND ts >= %s"
-            params += [self._coordinator_id, self._since]
-        cursor = await conn.execute(query, params)
-        async for node, interval, world, as_of, start, end in cursor:
-            self._cover((node, interval, world or "", as_of or ""), start, end)
+        if self._since is None:
+            since = None
+            while True:
+                query = select + (" AND ts >= %s" if since else "") + f" ORDER BY ts LIMIT {PAGE_ROWS}"
+                rows = await (await conn.execute(query, [since] if since else [])).fetchall()
+                self._merge(rows)
+                if len(rows) < PAGE_ROWS or rows[-1][0] == since:
+                    break
+                since = rows[-1][0]
+                await asyncio.sleep(0)
+        else:
+            cursor = await conn.execute(
+                select + " AND coordinator_id != %s AND ts >= %s", [self._coordinator_id, self._since]
+            )
+            while rows := await cursor.fetchmany(500):
+                self._merge(rows)
+                await asyncio.sleep(0)  # a large read never holds the event loop for long
         self._since = started - dt.timedelta(seconds=LAG_S)
         self._loaded = True
+
+    def _merge(self, rows: list[tuple]) -> None:
+        for _ts, node, interval, world, as_of, start, end in rows:
+            self._cover((node, interval, world or "", as_of or ""), start, end)
 
     def _set_up(self, up: bool) -> None:
         if up != self.up:

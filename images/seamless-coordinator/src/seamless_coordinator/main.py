@@ -86,6 +86,7 @@ async def serve(settings: Settings) -> int:
         access_log=False,
         log_config=None,
         server_header=False,
+        proxy_headers=False,  # client addresses are not used: skip the per-request middleware
         timeout_graceful_shutdown=10,
     )
     server = uvicorn.Server(config)
