@@ -152,3 +152,45 @@ def test_questdb_gone_never_fails_a_claim() -> None:
     finally:
         stack.stop()
         redis.stop()
+
+
+def test_the_journal_keeps_up_with_a_burst(stack, questdb) -> None:
+    """4,000 rows in a few seconds: the writer has written them all a few seconds later and dropped none."""
+    import asyncio
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from .api_client import AsyncClient
+
+    node, replica = _series(), stack.replicas[0]
+
+    def sample(name: str) -> float:
+        for family in text_string_to_metric_families(replica.metrics()):
+            for s in family.samples:
+                if s.name == name:
+                    return s.value
+        raise AssertionError(name)
+
+    written_before = sample("seamless_coordinator_journal_written_rows_total")
+
+    async def burst() -> None:
+        async def client(i: int) -> None:
+            async with AsyncClient("127.0.0.1", replica.port) as c:
+                for n in range(125):
+                    key = f"{node}:60:{(i * 125 + n) * 10}:{(i * 125 + n) * 10 + 10}:w:"
+                    _, answer = await c.post("/v1/leases/claim", {"key": key, "lease_ms": 60_000})
+                    await c.post("/v1/leases/complete", {"key": key, "token": answer["lease"]["token"]})
+
+        await asyncio.gather(*(client(i) for i in range(16)))
+
+    asyncio.run(burst())
+    done_at = time.monotonic()
+    stk.wait_for(
+        lambda: sample("seamless_coordinator_journal_written_rows_total") - written_before >= 4000,
+        30,
+        0.2,
+        "4000 rows written",
+    )
+    assert time.monotonic() - done_at < 8, "the writer fell behind the requests"
+    assert sample("seamless_coordinator_journal_dropped_rows_total") == 0
+    stk.wait_for(lambda: len(_rows(questdb, "node_id = %s", (node,))) == 4000, 60, 1, "4000 rows in QuestDB")

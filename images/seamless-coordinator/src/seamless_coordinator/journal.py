@@ -21,6 +21,8 @@ import functools
 import logging
 import re
 
+import psycopg
+
 log = logging.getLogger("seamless_coordinator.journal")
 
 TABLE = "seamless_lease_events"
@@ -181,8 +183,6 @@ class Journal:
             log.warning("questdb journal: %d rows not written at shutdown", left)
 
     async def _run(self) -> None:
-        import psycopg
-
         failures = 0
         while True:
             try:
@@ -212,7 +212,7 @@ class Journal:
             if not self._pending:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._waiting.wait(), max(0.0, next_refresh - loop.time()))
-                if self._queue:
+                if 0 < len(self._queue) < BATCH_ROWS:
                     await asyncio.sleep(FLUSH_S)  # let a batch gather: fewer, larger writes
                 self._waiting.clear()
                 while self._queue and len(self._pending) < BATCH_ROWS:
@@ -220,9 +220,16 @@ class Journal:
                 if self._queue:
                     self._waiting.set()
             if self._pending:
-                async with asyncio.timeout(STATEMENT_TIMEOUT_S):
-                    await self._write(conn, self._pending)
-                self._metrics.journal_written.inc(len(self._pending))
+                try:
+                    async with asyncio.timeout(STATEMENT_TIMEOUT_S):
+                        await self._write(conn, self._pending)
+                except (psycopg.OperationalError, psycopg.InterfaceError):
+                    raise  # the connection: reconnect, and write this batch again (rows are at least once)
+                except psycopg.Error as exc:  # QuestDB refuses these rows: retrying would never end
+                    log.error("questdb journal: %d rows refused, dropped: %s", len(self._pending), exc)
+                    self._metrics.journal_dropped.inc(len(self._pending))
+                else:
+                    self._metrics.journal_written.inc(len(self._pending))
                 self._pending = []
                 self._metrics.journal_queue.set(len(self._queue))
             if loop.time() >= next_refresh:
