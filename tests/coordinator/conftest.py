@@ -3,11 +3,17 @@ coordinator's rendered credentials, and replicas of the coordinator's console sc
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
+from tests.harness.paths import CACHE_ROOT
+
 from . import stack as stk
+
+# hypothesis keeps a cache of its own (even without an example database): in .cache/, not the repository root
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(CACHE_ROOT / "hypothesis"))
 
 
 @pytest.fixture(scope="module")
