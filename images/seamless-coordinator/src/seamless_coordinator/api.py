@@ -10,7 +10,7 @@
                                                     no reason to restart the coordinator)
 
 Errors are JSON {error, detail}: 400 (not a JSON object), 413 (body too large), 422 (a field is missing or
-out of range), 503 (Redis unavailable: nothing changed, try again).
+out of range), 503 (Redis unavailable: try again).
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class Endpoint:
             self.metrics.store_errors.labels(store="redis").inc()
             log.warning("%s: %s", self.name, exc)
             status, outcome = 503, "unavailable"
-            body = {"error": "store_unavailable", "detail": f"{exc} (nothing changed: try again)"}
+            body = {"error": "store_unavailable", "detail": f"{exc}: try again"}
         headers, payload = encode(status, body)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})

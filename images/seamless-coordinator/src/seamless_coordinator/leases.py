@@ -2,8 +2,9 @@
 
 Keys (all under `seamless:`, the only pattern the coordinator's Redis ACL user may touch):
 
-    seamless:token         INCR counter: every granted lease takes the next value, so tokens are fencing
-                           tokens, strictly increasing across the whole service.
+    seamless:token         INCR counter: every lease takes a value of its own, so tokens are unique across the
+                           service and increase with every grant on a key (WATCH orders the grants of a key):
+                           fencing tokens.
     seamless:held:<key>    the token of the lease that holds <key> now, with a server-side expiry
                            (SET ... PX lease_ms): Redis' clock alone decides when a lease has expired.
     seamless:lease:<key>   hash of the key's last lease (token, state held|completed|failed, holder, reason),
@@ -49,8 +50,9 @@ Release = Literal["done", "stale", "unknown"]
 
 
 class StoreUnavailable(Exception):
-    """Redis did not answer, refused a command, or the key stayed too contended: nothing is known to have
-    changed (503)."""
+    """Redis did not answer, refused a command, or the key stayed too contended (503, try again). Nothing
+    changed, unless Redis went away while committing: then a claim may have been granted unseen, and holds
+    the key until it expires."""
 
 
 @dataclasses.dataclass(frozen=True)
