@@ -91,11 +91,12 @@ async def serve(settings: Settings) -> int:
     )
     server = uvicorn.Server(config)
     log.info(
-        "coordinator %s: API on %s:%s, metrics on port %s",
+        "coordinator %s: API on %s:%s, metrics on port %s, event loop %s",
         settings.coordinator_id,
         settings.host,
         settings.port,
         settings.metrics_port or "off",
+        type(asyncio.get_running_loop()).__module__.split(".")[0],
     )
     try:
         await server.serve()
