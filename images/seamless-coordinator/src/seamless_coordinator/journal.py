@@ -51,7 +51,7 @@ BATCH_ROWS = 128  # rows per write: the event loop is never held long (the CPU o
 FLUSH_S = 0.5  # a batch waits this long for more rows (measured: 2-row batches cost 6x the CPU per row of 200)
 REFRESH_S = 5.0  # how often the coverage map reads new completions (also the longest a batch waits)
 PAGE_ROWS = 20_000  # completed ranges per page of the first load
-LAG_S = 10.0  # other replicas' completions are re-read this far back: their clocks and WAL apply lag
+LAG_S = 3.0  # other replicas' completions are re-read this far back (their clocks, WAL apply lag); more is read again
 RETRY_S = (0.5, 1, 2, 5, 10)  # reconnect back-off
 STATEMENT_TIMEOUT_S = 30.0  # a QuestDB that stops answering is dropped and reconnected
 

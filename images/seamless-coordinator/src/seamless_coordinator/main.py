@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 
@@ -39,6 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         return runner.run(serve(settings))
+
+
+def quiet_gc() -> None:
+    """Fewer, later garbage collections: what exists at start-up is frozen out of them, and a young
+    generation of 50,000 objects instead of 700 (a request makes few reference cycles). Measured at 64
+    clients: the p99 of a request fell from 34-51 ms to 29-31 ms, for a few MB more memory."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1000)
 
 
 def _loop_factory():
@@ -90,6 +100,7 @@ async def serve(settings: Settings) -> int:
         timeout_graceful_shutdown=10,
     )
     server = uvicorn.Server(config)
+    quiet_gc()
     log.info(
         "coordinator %s: API on %s:%s, metrics on port %s, event loop %s",
         settings.coordinator_id,
