@@ -166,6 +166,48 @@ LABEL_KEY = (
     r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 )
 LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$"
+# Label and annotation keys the chart, Helm and Kubernetes own: a pod's labels must never pose as another
+# component for the NetworkPolicies (they select app.kubernetes.io/instance and .../component), and its
+# annotations must not reach the chart's checksums, Helm's hooks or Kubernetes' own switches (seccomp,
+# AppArmor, ...). Kubernetes reserves kubernetes.io and k8s.io and their subdomains.
+OWNED_LABEL = r"^([^/]*\.)?(kubernetes\.io|k8s\.io|helm\.sh|qmtl\.io)/"
+# Pod annotations may use two of Kubernetes' prefixes, which only ask tools for something harmless:
+# cluster-autoscaler.kubernetes.io/ (safe-to-evict: the stack's pods all have emptyDirs, which otherwise keep
+# the cluster autoscaler from draining a node) and kubectl.kubernetes.io/ (default-container, ...).
+POD_ANNOTATION_PREFIXES_ALLOWED = ("cluster-autoscaler", "kubectl")
+
+
+def label_not_in(words: tuple[str, ...]) -> str:
+    """A pattern for one DNS label (no "." or "/") that is none of `words`, without look-arounds (RE2 has
+    none): a walk down the words' common prefixes that leaves them by ending early or by another character."""
+    trie: dict = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def walk(node: dict, depth: int) -> str:
+        kids = sorted(k for k in node if k)
+        branches = [""] if depth and "" not in node else []
+        branches.append(f"[^{''.join(kids).replace('-', chr(92) + '-')}/.][^/.]*" if kids else "[^/.]+")
+        branches += [(chr(92) + k if k == "-" else k) + walk(node[k], depth + 1) for k in kids]
+        return "(" + "|".join(branches) + ")"
+
+    return walk(trie, 0)
+
+
+OWNED_POD_ANNOTATION = (
+    r"^(([^/]*\.)?(k8s\.io|helm\.sh|qmtl\.io)|checksum|kubernetes\.io|[^/]*\.[^/]*\.kubernetes\.io|"
+    + label_not_in(POD_ANNOTATION_PREFIXES_ALLOWED)
+    + r"\.kubernetes\.io)/"
+)
+INGRESS_ANNOTATIONS_REFUSED = (
+    r"(^cert-manager\.io/(issuer|cluster-issuer)$)|(^kubernetes\.io/ingress\.class$)|(-snippet$)"
+)
+URL_PATH = r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$"
+LOWER_HOSTNAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+IMAGE_REGISTRY = r"^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*)?$"
 STORAGE_CLASS = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$"
 STORAGE_CLASS_OR_NONE = r"^(-|[a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$"
 SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
@@ -361,7 +403,36 @@ DEFS: dict[str, Schema] = {
             "whenScaled": string("When the StatefulSet is scaled down.", enum=["Retain", "Delete"]),
         },
     ),
-    "podAnnotations": obj("Annotations of the pods.", additional={"type": "string"}),
+    "podAnnotations": obj(
+        "Annotations of the pods: name -> text.",
+        patternProperties={
+            OWNED_POD_ANNOTATION: {
+                "not": {},
+                "description": "The chart's, Helm's or Kubernetes' own annotation (checksum/, qmtl.io/, helm.sh/, "
+                "*.kubernetes.io/, *.k8s.io/; allowed: "
+                + ", ".join(f"{p}.kubernetes.io/" for p in POD_ANNOTATION_PREFIXES_ALLOWED)
+                + ").",
+            },
+            LABEL_KEY: {"type": "string"},
+        },
+    ),
+    "podLabels": obj(
+        "Extra labels of the pods: name -> value.",
+        patternProperties={
+            OWNED_LABEL: {
+                "not": {},
+                "description": "The chart's, Helm's or Kubernetes' own label (app.kubernetes.io/, qmtl.io/, "
+                "helm.sh/, *.kubernetes.io/, *.k8s.io/): the NetworkPolicies select pods by the chart's labels, "
+                "which a pod label must never imitate.",
+            },
+            LABEL_KEY: {"type": "string", "pattern": LABEL_VALUE, "maxLength": 63},
+        },
+    ),
+    "priorityClassName": string(
+        "Name of a PriorityClass for the pods; empty: the cluster's default priority.",
+        pattern=DNS_SUBDOMAIN_OR_EMPTY,
+        maxLength=253,
+    ),
     "nodeSelector": obj(
         "nodeSelector of the pods.", patternProperties={LABEL_KEY: {"type": "string", "pattern": LABEL_VALUE}}
     ),
@@ -381,12 +452,141 @@ DEFS: dict[str, Schema] = {
         ),
     ),
     "affinity": obj(
-        "Affinity of the pods (Kubernetes Affinity).",
+        "Affinity of the pods (Kubernetes Affinity). A kind given here replaces the workload's built-in one "
+        "of the same kind (the ControlBus brokers' podAntiAffinity).",
         {
-            "nodeAffinity": obj("Node affinity.", additional=True),
-            "podAffinity": obj("Pod affinity.", additional=True),
-            "podAntiAffinity": obj("Pod anti-affinity.", additional=True),
+            "nodeAffinity": obj(
+                "Node affinity.",
+                {
+                    "requiredDuringSchedulingIgnoredDuringExecution": obj(
+                        "Nodes the pods must run on: any of the terms.",
+                        {"nodeSelectorTerms": array("The terms (ORed).", ref("nodeSelectorTerm"), minItems=1)},
+                        required=("nodeSelectorTerms",),
+                    ),
+                    "preferredDuringSchedulingIgnoredDuringExecution": array(
+                        "Nodes the scheduler prefers, by weight.",
+                        obj(
+                            "A weighted preference.",
+                            {
+                                "weight": integer("Weight, 1 to 100.", 1, 100),
+                                "preference": ref("nodeSelectorTerm", "The nodes preferred."),
+                            },
+                            required=("weight", "preference"),
+                        ),
+                    ),
+                },
+            ),
+            "podAffinity": ref("podAffinity", "Run near pods that match."),
+            "podAntiAffinity": ref("podAffinity", "Run away from pods that match."),
         },
+    ),
+    "nodeSelectorTerm": obj(
+        "A node selector term: all of its requirements.",
+        {
+            "matchExpressions": array("Requirements on node labels.", ref("nodeSelectorRequirement")),
+            "matchFields": array("Requirements on node fields (metadata.name).", ref("nodeSelectorRequirement")),
+        },
+    ),
+    "nodeSelectorRequirement": obj(
+        "One requirement.",
+        {
+            "key": string("Label key or field name.", minLength=1),
+            "operator": string("How the values apply.", enum=["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]),
+            "values": array("Values (In, NotIn; one integer for Gt, Lt).", {"type": "string"}),
+        },
+        required=("key", "operator"),
+    ),
+    "podAffinity": obj(
+        "Pod (anti-)affinity: terms that must hold, and weighted ones the scheduler prefers.",
+        {
+            "requiredDuringSchedulingIgnoredDuringExecution": array(
+                "Terms that must all hold.", ref("podAffinityTerm")
+            ),
+            "preferredDuringSchedulingIgnoredDuringExecution": array(
+                "Terms the scheduler prefers, by weight.",
+                obj(
+                    "A weighted term.",
+                    {
+                        "weight": integer("Weight, 1 to 100.", 1, 100),
+                        "podAffinityTerm": ref("podAffinityTerm", "The term."),
+                    },
+                    required=("weight", "podAffinityTerm"),
+                ),
+            ),
+        },
+    ),
+    "podAffinityTerm": obj(
+        "Pods (labelSelector, in namespaces) whose topology domain (topologyKey) counts.",
+        {
+            "labelSelector": ref("labelSelector", "The pods."),
+            "namespaceSelector": ref("labelSelector", "Their namespaces ({}: every namespace)."),
+            "namespaces": array(
+                "Their namespaces by name (none: the pod's own).", {"type": "string", "pattern": DNS_LABEL}
+            ),
+            "topologyKey": string("Node label of the topology domain, e.g. kubernetes.io/hostname.", pattern=LABEL_KEY),
+            "matchLabelKeys": array(
+                "Label keys whose values the pod's own must equal.", {"type": "string", "pattern": LABEL_KEY}
+            ),
+            "mismatchLabelKeys": array(
+                "Label keys whose values the pod's own must differ from.", {"type": "string", "pattern": LABEL_KEY}
+            ),
+        },
+        required=("topologyKey",),
+    ),
+    "topologySpreadConstraints": array(
+        "Topology spread constraints of the pods. One given here replaces the workload's built-in one with the "
+        "same topologyKey and whenUnsatisfiable (the prod spread of the QMTL services and the coordinator, the "
+        "ControlBus brokers' zone spread); without a labelSelector it counts the workload's own pods.",
+        obj(
+            "A topology spread constraint.",
+            {
+                "maxSkew": integer("Largest allowed difference of matching pods between two domains.", 1),
+                "topologyKey": string(
+                    "Node label of the domains, e.g. topology.kubernetes.io/zone.", pattern=LABEL_KEY
+                ),
+                "whenUnsatisfiable": string(
+                    "What the scheduler does when it cannot.", enum=["DoNotSchedule", "ScheduleAnyway"]
+                ),
+                "labelSelector": ref("labelSelector", "The pods counted; absent: the workload's own."),
+                "minDomains": integer("Minimum number of eligible domains (DoNotSchedule).", 1),
+                "nodeAffinityPolicy": string("Whether node affinity limits the domains.", enum=["Honor", "Ignore"]),
+                "nodeTaintsPolicy": string("Whether node taints limit the domains.", enum=["Honor", "Ignore"]),
+                "matchLabelKeys": array(
+                    "Label keys whose values the pod's own must equal (e.g. pod-template-hash).",
+                    {"type": "string", "pattern": LABEL_KEY},
+                ),
+            },
+            required=("maxSkew", "topologyKey", "whenUnsatisfiable"),
+        ),
+    ),
+    "ingressAnnotations": obj(
+        "Annotations of the Ingress (e.g. your ingress controller's settings): name -> text.",
+        patternProperties={
+            INGRESS_ANNOTATIONS_REFUSED: {
+                "not": {},
+                "description": "Set by the chart from other keys (cert-manager.io/issuer and cluster-issuer: "
+                "tls.certManager; kubernetes.io/ingress.class: className), or an NGINX *-snippet, which splices "
+                "raw proxy configuration in.",
+            },
+            LABEL_KEY: {"type": "string"},
+        },
+    ),
+    "httpPaths": array(
+        "The paths routed to the gateway (the gateway serves everything from /, its WebSocket streams at /ws and "
+        "/ws/evt, which the exposed paths must include: the URLs the gateway hands to SDK clients point there).",
+        obj(
+            "One path.",
+            {
+                "path": string("The path, from /.", pattern=URL_PATH, maxLength=1024),
+                "pathType": string(
+                    "Prefix: the path and everything below it (by path segment); Exact: only the path.",
+                    enum=["Prefix", "Exact"],
+                ),
+            },
+            required=("path", "pathType"),
+        ),
+        minItems=1,
+        maxItems=16,
     ),
     "settings": obj(
         "Extra settings of the server: name -> value.",
@@ -640,6 +840,26 @@ def _global(chart: Chart) -> Schema:
                     ),
                 },
             ),
+            "ingressController": obj(
+                "The ingress controller that serves global.gatewayIngress.",
+                {
+                    "from": ref(
+                        "networkPolicyPeers",
+                        "Its pods (e.g. the namespace of ingress-nginx), admitted to the gateway's HTTP port while "
+                        "global.gatewayIngress is on; required then.",
+                    ),
+                },
+            ),
+            "gatewayApi": obj(
+                "The Gateway API implementation that serves global.gatewayHttpRoute.",
+                {
+                    "from": ref(
+                        "networkPolicyPeers",
+                        "The pods that proxy its traffic (its data plane, e.g. Envoy Gateway's proxies), admitted to "
+                        "the gateway's HTTP port while global.gatewayHttpRoute is on; required then.",
+                    ),
+                },
+            ),
             "coordinatorCidrs": ref(
                 "cidrs", "Where an external coordinator is (gateway egress); empty: its port towards any destination."
             ),
@@ -656,6 +876,90 @@ def _global(chart: Chart) -> Schema:
                 },
             ),
         },
+    )
+    gateway_ingress = obj(
+        "An Ingress (networking.k8s.io/v1) that exposes the gateway (its HTTP API and WebSocket streams) at "
+        "host. Its controller's pods get through the NetworkPolicies by global.networkPolicy.ingressController.from.",
+        {
+            "enabled": boolean("Render the Ingress."),
+            "className": string(
+                "ingressClassName; empty: the cluster's default IngressClass.",
+                pattern=DNS_SUBDOMAIN_OR_EMPTY,
+                maxLength=253,
+            ),
+            "host": string(
+                "The gateway's public host name (no wildcard): the Ingress rule, and the base of the WebSocket "
+                "URLs the gateway hands to SDK clients. Required when enabled.",
+                pattern=f"^$|{LOWER_HOSTNAME}",
+                maxLength=253,
+            ),
+            "paths": ref("httpPaths", "The paths routed to the gateway."),
+            "annotations": ref("ingressAnnotations", "Annotations of the Ingress (your controller's settings)."),
+            "tls": obj(
+                "TLS at the ingress controller (the URLs become https:// and wss://).",
+                {
+                    "enabled": boolean("Terminate TLS for host with the certificate in secretName."),
+                    "secretName": string(
+                        "The TLS Secret (kubernetes.io/tls) in the release namespace: yours, or the one cert-manager "
+                        "writes.",
+                        pattern=DNS_SUBDOMAIN_OR_EMPTY,
+                        maxLength=253,
+                    ),
+                    "certManager": obj(
+                        "Let cert-manager issue the certificate into secretName (needs cert-manager's ingress-shim): "
+                        "one of issuer and clusterIssuer.",
+                        {
+                            "issuer": string(
+                                "An Issuer in the release namespace (cert-manager.io/issuer).",
+                                pattern=DNS_SUBDOMAIN_OR_EMPTY,
+                                maxLength=253,
+                            ),
+                            "clusterIssuer": string(
+                                "A ClusterIssuer (cert-manager.io/cluster-issuer).",
+                                pattern=DNS_SUBDOMAIN_OR_EMPTY,
+                                maxLength=253,
+                            ),
+                        },
+                    ),
+                },
+            ),
+        },
+        required=("enabled",),
+    )
+    gateway_http_route = obj(
+        "A Gateway API HTTPRoute (gateway.networking.k8s.io/v1) that attaches the gateway to your Gateway(s). "
+        "The Gateway implementation's proxies get through the NetworkPolicies by global.networkPolicy.gatewayApi.from.",
+        {
+            "enabled": boolean("Render the HTTPRoute (the cluster needs the Gateway API CRDs)."),
+            "parentRefs": array(
+                "The Gateway(s) (and listener) to attach to; required when enabled. A Gateway in another namespace "
+                "must allow routes from this one (its listener's allowedRoutes).",
+                obj(
+                    "A Gateway.",
+                    {
+                        "name": string("The Gateway's name.", pattern=DNS_SUBDOMAIN, maxLength=253),
+                        "namespace": string(
+                            "Its namespace; empty: the release's.", pattern=DNS_LABEL_OR_EMPTY, maxLength=63
+                        ),
+                        "sectionName": string("One of its listeners, by name.", pattern=DNS_SUBDOMAIN, maxLength=253),
+                        "port": ref("port", "One of its listeners, by port."),
+                    },
+                    required=("name",),
+                ),
+            ),
+            "hostnames": array(
+                "The gateway's public host names (no wildcard); required when enabled. The first is the base of the "
+                "WebSocket URLs the gateway hands to SDK clients.",
+                {"type": "string", "pattern": LOWER_HOSTNAME, "maxLength": 253},
+            ),
+            "paths": ref("httpPaths", "The paths routed to the gateway."),
+            "scheme": string(
+                "What clients speak to the Gateway's listener: https (it terminates TLS) or http; the WebSocket URLs "
+                "the gateway hands out follow (wss:// or ws://).",
+                enum=["https", "http"],
+            ),
+        },
+        required=("enabled",),
     )
     container_table = {c: ref("resources", f"The {c} container.") for c in chart.containers}
     workload_table = {w: integer(f"Replicas of {w}.", 1) for w in chart.workloads}
@@ -677,6 +981,13 @@ def _global(chart: Chart) -> Schema:
                 "Default image of gateway, dagmanager and worldservice (any image with the "
                 "qmtl package plus aiokafka, confluent-kafka and neo4j). A service may "
                 "override it with its own `image`.",
+            ),
+            "imageRegistry": string(
+                "A registry (host[:port][/path], e.g. registry.example.com/mirror) that replaces the registry part "
+                "of EVERY image of the stack (services, dependencies, Jobs, helm tests): docker.io/library/redis "
+                "becomes <imageRegistry>/library/redis; tags and digests stay. Empty: the images as written.",
+                pattern=IMAGE_REGISTRY,
+                maxLength=255,
             ),
             "imagePullPolicy": string("Default imagePullPolicy.", enum=PULL_POLICIES),
             "imagePullSecrets": array(
@@ -735,6 +1046,9 @@ def _global(chart: Chart) -> Schema:
             "minio": minio,
             "controlbus": controlbus,
             "networkPolicy": network,
+            "gatewayIngress": gateway_ingress,
+            "gatewayHttpRoute": gateway_http_route,
+            **_placement("global"),
             "serviceMonitor": obj(
                 "Prometheus Operator ServiceMonitors for the /metrics of the gateway, WorldService and the "
                 "coordinator (needs the monitoring.coreos.com/v1 CRDs). Scraping through the NetworkPolicies "
@@ -808,6 +1122,11 @@ DEPENDENCIES = {
 LIBRARIES = {"qmtl-lib": "The shared library chart: no settings (Helm gives it a copy of `global`)."}
 # Workloads whose replica count a component section may override (qmtl.replicas reads `<section>.replicas`).
 REPLICATED = ("gateway", "dagmanager", "worldservice", "seamless-coordinator", "controlbus")
+# Workloads that may have a HorizontalPodAutoscaler: the stateless services. DAG Manager too: with its graph
+# in Neo4j and its queues in Kafka its replicas share all state (QMTL has no leader election and needs none:
+# every replica serves gRPC and HTTP, and the periodic queue GC of each replica is idempotent). The aggregated
+# check refuses autoscaling of a service that keeps state in its pod (its local/dev modes).
+AUTOSCALED = ("gateway", "dagmanager", "worldservice", "seamless-coordinator")
 # Images per section: key -> which image type (standalone, or a core service's override of global.qmtlImage).
 IMAGES: dict[str, dict[str, str]] = {
     "gateway": {"image": "imageOverride"},
@@ -823,6 +1142,38 @@ IMAGES: dict[str, dict[str, str]] = {
 }
 # The switch that deploys each section's workloads (where its defaults are merged in).
 SWITCHES = {**{name: f"{name}.enabled" for name in CORE}, **{name: f"global.{name}.enabled" for name in DEPENDENCIES}}
+
+
+def _autoscaling(name: str) -> Schema:
+    return obj(
+        f"A HorizontalPodAutoscaler (autoscaling/v2) for {name}. While it is on, the Deployment has no replica "
+        "count of its own (upgrades leave the autoscaler's count alone).",
+        {
+            "enabled": boolean("Render the HorizontalPodAutoscaler."),
+            "minReplicas": {
+                "description": f"Fewest replicas; null: global.replicas.<profile>.{name}. At least 2 in prod (the "
+                "PodDisruptionBudget lets one pod go at a time, so one keeps serving).",
+                "type": ["integer", "null"],
+                "minimum": 1,
+            },
+            "maxReplicas": integer("Most replicas; at least minReplicas.", 1, 100),
+            "targetCPUUtilizationPercentage": {
+                "description": "Average CPU use, in percent of the CPU requests, to keep the pods at; null: not a "
+                "target.",
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "maximum": 1000,
+            },
+            "targetMemoryUtilizationPercentage": {
+                "description": "Average memory use, in percent of the memory requests, to keep the pods at; null: "
+                "not a target.",
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "maximum": 1000,
+            },
+        },
+        required=("enabled", "maxReplicas"),
+    )
 
 
 def _persistence(name: str, profiled: bool) -> Schema:
@@ -859,12 +1210,36 @@ def _persistence(name: str, profiled: bool) -> Schema:
     return obj(f"{name}'s data: always a PersistentVolumeClaim per pod (there is no in-memory mode).", props)
 
 
-def _scheduling() -> dict[str, Schema]:
+PLACEMENT_KEYS = (
+    "nodeSelector",
+    "tolerations",
+    "affinity",
+    "topologySpreadConstraints",
+    "priorityClassName",
+    "podAnnotations",
+    "podLabels",
+)
+
+
+def _placement(whose: str) -> dict[str, Schema]:
+    """The placement and pod-metadata keys, the same in `global` and in every component section
+    (qmtl.pod.placement and qmtl.pod.metadata in charts/qmtl-lib/templates/_placement.tpl)."""
+    if whose == "global":
+        set_ = (
+            "Default for every pod of the stack (workloads, hook Jobs, helm test pods); a component's own replaces it"
+        )
+        merged = "Added to every pod of the stack; a component's own win per key"
+    else:
+        set_ = f"For {whose}'s pods (and its hook Jobs); empty: global's"
+        merged = f"Added to {whose}'s pods (and its hook Jobs), over global's"
     return {
-        "podAnnotations": ref("podAnnotations", "Annotations of the pods."),
-        "nodeSelector": ref("nodeSelector", "nodeSelector of the pods (and its hook Job)."),
-        "tolerations": ref("tolerations", "Tolerations of the pods (and its hook Job)."),
-        "affinity": ref("affinity", "Affinity of the server pods."),
+        "nodeSelector": ref("nodeSelector", f"nodeSelector. {set_}."),
+        "tolerations": ref("tolerations", f"Tolerations. {set_}."),
+        "affinity": ref("affinity", f"Affinity. {set_}."),
+        "topologySpreadConstraints": ref("topologySpreadConstraints", f"Topology spread constraints. {set_}."),
+        "priorityClassName": ref("priorityClassName", f"PriorityClass. {set_}."),
+        "podAnnotations": ref("podAnnotations", f"Pod annotations. {merged}."),
+        "podLabels": ref("podLabels", f"Pod labels. {merged}."),
     }
 
 
@@ -955,7 +1330,6 @@ def _own_keys(name: str) -> dict[str, Schema]:
                 "not": {"type": "string", "pattern": MEMORY_ZERO},
             },
             "provision": ref("jobTiming", "The provisioning Job (roles and databases)."),
-            **_scheduling(),
         }
     if name == "neo4j":
         memory = obj(
@@ -976,7 +1350,6 @@ def _own_keys(name: str) -> dict[str, Schema]:
                 "settings", "Extra neo4j.conf settings (NEO4J_* env vars); auth and listeners are set by the chart."
             ),
             "schema": ref("jobTiming", "The schema Job (constraints and indexes)."),
-            **_scheduling(),
         }
     if name == "questdb":
         return {
@@ -991,7 +1364,6 @@ def _own_keys(name: str) -> dict[str, Schema]:
                 "settings",
                 "Extra server.conf settings (QDB_* env vars); credentials and listeners are set by the chart.",
             ),
-            **_scheduling(),
         }
     if name == "minio":
         return {
@@ -1006,7 +1378,6 @@ def _own_keys(name: str) -> dict[str, Schema]:
             ),
             "persistence": _persistence("MinIO", profiled=True),
             "provision": ref("jobTiming", "The provisioning Job (bucket, policy, user)."),
-            **_scheduling(),
         }
     return {}
 
@@ -1030,7 +1401,10 @@ def _section(name: str, description: str, core: bool) -> Schema:
     )
     if name in REPLICATED:
         props["replicas"] = integer(f"Override of global.replicas.<profile>.{name}.", 1)
+    if name in AUTOSCALED:
+        props["autoscaling"] = _autoscaling(name)
     props.update(_own_keys(name))
+    props.update(_placement(name))
     props["global"] = obj("Set by Helm: a copy of `global`. Do not set it here.", additional=True)
     return obj(description, props)
 
@@ -1117,6 +1491,89 @@ def _general_rules(chart: Chart) -> list[Schema]:
             ),
         }
     )
+    # The gateway's exposure: what an enabled Ingress or HTTPRoute needs; TLS with its Secret; cert-manager only
+    # with TLS on and one issuer; the NetworkPolicies admit the controller's pods (someone must be admitted).
+    rules.append(
+        {
+            "if": present("global.gatewayIngress.enabled", {"const": True}),
+            "then": prop("global.gatewayIngress", {"required": ["host"], "properties": {"host": nonempty()}}),
+        }
+    )
+    rules.append(
+        {
+            "if": present("global.gatewayIngress.tls.enabled", {"const": True}),
+            "then": prop(
+                "global.gatewayIngress.tls", {"required": ["secretName"], "properties": {"secretName": nonempty()}}
+            ),
+        }
+    )
+    for issuer in ("issuer", "clusterIssuer"):
+        rules.append(
+            {
+                "if": present(f"global.gatewayIngress.tls.certManager.{issuer}", nonempty()),
+                "then": prop(
+                    "global.gatewayIngress.tls", {"required": ["enabled"], "properties": {"enabled": {"const": True}}}
+                ),
+            }
+        )
+    rules.append(
+        prop(
+            "global.gatewayIngress.tls.certManager",
+            {
+                "not": {
+                    "required": ["issuer", "clusterIssuer"],
+                    "properties": {"issuer": nonempty(), "clusterIssuer": nonempty()},
+                },
+                "description": "One of issuer and clusterIssuer, not both.",
+            },
+        )
+    )
+    rules.append(
+        {
+            "if": present("global.gatewayHttpRoute.enabled", {"const": True}),
+            "then": prop(
+                "global.gatewayHttpRoute",
+                {
+                    "required": ["parentRefs", "hostnames"],
+                    "properties": {"parentRefs": {"minItems": 1}, "hostnames": {"minItems": 1}},
+                },
+            ),
+        }
+    )
+    for exposure, peers in (("gatewayIngress", "ingressController"), ("gatewayHttpRoute", "gatewayApi")):
+        rules.append(
+            {
+                "if": {
+                    "allOf": [
+                        present(f"global.{exposure}.enabled", {"const": True}),
+                        present("global.networkPolicy.enabled", {"const": True}),
+                    ]
+                },
+                "then": prop(
+                    f"global.networkPolicy.{peers}", {"required": ["from"], "properties": {"from": {"minItems": 1}}}
+                ),
+            }
+        )
+    # An autoscaler has something to scale by.
+    for section in AUTOSCALED:
+        rules.append(
+            {
+                "if": present(f"{section}.autoscaling.enabled", {"const": True}),
+                "then": prop(
+                    f"{section}.autoscaling",
+                    {
+                        "not": {
+                            "properties": {
+                                "targetCPUUtilizationPercentage": {"type": "null"},
+                                "targetMemoryUtilizationPercentage": {"type": "null"},
+                            }
+                        },
+                        "description": "An autoscaler needs a target: targetCPUUtilizationPercentage and/or "
+                        "targetMemoryUtilizationPercentage.",
+                    },
+                ),
+            }
+        )
     # Every deployed image is complete: a repository and a tag or a digest (an image without either means
     # `latest`). Deployed sections have their chart defaults merged in, so this is exact; a disabled
     # section may carry a partial override. Core services take what their own image lacks from

@@ -188,7 +188,7 @@ dependency must say where it is. */ -}}
 {{- if not (hasKey $on $in.to) -}}
 {{- fail (printf "files/service-graph.yaml: ingress to %s names a component that `components` does not declare" $in.to) -}}
 {{- end -}}
-{{- if get $on $in.to -}}
+{{- if and (get $on $in.to) (eq (include "qmtl.network.allTrue" (dict "values" $ctx.Values "paths" $in.when)) "true") -}}
 {{- $peers := (include "qmtl.network.valueAt" (dict "values" $ctx.Values "path" $in.from) | fromYaml).value | default list -}}
 {{- if not (kindIs "slice" $peers) -}}
 {{- fail (printf "%s must be a list of NetworkPolicy peers (podSelector/namespaceSelector/ipBlock), got %s" $in.from (kindOf $peers)) -}}

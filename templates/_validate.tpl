@@ -25,6 +25,12 @@ The rules:
   topics        every ControlBus topic's full name (global.controlbus.topicPrefix + its name) within
                 Kafka's 249 characters
   scrape        global.serviceMonitor.scrapeTimeout at most its interval (Prometheus refuses more)
+  exposure      the paths of global.gatewayIngress / gatewayHttpRoute route the gateway's WebSocket
+                streams (/ws, /ws/evt): the URLs the gateway hands to SDK clients point there
+  autoscaling   minReplicas (or the profile's replica count) at most maxReplicas, at least 2 in prod (the
+                PodDisruptionBudget lets one pod go at a time); never for a service that keeps its state
+                in its pod (its local modes: gateway without Redis and PostgreSQL, worldservice without
+                Redis and PostgreSQL, dagmanager without Neo4j)
   ports         ports that listen in the same pod differ
   resources     no limit below its request (the active profile's table and every component's override)
 */}}
@@ -137,6 +143,61 @@ when the blocks it reads are maps. */ -}}
 {{- end -}}
 {{- if and (hasKey $ms "interval") (hasKey $ms "scrapeTimeout") (gt (get $ms "scrapeTimeout") (get $ms "interval")) -}}
 {{- $p = append $p (printf "global.serviceMonitor.scrapeTimeout: %s is longer than global.serviceMonitor.interval (%s), which Prometheus refuses: shorten it or raise the interval" $sm.scrapeTimeout $sm.interval) -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* exposure: the gateway's WebSocket streams go through every exposure that is on. */ -}}
+{{- range $key := list "gatewayIngress" "gatewayHttpRoute" -}}
+{{- $x := get $g $key -}}
+{{- if and (kindIs "map" $x) (eq (toString $x.enabled) "true") (kindIs "slice" $x.paths) -}}
+{{- range $path := list "/ws" "/ws/evt" -}}
+{{- if not (include "qmtl.gatewayExposure.routes" (dict "paths" $x.paths "path" $path)) -}}
+{{- $p = append $p (printf "global.%s.paths: %s is not routed to the gateway, but its WebSocket streams (/ws, /ws/evt) must be: the gateway hands their URLs to SDK clients. Add {path: /ws, pathType: Prefix}, or route /" $key $path) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* autoscaling: a range the autoscaler can keep, that the PodDisruptionBudget stays coherent with, for a
+service whose replicas share their state. */ -}}
+{{- $epShapesOk := and (kindIs "map" $g.ports) (kindIs "map" $g.seamless) (kindIs "map" (get (ternary $g.redis dict (kindIs "map" $g.redis)) "databases")) -}}
+{{- range $block := list "redis" "postgres" "neo4j" "questdb" "minio" "controlbus" -}}
+{{- $epShapesOk = and $epShapesOk (kindIs "map" (get $g $block)) -}}
+{{- end -}}
+{{- $stateIn := dict "gateway" (list "redis" "postgres") "worldservice" (list "redis" "postgres") "dagmanager" (list "neo4j") "seamless-coordinator" list -}}
+{{- range $name := keys $stateIn | sortAlpha -}}
+{{- $s := get $v $name -}}
+{{- if and (kindIs "map" $s) (eq (toString $s.enabled) "true") (kindIs "map" $s.autoscaling) (eq (toString $s.autoscaling.enabled) "true") -}}
+{{- $a := $s.autoscaling -}}
+{{- $min := $a.minReplicas -}}
+{{- $minFrom := printf "%s.autoscaling.minReplicas" $name -}}
+{{- if kindIs "invalid" $min -}}
+{{- if or (kindIs "float64" $s.replicas) (kindIs "int64" $s.replicas) (kindIs "int" $s.replicas) -}}
+{{- $min = $s.replicas -}}{{- $minFrom = printf "%s.replicas" $name -}}
+{{- else if and (kindIs "map" $g.replicas) (kindIs "map" (get $g.replicas $profile)) -}}
+{{- $min = get (get $g.replicas $profile) $name -}}{{- $minFrom = printf "global.replicas.%s.%s" $profile $name -}}
+{{- end -}}
+{{- end -}}
+{{- $numbers := and (or (kindIs "float64" $min) (kindIs "int64" $min) (kindIs "int" $min)) (or (kindIs "float64" $a.maxReplicas) (kindIs "int64" $a.maxReplicas) (kindIs "int" $a.maxReplicas)) -}}
+{{- if and $numbers (gt (int $min) (int $a.maxReplicas)) -}}
+{{- $p = append $p (printf "%s.autoscaling.maxReplicas: %d is below the autoscaler's minReplicas (%d, from %s): raise it, or lower minReplicas" $name (int $a.maxReplicas) (int $min) $minFrom) -}}
+{{- end -}}
+{{- if and $numbers $prod (lt (int $min) 2) -}}
+{{- $p = append $p (printf "%s.autoscaling.minReplicas: the autoscaler's minReplicas is %d (from %s); prod needs at least 2, so that one pod serves while the PodDisruptionBudget lets the other go: set %s.autoscaling.minReplicas to 2 or more" $name (int $min) $minFrom $name) -}}
+{{- end -}}
+{{- if $epShapesOk -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" $g "into" $ep) -}}
+{{- $missing := list -}}{{- $keys := list -}}
+{{- range $dep := get $stateIn $name -}}
+{{- if not (get (get $ep $dep) "available") -}}
+{{- $missing = append $missing (get (dict "redis" "Redis" "postgres" "PostgreSQL" "neo4j" "Neo4j") $dep) -}}
+{{- $keys = append $keys (printf "global.%s" $dep) -}}
+{{- end -}}
+{{- end -}}
+{{- if $missing -}}
+{{- $p = append $p (printf "%s.autoscaling.enabled: without %s, %s keeps its state in its own pod (its local mode), so its replicas would not share it: give it %s (bundled or external), or leave autoscaling off" $name (join " and " $missing) $name (join " and " $keys)) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 

@@ -131,7 +131,7 @@ def _objects(node: Any, path: str = ""):
 
 def test_unknown_keys_are_refused_everywhere_but_the_copies_of_global(values_schema: dict) -> None:
     """Every object refuses keys it does not declare, except `global` inside a component section (Helm puts
-    a copy of `global` there) and the Kubernetes affinity blocks passed through as they are."""
+    a copy of `global` there)."""
     open_objects = []
     roots = [("", values_schema), *((f"definitions.{k}", v) for k, v in values_schema["definitions"].items())]
     for root_path, root in roots:
@@ -139,10 +139,7 @@ def test_unknown_keys_are_refused_everywhere_but_the_copies_of_global(values_sch
             if node.get("additionalProperties", True) is True:  # (a typed map, e.g. annotations, is not open)
                 open_objects.append(path)
     sections = [s for s in SUBCHARTS]
-    assert sorted(open_objects) == sorted(
-        [f"{s}.global" for s in sections]
-        + [f"definitions.affinity.{k}" for k in ("nodeAffinity", "podAffinity", "podAntiAffinity")]
-    ), open_objects
+    assert sorted(open_objects) == sorted(f"{s}.global" for s in sections), open_objects
     assert set(values_schema["properties"]) == {"global", *sections}
 
 
@@ -219,9 +216,13 @@ def test_the_chart_defaults_validate_as_dev(values_schema: dict) -> None:
 # --- the sections and the templates agree -----------------------------------------------------------------
 
 READERS = {  # qmtl-lib templates that read a component's own values for it
-    "qmtl.resources": "resources",
-    "qmtl.replicas": "replicas",
-    "qmtl.persistence.": "persistence",
+    "qmtl.resources": ("resources",),
+    "qmtl.replicas": ("replicas",),
+    "qmtl.persistence.": ("persistence",),
+    "qmtl.pod.placement": ("nodeSelector", "tolerations", "affinity", "topologySpreadConstraints", "priorityClassName"),
+    "qmtl.pod.metadata": ("podAnnotations", "podLabels"),
+    "qmtl.horizontalPodAutoscaler": ("autoscaling",),
+    "qmtl.replicasField": ("autoscaling",),
 }
 
 
@@ -237,9 +238,9 @@ def _read_paths(section: str) -> set[tuple[str, ...]]:
             parts = tuple(chain.lstrip(".").split("."))
             if parts[0] != "global":
                 paths.add(parts)
-        for reader, key in READERS.items():
+        for reader, keys in READERS.items():
             if f'include "{reader}' in text:
-                paths.add((key,))
+                paths.update((key,) for key in keys)
     for path in (REPO_ROOT / "templates").rglob("*.*"):
         text = path.read_text()
         name = re.escape(section)

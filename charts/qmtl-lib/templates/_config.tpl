@@ -87,8 +87,11 @@ Call: {{- $all := dict }}{{- include "qmtl.config.into" (dict "global" .Values.g
 {{- end -}}
 {{- $_ := set $gw "worldservice_url" $worldserviceUrl -}}
 {{- /* events: the signing secret from the gateway's own Secret; the WebSocket URLs handed to SDK
-     clients point at the gateway Service (QMTL's defaults assume a TLS ingress named "gateway"). */ -}}
-{{- $_ := set $gw "events" (dict "secret" "${QMTL_SECRET_GATEWAY_EVENTS}" "stream_url" (printf "ws://%s/ws/evt" $gatewayBase) "fallback_url" (printf "ws://%s/ws" $gatewayBase)) -}}
+     clients point at the gateway Service, or, when the gateway is exposed (global.gatewayIngress /
+     gatewayHttpRoute), at its public host (QMTL's defaults assume a TLS ingress named "gateway"). */ -}}
+{{- $wsBase := printf "ws://%s" $gatewayBase -}}
+{{- with include "qmtl.gatewayExposure.url" (dict "global" $g) -}}{{- $wsBase = include "qmtl.gatewayExposure.wsBase" . -}}{{- end -}}
+{{- $_ := set $gw "events" (dict "secret" "${QMTL_SECRET_GATEWAY_EVENTS}" "stream_url" (printf "%s/ws/evt" $wsBase) "fallback_url" (printf "%s/ws" $wsBase)) -}}
 {{- $events := $g.gatewayEvents | default dict -}}
 {{- $eventsRef := dict "name" (include "qmtl.bundledSecretNames" . | fromYaml).gatewayEvents "key" "secret" -}}
 {{- if $events.existingSecret -}}{{- $eventsRef = dict "name" $events.existingSecret "key" ($events.key | default "secret") -}}{{- end -}}
