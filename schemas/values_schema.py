@@ -534,8 +534,8 @@ DEFS: dict[str, Schema] = {
         required=("topologyKey",),
     ),
     "topologySpreadConstraints": array(
-        "Topology spread constraints of the pods. One given here replaces the workload's built-in one with the "
-        "same topologyKey and whenUnsatisfiable (the prod spread of the QMTL services and the coordinator, the "
+        "Topology spread constraints of the pods. One given here replaces the workload's built-in one over the "
+        "same topologyKey (the prod spread of the QMTL services and the coordinator over nodes and zones, the "
         "ControlBus brokers' zone spread); without a labelSelector it counts the workload's own pods.",
         obj(
             "A topology spread constraint.",

@@ -19,8 +19,8 @@ A workload's built-in placement ("builtin": {affinity, topologySpreadConstraints
 QMTL services and the coordinator, the ControlBus brokers' anti-affinity and zone spread) stays unless
 the values replace that very part of it: an affinity kind (nodeAffinity, podAffinity, podAntiAffinity)
 given in the values replaces the built-in one of the same kind; a spread constraint replaces the built-in
-one with the same topologyKey and whenUnsatisfiable, the others are kept. A spread constraint without a
-labelSelector counts the workload's own pods (its selector labels).
+one over the same topologyKey, the others are kept. A spread constraint without a labelSelector counts the
+workload's own pods (its selector labels).
 
   spec:
     {{- include "qmtl.pod.placement" (dict "ctx" $ "values" .Values "component" "gateway" "builtin" $b) | nindent 4 }}
@@ -53,7 +53,7 @@ labelSelector counts the workload's own pods (its selector labels).
 {{- end -}}
 {{- if $affinity -}}{{- $_ := set $out "affinity" $affinity -}}{{- end -}}
 {{- /* topology spread: the values' constraints, completed with the workload's selector, over the built-in
-ones with the same (topologyKey, whenUnsatisfiable) */ -}}
+ones with the same topologyKey */ -}}
 {{- $selector := include "qmtl.selectorLabels" (dict "ctx" .ctx "component" .component) | fromYaml -}}
 {{- $given := list -}}
 {{- range $c := $pick.topologySpreadConstraints | default list -}}
@@ -65,7 +65,7 @@ ones with the same (topologyKey, whenUnsatisfiable) */ -}}
 {{- range $b := $builtin.topologySpreadConstraints | default list -}}
 {{- $replaced := false -}}
 {{- range $c := $given -}}
-{{- if and (eq $c.topologyKey $b.topologyKey) (eq ($c.whenUnsatisfiable | default "DoNotSchedule") ($b.whenUnsatisfiable | default "DoNotSchedule")) -}}
+{{- if eq $c.topologyKey $b.topologyKey -}}
 {{- $replaced = true -}}
 {{- end -}}
 {{- end -}}
