@@ -106,6 +106,11 @@ CONFIG_FILE = "/etc/qmtl/qmtl.yml"
 GATEWAY_DAGMANAGER_DIAL = "127.0.0.1:50051"
 
 
+def notes(chart: Path, values: dict) -> str:
+    """NOTES.txt as `helm install` prints it for `values`, from the notes_chart fixture (tests/core/conftest.py)."""
+    return render_chart(values, chart_dir=chart).get("ConfigMap", "notes-under-test")["data"]["notes"]
+
+
 def effective(values: dict) -> dict:
     """values.yaml with the given overrides applied."""
     return chart_values(extra=(values,))

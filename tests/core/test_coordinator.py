@@ -4,7 +4,6 @@ and `global.seamless.coordinator_url` relate, and the install notes."""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -26,10 +25,10 @@ from tests.core.common import (
     service_ports,
     unbuilt_chart,
 )
-from tests.harness import render_chart, render_error
+from tests.core.common import notes as _notes
+from tests.harness import render_error
 from tests.harness.objects import env as env_by_name
 from tests.harness.objects import merged
-from tests.harness.paths import CHART_DIR, copy_chart
 
 ENV_NAMES = {
     "COORDINATOR_ID",
@@ -194,24 +193,7 @@ def test_inconsistent_values_are_refused_naming_the_key(case: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# NOTES.txt: `helm template` never renders it (and `helm install --dry-run` needs a cluster with Helm 3),
-# so a private copy of the chart renders the real NOTES.txt through `tpl` into a ConfigMap.
-
-
-@pytest.fixture(scope="module")
-def notes_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = copy_chart(tmp_path_factory.mktemp("notes") / "chart")
-    (target / "notes-under-test").mkdir()
-    shutil.copy(CHART_DIR / "templates" / "NOTES.txt", target / "notes-under-test" / "NOTES.txt")
-    (target / "templates" / "zz-notes-under-test.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes-under-test\ndata:\n  notes: |\n"
-        '    {{- tpl (.Files.Get "notes-under-test/NOTES.txt") . | nindent 4 }}\n'
-    )
-    return target
-
-
-def _notes(chart: Path, values: dict) -> str:
-    return render_chart(values, chart_dir=chart).get("ConfigMap", "notes-under-test")["data"]["notes"]
+# NOTES.txt (rendered through the notes_chart fixture of tests/core/conftest.py)
 
 
 def test_notes_warn_in_dev_when_the_coordinator_url_is_empty(notes_chart: Path) -> None:

@@ -686,5 +686,207 @@ CASES: tuple[Case, ...] = (
     ),
 )
 
+# --- production knobs: exposure, autoscaling, image registry, placement (issue 18) --------------------------------
+NGINX_PEERS = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]
+INGRESS_ON = {"enabled": True, "host": "qmtl.example.com"}
+ROUTE_ON = {"enabled": True, "parentRefs": [{"name": "public"}], "hostnames": ["qmtl.example.com"]}
+
+
+def ingress(**kwargs) -> dict:
+    return g(gatewayIngress={**INGRESS_ON, **kwargs}, networkPolicy={"ingressController": {"from": NGINX_PEERS}})
+
+
+def route(**kwargs) -> dict:
+    return g(gatewayHttpRoute={**ROUTE_ON, **kwargs}, networkPolicy={"gatewayApi": {"from": NGINX_PEERS}})
+
+
+def autoscaling(section: str, **kwargs) -> dict:
+    return {section: {"autoscaling": {"enabled": True, **kwargs}}}
+
+
+KNOB_CASES: tuple[Case, ...] = (
+    # exposure: what an enabled Ingress or HTTPRoute needs, and nothing that loosens the controller's config
+    Case("ingress-no-host", ingress(host=""), "global.gatewayIngress.host", lint=True),
+    Case("ingress-wildcard-host", ingress(host="*.example.com"), "global.gatewayIngress.host"),
+    Case("ingress-unknown-key", ingress(hosts=["qmtl.example.com"]), "global.gatewayIngress.hosts"),
+    Case("ingress-class-name", ingress(className="NGINX"), "global.gatewayIngress.className"),
+    Case(
+        "ingress-path-type",
+        ingress(paths=[{"path": "/", "pathType": "ImplementationSpecific"}]),
+        "global.gatewayIngress.paths.0.pathType",
+    ),
+    Case(
+        "ingress-path-relative",
+        ingress(paths=[{"path": "ws", "pathType": "Prefix"}]),
+        "global.gatewayIngress.paths.0.path",
+    ),
+    Case("ingress-paths-empty", ingress(paths=[]), "global.gatewayIngress.paths"),
+    Case(
+        "ingress-paths-miss-the-websockets",
+        ingress(paths=[{"path": "/strategies", "pathType": "Prefix"}]),
+        "global.gatewayIngress.paths",
+        CHECK,
+        lint=True,
+    ),
+    Case(
+        "ingress-tls-no-secret",
+        ingress(tls={"enabled": True, "secretName": ""}),
+        "global.gatewayIngress.tls.secretName",
+    ),
+    Case(
+        "ingress-two-issuers",
+        ingress(tls={"enabled": True, "certManager": {"issuer": "a", "clusterIssuer": "b"}}),
+        "global.gatewayIngress.tls.certManager",
+    ),
+    Case(
+        "ingress-issuer-without-tls",
+        ingress(tls={"enabled": False, "certManager": {"clusterIssuer": "acme"}}),
+        "global.gatewayIngress.tls.enabled",
+    ),
+    Case(
+        "ingress-snippet-annotation",
+        ingress(annotations={"nginx.ingress.kubernetes.io/configuration-snippet": "more_set_headers x;"}),
+        "global.gatewayIngress.annotations.nginx.ingress.kubernetes.io/configuration-snippet",
+    ),
+    Case(
+        "ingress-issuer-annotation",
+        ingress(annotations={"cert-manager.io/cluster-issuer": "acme"}),
+        "global.gatewayIngress.annotations.cert-manager.io/cluster-issuer",
+    ),
+    Case(
+        "ingress-controller-not-admitted",
+        g(gatewayIngress=INGRESS_ON),
+        "global.networkPolicy.ingressController.from",
+        lint=True,
+    ),
+    Case("route-no-parent", route(parentRefs=[]), "global.gatewayHttpRoute.parentRefs"),
+    Case("route-no-hostname", route(hostnames=[]), "global.gatewayHttpRoute.hostnames"),
+    Case("route-parent-no-name", route(parentRefs=[{"namespace": "gw"}]), "global.gatewayHttpRoute.parentRefs.0.name"),
+    Case(
+        "route-parent-port", route(parentRefs=[{"name": "gw", "port": 0}]), "global.gatewayHttpRoute.parentRefs.0.port"
+    ),
+    Case("route-scheme", route(scheme="wss"), "global.gatewayHttpRoute.scheme"),
+    Case(
+        "route-paths-miss-the-event-stream",
+        route(paths=[{"path": "/ws", "pathType": "Exact"}]),
+        "global.gatewayHttpRoute.paths",
+        CHECK,
+    ),
+    Case("route-proxies-not-admitted", g(gatewayHttpRoute=ROUTE_ON), "global.networkPolicy.gatewayApi.from"),
+    Case(
+        "ingress-controller-peer",
+        ingress() | g(networkPolicy={"ingressController": {"from": [{"podSelecter": {}}]}}),
+        "global.networkPolicy.ingressController.from.0.podSelecter",
+    ),
+    # autoscaling: a range the PodDisruptionBudget stays coherent with, for services that share their state
+    Case("autoscaling-max-zero", autoscaling("gateway", maxReplicas=0), "gateway.autoscaling.maxReplicas"),
+    Case("autoscaling-min-zero", autoscaling("worldservice", minReplicas=0), "worldservice.autoscaling.minReplicas"),
+    Case(
+        "autoscaling-no-target",
+        autoscaling("dagmanager", targetCPUUtilizationPercentage=None),
+        "dagmanager.autoscaling",
+    ),
+    Case(
+        "autoscaling-target-string",
+        autoscaling("seamless-coordinator", targetCPUUtilizationPercentage="75%"),
+        "seamless-coordinator.autoscaling.targetCPUUtilizationPercentage",
+    ),
+    Case("autoscaling-unknown-key", autoscaling("gateway", minPods=2), "gateway.autoscaling.minPods"),
+    Case(
+        "autoscaling-max-below-min",
+        autoscaling("worldservice", minReplicas=4, maxReplicas=3),
+        "worldservice.autoscaling.maxReplicas",
+        CHECK,
+        lint=True,
+    ),
+    Case(
+        "autoscaling-prod-min-one",
+        autoscaling("seamless-coordinator", minReplicas=1),
+        "seamless-coordinator.autoscaling.minReplicas",
+        CHECK,
+    ),
+    Case("autoscaling-local-mode", autoscaling("dagmanager"), "dagmanager.autoscaling.enabled", CHECK, base=DEV),
+    # images: the registry mirror is a registry, not a URL
+    Case("image-registry-scheme", g(imageRegistry="https://registry.example.com"), "global.imageRegistry"),
+    Case("image-registry-trailing-slash", g(imageRegistry="registry.example.com/"), "global.imageRegistry"),
+    # placement: typed Kubernetes shapes, and no label or annotation of the chart, Helm or Kubernetes
+    Case(
+        "pod-label-impersonates-a-component",
+        g(podLabels={"app.kubernetes.io/component": "redis"}),
+        "global.podLabels.app.kubernetes.io/component",
+        lint=True,
+    ),
+    Case(
+        "pod-label-release",
+        {"gateway": {"podLabels": {"app.kubernetes.io/instance": "other"}}},
+        "gateway.podLabels.app.kubernetes.io/instance",
+    ),
+    Case("pod-label-chart", {"redis": {"podLabels": {"helm.sh/chart": "x"}}}, "redis.podLabels.helm.sh/chart"),
+    Case("pod-label-value", g(podLabels={"team": "quant team"}), "global.podLabels.team"),
+    Case("pod-label-key", g(podLabels={"team name": "quant"}), "global.podLabels.team name"),
+    Case(
+        "pod-annotation-apparmor",
+        {"questdb": {"podAnnotations": {"container.apparmor.security.beta.kubernetes.io/questdb": "unconfined"}}},
+        "questdb.podAnnotations.container.apparmor.security.beta.kubernetes.io/questdb",
+    ),
+    Case(
+        "pod-annotation-seccomp",
+        g(podAnnotations={"seccomp.security.alpha.kubernetes.io/pod": "unconfined"}),
+        "global.podAnnotations.seccomp.security.alpha.kubernetes.io/pod",
+    ),
+    Case(
+        "pod-annotation-hook",
+        g(podAnnotations={"helm.sh/hook": "pre-install"}),
+        "global.podAnnotations.helm.sh/hook",
+    ),
+    Case(
+        "pod-annotation-checksum",
+        {"dagmanager": {"podAnnotations": {"checksum/qmtl-config": "0"}}},
+        "dagmanager.podAnnotations.checksum/qmtl-config",
+    ),
+    Case(
+        "pod-annotation-kubernetes",
+        {"minio": {"podAnnotations": {"kubernetes.io/psp": "privileged"}}},
+        "minio.podAnnotations.kubernetes.io/psp",
+    ),
+    Case("priority-class-name", g(priorityClassName="High_Priority"), "global.priorityClassName"),
+    Case(
+        "spread-without-when",
+        {"controlbus": {"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname"}]}},
+        "controlbus.topologySpreadConstraints.0.whenUnsatisfiable",
+    ),
+    Case(
+        "spread-skew-zero",
+        g(topologySpreadConstraints=[{"maxSkew": 0, "topologyKey": "x", "whenUnsatisfiable": "DoNotSchedule"}]),
+        "global.topologySpreadConstraints.0.maxSkew",
+    ),
+    Case(
+        "affinity-term-without-topology",
+        {"worldservice": {"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{}]}}}},
+        "worldservice.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution.0.topologyKey",
+    ),
+    Case(
+        "node-affinity-operator",
+        g(
+            affinity={
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "Within"}]}]
+                    }
+                }
+            }
+        ),
+        "global.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms.0"
+        ".matchExpressions.0.operator",
+    ),
+    Case(
+        "toleration-operator",
+        {"seamless-coordinator": {"tolerations": [{"key": "x", "operator": "Maybe"}]}},
+        "seamless-coordinator.tolerations.0.operator",
+    ),
+    Case("node-selector-value", {"dagmanager": {"nodeSelector": {"pool": ["a"]}}}, "dagmanager.nodeSelector.pool"),
+)
+CASES += KNOB_CASES
+
 CASE_IDS = [c.id for c in CASES]
 assert len(set(CASE_IDS)) == len(CASE_IDS), "duplicate case id"
