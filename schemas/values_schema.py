@@ -1151,22 +1151,22 @@ def _autoscaling(name: str) -> Schema:
         {
             "enabled": boolean("Render the HorizontalPodAutoscaler."),
             "minReplicas": {
-                "description": f"Fewest replicas; null: global.replicas.<profile>.{name}. At least 2 in prod (the "
-                "PodDisruptionBudget lets one pod go at a time, so one keeps serving).",
+                "description": f"Fewest replicas; unset or null: global.replicas.<profile>.{name}. At least 2 in "
+                "prod (the PodDisruptionBudget lets one pod go at a time, so one keeps serving).",
                 "type": ["integer", "null"],
                 "minimum": 1,
             },
             "maxReplicas": integer("Most replicas; at least minReplicas.", 1, 100),
             "targetCPUUtilizationPercentage": {
-                "description": "Average CPU use, in percent of the CPU requests, to keep the pods at; null: not a "
-                "target.",
+                "description": "Average CPU use, in percent of the CPU requests, to keep the pods at; unset or "
+                "null: not a target.",
                 "type": ["integer", "null"],
                 "minimum": 1,
                 "maximum": 1000,
             },
             "targetMemoryUtilizationPercentage": {
-                "description": "Average memory use, in percent of the memory requests, to keep the pods at; null: "
-                "not a target.",
+                "description": "Average memory use, in percent of the memory requests, to keep the pods at; unset "
+                "or null: not a target.",
                 "type": ["integer", "null"],
                 "minimum": 1,
                 "maximum": 1000,

@@ -885,6 +885,21 @@ KNOB_CASES: tuple[Case, ...] = (
         "seamless-coordinator.tolerations.0.operator",
     ),
     Case("node-selector-value", {"dagmanager": {"nodeSelector": {"pool": ["a"]}}}, "dagmanager.nodeSelector.pool"),
+    Case("global-node-selector-list", g(nodeSelector=["pool=qmtl"]), "global.nodeSelector"),
+    Case("global-toleration-effect", g(tolerations=[{"key": "x", "effect": "NoRun"}]), "global.tolerations.0.effect"),
+    Case("ingress-enabled-string", g(gatewayIngress={"enabled": "yes"}), "global.gatewayIngress.enabled"),
+    Case("route-enabled-string", g(gatewayHttpRoute={"enabled": "true"}), "global.gatewayHttpRoute.enabled"),
+    Case(
+        "ingress-issuer-name",
+        ingress(tls={"enabled": True, "certManager": {"issuer": "Lets Encrypt"}}),
+        "global.gatewayIngress.tls.certManager.issuer",
+    ),
+    Case("autoscaling-enabled-string", {"gateway": {"autoscaling": {"enabled": "on"}}}, "gateway.autoscaling.enabled"),
+    Case(
+        "autoscaling-memory-zero",
+        autoscaling("worldservice", targetMemoryUtilizationPercentage=0),
+        "worldservice.autoscaling.targetMemoryUtilizationPercentage",
+    ),
 )
 CASES += KNOB_CASES
 
