@@ -41,6 +41,7 @@ data:
   endpoints: {{{{ $ep | toJson | quote }}}}
   config: {{{{ $config | toJson | quote }}}}
   sections: {{{{ include "qmtl.config.sections" . | fromYaml | toJson | quote }}}}
+  network: {{{{ include "qmtl.network.openRanges" . | fromYaml | toJson | quote }}}}
 """
 
 _IGNORE = shutil.ignore_patterns(

@@ -196,6 +196,10 @@ def run(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | 
         resolver=resolver,
         guard_script=guard_script,
     )
+    if rendered.ok:  # managed dependencies whose NetworkPolicy ranges admit any address
+        report.section("checks").extend(
+            c for c in targets.open_ranges(rendered.model) if c.path != targets.COORDINATOR_CIDRS
+        )
     for target in wanted:
         section = report.section(target)
         if not rendered.ok:

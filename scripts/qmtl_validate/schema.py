@@ -131,15 +131,24 @@ def _problems_of(error: jsonschema.ValidationError, root: dict) -> list[SchemaPr
         patterns = list((error.schema.get("patternProperties") or {}).keys())
         extra = [k for k in instance if k not in known and not any(re.search(p, k) for p in patterns)]
         parent = dotted(parts) or "the top level"
-        return [
-            SchemaProblem(
-                dotted([*parts, k]),
-                f"unknown key: {parent} has no key {k!r}",
-                "remove it or fix its spelling (values.schema.json lists every key)",
-                prod,
-            )
-            for k in extra
-        ]
+        out = []
+        for k in extra:
+            if patterns:  # an allowlist of names (settings passed through to a server): say what it allows
+                out.append(
+                    SchemaProblem(
+                        dotted([*parts, k]), f"not allowed: {parent} accepts no {k!r}", describe(root, parts), prod
+                    )
+                )
+            else:
+                out.append(
+                    SchemaProblem(
+                        dotted([*parts, k]),
+                        f"unknown key: {parent} has no key {k!r}",
+                        "remove it or fix its spelling (values.schema.json lists every key)",
+                        prod,
+                    )
+                )
+        return out
     if kind == "propertyNames":
         return [
             SchemaProblem(
@@ -167,6 +176,9 @@ def _problems_of(error: jsonschema.ValidationError, root: dict) -> list[SchemaPr
         message = f"{instance} is too large (maximum {error.validator_value})"
     elif kind == "not" and parts and parts[-1] == "tag":
         message = f"{instance!r}: a `latest` tag is not allowed in prod; pin a version (or a digest)"
+    elif kind == "not" and isinstance(error.validator_value, dict) and error.validator_value.get("description"):
+        # a refused shape that says what it is
+        message = f"refused: {error.validator_value['description']}{where}"
     elif kind == "not" and isinstance(error.schema, dict) and error.schema.get("description"):
         # a rule written as "not ..." carries its meaning in its description
         message = f"refused: {error.schema['description']}{where}"

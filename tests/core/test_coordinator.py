@@ -244,6 +244,6 @@ def test_notes_warn_when_policies_open_the_external_coordinators_port_to_any_add
     assert f"connect to port {port} of ANY address" in notes
     # given its address range, with the policies off, or with the bundled coordinator: nothing to warn about
     assert warning not in _notes(notes_chart, PROD_EXTERNAL_COORDINATOR)
-    off = merged(anywhere, {"global": {"networkPolicy": {"enabled": False}}})
+    off = merged(anywhere, {"global": {"networkPolicy": {"enabled": False, "disabledAcknowledged": True}}})
     assert warning not in _notes(notes_chart, off)
     assert warning not in _notes(notes_chart, PROD)

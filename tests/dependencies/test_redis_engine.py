@@ -13,6 +13,7 @@ import pytest
 from tests.dependencies.common import PROD_REMOTE_COORDINATOR, QMTL_OFF
 from tests.engines import fixtures, servers
 from tests.harness import render_chart
+from tests.harness.objects import redis_acl
 
 redis_exceptions = pytest.importorskip("redis.exceptions")
 
@@ -36,7 +37,8 @@ def rendered_secret() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def redis_server(rendered_secret):
-    server = fixtures.local_engine(lambda: servers.start_redis(acl_text=rendered_secret["acl-redis"]))
+    acl = redis_acl(render_chart(VALUES))
+    server = fixtures.local_engine(lambda: servers.start_redis(acl_text=acl))
     yield server
     server.stop()
 
