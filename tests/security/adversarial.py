@@ -59,6 +59,11 @@ def _shell_command_substitution(text: str) -> bool:
     return bool(re.search(r'^\s*[a-z_]+="[^"\n]*\$\(id\)', text, re.M))
 
 
+def _expands_a_variable(text: str) -> bool:
+    """A setting's env value the kubelet would expand ($(VAR), not the literal $$(VAR))."""
+    return bool(re.search(r'name: NEO4J_db_logs_query_path\n\s+value: "?\$\(', text))
+
+
 def _plan_injected(text: str) -> bool:
     return bool(re.search(r"^\s*acl\tallow\tUser:evil\t", text, re.M))
 
@@ -104,7 +109,13 @@ SETS: tuple[Adversarial, ...] = (
         "config-env",
         {"neo4j": {"config": {"db.transaction.timeout": "60s\ndbms.security.auth_enabled=false"}}},
     ),
-    Adversarial("neo4j-expand-secret", "config-env", {"neo4j": {"config": {"db.logs.query.path": "$(NEO4J_AUTH)"}}}),
+    Adversarial(
+        "neo4j-expand-secret",
+        "config-env",
+        {"neo4j": {"config": {"db.logs.query.path": "$(NEO4J_AUTH)"}}},
+        INERT,
+        _expands_a_variable,
+    ),
     Adversarial("questdb-pg-user-underscore", "config-env", {"questdb": {"config": {"pg_user": "admin"}}}),
     Adversarial("questdb-pg-password-upper", "config-env", {"questdb": {"config": {"PG.PASSWORD": "hunter2"}}}),
     Adversarial("questdb-udp-ilp", "config-env", {"questdb": {"config": {"line.udp.enabled": "true"}}}),
