@@ -58,9 +58,7 @@ def _secrets(rendered: chart.Rendered) -> dict[str, dict]:
     return {o["metadata"]["name"]: o for o in rendered.objects if o.get("kind") == "Secret"}
 
 
-def generated_secrets(
-    chart_dir: Path, helm: chart.Helm, files: list[Path], release: str, namespace: str
-) -> list[dict]:
+def generated_secrets(chart_dir: Path, helm: chart.Helm, files: list[Path], release: str, namespace: str) -> list[dict]:
     """The Secrets the chart generates for these values, as plain manifests (no Helm metadata)."""
     renders = {}
     for generate in (True, False):
@@ -123,9 +121,7 @@ def apply(secrets: list[dict], kubectl: str, namespace: str, skip_existing: bool
     if not missing:
         print("credentials: every Secret exists already; nothing to create", file=err)
         return 0
-    done = subprocess.run(
-        [kubectl, "create", "--namespace", namespace, "-f", "-"], input=manifest(missing), text=True
-    )
+    done = subprocess.run([kubectl, "create", "--namespace", namespace, "-f", "-"], input=manifest(missing), text=True)
     return 0 if done.returncode == 0 else 2
 
 

@@ -249,13 +249,20 @@ def helm_schema_errors(stderr: str) -> list[tuple[str, str]]:
             ("missing property", "missing properties", "additional properties", "additional property")
         ):
             names = _NAMES.findall(message.split(" not allowed")[0])
-            out.extend((dotted([*parts, n]), message) for n in names)
+            out.extend((dotted([*parts, _unescape(n)]), message) for n in names)
         elif message.startswith("invalid propertyName"):
             names = _NAMES.findall(message)
             out.append((dotted([*parts, names[0]]) if names else dotted(parts), message))
         else:
             out.append((dotted(parts), message))
     return out
+
+
+def _unescape(name: str) -> str:
+    """A key as Helm quotes it in a message (Go escapes: a TAB is written \\t) back to the key itself."""
+    if "\\" not in name:
+        return name
+    return name.encode("latin-1", "backslashreplace").decode("unicode_escape")
 
 
 def helm_key_paths(stderr: str) -> set[str]:
