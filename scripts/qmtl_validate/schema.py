@@ -165,6 +165,8 @@ def _problems_of(error: jsonschema.ValidationError, root: dict) -> list[SchemaPr
         message = f"{instance!r} is not one of {', '.join(map(str, error.validator_value))}"
     elif kind == "const":
         message = f"must be {json.dumps(error.validator_value)}{where}"
+    elif kind in ("minLength", "minItems", "minProperties") and instance not in ("", [], {}, None):
+        message = f"is too short: at least {error.validator_value}{where}"
     elif kind in ("minLength", "minItems", "minProperties"):
         message = f"is empty; a value is required{where}"
     elif kind == "pattern":
