@@ -10,14 +10,12 @@ import io
 import os
 import subprocess
 
+import minio.error as minio_error
 import pytest
 
+from tests.engines import fixtures
 from tests.harness import render_chart
 from tests.harness.objects import chart_values, only_container, resolved_env
-
-servers = pytest.importorskip("tests.engines.servers", reason="tests/engines (real servers) is not there")
-pins = pytest.importorskip("tests.engines.pins")
-minio_error = pytest.importorskip("minio.error")
 
 pytestmark = pytest.mark.engines
 
@@ -39,10 +37,7 @@ def artifacts(tmp_path_factory) -> dict:
 
 
 def run_provisioning(server, artifacts: dict) -> subprocess.CompletedProcess:
-    try:
-        mc_env = server.mc_env()
-    except pins.EngineUnavailable as exc:
-        pytest.skip(f"the rendered provision.sh needs mc: {exc}")
+    mc_env = fixtures.local_engine(server.mc_env)  # the rendered provision.sh needs mc
     run_env = {
         **os.environ,
         **mc_env,

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+import redis.exceptions as redis_exceptions
 import yaml
 
 from tests.dependencies.common import PROD_REMOTE_COORDINATOR, QMTL_OFF
@@ -19,8 +20,6 @@ from tests.engines import fixtures, servers
 from tests.harness import helm_binary, render_chart
 from tests.harness.objects import pod_template, redis_acl
 from tests.harness.paths import REPO_ROOT, VALUES_DIR
-
-redis_exceptions = pytest.importorskip("redis.exceptions")
 
 pytestmark = pytest.mark.engines
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests.dependencies.common import DEV, PROD_REMOTE_COORDINATOR, QMTL_OFF
 from tests.harness import render_chart, render_error
-from tests.harness.objects import env, qmtl_config, quantity, redis_acl
+from tests.harness.objects import dsn, env, qmtl_config, quantity, redis_acl
 
 DEDICATED = {"global": {"redis": {"dedicatedCoordinator": True}}}
 
@@ -89,8 +89,8 @@ def test_qmtl_config_uses_the_same_users_and_databases(rendered) -> None:
     assert re.fullmatch(
         r"redis://gateway:\$\{QMTL_SECRET_REDIS_GATEWAY\|url\}@redis:6379/0", conf["gateway"]["redis_dsn"]
     )
-    assert conf["worldservice"]["server"]["redis"].startswith("redis://worldservice:")
-    assert conf["worldservice"]["server"]["redis"].endswith("@redis:6379/4")
+    ws = dsn(conf["worldservice"]["server"]["redis"])
+    assert (ws.scheme, ws.username, ws.host, ws.port, ws.path) == ("redis", "worldservice", "redis", 6379, "4")
 
 
 def test_statefulset_persistence_probes_and_restricted_context(rendered) -> None:
@@ -159,8 +159,14 @@ def test_external_redis_renders_nothing_bundled_and_points_the_config_at_it() ->
     sources = {i.source for i in rendered.items}
     assert not [s for s in sources if "/charts/redis/" in s]
     conf = qmtl_config(rendered)
-    assert conf["gateway"]["redis_dsn"].startswith("rediss://gw-user:")
-    assert conf["gateway"]["redis_dsn"].endswith("@redis.managed.example:6380/0")
+    gw = dsn(conf["gateway"]["redis_dsn"])
+    assert (gw.scheme, gw.username, gw.host, gw.port, gw.path) == (
+        "rediss",
+        "gw-user",
+        "redis.managed.example",
+        6380,
+        "0",
+    )
 
 
 def test_external_redis_without_existing_secret_is_refused() -> None:

@@ -207,8 +207,11 @@ def _wait_for_rows(server, count: int, table: str = "seamless_bars") -> None:
 def test_questdb_tables_copied_as_the_docs_say_arrive_with_timestamp_and_partitioning(
     questdb_server, tmp_path: Path
 ) -> None:
-    if not shutil.which("curl"):
-        pytest.skip("curl is not installed (the documented copy uses it)")
+    def curl() -> None:
+        if not shutil.which("curl"):
+            raise pins.EngineUnavailable("curl is not installed (the documented copy uses it)")
+
+    local_engine(curl)  # skip, or fail under QMTL_REQUIRE_ENGINES=1
     rendered = render_chart(values_files=PROD)
     conf = _questdb_config_from_render(rendered)
     user, password = conf.pop("pg.user"), conf.pop("pg.password")

@@ -16,6 +16,7 @@ Rendered objects (a Rendered from render_chart, or the dicts in it):
   secret_data(rendered, name)    a rendered Secret's data, decoded, with its stringData
   qmtl_config(rendered)          the unified QMTL config template (ConfigMap qmtl-config, key qmtl.json)
   redis_acl(rendered, instance)  a bundled Redis instance's ACL file as its init container writes it
+  dsn(text)                      a DSN/URL parsed: scheme, user, password, host, port, path, query (one each)
   quantity(value)                a Kubernetes resource quantity as a number (cores, bytes)
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import functools
 import json
 import os
@@ -208,6 +210,38 @@ def redis_acl(rendered: Rendered, instance: str = "redis", passwords: Mapping[st
         assert output is not None, f"the redis-acl init container writes nothing to its acl volume: {command}"
         subprocess.run(command, env={"PATH": os.environ["PATH"], **variables}, check=True, capture_output=True)
         return output.read_text()
+
+
+@dataclasses.dataclass(frozen=True)
+class Dsn:
+    scheme: str
+    username: str | None  # percent-decoded
+    password: str | None
+    host: str | None
+    port: int | None
+    path: str  # percent-decoded, without the leading "/"
+    query: dict[str, str]  # each parameter exactly once (a repeated one is an error)
+
+
+def dsn(text: str) -> Dsn:
+    """A DSN or URL as a client parses it (urllib's RFC 3986 split). A parameter given twice, or text after
+    a fragment mark, is refused: either would let one part of the DSN override another."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    parts = urlsplit(text)
+    assert not parts.fragment, f"{text!r} has a fragment"
+    pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    query = dict(pairs)
+    assert len(query) == len(pairs), f"{text!r} repeats a parameter"
+    return Dsn(
+        scheme=parts.scheme,
+        username=unquote(parts.username) if parts.username is not None else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        host=parts.hostname,
+        port=parts.port,
+        path=unquote(parts.path.lstrip("/")),
+        query=query,
+    )
 
 
 # -------------------------------------------------------------------------------------------- quantities

@@ -27,13 +27,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.engines import pins, servers
+from tests.engines.fixtures import local_engine
 from tests.harness import render_chart
 from tests.harness.objects import only_container, redis_acl, resolved_env, secret_data
 from tests.harness.render import Rendered
-
-servers = pytest.importorskip("tests.engines.servers", reason="tests/engines (real servers) is not there")
-pins = pytest.importorskip("tests.engines.pins")
-local_engine = pytest.importorskip("tests.engines.fixtures").local_engine
 
 pytestmark = pytest.mark.engines
 
