@@ -1,6 +1,5 @@
 {{/*
-The Redis ACL rules of each QMTL service: one place. Only the password hash is added by the Secret
-template (templates/secret.yaml), which computes every password once.
+The Redis ACL rules of each QMTL service: one place.
 
 The ACL file of each instance is rendered WITHOUT passwords (ConfigMap redis-acl, redis.acl.file): each
 user's line carries a placeholder that the pod's init container `redis-acl` (redis.acl.script) replaces
