@@ -213,6 +213,8 @@ DB_USER = r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$"
 # Values passed through to a server's settings (env vars, -c arguments): no control characters (a newline
 # would start another line of a config file that an entrypoint writes them into).
 NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+# Annotations that set a pod's or container's AppArmor/seccomp profile (the restricted contexts are the chart's).
+SECURITY_ANNOTATION = r"^([A-Za-z0-9.-]*\.)?security\.(alpha|beta)\.kubernetes\.io/"
 
 # --- pass-through values: ALLOWLISTS of safe shapes (issue 16) -------------------------------------------------
 # Each free-form value the chart hands to a server is matched here, and only here, against what is known
@@ -525,7 +527,14 @@ DEFS: dict[str, Schema] = {
             "whenScaled": string("When the StatefulSet is scaled down.", enum=["Retain", "Delete"]),
         },
     ),
-    "podAnnotations": obj("Annotations of the pods.", additional={"type": "string"}),
+    "podAnnotations": obj(
+        "Annotations of the pods: qualified names; not the *.security.alpha/beta.kubernetes.io ones, which would "
+        "replace the pods' AppArmor or seccomp profile.",
+        patternProperties={
+            LABEL_KEY: {"type": "string"},
+            SECURITY_ANNOTATION: {"not": {}, "description": "An AppArmor/seccomp annotation: the chart sets those."},
+        },
+    ),
     "nodeSelector": obj(
         "nodeSelector of the pods.", patternProperties={LABEL_KEY: {"type": "string", "pattern": LABEL_VALUE}}
     ),

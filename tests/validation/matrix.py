@@ -767,6 +767,12 @@ ISSUE16: tuple[Case, ...] = (
         cls="config-env",
     ),
     Case(
+        "annotation-apparmor-unconfined",
+        {"postgres": {"podAnnotations": {"container.apparmor.security.beta.kubernetes.io/postgres": "unconfined"}}},
+        "postgres.podAnnotations.container.apparmor.security.beta.kubernetes.io/postgres",
+        cls="config-env",
+    ),
+    Case(
         "postgres-log-statement",
         {"postgres": {"parameters": {"LOG_STATEMENT": "all"}}},
         "postgres.parameters.LOG_STATEMENT",
