@@ -31,6 +31,7 @@ minLength/maxLength beside the pattern.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"
@@ -125,8 +126,39 @@ HOSTNAME = r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?"
 IPV6 = r"\[[0-9A-Fa-f:.]+\]"
 HOST = rf"^({HOSTNAME}|{IPV6})$"
 PORT_SUFFIX = r"(:[0-9]{1,5})?"
-HTTP_URL = rf"^https?://({HOSTNAME}|{IPV6}){PORT_SUFFIX}(/[^ \t\n?#]*)?$"
-HTTP_URL_OR_EMPTY = rf"^(https?://({HOSTNAME}|{IPV6}){PORT_SUFFIX}(/[^ \t\n?#]*)?)?$"
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+# An http(s) URL's host in one of its plain forms: a DNS name whose last label starts with a letter (so
+# that no all-digit or 0x form, which resolvers read as an IPv4 number such as 2130706433 or 0177.0.0.1,
+# passes as a name), a dotted-quad IPv4 without leading zeros, or a bracketed IPv6. No userinfo.
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+_TOP_LABEL = r"[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?"
+URL_HOST = rf"(({_LABEL}\.)*{_TOP_LABEL}|({_OCTET}\.){{3}}{_OCTET}|{IPV6})"
+_PORT_NUMBER = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+_URL_PATH = r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]*)*"  # RFC 3986 path characters; no query, no fragment
+HTTP_URL = rf"^https?://{URL_HOST}(:{_PORT_NUMBER})?{_URL_PATH}$"
+HTTP_URL_OR_EMPTY = rf"^(https?://{URL_HOST}(:{_PORT_NUMBER})?{_URL_PATH})?$"
+
+
+def ci(text: str) -> str:
+    """`text` in any letter case, as a pattern (RE2 and Python `re` alike: no inline flags)."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in text)
+
+
+# A coordinator URL whose host is this machine, written as a literal: localhost (and names under it),
+# 127.0.0.0/8, 0.0.0.0, ::1, ::, and IPv4-mapped or -compatible forms of those. Refused in prod (a pod
+# would reach itself). Names that merely resolve to a loopback address are a DNS matter, not a pattern.
+_V6_ZEROS = r"\[[0:]*"
+LOOPBACK_URL = (
+    r"^https?://("
+    + ci("localhost")
+    + r"|([A-Za-z0-9-]+\.)+"
+    + ci("localhost")
+    + r"|127\.[0-9.]+|0\.0\.0\.0"
+    + rf"|{_V6_ZEROS}(1|0\.0\.0\.1)?\]"
+    + rf"|{_V6_ZEROS}([Ff]{{4}}(:0{{1,4}})?:)?"
+    + r"(127\.[0-9.]+|0\.0\.0\.0|7[Ff][0-9A-Fa-f]{2}:[0-9A-Fa-f]{1,4}|0{1,4}:0{1,4})\]"
+    + r")(:[0-9]+)?([/?#].*)?$"
+)
 S3_ENDPOINT = rf"^https?://({HOSTNAME}|{IPV6}){PORT_SUFFIX}/?$"
 NEO4J_URI = rf"^(bolt|neo4j)(\+s|\+ssc)?://({HOSTNAME}|{IPV6}){PORT_SUFFIX}$"
 BROKER = rf"^({HOSTNAME}|{IPV6}):[0-9]{{1,5}}$"
@@ -135,7 +167,6 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_LABEL_OR_EMPTY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"
 DNS_SUBDOMAIN_OR_EMPTY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?$"
 SECRET_KEY = r"^[-._a-zA-Z0-9]+$"
-_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 CIDR = (
     rf"^({_OCTET}\.){{3}}{_OCTET}/([0-9]|[12][0-9]|3[0-2])$"
     r"|^[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}/([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$"
@@ -160,7 +191,6 @@ CPU_ZERO = r"^0*(\.0*)?m?$"
 MEMORY = r"^([0-9]+(\.[0-9]+)?|\.[0-9]+)([EPTGMK]i|[EPTGMk])?$"
 MEMORY_ZERO = r"^0*(\.0*)?([EPTGMK]i|[EPTGMk])?$"
 NEO4J_BYTES = r"^[0-9]+[kKmMgG]?$"
-SETTING_NAME = r"^[A-Za-z][A-Za-z0-9_.-]*$"
 LABEL_KEY = (
     r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
     r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
@@ -212,6 +242,124 @@ STORAGE_CLASS = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$"
 STORAGE_CLASS_OR_NONE = r"^(-|[a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$"
 SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 PULL_POLICIES = ["Always", "IfNotPresent", "Never"]
+# Bounds of integers the chart computes with or hands to Kubernetes: every integer has a maximum, so no
+# value wraps around in a template (Helm's int64) or a Kubernetes int32 field, or loses precision (YAML
+# numbers above 2^53 are not exact once parsed).
+INT32_MAX = 2**31 - 1
+EXACT_INT_MAX = 2**53 - 1
+DAY_SECONDS = 86400
+MAX_REPLICAS = 1000
+# Parts of a DSN a user may name (database, user): plain words. The chart percent-encodes them anyway.
+DB_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+DB_USER = r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$"
+# Values passed through to a server's settings (env vars, -c arguments): no control characters (a newline
+# would start another line of a config file that an entrypoint writes them into).
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+# Annotations that set a pod's or container's AppArmor/seccomp profile (the restricted contexts are the chart's).
+
+# --- pass-through values: ALLOWLISTS of safe shapes (issue 16) -------------------------------------------------
+# Each free-form value the chart hands to a server is matched here, and only here, against what is known
+# not to weaken authentication or isolation; everything else is refused naming the key. Where the server
+# reads names in any letter case, so does the allowlist (ci()); where it is case-sensitive, only the exact
+# spelling passes. Tokens are separated by single spaces: tabs, newlines and quotes are never part of a
+# match, so no other spelling of a refused rule can slip through.
+
+# Redis ACL rules appended to a service's user. Grants: only these commands (Lua scripts run with the
+# user's own key patterns and commands; TIME reads the clock). A category grant is never allowed: the
+# members of a category change between Redis versions and re-granting one (+@read, +@connection) re-opens
+# what the chart removed (KEYS, SELECT of any DB). Removals (-cmd, -cmd|sub, -@category) only narrow.
+REDIS_GRANTS = ("eval", "evalsha", "eval_ro", "evalsha_ro", "script|load", "script|exists", "time")
+_REDIS_TOKEN = rf"(\+({'|'.join(ci(c) for c in REDIS_GRANTS)})|-@?[A-Za-z0-9_]+(\|[A-Za-z0-9_-]+)?)"
+REDIS_EXTRA_RULES = rf"^ *({_REDIS_TOKEN}( +{_REDIS_TOKEN})*)? *$"
+# neo4j.conf settings (NEO4J_* env vars). Neo4j's names are case-sensitive: lower case only. Per-database
+# and query tuning, transaction and memory limits; never dbms.security.*, server.* (listeners, memory the
+# chart sizes, JVM options) or the image's own variables (NEO4J_AUTH, NEO4J_PLUGINS, ...).
+NEO4J_SETTING = r"^(db|dbms\.memory|dbms\.cypher|dbms\.transaction)(\.[a-z0-9_]+)+$"
+# QuestDB server.conf settings (QDB_* env vars; QuestDB upper-cases the name, so any case). Storage, SQL
+# and worker tuning; never credentials, listeners (pg.net, http.net, line.*), security or telemetry
+# settings, and no setting naming a file-system path (*.root, *.dir, *.path).
+QUESTDB_SETTING = (
+    "^("
+    + "|".join(
+        ci(ns)
+        for ns in (
+            "cairo",
+            "shared.worker",
+            "wal",
+            "query",
+            "pg.worker",
+            "pg.select.cache",
+            "pg.insert.cache",
+            "pg.update.cache",
+            "http.worker",
+        )
+    )
+    + r")(\.[A-Za-z0-9]+)+$"
+)
+QUESTDB_PATH_SETTING = rf"\.({ci('root')}|{ci('dir')}|{ci('path')})$"
+# postgresql.conf parameters (-c name=value; PostgreSQL reads names in any case). Memory, planner,
+# checkpoint/WAL sizing, autovacuum, timeouts and logs that hold no statement text. Never authentication,
+# listeners, files, libraries, archive/restore commands or statement logging (it would log the role
+# passwords the provisioning Job sets).
+POSTGRES_PARAMETERS = (
+    "max_connections",
+    "superuser_reserved_connections",
+    "shared_buffers",
+    "huge_pages",
+    "temp_buffers",
+    "work_mem",
+    "hash_mem_multiplier",
+    "maintenance_work_mem",
+    "autovacuum_work_mem",
+    "effective_cache_size",
+    "effective_io_concurrency",
+    "maintenance_io_concurrency",
+    "random_page_cost",
+    "seq_page_cost",
+    "cpu_tuple_cost",
+    "cpu_index_tuple_cost",
+    "cpu_operator_cost",
+    "default_statistics_target",
+    "jit",
+    "max_worker_processes",
+    "max_parallel_workers",
+    "max_parallel_workers_per_gather",
+    "max_parallel_maintenance_workers",
+    "max_wal_size",
+    "min_wal_size",
+    "wal_buffers",
+    "wal_compression",
+    "wal_writer_delay",
+    "checkpoint_timeout",
+    "checkpoint_completion_target",
+    "synchronous_commit",
+    "commit_delay",
+    "max_locks_per_transaction",
+    "statement_timeout",
+    "lock_timeout",
+    "idle_in_transaction_session_timeout",
+    "idle_session_timeout",
+    "tcp_keepalives_idle",
+    "tcp_keepalives_interval",
+    "tcp_keepalives_count",
+    "log_checkpoints",
+    "log_lock_waits",
+    "log_temp_files",
+    "log_autovacuum_min_duration",
+    "log_connections",
+    "log_disconnections",
+    "timezone",
+    "log_timezone",
+)
+POSTGRES_PARAMETER = (
+    "^("
+    + "|".join(ci(p) for p in POSTGRES_PARAMETERS)
+    + "|"
+    + ci("autovacuum")
+    + r"(_[A-Za-z_]+)?|"
+    + ci("bgwriter_")
+    + r"[A-Za-z_]+)$"
+)
 
 
 # --- the chart facts this schema builds on ------------------------------------------------------------------
@@ -242,7 +390,7 @@ SECTION_CONTAINERS: dict[str, tuple[str, ...]] = {
     "worldservice": ("worldservice", "qmtl-init"),
     "seamless-coordinator": ("seamless-coordinator",),
     "controlbus": ("redpanda", "redpanda-init", "controlbus-provision"),
-    "redis": ("redis",),
+    "redis": ("redis", "redis-acl"),
     "postgres": ("postgres", "postgres-provision"),
     "neo4j": ("neo4j", "neo4j-conf", "neo4j-schema"),
     "questdb": ("questdb",),
@@ -331,6 +479,23 @@ def _label_selector() -> Schema:
             ),
         },
     )
+
+
+def _settings(description: str, allowed: str, names: str, refused: str | None = None) -> Schema:
+    """Settings passed through to a server: name -> value. A name must match the `names` allowlist (and
+    not `refused`); any other name is an unknown key, refused naming it. Values are scalars without
+    control characters. (patternProperties rather than propertyNames: Helm's validator reports a
+    propertyNames failure at a wrong location.)"""
+    patterns: dict[str, Schema] = {
+        names: {
+            "type": ["string", "number", "boolean"],
+            "pattern": NO_CONTROL,
+            "description": "A value: a number, a boolean, or a string without control characters (no newline, tab).",
+        }
+    }
+    if refused:
+        patterns[refused] = {"not": {}, "description": f"Not allowed here. Allowed names: {allowed}."}
+    return obj(f"{description} Allowed names: {allowed}.", patternProperties=patterns)
 
 
 DEFS: dict[str, Schema] = {
@@ -447,7 +612,7 @@ DEFS: dict[str, Schema] = {
                 "effect": string(
                     "Taint effect (empty: every effect).", enum=["", "NoSchedule", "PreferNoSchedule", "NoExecute"]
                 ),
-                "tolerationSeconds": integer("How long a NoExecute taint is tolerated.", 0),
+                "tolerationSeconds": integer("How long a NoExecute taint is tolerated.", 0, INT32_MAX),
             },
         ),
     ),
@@ -588,26 +753,24 @@ DEFS: dict[str, Schema] = {
         minItems=1,
         maxItems=16,
     ),
-    "settings": obj(
-        "Extra settings of the server: name -> value.",
-        patternProperties={SETTING_NAME: {"type": ["string", "number", "boolean"]}},
-    ),
     "topic": obj(
         "One ControlBus topic.",
         {
             "partitions": integer("Partitions.", 1, 1000),
-            "retentionMs": integer("retention.ms: milliseconds > 0, or -1 (forever).", -1, **{"not": {"const": 0}}),
+            "retentionMs": integer(
+                "retention.ms: milliseconds > 0, or -1 (forever).", -1, EXACT_INT_MAX, **{"not": {"const": 0}}
+            ),
         },
         required=("partitions", "retentionMs"),
     ),
     "jobTiming": obj(
         "The hook Job's bounds.",
         {
-            "waitSeconds": integer("How long it waits for the server before it gives up.", 1),
+            "waitSeconds": integer("How long it waits for the server before it gives up.", 1, DAY_SECONDS),
             "backoffLimit": integer(
-                "Retries of the Job (backoffLimit; the Job template reads 0 as its default, 4).", 1
+                "Retries of the Job (backoffLimit; the Job template reads 0 as its default, 4).", 1, 100
             ),
-            "activeDeadlineSeconds": integer("Deadline of the whole Job (activeDeadlineSeconds).", 1),
+            "activeDeadlineSeconds": integer("Deadline of the whole Job (activeDeadlineSeconds).", 1, 7 * DAY_SECONDS),
         },
     ),
 }
@@ -685,7 +848,7 @@ def _global(chart: Chart) -> Schema:
                     who: obj(
                         f"The {who} user.",
                         {
-                            "username": string("Username.", minLength=1),
+                            "username": string("Username.", pattern=DB_USER, maxLength=128),
                             "passwordKey": ref("secretKey", "Key of the password in existingSecret."),
                         },
                     )
@@ -718,8 +881,8 @@ def _global(chart: Chart) -> Schema:
                     who: obj(
                         f"The {who} database.",
                         {
-                            "database": string("Database name.", minLength=1),
-                            "username": string("Role name.", minLength=1),
+                            "database": string("Database name.", pattern=DB_NAME, maxLength=63),
+                            "username": string("Role name.", pattern=DB_USER, maxLength=63),
                             "passwordKey": ref("secretKey", "Key of the password in existingSecret."),
                         },
                     )
@@ -735,7 +898,7 @@ def _global(chart: Chart) -> Schema:
             "uri": string(
                 "Bolt URI of the managed Neo4j, e.g. neo4j+s://graph.example.com:7687 (no path).", pattern=NEO4J_URI
             ),
-            "username": string("Username.", minLength=1),
+            "username": string("Username.", pattern=DB_USER, maxLength=128),
             "existingSecret": _external_secret(),
             "passwordKey": ref("secretKey", "Key of the password in existingSecret."),
         },
@@ -747,12 +910,12 @@ def _global(chart: Chart) -> Schema:
             "host": string("Host of the managed QuestDB (PG wire).", pattern=HOST),
             "port": ref("port", "PG-wire port of the managed QuestDB."),
             "sslmode": string("libpq sslmode.", enum=SSL_MODES),
-            "database": string("Database name.", minLength=1),
+            "database": string("Database name.", pattern=DB_NAME, maxLength=63),
             "existingSecret": _external_secret(),
             "usernameKey": ref("secretKey", "Key of the username in existingSecret."),
             "passwordKey": ref("secretKey", "Key of the password in existingSecret."),
         },
-        {"database": string("Database name of the bundled QuestDB (PG wire).", minLength=1)},
+        {"database": string("Database name of the bundled QuestDB (PG wire).", pattern=DB_NAME, maxLength=63)},
     )
     minio = _dependency(
         "MinIO/S3",
@@ -810,6 +973,11 @@ def _global(chart: Chart) -> Schema:
         "NetworkPolicies from files/service-graph.yaml: default deny plus one rule per edge.",
         {
             "enabled": boolean("Render the NetworkPolicies."),
+            "disabledAcknowledged": boolean(
+                "true confirms, in prod, that the stack runs WITHOUT NetworkPolicies (enabled: false): every pod "
+                "of the namespace and beyond can then reach every dependency and service port (README, Residual "
+                "risks). Required with enabled: false in prod."
+            ),
             "gateway": obj(
                 "Who may reach the gateway from outside the release.",
                 {
@@ -962,11 +1130,13 @@ def _global(chart: Chart) -> Schema:
         required=("enabled",),
     )
     container_table = {c: ref("resources", f"The {c} container.") for c in chart.containers}
-    workload_table = {w: integer(f"Replicas of {w}.", 1) for w in chart.workloads}
+    workload_table = {w: integer(f"Replicas of {w}.", 1, MAX_REPLICAS) for w in chart.workloads}
     prod_workloads = dict(workload_table)
     if "controlbus" in prod_workloads:
         prod_workloads["controlbus"] = integer(
-            "Redpanda brokers in prod: at least 3 (dagmanager creates data topics with replication factor 3).", 3
+            "Redpanda brokers in prod: at least 3 (dagmanager creates data topics with replication factor 3).",
+            3,
+            MAX_REPLICAS,
         )
     return obj(
         "The stack's wiring, shared by every subchart (each receives a copy).",
@@ -1049,6 +1219,18 @@ def _global(chart: Chart) -> Schema:
             "gatewayIngress": gateway_ingress,
             "gatewayHttpRoute": gateway_http_route,
             **_placement("global"),
+            "credentials": obj(
+                "Credentials the chart generates: every password of the bundled dependencies, the gateway's "
+                "event-signing key.",
+                {
+                    "generate": boolean(
+                        "true: generated into the chart's own Secrets on first install, kept across upgrades "
+                        "(Helm's lookup). false (GitOps: Argo CD, Flux, helm template | kubectl apply): none is "
+                        "rendered, the chart only references them; create them once with scripts/credentials."
+                    ),
+                },
+                required=("generate",),
+            ),
             "serviceMonitor": obj(
                 "Prometheus Operator ServiceMonitors for the /metrics of the gateway, WorldService and the "
                 "coordinator (needs the monitoring.coreos.com/v1 CRDs). Scraping through the NetworkPolicies "
@@ -1293,6 +1475,7 @@ def _own_keys(name: str) -> dict[str, Schema]:
                         "description": "Brokers that may be down at once: a number or a percentage.",
                         "type": ["integer", "string"],
                         "minimum": 0,
+                        "maximum": MAX_REPLICAS,
                         "pattern": r"^[0-9]{1,3}%$",
                     },
                 },
@@ -1300,9 +1483,9 @@ def _own_keys(name: str) -> dict[str, Schema]:
             "provisioning": obj(
                 "The topic/ACL provisioning Job.",
                 {
-                    "waitSeconds": integer("How long it waits for the cluster to be healthy.", 1),
-                    "backoffLimit": integer("Retries of the Job.", 0),
-                    "ttlSecondsAfterFinished": integer("Seconds a finished Job is kept.", 0),
+                    "waitSeconds": integer("How long it waits for the cluster to be healthy.", 1, DAY_SECONDS),
+                    "backoffLimit": integer("Retries of the Job.", 0, 100),
+                    "ttlSecondsAfterFinished": integer("Seconds a finished Job is kept.", 0, INT32_MAX),
                 },
             ),
         }
@@ -1311,17 +1494,27 @@ def _own_keys(name: str) -> dict[str, Schema]:
             "persistence": _persistence("Redis", profiled=False),
             "maxmemoryPercent": integer("Redis maxmemory as a percentage of the container's memory limit.", 10, 95),
             "extraRules": obj(
-                "Extra ACL rules appended to one service's user (rules that break the isolation "
-                "are refused by the redis chart).",
-                {who: string(f"Rules for the {who} user.") for who in REDIS_USERS},
+                "Extra ACL rules appended to one service's user: space-separated, only grants of "
+                f"{', '.join('+' + c for c in REDIS_GRANTS)} and removals (-command, -command|sub, -@category). "
+                "Anything else (passwords, key or channel patterns, other grants, selectors) is refused.",
+                {
+                    who: string(
+                        f"ACL rules appended to the {who} user, separated by spaces: grants of "
+                        f"{', '.join('+' + c for c in REDIS_GRANTS)} only, and removals (-command, "
+                        "-command|sub, -@category).",
+                        pattern=REDIS_EXTRA_RULES,
+                    )
+                    for who in REDIS_USERS
+                },
             ),
         }
     if name == "postgres":
         return {
             "persistence": _persistence("PostgreSQL", profiled=True),
-            "parameters": obj(
-                "postgresql.conf settings passed as -c key=value.",
-                patternProperties={r"^[a-z_][a-z0-9_.]*$": {"type": ["string", "number", "boolean"]}},
+            "parameters": _settings(
+                "postgresql.conf parameters passed as -c name=value (memory, planner, WAL, autovacuum, timeouts).",
+                f"autovacuum*, bgwriter_*, {', '.join(POSTGRES_PARAMETERS)} (any letter case)",
+                POSTGRES_PARAMETER,
             ),
             "shmSize": {
                 "description": "Size of the memory-backed /dev/shm (counts against the memory limit).",
@@ -1346,8 +1539,11 @@ def _own_keys(name: str) -> dict[str, Schema]:
                 "JVM heap and page cache per profile (heap + page cache + ~0.5 GiB must fit the memory limit).",
                 {"dev": memory, "prod": memory},
             ),
-            "config": ref(
-                "settings", "Extra neo4j.conf settings (NEO4J_* env vars); auth and listeners are set by the chart."
+            "config": _settings(
+                "Extra neo4j.conf settings (NEO4J_* env vars): per-database, query, transaction and memory tuning; "
+                "authentication, listeners and the server's sizes are the chart's.",
+                "db.*, dbms.memory.*, dbms.cypher.*, dbms.transaction.* (lower case, as Neo4j spells them)",
+                NEO4J_SETTING,
             ),
             "schema": ref("jobTiming", "The schema Job (constraints and indexes)."),
         }
@@ -1360,9 +1556,14 @@ def _own_keys(name: str) -> dict[str, Schema]:
             ),
             "persistence": _persistence("QuestDB", profiled=True),
             "ilpTcp": boolean("InfluxDB line protocol over TCP (unauthenticated in open-source QuestDB)."),
-            "config": ref(
-                "settings",
-                "Extra server.conf settings (QDB_* env vars); credentials and listeners are set by the chart.",
+            "config": _settings(
+                "Extra server.conf settings (QDB_* env vars): storage, SQL and worker tuning; credentials, "
+                "listeners, security and telemetry are the chart's.",
+                "cairo.*, shared.worker.*, wal.*, query.*, pg.worker.*, pg.select.cache.*, pg.insert.cache.*, "
+                "pg.update.cache.*, http.worker.* (any letter case), except settings naming a path "
+                "(*.root, *.dir, *.path)",
+                QUESTDB_SETTING,
+                QUESTDB_PATH_SETTING,
             ),
         }
     if name == "minio":
@@ -1400,7 +1601,7 @@ def _section(name: str, description: str, core: bool) -> Schema:
         {c: ref("resources", f"The {c} container.") for c in containers},
     )
     if name in REPLICATED:
-        props["replicas"] = integer(f"Override of global.replicas.<profile>.{name}.", 1)
+        props["replicas"] = integer(f"Override of global.replicas.<profile>.{name}.", 1, MAX_REPLICAS)
     if name in AUTOSCALED:
         props["autoscaling"] = _autoscaling(name)
     props.update(_own_keys(name))
@@ -1674,6 +1875,16 @@ def _prod_rules(properties: dict[str, Schema]) -> Schema:
             "then": prop("controlbus.replicas", {"minimum": 3}),
         }
     )
+    # NetworkPolicies off only with the explicit acknowledgement of what that opens.
+    rules.append(
+        {
+            "if": present("global.networkPolicy.enabled", {"const": False}),
+            "then": prop(
+                "global.networkPolicy",
+                {"required": ["disabledAcknowledged"], "properties": {"disabledAcknowledged": {"const": True}}},
+            ),
+        }
+    )
     # The marker lets scripts/validate say that a problem comes from a prod-only rule.
     return {"$comment": "prod rules: apply when global.profile is prod", "allOf": rules}
 
@@ -1684,7 +1895,20 @@ def prod_rule_url() -> Schema:
             "global": {
                 "required": ["seamless"],
                 "properties": {
-                    "seamless": {"required": ["coordinator_url"], "properties": {"coordinator_url": nonempty(HTTP_URL)}}
+                    "seamless": {
+                        "required": ["coordinator_url"],
+                        "properties": {
+                            "coordinator_url": {
+                                **nonempty(HTTP_URL),
+                                "not": {
+                                    "type": "string",
+                                    "pattern": LOOPBACK_URL,
+                                    "description": "a loopback or unspecified address (localhost, 127.0.0.0/8, ::1, "
+                                    "0.0.0.0, ::): from a pod that is the pod itself",
+                                },
+                            }
+                        },
+                    }
                 },
             }
         }

@@ -17,8 +17,8 @@ that skip the schema (helm --skip-schema-validation). tests/validation/test_chec
 
 The rules:
   coordinator   global.seamless.coordinator_url and seamless-coordinator.enabled agree: the bundled
-                coordinator is http://seamless-coordinator:<global.ports.coordinator>, any other host is
-                an external one
+                coordinator is http://seamless-coordinator:<global.ports.coordinator> (its Service name, also
+                qualified with the release namespace, matched exactly), any other host is an external one
   seamless      the bundled coordinator (any profile) has Redis, QuestDB and S3; prod has them whatever
                 runs the coordinator, and a coordinator URL (the exception above)
   redis         every Redis user its own logical database
@@ -32,7 +32,9 @@ The rules:
                 in its pod (its local modes: gateway without Redis and PostgreSQL, worldservice without
                 Redis and PostgreSQL, dagmanager without Neo4j)
   ports         ports that listen in the same pod differ
-  resources     no limit below its request (the active profile's table and every component's override)
+  secrets       a Secret named in the values is not the chart's own Secret of another component
+  resources     no limit below its request, and no quantity beyond qmtl.quantity.max (the active profile's
+                table and every component's override)
 */}}
 
 {{- define "qmtl.validate.problems" -}}
@@ -53,16 +55,25 @@ The rules:
 {{- $seamless := $g.seamless -}}
 {{- if not (kindIs "map" $seamless) -}}{{- $seamless = dict -}}{{- end -}}
 
-{{- /* coordinator: the URL decides where the coordinator runs; the switch must agree. A URL that is not
-an http(s) URL is the schema's to report. */ -}}
+{{- /* coordinator: the URL decides where the coordinator runs; the switch must agree. The bundled coordinator
+is the URL whose host is EXACTLY its Service's name (or that name qualified with the release namespace:
+.<ns>, .<ns>.svc, .<ns>.svc.cluster.local; any letter case); every other host (another name that merely
+starts like it, an IP literal, an IPv6 form) is an external coordinator. A URL whose form the schema
+refuses is the schema's to report; whatever cannot be read as scheme://authority is not the bundled one. */ -}}
 {{- $url := "" -}}
 {{- if kindIs "string" $seamless.coordinator_url -}}{{- $url = trim $seamless.coordinator_url -}}{{- end -}}
-{{- $m := regexFindAll "^(https?)://([^/:?#\\[\\]]+)(:([0-9]+))?(/[^?#]*)?$" $url 1 -}}
-{{- if $m -}}
-{{- $scheme := regexReplaceAll "^(https?)://.*$" $url "${1}" -}}
-{{- $host := regexReplaceAll "^https?://([^/:?#]+).*$" $url "${1}" -}}
-{{- $port := regexReplaceAll "^https?://[^/:?#]+(:([0-9]+))?.*$" $url "${2}" -}}
-{{- if or (eq $host $name) (hasPrefix (printf "%s." $name) $host) -}}
+{{- if $url -}}
+{{- $scheme := lower (regexReplaceAll "^([A-Za-z][A-Za-z0-9+.-]*)://.*$" $url "${1}") -}}
+{{- $authority := regexReplaceAll "^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*).*$" $url "${1}" -}}
+{{- $rest := regexReplaceAll "^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*(.*)$" $url "${1}" -}}
+{{- $userinfo := contains "@" $authority -}}
+{{- $hostport := regexReplaceAll "^.*@" $authority "" -}}
+{{- $host := regexReplaceAll "^(\\[[^\\]]*\\]|[^:]*).*$" $hostport "${1}" -}}
+{{- $port := trimPrefix ":" (trimPrefix $host $hostport) -}}
+{{- $ns := lower (toString .Release.Namespace) -}}
+{{- $bundledHosts := list $name (printf "%s.%s" $name $ns) (printf "%s.%s.svc" $name $ns) (printf "%s.%s.svc.cluster.local" $name $ns) -}}
+{{- $isBundled := and (regexMatch "^[A-Za-z][A-Za-z0-9+.-]*://" $url) (has (lower $host | trimSuffix ".") $bundledHosts) -}}
+{{- if $isBundled -}}
 {{- if not $coordEnabled -}}
 {{- $p = append $p (printf "global.seamless.coordinator_url: %q is the bundled coordinator, but seamless-coordinator.enabled is false: set seamless-coordinator.enabled: true, or point the URL at your external coordinator" $url) -}}
 {{- else -}}
@@ -73,9 +84,12 @@ an http(s) URL is the schema's to report. */ -}}
 {{- if ne $effective (toString $coordPort) -}}
 {{- $p = append $p (printf "global.seamless.coordinator_url: %q: the bundled coordinator listens on global.ports.coordinator (%v), not %s: use %s" $url $coordPort $effective $bundledUrl) -}}
 {{- end -}}
+{{- if or $userinfo (not (has $rest (list "" "/"))) -}}
+{{- $p = append $p (printf "global.seamless.coordinator_url: %q: the bundled coordinator is reached at its root, without credentials, path, query or fragment (the guard probes {coordinator_url}/healthz): use %s" $url $bundledUrl) -}}
+{{- end -}}
 {{- end -}}
 {{- else if $coordEnabled -}}
-{{- $p = append $p (printf "global.seamless.coordinator_url: %q is an external coordinator, so the bundled one would run unused: set seamless-coordinator.enabled: false, or use %s" $url $bundledUrl) -}}
+{{- $p = append $p (printf "global.seamless.coordinator_url: %q is an external coordinator (host %q is not the bundled coordinator's Service %s), so the bundled one would run unused: set seamless-coordinator.enabled: false, or use %s" $url $host $name $bundledUrl) -}}
 {{- end -}}
 {{- end -}}
 
@@ -99,6 +113,32 @@ when the blocks it reads are maps. */ -}}
 {{- $why := ternary "prod has no in-memory fallback for Seamless" (printf "the bundled coordinator (seamless-coordinator.enabled: true) keeps %s there" (index $need 4)) $prod -}}
 {{- $alt := ternary "" ", or set seamless-coordinator.enabled: false" $prod -}}
 {{- $p = append $p (printf "global.%s: no %s, and %s: set global.%s.enabled: true, or global.%s.external.%s with its existingSecret%s" (index $need 0) (index $need 2) $why (index $need 0) (index $need 0) (index $need 3) $alt) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* secrets: a Secret the values name (an external dependency's existingSecret, the gateway's event key)
+is never one the chart owns for another component (qmtl.bundledSecretNames, the one list of them), nor a
+Helm release record (sh.helm.release.v1.*, which holds every generated credential): that would hand this
+service another one's (or a superuser's) credentials, or send them to an external host. Only the
+component's own chart Secret may be named again (e.g. a Redis moved from bundled to managed). */ -}}
+{{- $owned := include "qmtl.bundledSecretNames" . | fromYaml -}}
+{{- $refs := list (list "redis" "global.redis.external.existingSecret" "redis") (list "postgres" "global.postgres.external.existingSecret" "postgres") (list "neo4j" "global.neo4j.external.existingSecret" "neo4j") (list "questdb" "global.questdb.external.existingSecret" "questdb") (list "minio" "global.minio.external.existingSecret" "minioCoordinator") (list "gatewayEvents" "global.gatewayEvents.existingSecret" "gatewayEvents") -}}
+{{- range $ref := $refs -}}
+{{- $block := get $g (index $ref 0) -}}
+{{- if kindIs "map" $block -}}
+{{- $holder := ternary $block (get $block "external") (eq (index $ref 0) "gatewayEvents") -}}
+{{- $named := "" -}}
+{{- if and (kindIs "map" $holder) (kindIs "string" (get $holder "existingSecret")) -}}{{- $named = trim (get $holder "existingSecret") -}}{{- end -}}
+{{- if $named -}}
+{{- range $what := keys $owned | sortAlpha -}}
+{{- if and (eq $named (get $owned $what)) (ne $what (index $ref 2)) -}}
+{{- $p = append $p (printf "%s: %q is the chart's own Secret for %s: name a Secret you created for this service's credentials (the chart's Secrets: %s)" (index $ref 1) $named $what (join ", " (values $owned | sortAlpha))) -}}
+{{- end -}}
+{{- end -}}
+{{- if hasPrefix "sh.helm.release." $named -}}
+{{- $p = append $p (printf "%s: %q is a Helm release record, which holds every credential the chart generated: name a Secret you created for this service's credentials" (index $ref 1) $named) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -254,6 +294,15 @@ and the DAG Manager address QMTL's gateway dials (qmtl.gatewayDagmanagerDial, fi
 {{- $lim := include "qmtl.quantity.number" (dict "q" (get $r.limits $kind) "kind" $kind) -}}
 {{- if and $req $lim (lt (float64 $lim) (float64 $req)) -}}
 {{- $p = append $p (printf "%s.%s.limits.%s: %v is below requests.%s (%v): raise the limit or lower the request" $t.path $container $kind (get $r.limits $kind) $kind (get $r.requests $kind)) -}}
+{{- end -}}
+{{- /* quantities: bounded, so that what the chart computes from them (Redis maxmemory, Redpanda --memory,
+  in int64) cannot overflow: at most qmtl.quantity.max (1024 cores, 1 PiB) */ -}}
+{{- $max := get (include "qmtl.quantity.max" $ | fromYaml) (ternary "cpu" "bytes" (eq $kind "cpu")) -}}
+{{- range $side := list "requests" "limits" -}}
+{{- $n := include "qmtl.quantity.number" (dict "q" (get (get $r $side) $kind) "kind" $kind) -}}
+{{- if and $n (gt (float64 $n) (float64 $max)) -}}
+{{- $p = append $p (printf "%s.%s.%s.%s: %v is more than the chart sizes anything with (%s): use a realistic quantity" $t.path $container $side $kind (get (get $r $side) $kind) (ternary "1024 cores" "1Pi" (eq $kind "cpu"))) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

@@ -191,28 +191,3 @@ def endpoints_in(value: object, path: str = "") -> list[tuple[str, str, str, int
                 host, port = broker.rsplit(":", 1)
                 found.append((path, "kafka", host, int(port)))
     return found
-
-
-# Service host of each bundled dependency -> the subchart that renders it.
-DEPENDENCY_CHART = {
-    "redpanda": "controlbus",
-    "redis": "redis",
-    "redis-seamless": "redis",
-    "postgres": "postgres",
-    "neo4j": "neo4j",
-    "questdb": "questdb",
-    "minio": "minio",
-}
-
-
-def unbuilt_chart(rendered: Rendered, host: str) -> str | None:
-    """The dependency subchart behind `host` when it renders nothing at all yet (not built), else None.
-
-    Lets an endpoint check wait for a dependency subchart that does not exist yet without ever excusing
-    one that renders objects but not the Service it must.
-    """
-    chart = DEPENDENCY_CHART.get(host)
-    if chart is None:
-        return None
-    prefix = f"/charts/{chart}/templates/"
-    return None if any(prefix in item.source for item in rendered.items) else chart

@@ -17,6 +17,7 @@ from qmtl_validate import schema
 from qmtl_validate.values import helm_values, load_file
 
 from schemas import build, values_schema
+from schemas import values_schema as values_schema_module
 from tests.harness import render_chart
 from tests.harness.paths import REPO_ROOT, copy_chart
 from tests.validation.conftest import PROD
@@ -127,6 +128,42 @@ def _objects(node: Any, path: str = ""):
             yield from _objects(node[key], f"{path}[]")
     for branch in node.get("anyOf") or []:
         yield from _objects(branch, path)
+
+
+def _nodes(node: Any, path: str = "") -> list[tuple[str, dict]]:
+    out = []
+    if isinstance(node, dict):
+        out.append((path, node))
+        for key, sub in node.items():
+            out += _nodes(sub, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, sub in enumerate(node):
+            out += _nodes(sub, f"{path}/{index}")
+    return out
+
+
+def test_every_integer_is_bounded_so_nothing_computed_from_it_overflows(values_schema: dict) -> None:
+    """Helm computes in int64 and Kubernetes has int32 fields; YAML numbers past 2^53 are not exact."""
+    for path, node in _nodes(values_schema):
+        kinds = node.get("type")
+        if kinds == "integer" or (isinstance(kinds, list) and "integer" in kinds):
+            assert "maximum" in node, f"{path}: an integer without a maximum"
+            assert node["maximum"] <= values_schema_module.EXACT_INT_MAX, path
+
+
+def test_pass_through_settings_are_allowlists(values_schema: dict) -> None:
+    """Every map of settings handed to a server names what it allows (patternProperties) and refuses the
+    rest (no additionalProperties), with values that carry no control character."""
+    props = values_schema["properties"]
+    for section, key in (("neo4j", "config"), ("questdb", "config"), ("postgres", "parameters")):
+        node = props[section]["properties"][key]
+        assert node["additionalProperties"] is False, (section, key)
+        allowed = [sub for sub in node["patternProperties"].values() if "not" not in sub]
+        assert allowed
+        assert all(sub["pattern"] == values_schema_module.NO_CONTROL for sub in allowed), (section, key)
+    rules = props["redis"]["properties"]["extraRules"]
+    assert rules["additionalProperties"] is False
+    assert all(sub["pattern"] == values_schema_module.REDIS_EXTRA_RULES for sub in rules["properties"].values())
 
 
 def test_unknown_keys_are_refused_everywhere_but_the_copies_of_global(values_schema: dict) -> None:
