@@ -31,6 +31,7 @@ minLength/maxLength beside the pattern.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"
@@ -125,8 +126,39 @@ HOSTNAME = r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?"
 IPV6 = r"\[[0-9A-Fa-f:.]+\]"
 HOST = rf"^({HOSTNAME}|{IPV6})$"
 PORT_SUFFIX = r"(:[0-9]{1,5})?"
-HTTP_URL = rf"^https?://({HOSTNAME}|{IPV6}){PORT_SUFFIX}(/[^ \t\n?#]*)?$"
-HTTP_URL_OR_EMPTY = rf"^(https?://({HOSTNAME}|{IPV6}){PORT_SUFFIX}(/[^ \t\n?#]*)?)?$"
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+# An http(s) URL's host in one of its plain forms: a DNS name whose last label starts with a letter (so
+# that no all-digit or 0x form, which resolvers read as an IPv4 number such as 2130706433 or 0177.0.0.1,
+# passes as a name), a dotted-quad IPv4 without leading zeros, or a bracketed IPv6. No userinfo.
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+_TOP_LABEL = r"[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?"
+URL_HOST = rf"(({_LABEL}\.)*{_TOP_LABEL}|({_OCTET}\.){{3}}{_OCTET}|{IPV6})"
+_PORT_NUMBER = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+_URL_PATH = r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]*)*"  # RFC 3986 path characters; no query, no fragment
+HTTP_URL = rf"^https?://{URL_HOST}(:{_PORT_NUMBER})?{_URL_PATH}$"
+HTTP_URL_OR_EMPTY = rf"^(https?://{URL_HOST}(:{_PORT_NUMBER})?{_URL_PATH})?$"
+
+
+def ci(text: str) -> str:
+    """`text` in any letter case, as a pattern (RE2 and Python `re` alike: no inline flags)."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in text)
+
+
+# A coordinator URL whose host is this machine, written as a literal: localhost (and names under it),
+# 127.0.0.0/8, 0.0.0.0, ::1, ::, and IPv4-mapped or -compatible forms of those. Refused in prod (a pod
+# would reach itself). Names that merely resolve to a loopback address are a DNS matter, not a pattern.
+_V6_ZEROS = r"\[[0:]*"
+LOOPBACK_URL = (
+    r"^https?://("
+    + ci("localhost")
+    + r"|([A-Za-z0-9-]+\.)+"
+    + ci("localhost")
+    + r"|127\.[0-9.]+|0\.0\.0\.0"
+    + rf"|{_V6_ZEROS}(1|0\.0\.0\.1)?\]"
+    + rf"|{_V6_ZEROS}([Ff]{{4}}(:0{{1,4}})?:)?"
+    + r"(127\.[0-9.]+|0\.0\.0\.0|7[Ff][0-9A-Fa-f]{2}:[0-9A-Fa-f]{1,4}|0{1,4}:0{1,4})\]"
+    + r")(:[0-9]+)?([/?#].*)?$"
+)
 S3_ENDPOINT = rf"^https?://({HOSTNAME}|{IPV6}){PORT_SUFFIX}/?$"
 NEO4J_URI = rf"^(bolt|neo4j)(\+s|\+ssc)?://({HOSTNAME}|{IPV6}){PORT_SUFFIX}$"
 BROKER = rf"^({HOSTNAME}|{IPV6}):[0-9]{{1,5}}$"
@@ -135,7 +167,6 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_LABEL_OR_EMPTY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"
 DNS_SUBDOMAIN_OR_EMPTY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?$"
 SECRET_KEY = r"^[-._a-zA-Z0-9]+$"
-_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 CIDR = (
     rf"^({_OCTET}\.){{3}}{_OCTET}/([0-9]|[12][0-9]|3[0-2])$"
     r"|^[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}/([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$"
@@ -160,16 +191,175 @@ CPU_ZERO = r"^0*(\.0*)?m?$"
 MEMORY = r"^([0-9]+(\.[0-9]+)?|\.[0-9]+)([EPTGMK]i|[EPTGMk])?$"
 MEMORY_ZERO = r"^0*(\.0*)?([EPTGMK]i|[EPTGMk])?$"
 NEO4J_BYTES = r"^[0-9]+[kKmMgG]?$"
-SETTING_NAME = r"^[A-Za-z][A-Za-z0-9_.-]*$"
 LABEL_KEY = (
     r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
     r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 )
 LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$"
+# Label and annotation keys the chart, Helm and Kubernetes own: a pod's labels must never pose as another
+# component for the NetworkPolicies (they select app.kubernetes.io/instance and .../component), and its
+# annotations must not reach the chart's checksums, Helm's hooks or Kubernetes' own switches (seccomp,
+# AppArmor, ...). Kubernetes reserves kubernetes.io and k8s.io and their subdomains.
+OWNED_LABEL = r"^([^/]*\.)?(kubernetes\.io|k8s\.io|helm\.sh|qmtl\.io)/"
+# Pod annotations may use two of Kubernetes' prefixes, which only ask tools for something harmless:
+# cluster-autoscaler.kubernetes.io/ (safe-to-evict: the stack's pods all have emptyDirs, which otherwise keep
+# the cluster autoscaler from draining a node) and kubectl.kubernetes.io/ (default-container, ...).
+POD_ANNOTATION_PREFIXES_ALLOWED = ("cluster-autoscaler", "kubectl")
+
+
+def label_not_in(words: tuple[str, ...]) -> str:
+    """A pattern for one DNS label (no "." or "/") that is none of `words`, without look-arounds (RE2 has
+    none): a walk down the words' common prefixes that leaves them by ending early or by another character."""
+    trie: dict = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def walk(node: dict, depth: int) -> str:
+        kids = sorted(k for k in node if k)
+        branches = [""] if depth and "" not in node else []
+        branches.append(f"[^{''.join(kids).replace('-', chr(92) + '-')}/.][^/.]*" if kids else "[^/.]+")
+        branches += [(chr(92) + k if k == "-" else k) + walk(node[k], depth + 1) for k in kids]
+        return "(" + "|".join(branches) + ")"
+
+    return walk(trie, 0)
+
+
+OWNED_POD_ANNOTATION = (
+    r"^(([^/]*\.)?(k8s\.io|helm\.sh|qmtl\.io)|checksum|kubernetes\.io|[^/]*\.[^/]*\.kubernetes\.io|"
+    + label_not_in(POD_ANNOTATION_PREFIXES_ALLOWED)
+    + r"\.kubernetes\.io)/"
+)
+INGRESS_ANNOTATIONS_REFUSED = (
+    r"(^cert-manager\.io/(issuer|cluster-issuer)$)|(^kubernetes\.io/ingress\.class$)|(-snippet$)"
+)
+URL_PATH = r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$"
+LOWER_HOSTNAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+IMAGE_REGISTRY = r"^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*)?$"
 STORAGE_CLASS = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$"
 STORAGE_CLASS_OR_NONE = r"^(-|[a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$"
 SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 PULL_POLICIES = ["Always", "IfNotPresent", "Never"]
+# Bounds of integers the chart computes with or hands to Kubernetes: every integer has a maximum, so no
+# value wraps around in a template (Helm's int64) or a Kubernetes int32 field, or loses precision (YAML
+# numbers above 2^53 are not exact once parsed).
+INT32_MAX = 2**31 - 1
+EXACT_INT_MAX = 2**53 - 1
+DAY_SECONDS = 86400
+MAX_REPLICAS = 1000
+# Parts of a DSN a user may name (database, user): plain words. The chart percent-encodes them anyway.
+DB_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+DB_USER = r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$"
+# Values passed through to a server's settings (env vars, -c arguments): no control characters (a newline
+# would start another line of a config file that an entrypoint writes them into).
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+# Annotations that set a pod's or container's AppArmor/seccomp profile (the restricted contexts are the chart's).
+
+# --- pass-through values: ALLOWLISTS of safe shapes (issue 16) -------------------------------------------------
+# Each free-form value the chart hands to a server is matched here, and only here, against what is known
+# not to weaken authentication or isolation; everything else is refused naming the key. Where the server
+# reads names in any letter case, so does the allowlist (ci()); where it is case-sensitive, only the exact
+# spelling passes. Tokens are separated by single spaces: tabs, newlines and quotes are never part of a
+# match, so no other spelling of a refused rule can slip through.
+
+# Redis ACL rules appended to a service's user. Grants: only these commands (Lua scripts run with the
+# user's own key patterns and commands; TIME reads the clock). A category grant is never allowed: the
+# members of a category change between Redis versions and re-granting one (+@read, +@connection) re-opens
+# what the chart removed (KEYS, SELECT of any DB). Removals (-cmd, -cmd|sub, -@category) only narrow.
+REDIS_GRANTS = ("eval", "evalsha", "eval_ro", "evalsha_ro", "script|load", "script|exists", "time")
+_REDIS_TOKEN = rf"(\+({'|'.join(ci(c) for c in REDIS_GRANTS)})|-@?[A-Za-z0-9_]+(\|[A-Za-z0-9_-]+)?)"
+REDIS_EXTRA_RULES = rf"^ *({_REDIS_TOKEN}( +{_REDIS_TOKEN})*)? *$"
+# neo4j.conf settings (NEO4J_* env vars). Neo4j's names are case-sensitive: lower case only. Per-database
+# and query tuning, transaction and memory limits; never dbms.security.*, server.* (listeners, memory the
+# chart sizes, JVM options) or the image's own variables (NEO4J_AUTH, NEO4J_PLUGINS, ...).
+NEO4J_SETTING = r"^(db|dbms\.memory|dbms\.cypher|dbms\.transaction)(\.[a-z0-9_]+)+$"
+# QuestDB server.conf settings (QDB_* env vars; QuestDB upper-cases the name, so any case). Storage, SQL
+# and worker tuning; never credentials, listeners (pg.net, http.net, line.*), security or telemetry
+# settings, and no setting naming a file-system path (*.root, *.dir, *.path).
+QUESTDB_SETTING = (
+    "^("
+    + "|".join(
+        ci(ns)
+        for ns in (
+            "cairo",
+            "shared.worker",
+            "wal",
+            "query",
+            "pg.worker",
+            "pg.select.cache",
+            "pg.insert.cache",
+            "pg.update.cache",
+            "http.worker",
+        )
+    )
+    + r")(\.[A-Za-z0-9]+)+$"
+)
+QUESTDB_PATH_SETTING = rf"\.({ci('root')}|{ci('dir')}|{ci('path')})$"
+# postgresql.conf parameters (-c name=value; PostgreSQL reads names in any case). Memory, planner,
+# checkpoint/WAL sizing, autovacuum, timeouts and logs that hold no statement text. Never authentication,
+# listeners, files, libraries, archive/restore commands or statement logging (it would log the role
+# passwords the provisioning Job sets).
+POSTGRES_PARAMETERS = (
+    "max_connections",
+    "superuser_reserved_connections",
+    "shared_buffers",
+    "huge_pages",
+    "temp_buffers",
+    "work_mem",
+    "hash_mem_multiplier",
+    "maintenance_work_mem",
+    "autovacuum_work_mem",
+    "effective_cache_size",
+    "effective_io_concurrency",
+    "maintenance_io_concurrency",
+    "random_page_cost",
+    "seq_page_cost",
+    "cpu_tuple_cost",
+    "cpu_index_tuple_cost",
+    "cpu_operator_cost",
+    "default_statistics_target",
+    "jit",
+    "max_worker_processes",
+    "max_parallel_workers",
+    "max_parallel_workers_per_gather",
+    "max_parallel_maintenance_workers",
+    "max_wal_size",
+    "min_wal_size",
+    "wal_buffers",
+    "wal_compression",
+    "wal_writer_delay",
+    "checkpoint_timeout",
+    "checkpoint_completion_target",
+    "synchronous_commit",
+    "commit_delay",
+    "max_locks_per_transaction",
+    "statement_timeout",
+    "lock_timeout",
+    "idle_in_transaction_session_timeout",
+    "idle_session_timeout",
+    "tcp_keepalives_idle",
+    "tcp_keepalives_interval",
+    "tcp_keepalives_count",
+    "log_checkpoints",
+    "log_lock_waits",
+    "log_temp_files",
+    "log_autovacuum_min_duration",
+    "log_connections",
+    "log_disconnections",
+    "timezone",
+    "log_timezone",
+)
+POSTGRES_PARAMETER = (
+    "^("
+    + "|".join(ci(p) for p in POSTGRES_PARAMETERS)
+    + "|"
+    + ci("autovacuum")
+    + r"(_[A-Za-z_]+)?|"
+    + ci("bgwriter_")
+    + r"[A-Za-z_]+)$"
+)
 
 
 # --- the chart facts this schema builds on ------------------------------------------------------------------
@@ -200,7 +390,7 @@ SECTION_CONTAINERS: dict[str, tuple[str, ...]] = {
     "worldservice": ("worldservice", "qmtl-init"),
     "seamless-coordinator": ("seamless-coordinator",),
     "controlbus": ("redpanda", "redpanda-init", "controlbus-provision"),
-    "redis": ("redis",),
+    "redis": ("redis", "redis-acl"),
     "postgres": ("postgres", "postgres-provision"),
     "neo4j": ("neo4j", "neo4j-conf", "neo4j-schema"),
     "questdb": ("questdb",),
@@ -291,6 +481,23 @@ def _label_selector() -> Schema:
     )
 
 
+def _settings(description: str, allowed: str, names: str, refused: str | None = None) -> Schema:
+    """Settings passed through to a server: name -> value. A name must match the `names` allowlist (and
+    not `refused`); any other name is an unknown key, refused naming it. Values are scalars without
+    control characters. (patternProperties rather than propertyNames: Helm's validator reports a
+    propertyNames failure at a wrong location.)"""
+    patterns: dict[str, Schema] = {
+        names: {
+            "type": ["string", "number", "boolean"],
+            "pattern": NO_CONTROL,
+            "description": "A value: a number, a boolean, or a string without control characters (no newline, tab).",
+        }
+    }
+    if refused:
+        patterns[refused] = {"not": {}, "description": f"Not allowed here. Allowed names: {allowed}."}
+    return obj(f"{description} Allowed names: {allowed}.", patternProperties=patterns)
+
+
 DEFS: dict[str, Schema] = {
     "cpu": _quantity("cpu"),
     "memory": _quantity("memory"),
@@ -361,7 +568,36 @@ DEFS: dict[str, Schema] = {
             "whenScaled": string("When the StatefulSet is scaled down.", enum=["Retain", "Delete"]),
         },
     ),
-    "podAnnotations": obj("Annotations of the pods.", additional={"type": "string"}),
+    "podAnnotations": obj(
+        "Annotations of the pods: name -> text.",
+        patternProperties={
+            OWNED_POD_ANNOTATION: {
+                "not": {},
+                "description": "The chart's, Helm's or Kubernetes' own annotation (checksum/, qmtl.io/, helm.sh/, "
+                "*.kubernetes.io/, *.k8s.io/; allowed: "
+                + ", ".join(f"{p}.kubernetes.io/" for p in POD_ANNOTATION_PREFIXES_ALLOWED)
+                + ").",
+            },
+            LABEL_KEY: {"type": "string"},
+        },
+    ),
+    "podLabels": obj(
+        "Extra labels of the pods: name -> value.",
+        patternProperties={
+            OWNED_LABEL: {
+                "not": {},
+                "description": "The chart's, Helm's or Kubernetes' own label (app.kubernetes.io/, qmtl.io/, "
+                "helm.sh/, *.kubernetes.io/, *.k8s.io/): the NetworkPolicies select pods by the chart's labels, "
+                "which a pod label must never imitate.",
+            },
+            LABEL_KEY: {"type": "string", "pattern": LABEL_VALUE, "maxLength": 63},
+        },
+    ),
+    "priorityClassName": string(
+        "Name of a PriorityClass for the pods; empty: the cluster's default priority.",
+        pattern=DNS_SUBDOMAIN_OR_EMPTY,
+        maxLength=253,
+    ),
     "nodeSelector": obj(
         "nodeSelector of the pods.", patternProperties={LABEL_KEY: {"type": "string", "pattern": LABEL_VALUE}}
     ),
@@ -376,38 +612,165 @@ DEFS: dict[str, Schema] = {
                 "effect": string(
                     "Taint effect (empty: every effect).", enum=["", "NoSchedule", "PreferNoSchedule", "NoExecute"]
                 ),
-                "tolerationSeconds": integer("How long a NoExecute taint is tolerated.", 0),
+                "tolerationSeconds": integer("How long a NoExecute taint is tolerated.", 0, INT32_MAX),
             },
         ),
     ),
     "affinity": obj(
-        "Affinity of the pods (Kubernetes Affinity).",
+        "Affinity of the pods (Kubernetes Affinity). A kind given here replaces the workload's built-in one "
+        "of the same kind (the ControlBus brokers' podAntiAffinity).",
         {
-            "nodeAffinity": obj("Node affinity.", additional=True),
-            "podAffinity": obj("Pod affinity.", additional=True),
-            "podAntiAffinity": obj("Pod anti-affinity.", additional=True),
+            "nodeAffinity": obj(
+                "Node affinity.",
+                {
+                    "requiredDuringSchedulingIgnoredDuringExecution": obj(
+                        "Nodes the pods must run on: any of the terms.",
+                        {"nodeSelectorTerms": array("The terms (ORed).", ref("nodeSelectorTerm"), minItems=1)},
+                        required=("nodeSelectorTerms",),
+                    ),
+                    "preferredDuringSchedulingIgnoredDuringExecution": array(
+                        "Nodes the scheduler prefers, by weight.",
+                        obj(
+                            "A weighted preference.",
+                            {
+                                "weight": integer("Weight, 1 to 100.", 1, 100),
+                                "preference": ref("nodeSelectorTerm", "The nodes preferred."),
+                            },
+                            required=("weight", "preference"),
+                        ),
+                    ),
+                },
+            ),
+            "podAffinity": ref("podAffinity", "Run near pods that match."),
+            "podAntiAffinity": ref("podAffinity", "Run away from pods that match."),
         },
     ),
-    "settings": obj(
-        "Extra settings of the server: name -> value.",
-        patternProperties={SETTING_NAME: {"type": ["string", "number", "boolean"]}},
+    "nodeSelectorTerm": obj(
+        "A node selector term: all of its requirements.",
+        {
+            "matchExpressions": array("Requirements on node labels.", ref("nodeSelectorRequirement")),
+            "matchFields": array("Requirements on node fields (metadata.name).", ref("nodeSelectorRequirement")),
+        },
+    ),
+    "nodeSelectorRequirement": obj(
+        "One requirement.",
+        {
+            "key": string("Label key or field name.", minLength=1),
+            "operator": string("How the values apply.", enum=["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]),
+            "values": array("Values (In, NotIn; one integer for Gt, Lt).", {"type": "string"}),
+        },
+        required=("key", "operator"),
+    ),
+    "podAffinity": obj(
+        "Pod (anti-)affinity: terms that must hold, and weighted ones the scheduler prefers.",
+        {
+            "requiredDuringSchedulingIgnoredDuringExecution": array(
+                "Terms that must all hold.", ref("podAffinityTerm")
+            ),
+            "preferredDuringSchedulingIgnoredDuringExecution": array(
+                "Terms the scheduler prefers, by weight.",
+                obj(
+                    "A weighted term.",
+                    {
+                        "weight": integer("Weight, 1 to 100.", 1, 100),
+                        "podAffinityTerm": ref("podAffinityTerm", "The term."),
+                    },
+                    required=("weight", "podAffinityTerm"),
+                ),
+            ),
+        },
+    ),
+    "podAffinityTerm": obj(
+        "Pods (labelSelector, in namespaces) whose topology domain (topologyKey) counts.",
+        {
+            "labelSelector": ref("labelSelector", "The pods."),
+            "namespaceSelector": ref("labelSelector", "Their namespaces ({}: every namespace)."),
+            "namespaces": array(
+                "Their namespaces by name (none: the pod's own).", {"type": "string", "pattern": DNS_LABEL}
+            ),
+            "topologyKey": string("Node label of the topology domain, e.g. kubernetes.io/hostname.", pattern=LABEL_KEY),
+            "matchLabelKeys": array(
+                "Label keys whose values the pod's own must equal.", {"type": "string", "pattern": LABEL_KEY}
+            ),
+            "mismatchLabelKeys": array(
+                "Label keys whose values the pod's own must differ from.", {"type": "string", "pattern": LABEL_KEY}
+            ),
+        },
+        required=("topologyKey",),
+    ),
+    "topologySpreadConstraints": array(
+        "Topology spread constraints of the pods. One given here replaces the workload's built-in one over the "
+        "same topologyKey (the prod spread of the QMTL services and the coordinator over nodes and zones, the "
+        "ControlBus brokers' zone spread); without a labelSelector it counts the workload's own pods.",
+        obj(
+            "A topology spread constraint.",
+            {
+                "maxSkew": integer("Largest allowed difference of matching pods between two domains.", 1),
+                "topologyKey": string(
+                    "Node label of the domains, e.g. topology.kubernetes.io/zone.", pattern=LABEL_KEY
+                ),
+                "whenUnsatisfiable": string(
+                    "What the scheduler does when it cannot.", enum=["DoNotSchedule", "ScheduleAnyway"]
+                ),
+                "labelSelector": ref("labelSelector", "The pods counted; absent: the workload's own."),
+                "minDomains": integer("Minimum number of eligible domains (DoNotSchedule).", 1),
+                "nodeAffinityPolicy": string("Whether node affinity limits the domains.", enum=["Honor", "Ignore"]),
+                "nodeTaintsPolicy": string("Whether node taints limit the domains.", enum=["Honor", "Ignore"]),
+                "matchLabelKeys": array(
+                    "Label keys whose values the pod's own must equal (e.g. pod-template-hash).",
+                    {"type": "string", "pattern": LABEL_KEY},
+                ),
+            },
+            required=("maxSkew", "topologyKey", "whenUnsatisfiable"),
+        ),
+    ),
+    "ingressAnnotations": obj(
+        "Annotations of the Ingress (e.g. your ingress controller's settings): name -> text.",
+        patternProperties={
+            INGRESS_ANNOTATIONS_REFUSED: {
+                "not": {},
+                "description": "Set by the chart from other keys (cert-manager.io/issuer and cluster-issuer: "
+                "tls.certManager; kubernetes.io/ingress.class: className), or an NGINX *-snippet, which splices "
+                "raw proxy configuration in.",
+            },
+            LABEL_KEY: {"type": "string"},
+        },
+    ),
+    "httpPaths": array(
+        "The paths routed to the gateway (the gateway serves everything from /, its WebSocket streams at /ws and "
+        "/ws/evt, which the exposed paths must include: the URLs the gateway hands to SDK clients point there).",
+        obj(
+            "One path.",
+            {
+                "path": string("The path, from /.", pattern=URL_PATH, maxLength=1024),
+                "pathType": string(
+                    "Prefix: the path and everything below it (by path segment); Exact: only the path.",
+                    enum=["Prefix", "Exact"],
+                ),
+            },
+            required=("path", "pathType"),
+        ),
+        minItems=1,
+        maxItems=16,
     ),
     "topic": obj(
         "One ControlBus topic.",
         {
             "partitions": integer("Partitions.", 1, 1000),
-            "retentionMs": integer("retention.ms: milliseconds > 0, or -1 (forever).", -1, **{"not": {"const": 0}}),
+            "retentionMs": integer(
+                "retention.ms: milliseconds > 0, or -1 (forever).", -1, EXACT_INT_MAX, **{"not": {"const": 0}}
+            ),
         },
         required=("partitions", "retentionMs"),
     ),
     "jobTiming": obj(
         "The hook Job's bounds.",
         {
-            "waitSeconds": integer("How long it waits for the server before it gives up.", 1),
+            "waitSeconds": integer("How long it waits for the server before it gives up.", 1, DAY_SECONDS),
             "backoffLimit": integer(
-                "Retries of the Job (backoffLimit; the Job template reads 0 as its default, 4).", 1
+                "Retries of the Job (backoffLimit; the Job template reads 0 as its default, 4).", 1, 100
             ),
-            "activeDeadlineSeconds": integer("Deadline of the whole Job (activeDeadlineSeconds).", 1),
+            "activeDeadlineSeconds": integer("Deadline of the whole Job (activeDeadlineSeconds).", 1, 7 * DAY_SECONDS),
         },
     ),
 }
@@ -485,7 +848,7 @@ def _global(chart: Chart) -> Schema:
                     who: obj(
                         f"The {who} user.",
                         {
-                            "username": string("Username.", minLength=1),
+                            "username": string("Username.", pattern=DB_USER, maxLength=128),
                             "passwordKey": ref("secretKey", "Key of the password in existingSecret."),
                         },
                     )
@@ -518,8 +881,8 @@ def _global(chart: Chart) -> Schema:
                     who: obj(
                         f"The {who} database.",
                         {
-                            "database": string("Database name.", minLength=1),
-                            "username": string("Role name.", minLength=1),
+                            "database": string("Database name.", pattern=DB_NAME, maxLength=63),
+                            "username": string("Role name.", pattern=DB_USER, maxLength=63),
                             "passwordKey": ref("secretKey", "Key of the password in existingSecret."),
                         },
                     )
@@ -535,7 +898,7 @@ def _global(chart: Chart) -> Schema:
             "uri": string(
                 "Bolt URI of the managed Neo4j, e.g. neo4j+s://graph.example.com:7687 (no path).", pattern=NEO4J_URI
             ),
-            "username": string("Username.", minLength=1),
+            "username": string("Username.", pattern=DB_USER, maxLength=128),
             "existingSecret": _external_secret(),
             "passwordKey": ref("secretKey", "Key of the password in existingSecret."),
         },
@@ -547,12 +910,12 @@ def _global(chart: Chart) -> Schema:
             "host": string("Host of the managed QuestDB (PG wire).", pattern=HOST),
             "port": ref("port", "PG-wire port of the managed QuestDB."),
             "sslmode": string("libpq sslmode.", enum=SSL_MODES),
-            "database": string("Database name.", minLength=1),
+            "database": string("Database name.", pattern=DB_NAME, maxLength=63),
             "existingSecret": _external_secret(),
             "usernameKey": ref("secretKey", "Key of the username in existingSecret."),
             "passwordKey": ref("secretKey", "Key of the password in existingSecret."),
         },
-        {"database": string("Database name of the bundled QuestDB (PG wire).", minLength=1)},
+        {"database": string("Database name of the bundled QuestDB (PG wire).", pattern=DB_NAME, maxLength=63)},
     )
     minio = _dependency(
         "MinIO/S3",
@@ -610,6 +973,11 @@ def _global(chart: Chart) -> Schema:
         "NetworkPolicies from files/service-graph.yaml: default deny plus one rule per edge.",
         {
             "enabled": boolean("Render the NetworkPolicies."),
+            "disabledAcknowledged": boolean(
+                "true confirms, in prod, that the stack runs WITHOUT NetworkPolicies (enabled: false): every pod "
+                "of the namespace and beyond can then reach every dependency and service port (README, Residual "
+                "risks). Required with enabled: false in prod."
+            ),
             "gateway": obj(
                 "Who may reach the gateway from outside the release.",
                 {
@@ -640,6 +1008,26 @@ def _global(chart: Chart) -> Schema:
                     ),
                 },
             ),
+            "ingressController": obj(
+                "The ingress controller that serves global.gatewayIngress.",
+                {
+                    "from": ref(
+                        "networkPolicyPeers",
+                        "Its pods (e.g. the namespace of ingress-nginx), admitted to the gateway's HTTP port while "
+                        "global.gatewayIngress is on; required then.",
+                    ),
+                },
+            ),
+            "gatewayApi": obj(
+                "The Gateway API implementation that serves global.gatewayHttpRoute.",
+                {
+                    "from": ref(
+                        "networkPolicyPeers",
+                        "The pods that proxy its traffic (its data plane, e.g. Envoy Gateway's proxies), admitted to "
+                        "the gateway's HTTP port while global.gatewayHttpRoute is on; required then.",
+                    ),
+                },
+            ),
             "coordinatorCidrs": ref(
                 "cidrs", "Where an external coordinator is (gateway egress); empty: its port towards any destination."
             ),
@@ -657,12 +1045,98 @@ def _global(chart: Chart) -> Schema:
             ),
         },
     )
+    gateway_ingress = obj(
+        "An Ingress (networking.k8s.io/v1) that exposes the gateway (its HTTP API and WebSocket streams) at "
+        "host. Its controller's pods get through the NetworkPolicies by global.networkPolicy.ingressController.from.",
+        {
+            "enabled": boolean("Render the Ingress."),
+            "className": string(
+                "ingressClassName; empty: the cluster's default IngressClass.",
+                pattern=DNS_SUBDOMAIN_OR_EMPTY,
+                maxLength=253,
+            ),
+            "host": string(
+                "The gateway's public host name (no wildcard): the Ingress rule, and the base of the WebSocket "
+                "URLs the gateway hands to SDK clients. Required when enabled.",
+                pattern=f"^$|{LOWER_HOSTNAME}",
+                maxLength=253,
+            ),
+            "paths": ref("httpPaths", "The paths routed to the gateway."),
+            "annotations": ref("ingressAnnotations", "Annotations of the Ingress (your controller's settings)."),
+            "tls": obj(
+                "TLS at the ingress controller (the URLs become https:// and wss://).",
+                {
+                    "enabled": boolean("Terminate TLS for host with the certificate in secretName."),
+                    "secretName": string(
+                        "The TLS Secret (kubernetes.io/tls) in the release namespace: yours, or the one cert-manager "
+                        "writes.",
+                        pattern=DNS_SUBDOMAIN_OR_EMPTY,
+                        maxLength=253,
+                    ),
+                    "certManager": obj(
+                        "Let cert-manager issue the certificate into secretName (needs cert-manager's ingress-shim): "
+                        "one of issuer and clusterIssuer.",
+                        {
+                            "issuer": string(
+                                "An Issuer in the release namespace (cert-manager.io/issuer).",
+                                pattern=DNS_SUBDOMAIN_OR_EMPTY,
+                                maxLength=253,
+                            ),
+                            "clusterIssuer": string(
+                                "A ClusterIssuer (cert-manager.io/cluster-issuer).",
+                                pattern=DNS_SUBDOMAIN_OR_EMPTY,
+                                maxLength=253,
+                            ),
+                        },
+                    ),
+                },
+            ),
+        },
+        required=("enabled",),
+    )
+    gateway_http_route = obj(
+        "A Gateway API HTTPRoute (gateway.networking.k8s.io/v1) that attaches the gateway to your Gateway(s). "
+        "The Gateway implementation's proxies get through the NetworkPolicies by global.networkPolicy.gatewayApi.from.",
+        {
+            "enabled": boolean("Render the HTTPRoute (the cluster needs the Gateway API CRDs)."),
+            "parentRefs": array(
+                "The Gateway(s) (and listener) to attach to; required when enabled. A Gateway in another namespace "
+                "must allow routes from this one (its listener's allowedRoutes).",
+                obj(
+                    "A Gateway.",
+                    {
+                        "name": string("The Gateway's name.", pattern=DNS_SUBDOMAIN, maxLength=253),
+                        "namespace": string(
+                            "Its namespace; empty: the release's.", pattern=DNS_LABEL_OR_EMPTY, maxLength=63
+                        ),
+                        "sectionName": string("One of its listeners, by name.", pattern=DNS_SUBDOMAIN, maxLength=253),
+                        "port": ref("port", "One of its listeners, by port."),
+                    },
+                    required=("name",),
+                ),
+            ),
+            "hostnames": array(
+                "The gateway's public host names (no wildcard); required when enabled. The first is the base of the "
+                "WebSocket URLs the gateway hands to SDK clients.",
+                {"type": "string", "pattern": LOWER_HOSTNAME, "maxLength": 253},
+            ),
+            "paths": ref("httpPaths", "The paths routed to the gateway."),
+            "scheme": string(
+                "What clients speak to the Gateway's listener: https (it terminates TLS) or http; the WebSocket URLs "
+                "the gateway hands out follow (wss:// or ws://).",
+                enum=["https", "http"],
+            ),
+        },
+        required=("enabled",),
+    )
     container_table = {c: ref("resources", f"The {c} container.") for c in chart.containers}
-    workload_table = {w: integer(f"Replicas of {w}.", 1) for w in chart.workloads}
+    workload_table = {w: integer(f"Replicas of {w}.", 1, MAX_REPLICAS) for w in chart.workloads}
     prod_workloads = dict(workload_table)
     if "controlbus" in prod_workloads:
         prod_workloads["controlbus"] = integer(
-            "Redpanda brokers in prod: at least 3 (dagmanager creates data topics with replication factor 3).", 3
+            "Redpanda brokers in prod: at least 3 (dagmanager creates data topics with replication factor 3).",
+            3,
+            MAX_REPLICAS,
         )
     return obj(
         "The stack's wiring, shared by every subchart (each receives a copy).",
@@ -677,6 +1151,13 @@ def _global(chart: Chart) -> Schema:
                 "Default image of gateway, dagmanager and worldservice (any image with the "
                 "qmtl package plus aiokafka, confluent-kafka and neo4j). A service may "
                 "override it with its own `image`.",
+            ),
+            "imageRegistry": string(
+                "A registry (host[:port][/path], e.g. registry.example.com/mirror) that replaces the registry part "
+                "of EVERY image of the stack (services, dependencies, Jobs, helm tests): docker.io/library/redis "
+                "becomes <imageRegistry>/library/redis; tags and digests stay. Empty: the images as written.",
+                pattern=IMAGE_REGISTRY,
+                maxLength=255,
             ),
             "imagePullPolicy": string("Default imagePullPolicy.", enum=PULL_POLICIES),
             "imagePullSecrets": array(
@@ -735,6 +1216,21 @@ def _global(chart: Chart) -> Schema:
             "minio": minio,
             "controlbus": controlbus,
             "networkPolicy": network,
+            "gatewayIngress": gateway_ingress,
+            "gatewayHttpRoute": gateway_http_route,
+            **_placement("global"),
+            "credentials": obj(
+                "Credentials the chart generates: every password of the bundled dependencies, the gateway's "
+                "event-signing key.",
+                {
+                    "generate": boolean(
+                        "true: generated into the chart's own Secrets on first install, kept across upgrades "
+                        "(Helm's lookup). false (GitOps: Argo CD, Flux, helm template | kubectl apply): none is "
+                        "rendered, the chart only references them; create them once with scripts/credentials."
+                    ),
+                },
+                required=("generate",),
+            ),
             "serviceMonitor": obj(
                 "Prometheus Operator ServiceMonitors for the /metrics of the gateway, WorldService and the "
                 "coordinator (needs the monitoring.coreos.com/v1 CRDs). Scraping through the NetworkPolicies "
@@ -808,6 +1304,11 @@ DEPENDENCIES = {
 LIBRARIES = {"qmtl-lib": "The shared library chart: no settings (Helm gives it a copy of `global`)."}
 # Workloads whose replica count a component section may override (qmtl.replicas reads `<section>.replicas`).
 REPLICATED = ("gateway", "dagmanager", "worldservice", "seamless-coordinator", "controlbus")
+# Workloads that may have a HorizontalPodAutoscaler: the stateless services. DAG Manager too: with its graph
+# in Neo4j and its queues in Kafka its replicas share all state (QMTL has no leader election and needs none:
+# every replica serves gRPC and HTTP, and the periodic queue GC of each replica is idempotent). The aggregated
+# check refuses autoscaling of a service that keeps state in its pod (its local/dev modes).
+AUTOSCALED = ("gateway", "dagmanager", "worldservice", "seamless-coordinator")
 # Images per section: key -> which image type (standalone, or a core service's override of global.qmtlImage).
 IMAGES: dict[str, dict[str, str]] = {
     "gateway": {"image": "imageOverride"},
@@ -823,6 +1324,38 @@ IMAGES: dict[str, dict[str, str]] = {
 }
 # The switch that deploys each section's workloads (where its defaults are merged in).
 SWITCHES = {**{name: f"{name}.enabled" for name in CORE}, **{name: f"global.{name}.enabled" for name in DEPENDENCIES}}
+
+
+def _autoscaling(name: str) -> Schema:
+    return obj(
+        f"A HorizontalPodAutoscaler (autoscaling/v2) for {name}. While it is on, the Deployment has no replica "
+        "count of its own (upgrades leave the autoscaler's count alone).",
+        {
+            "enabled": boolean("Render the HorizontalPodAutoscaler."),
+            "minReplicas": {
+                "description": f"Fewest replicas; unset or null: global.replicas.<profile>.{name}. At least 2 in "
+                "prod (the PodDisruptionBudget lets one pod go at a time, so one keeps serving).",
+                "type": ["integer", "null"],
+                "minimum": 1,
+            },
+            "maxReplicas": integer("Most replicas; at least minReplicas.", 1, 100),
+            "targetCPUUtilizationPercentage": {
+                "description": "Average CPU use, in percent of the CPU requests, to keep the pods at; unset or "
+                "null: not a target.",
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "maximum": 1000,
+            },
+            "targetMemoryUtilizationPercentage": {
+                "description": "Average memory use, in percent of the memory requests, to keep the pods at; unset "
+                "or null: not a target.",
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "maximum": 1000,
+            },
+        },
+        required=("enabled", "maxReplicas"),
+    )
 
 
 def _persistence(name: str, profiled: bool) -> Schema:
@@ -859,12 +1392,36 @@ def _persistence(name: str, profiled: bool) -> Schema:
     return obj(f"{name}'s data: always a PersistentVolumeClaim per pod (there is no in-memory mode).", props)
 
 
-def _scheduling() -> dict[str, Schema]:
+PLACEMENT_KEYS = (
+    "nodeSelector",
+    "tolerations",
+    "affinity",
+    "topologySpreadConstraints",
+    "priorityClassName",
+    "podAnnotations",
+    "podLabels",
+)
+
+
+def _placement(whose: str) -> dict[str, Schema]:
+    """The placement and pod-metadata keys, the same in `global` and in every component section
+    (qmtl.pod.placement and qmtl.pod.metadata in charts/qmtl-lib/templates/_placement.tpl)."""
+    if whose == "global":
+        set_ = (
+            "Default for every pod of the stack (workloads, hook Jobs, helm test pods); a component's own replaces it"
+        )
+        merged = "Added to every pod of the stack; a component's own win per key"
+    else:
+        set_ = f"For {whose}'s pods (and its hook Jobs); empty: global's"
+        merged = f"Added to {whose}'s pods (and its hook Jobs), over global's"
     return {
-        "podAnnotations": ref("podAnnotations", "Annotations of the pods."),
-        "nodeSelector": ref("nodeSelector", "nodeSelector of the pods (and its hook Job)."),
-        "tolerations": ref("tolerations", "Tolerations of the pods (and its hook Job)."),
-        "affinity": ref("affinity", "Affinity of the server pods."),
+        "nodeSelector": ref("nodeSelector", f"nodeSelector. {set_}."),
+        "tolerations": ref("tolerations", f"Tolerations. {set_}."),
+        "affinity": ref("affinity", f"Affinity. {set_}."),
+        "topologySpreadConstraints": ref("topologySpreadConstraints", f"Topology spread constraints. {set_}."),
+        "priorityClassName": ref("priorityClassName", f"PriorityClass. {set_}."),
+        "podAnnotations": ref("podAnnotations", f"Pod annotations. {merged}."),
+        "podLabels": ref("podLabels", f"Pod labels. {merged}."),
     }
 
 
@@ -926,6 +1483,7 @@ def _own_keys(name: str) -> dict[str, Schema]:
                         "description": "Brokers that may be down at once: a number or a percentage.",
                         "type": ["integer", "string"],
                         "minimum": 0,
+                        "maximum": MAX_REPLICAS,
                         "pattern": r"^[0-9]{1,3}%$",
                     },
                 },
@@ -933,9 +1491,9 @@ def _own_keys(name: str) -> dict[str, Schema]:
             "provisioning": obj(
                 "The topic/ACL provisioning Job.",
                 {
-                    "waitSeconds": integer("How long it waits for the cluster to be healthy.", 1),
-                    "backoffLimit": integer("Retries of the Job.", 0),
-                    "ttlSecondsAfterFinished": integer("Seconds a finished Job is kept.", 0),
+                    "waitSeconds": integer("How long it waits for the cluster to be healthy.", 1, DAY_SECONDS),
+                    "backoffLimit": integer("Retries of the Job.", 0, 100),
+                    "ttlSecondsAfterFinished": integer("Seconds a finished Job is kept.", 0, INT32_MAX),
                 },
             ),
         }
@@ -944,17 +1502,27 @@ def _own_keys(name: str) -> dict[str, Schema]:
             "persistence": _persistence("Redis", profiled=False),
             "maxmemoryPercent": integer("Redis maxmemory as a percentage of the container's memory limit.", 10, 95),
             "extraRules": obj(
-                "Extra ACL rules appended to one service's user (rules that break the isolation "
-                "are refused by the redis chart).",
-                {who: string(f"Rules for the {who} user.") for who in REDIS_USERS},
+                "Extra ACL rules appended to one service's user: space-separated, only grants of "
+                f"{', '.join('+' + c for c in REDIS_GRANTS)} and removals (-command, -command|sub, -@category). "
+                "Anything else (passwords, key or channel patterns, other grants, selectors) is refused.",
+                {
+                    who: string(
+                        f"ACL rules appended to the {who} user, separated by spaces: grants of "
+                        f"{', '.join('+' + c for c in REDIS_GRANTS)} only, and removals (-command, "
+                        "-command|sub, -@category).",
+                        pattern=REDIS_EXTRA_RULES,
+                    )
+                    for who in REDIS_USERS
+                },
             ),
         }
     if name == "postgres":
         return {
             "persistence": _persistence("PostgreSQL", profiled=True),
-            "parameters": obj(
-                "postgresql.conf settings passed as -c key=value.",
-                patternProperties={r"^[a-z_][a-z0-9_.]*$": {"type": ["string", "number", "boolean"]}},
+            "parameters": _settings(
+                "postgresql.conf parameters passed as -c name=value (memory, planner, WAL, autovacuum, timeouts).",
+                f"autovacuum*, bgwriter_*, {', '.join(POSTGRES_PARAMETERS)} (any letter case)",
+                POSTGRES_PARAMETER,
             ),
             "shmSize": {
                 "description": "Size of the memory-backed /dev/shm (counts against the memory limit).",
@@ -963,7 +1531,6 @@ def _own_keys(name: str) -> dict[str, Schema]:
                 "not": {"type": "string", "pattern": MEMORY_ZERO},
             },
             "provision": ref("jobTiming", "The provisioning Job (roles and databases)."),
-            **_scheduling(),
         }
     if name == "neo4j":
         memory = obj(
@@ -980,11 +1547,13 @@ def _own_keys(name: str) -> dict[str, Schema]:
                 "JVM heap and page cache per profile (heap + page cache + ~0.5 GiB must fit the memory limit).",
                 {"dev": memory, "prod": memory},
             ),
-            "config": ref(
-                "settings", "Extra neo4j.conf settings (NEO4J_* env vars); auth and listeners are set by the chart."
+            "config": _settings(
+                "Extra neo4j.conf settings (NEO4J_* env vars): per-database, query, transaction and memory tuning; "
+                "authentication, listeners and the server's sizes are the chart's.",
+                "db.*, dbms.memory.*, dbms.cypher.*, dbms.transaction.* (lower case, as Neo4j spells them)",
+                NEO4J_SETTING,
             ),
             "schema": ref("jobTiming", "The schema Job (constraints and indexes)."),
-            **_scheduling(),
         }
     if name == "questdb":
         return {
@@ -995,11 +1564,15 @@ def _own_keys(name: str) -> dict[str, Schema]:
             ),
             "persistence": _persistence("QuestDB", profiled=True),
             "ilpTcp": boolean("InfluxDB line protocol over TCP (unauthenticated in open-source QuestDB)."),
-            "config": ref(
-                "settings",
-                "Extra server.conf settings (QDB_* env vars); credentials and listeners are set by the chart.",
+            "config": _settings(
+                "Extra server.conf settings (QDB_* env vars): storage, SQL and worker tuning; credentials, "
+                "listeners, security and telemetry are the chart's.",
+                "cairo.*, shared.worker.*, wal.*, query.*, pg.worker.*, pg.select.cache.*, pg.insert.cache.*, "
+                "pg.update.cache.*, http.worker.* (any letter case), except settings naming a path "
+                "(*.root, *.dir, *.path)",
+                QUESTDB_SETTING,
+                QUESTDB_PATH_SETTING,
             ),
-            **_scheduling(),
         }
     if name == "minio":
         return {
@@ -1014,7 +1587,6 @@ def _own_keys(name: str) -> dict[str, Schema]:
             ),
             "persistence": _persistence("MinIO", profiled=True),
             "provision": ref("jobTiming", "The provisioning Job (bucket, policy, user)."),
-            **_scheduling(),
         }
     return {}
 
@@ -1037,8 +1609,11 @@ def _section(name: str, description: str, core: bool) -> Schema:
         {c: ref("resources", f"The {c} container.") for c in containers},
     )
     if name in REPLICATED:
-        props["replicas"] = integer(f"Override of global.replicas.<profile>.{name}.", 1)
+        props["replicas"] = integer(f"Override of global.replicas.<profile>.{name}.", 1, MAX_REPLICAS)
+    if name in AUTOSCALED:
+        props["autoscaling"] = _autoscaling(name)
     props.update(_own_keys(name))
+    props.update(_placement(name))
     props["global"] = obj("Set by Helm: a copy of `global`. Do not set it here.", additional=True)
     return obj(description, props)
 
@@ -1125,6 +1700,89 @@ def _general_rules(chart: Chart) -> list[Schema]:
             ),
         }
     )
+    # The gateway's exposure: what an enabled Ingress or HTTPRoute needs; TLS with its Secret; cert-manager only
+    # with TLS on and one issuer; the NetworkPolicies admit the controller's pods (someone must be admitted).
+    rules.append(
+        {
+            "if": present("global.gatewayIngress.enabled", {"const": True}),
+            "then": prop("global.gatewayIngress", {"required": ["host"], "properties": {"host": nonempty()}}),
+        }
+    )
+    rules.append(
+        {
+            "if": present("global.gatewayIngress.tls.enabled", {"const": True}),
+            "then": prop(
+                "global.gatewayIngress.tls", {"required": ["secretName"], "properties": {"secretName": nonempty()}}
+            ),
+        }
+    )
+    for issuer in ("issuer", "clusterIssuer"):
+        rules.append(
+            {
+                "if": present(f"global.gatewayIngress.tls.certManager.{issuer}", nonempty()),
+                "then": prop(
+                    "global.gatewayIngress.tls", {"required": ["enabled"], "properties": {"enabled": {"const": True}}}
+                ),
+            }
+        )
+    rules.append(
+        prop(
+            "global.gatewayIngress.tls.certManager",
+            {
+                "not": {
+                    "required": ["issuer", "clusterIssuer"],
+                    "properties": {"issuer": nonempty(), "clusterIssuer": nonempty()},
+                },
+                "description": "One of issuer and clusterIssuer, not both.",
+            },
+        )
+    )
+    rules.append(
+        {
+            "if": present("global.gatewayHttpRoute.enabled", {"const": True}),
+            "then": prop(
+                "global.gatewayHttpRoute",
+                {
+                    "required": ["parentRefs", "hostnames"],
+                    "properties": {"parentRefs": {"minItems": 1}, "hostnames": {"minItems": 1}},
+                },
+            ),
+        }
+    )
+    for exposure, peers in (("gatewayIngress", "ingressController"), ("gatewayHttpRoute", "gatewayApi")):
+        rules.append(
+            {
+                "if": {
+                    "allOf": [
+                        present(f"global.{exposure}.enabled", {"const": True}),
+                        present("global.networkPolicy.enabled", {"const": True}),
+                    ]
+                },
+                "then": prop(
+                    f"global.networkPolicy.{peers}", {"required": ["from"], "properties": {"from": {"minItems": 1}}}
+                ),
+            }
+        )
+    # An autoscaler has something to scale by.
+    for section in AUTOSCALED:
+        rules.append(
+            {
+                "if": present(f"{section}.autoscaling.enabled", {"const": True}),
+                "then": prop(
+                    f"{section}.autoscaling",
+                    {
+                        "not": {
+                            "properties": {
+                                "targetCPUUtilizationPercentage": {"type": "null"},
+                                "targetMemoryUtilizationPercentage": {"type": "null"},
+                            }
+                        },
+                        "description": "An autoscaler needs a target: targetCPUUtilizationPercentage and/or "
+                        "targetMemoryUtilizationPercentage.",
+                    },
+                ),
+            }
+        )
     # Every deployed image is complete: a repository and a tag or a digest (an image without either means
     # `latest`). Deployed sections have their chart defaults merged in, so this is exact; a disabled
     # section may carry a partial override. Core services take what their own image lacks from
@@ -1225,6 +1883,16 @@ def _prod_rules(properties: dict[str, Schema]) -> Schema:
             "then": prop("controlbus.replicas", {"minimum": 3}),
         }
     )
+    # NetworkPolicies off only with the explicit acknowledgement of what that opens.
+    rules.append(
+        {
+            "if": present("global.networkPolicy.enabled", {"const": False}),
+            "then": prop(
+                "global.networkPolicy",
+                {"required": ["disabledAcknowledged"], "properties": {"disabledAcknowledged": {"const": True}}},
+            ),
+        }
+    )
     # The marker lets scripts/validate say that a problem comes from a prod-only rule.
     return {"$comment": "prod rules: apply when global.profile is prod", "allOf": rules}
 
@@ -1235,7 +1903,20 @@ def prod_rule_url() -> Schema:
             "global": {
                 "required": ["seamless"],
                 "properties": {
-                    "seamless": {"required": ["coordinator_url"], "properties": {"coordinator_url": nonempty(HTTP_URL)}}
+                    "seamless": {
+                        "required": ["coordinator_url"],
+                        "properties": {
+                            "coordinator_url": {
+                                **nonempty(HTTP_URL),
+                                "not": {
+                                    "type": "string",
+                                    "pattern": LOOPBACK_URL,
+                                    "description": "a loopback or unspecified address (localhost, 127.0.0.0/8, ::1, "
+                                    "0.0.0.0, ::): from a pod that is the pod itself",
+                                },
+                            }
+                        },
+                    }
                 },
             }
         }

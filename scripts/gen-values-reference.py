@@ -199,6 +199,8 @@ def describe_not(node: Schema) -> str:
         return f"not `{word}` (any case)"
     if "const" in node:
         return f"not `{json.dumps(node['const'])}`"
+    if node.get("description"):  # a refused shape that says what it is
+        return f"not {node['description']}"
     props = node.get("properties") or {}
     if (
         props

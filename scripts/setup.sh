@@ -16,7 +16,8 @@
 #   .tools/bin/{etcd,kube-apiserver,kube-controller-manager,kube-scheduler,kwok}  (scripts/cluster/build.sh)
 #   .venv/                               Python 3.11 with pyproject.toml's `test` extra, and the Seamless
 #                                        coordinator (editable) with images/seamless-coordinator/requirements.lock
-#   .tools/crds/                         the ServiceMonitor CRD (prometheus-operator's Go module)
+#   .tools/crds/                         the ServiceMonitor CRD (prometheus-operator's Go module) and the
+#                                        HTTPRoute CRD (the Gateway API's Go module, sigs.k8s.io/gateway-api)
 # and runs, when present, scripts/engines/install.sh (real dependency servers) and
 # scripts/scanners/install.sh (checkov, kube-score, pss-check), owned by their own authors.
 set -euo pipefail
@@ -161,17 +162,16 @@ setup_venv() {
   note "venv: .venv $("${venv}/bin/python" --version) with $(wc -l <"${reqs}") pins in $(elapsed "${t0}") s"
 }
 
-# --- CRDs of optional integrations (ServiceMonitor) ---------------------------------------------------
+# --- CRDs of optional integrations (ServiceMonitor, HTTPRoute) ------------------------------------------
 # The module proxy serves a repository's whole tree; the CRD file is copied out of the module's zip.
 CRDS="${TOOLS}/crds"
-setup_crds() {
-  local version module file info dir key
-  version="$(pin tool.qmtl-stack.crds.prometheus_operator)"
-  module="github.com/prometheus-operator/prometheus-operator"
-  file="example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"
-  key="crds@${version}"
+# copy_crd WHAT PIN MODULE FILE STAMP
+copy_crd() {
+  local what="$1" version module="$3" file="$4" key="$5" info dir
+  version="$(pin "$2")"
+  key="${key}@${version}"
   if stamp_ok "${key}" && [[ -f "${CRDS}/${file##*/}" ]]; then
-    note "crds: ServiceMonitor from prometheus-operator v${version} (cached)"; return
+    note "crds: ${what} from ${module} v${version} (cached)"; return
   fi
   info="$(cd "${TOOLS}/build" && GOFLAGS=-mod=mod go mod download -json "${module}@v${version}")" \
     || die "cannot download ${module}@v${version} from the Go module proxy"
@@ -181,7 +181,14 @@ setup_crds() {
   cp "${dir}/${file}" "${CRDS}/${file##*/}"
   chmod u+w "${CRDS}/${file##*/}"
   stamp_set "${key}"
-  note "crds: ServiceMonitor from prometheus-operator v${version}"
+  note "crds: ${what} from ${module} v${version}"
+}
+setup_crds() {
+  copy_crd ServiceMonitor tool.qmtl-stack.crds.prometheus_operator \
+    github.com/prometheus-operator/prometheus-operator \
+    example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml crds
+  copy_crd HTTPRoute tool.qmtl-stack.crds.gateway_api \
+    sigs.k8s.io/gateway-api config/crd/standard/gateway.networking.k8s.io_httproutes.yaml crds-gateway-api
 }
 
 # --- run ----------------------------------------------------------------------------------------------

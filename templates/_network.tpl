@@ -188,7 +188,7 @@ dependency must say where it is. */ -}}
 {{- if not (hasKey $on $in.to) -}}
 {{- fail (printf "files/service-graph.yaml: ingress to %s names a component that `components` does not declare" $in.to) -}}
 {{- end -}}
-{{- if get $on $in.to -}}
+{{- if and (get $on $in.to) (eq (include "qmtl.network.allTrue" (dict "values" $ctx.Values "paths" $in.when)) "true") -}}
 {{- $peers := (include "qmtl.network.valueAt" (dict "values" $ctx.Values "path" $in.from) | fromYaml).value | default list -}}
 {{- if not (kindIs "slice" $peers) -}}
 {{- fail (printf "%s must be a list of NetworkPolicy peers (podSelector/namespaceSelector/ipBlock), got %s" $in.from (kindOf $peers)) -}}
@@ -214,4 +214,38 @@ dependency must say where it is. */ -}}
 {{- $_ := set .into "on" $on -}}
 {{- $_ := set .into "ingress" $ingress -}}
 {{- $_ := set .into "egress" $egress -}}
+{{- end -}}
+
+{{/*
+The NetworkPolicy egress rules that open a port towards ANY address, because the address ranges they are
+built from are empty (only allowed for an external coordinator) or hold a range of everything (a /0, e.g.
+0.0.0.0/0 or ::/0). NOTES.txt and scripts/validate warn about each. Call with the root context:
+  include "qmtl.network.openRanges" . | fromYaml  ->  {open: [{path, what, empty}]}
+*/}}
+{{- define "qmtl.network.openRanges" -}}
+{{- $g := .Values.global -}}
+{{- $np := $g.networkPolicy | default dict -}}
+{{- $out := list -}}
+{{- if $np.enabled -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" $g "into" $ep) -}}
+{{- $coordinator := index .Values "seamless-coordinator" | default dict -}}
+{{- if and $ep.coordinator.url (not $coordinator.enabled) -}}
+{{- $cidrs := $np.coordinatorCidrs | default list -}}
+{{- if or (not $cidrs) (include "qmtl.network.anyAddress" $cidrs) -}}
+{{- $out = append $out (dict "path" "global.networkPolicy.coordinatorCidrs" "what" "the external coordinator" "empty" (not $cidrs)) -}}
+{{- end -}}
+{{- end -}}
+{{- range $key, $dep := dict "redis" "redis" "postgres" "postgres" "neo4j" "neo4j" "questdb" "questdb" "s3" "minio" "controlbus" "controlbus" -}}
+{{- $e := get $ep $key -}}
+{{- if and $e.available (not $e.bundled) (include "qmtl.network.anyAddress" ($e.cidrs | default list)) -}}
+{{- $out = append $out (dict "path" (printf "global.%s.external.cidrs" $dep) "what" (printf "the managed %s" $dep) "empty" false) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml (dict "open" $out) -}}
+{{- end -}}
+
+{{/* "true" when a list of CIDRs holds a range of every address (prefix length 0). */}}
+{{- define "qmtl.network.anyAddress" -}}
+{{- range $cidr := . -}}{{- if hasSuffix "/0" (toString $cidr) -}}true{{- end -}}{{- end -}}
 {{- end -}}

@@ -17,8 +17,8 @@ that skip the schema (helm --skip-schema-validation). tests/validation/test_chec
 
 The rules:
   coordinator   global.seamless.coordinator_url and seamless-coordinator.enabled agree: the bundled
-                coordinator is http://seamless-coordinator:<global.ports.coordinator>, any other host is
-                an external one
+                coordinator is http://seamless-coordinator:<global.ports.coordinator> (its Service name, also
+                qualified with the release namespace, matched exactly), any other host is an external one
   seamless      the bundled coordinator (any profile) has Redis and QuestDB; prod has them and S3 whatever
                 runs the coordinator, and a coordinator URL (the exception above)
   leases        the bundled coordinator's lease record outlives its longest lease
@@ -27,8 +27,16 @@ The rules:
   topics        every ControlBus topic's full name (global.controlbus.topicPrefix + its name) within
                 Kafka's 249 characters
   scrape        global.serviceMonitor.scrapeTimeout at most its interval (Prometheus refuses more)
+  exposure      the paths of global.gatewayIngress / gatewayHttpRoute route the gateway's WebSocket
+                streams (/ws, /ws/evt): the URLs the gateway hands to SDK clients point there
+  autoscaling   minReplicas (or the profile's replica count) at most maxReplicas, at least 2 in prod (the
+                PodDisruptionBudget lets one pod go at a time); never for a service that keeps its state
+                in its pod (its local modes: gateway without Redis and PostgreSQL, worldservice without
+                Redis and PostgreSQL, dagmanager without Neo4j)
   ports         ports that listen in the same pod differ
-  resources     no limit below its request (the active profile's table and every component's override)
+  secrets       a Secret named in the values is not the chart's own Secret of another component
+  resources     no limit below its request, and no quantity beyond qmtl.quantity.max (the active profile's
+                table and every component's override)
 */}}
 
 {{- define "qmtl.validate.problems" -}}
@@ -49,16 +57,25 @@ The rules:
 {{- $seamless := $g.seamless -}}
 {{- if not (kindIs "map" $seamless) -}}{{- $seamless = dict -}}{{- end -}}
 
-{{- /* coordinator: the URL decides where the coordinator runs; the switch must agree. A URL that is not
-an http(s) URL is the schema's to report. */ -}}
+{{- /* coordinator: the URL decides where the coordinator runs; the switch must agree. The bundled coordinator
+is the URL whose host is EXACTLY its Service's name (or that name qualified with the release namespace:
+.<ns>, .<ns>.svc, .<ns>.svc.cluster.local; any letter case); every other host (another name that merely
+starts like it, an IP literal, an IPv6 form) is an external coordinator. A URL whose form the schema
+refuses is the schema's to report; whatever cannot be read as scheme://authority is not the bundled one. */ -}}
 {{- $url := "" -}}
 {{- if kindIs "string" $seamless.coordinator_url -}}{{- $url = trim $seamless.coordinator_url -}}{{- end -}}
-{{- $m := regexFindAll "^(https?)://([^/:?#\\[\\]]+)(:([0-9]+))?(/[^?#]*)?$" $url 1 -}}
-{{- if $m -}}
-{{- $scheme := regexReplaceAll "^(https?)://.*$" $url "${1}" -}}
-{{- $host := regexReplaceAll "^https?://([^/:?#]+).*$" $url "${1}" -}}
-{{- $port := regexReplaceAll "^https?://[^/:?#]+(:([0-9]+))?.*$" $url "${2}" -}}
-{{- if or (eq $host $name) (hasPrefix (printf "%s." $name) $host) -}}
+{{- if $url -}}
+{{- $scheme := lower (regexReplaceAll "^([A-Za-z][A-Za-z0-9+.-]*)://.*$" $url "${1}") -}}
+{{- $authority := regexReplaceAll "^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*).*$" $url "${1}" -}}
+{{- $rest := regexReplaceAll "^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*(.*)$" $url "${1}" -}}
+{{- $userinfo := contains "@" $authority -}}
+{{- $hostport := regexReplaceAll "^.*@" $authority "" -}}
+{{- $host := regexReplaceAll "^(\\[[^\\]]*\\]|[^:]*).*$" $hostport "${1}" -}}
+{{- $port := trimPrefix ":" (trimPrefix $host $hostport) -}}
+{{- $ns := lower (toString .Release.Namespace) -}}
+{{- $bundledHosts := list $name (printf "%s.%s" $name $ns) (printf "%s.%s.svc" $name $ns) (printf "%s.%s.svc.cluster.local" $name $ns) -}}
+{{- $isBundled := and (regexMatch "^[A-Za-z][A-Za-z0-9+.-]*://" $url) (has (lower $host | trimSuffix ".") $bundledHosts) -}}
+{{- if $isBundled -}}
 {{- if not $coordEnabled -}}
 {{- $p = append $p (printf "global.seamless.coordinator_url: %q is the bundled coordinator, but seamless-coordinator.enabled is false: set seamless-coordinator.enabled: true, or point the URL at your external coordinator" $url) -}}
 {{- else -}}
@@ -69,9 +86,12 @@ an http(s) URL is the schema's to report. */ -}}
 {{- if ne $effective (toString $coordPort) -}}
 {{- $p = append $p (printf "global.seamless.coordinator_url: %q: the bundled coordinator listens on global.ports.coordinator (%v), not %s: use %s" $url $coordPort $effective $bundledUrl) -}}
 {{- end -}}
+{{- if or $userinfo (not (has $rest (list "" "/"))) -}}
+{{- $p = append $p (printf "global.seamless.coordinator_url: %q: the bundled coordinator is reached at its root, without credentials, path, query or fragment (the guard probes {coordinator_url}/healthz): use %s" $url $bundledUrl) -}}
+{{- end -}}
 {{- end -}}
 {{- else if $coordEnabled -}}
-{{- $p = append $p (printf "global.seamless.coordinator_url: %q is an external coordinator, so the bundled one would run unused: set seamless-coordinator.enabled: false, or use %s" $url $bundledUrl) -}}
+{{- $p = append $p (printf "global.seamless.coordinator_url: %q is an external coordinator (host %q is not the bundled coordinator's Service %s), so the bundled one would run unused: set seamless-coordinator.enabled: false, or use %s" $url $host $name $bundledUrl) -}}
 {{- end -}}
 {{- end -}}
 
@@ -109,6 +129,32 @@ when the blocks it reads are maps. */ -}}
 {{- if and (or (kindIs "int" $maxMs) (kindIs "int64" $maxMs) (kindIs "float64" $maxMs)) (or (kindIs "int" $ttl) (kindIs "int64" $ttl) (kindIs "float64" $ttl)) -}}
 {{- if le (mul (int64 $ttl) 1000) (int64 $maxMs) -}}
 {{- $p = append $p (printf "seamless-coordinator.leases.recordTtlSeconds: %d s does not outlive leases.maxMs (%d ms): a lease record must outlive the longest lease, or completing it would answer 404 instead of 409; raise recordTtlSeconds or lower maxMs" (int64 $ttl) (int64 $maxMs)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* secrets: a Secret the values name (an external dependency's existingSecret, the gateway's event key)
+is never one the chart owns for another component (qmtl.bundledSecretNames, the one list of them), nor a
+Helm release record (sh.helm.release.v1.*, which holds every generated credential): that would hand this
+service another one's (or a superuser's) credentials, or send them to an external host. Only the
+component's own chart Secret may be named again (e.g. a Redis moved from bundled to managed). */ -}}
+{{- $owned := include "qmtl.bundledSecretNames" . | fromYaml -}}
+{{- $refs := list (list "redis" "global.redis.external.existingSecret" "redis") (list "postgres" "global.postgres.external.existingSecret" "postgres") (list "neo4j" "global.neo4j.external.existingSecret" "neo4j") (list "questdb" "global.questdb.external.existingSecret" "questdb") (list "minio" "global.minio.external.existingSecret" "minioCoordinator") (list "gatewayEvents" "global.gatewayEvents.existingSecret" "gatewayEvents") -}}
+{{- range $ref := $refs -}}
+{{- $block := get $g (index $ref 0) -}}
+{{- if kindIs "map" $block -}}
+{{- $holder := ternary $block (get $block "external") (eq (index $ref 0) "gatewayEvents") -}}
+{{- $named := "" -}}
+{{- if and (kindIs "map" $holder) (kindIs "string" (get $holder "existingSecret")) -}}{{- $named = trim (get $holder "existingSecret") -}}{{- end -}}
+{{- if $named -}}
+{{- range $what := keys $owned | sortAlpha -}}
+{{- if and (eq $named (get $owned $what)) (ne $what (index $ref 2)) -}}
+{{- $p = append $p (printf "%s: %q is the chart's own Secret for %s: name a Secret you created for this service's credentials (the chart's Secrets: %s)" (index $ref 1) $named $what (join ", " (values $owned | sortAlpha))) -}}
+{{- end -}}
+{{- end -}}
+{{- if hasPrefix "sh.helm.release." $named -}}
+{{- $p = append $p (printf "%s: %q is a Helm release record, which holds every credential the chart generated: name a Secret you created for this service's credentials" (index $ref 1) $named) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -152,6 +198,61 @@ when the blocks it reads are maps. */ -}}
 {{- end -}}
 {{- if and (hasKey $ms "interval") (hasKey $ms "scrapeTimeout") (gt (get $ms "scrapeTimeout") (get $ms "interval")) -}}
 {{- $p = append $p (printf "global.serviceMonitor.scrapeTimeout: %s is longer than global.serviceMonitor.interval (%s), which Prometheus refuses: shorten it or raise the interval" $sm.scrapeTimeout $sm.interval) -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* exposure: the gateway's WebSocket streams go through every exposure that is on. */ -}}
+{{- range $key := list "gatewayIngress" "gatewayHttpRoute" -}}
+{{- $x := get $g $key -}}
+{{- if and (kindIs "map" $x) (eq (toString $x.enabled) "true") (kindIs "slice" $x.paths) -}}
+{{- range $path := list "/ws" "/ws/evt" -}}
+{{- if not (include "qmtl.gatewayExposure.routes" (dict "paths" $x.paths "path" $path)) -}}
+{{- $p = append $p (printf "global.%s.paths: %s is not routed to the gateway, but its WebSocket streams (/ws, /ws/evt) must be: the gateway hands their URLs to SDK clients. Add {path: /ws, pathType: Prefix}, or route /" $key $path) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* autoscaling: a range the autoscaler can keep, that the PodDisruptionBudget stays coherent with, for a
+service whose replicas share their state. */ -}}
+{{- $epShapesOk := and (kindIs "map" $g.ports) (kindIs "map" $g.seamless) (kindIs "map" (get (ternary $g.redis dict (kindIs "map" $g.redis)) "databases")) -}}
+{{- range $block := list "redis" "postgres" "neo4j" "questdb" "minio" "controlbus" -}}
+{{- $epShapesOk = and $epShapesOk (kindIs "map" (get $g $block)) -}}
+{{- end -}}
+{{- $stateIn := dict "gateway" (list "redis" "postgres") "worldservice" (list "redis" "postgres") "dagmanager" (list "neo4j") "seamless-coordinator" list -}}
+{{- range $name := keys $stateIn | sortAlpha -}}
+{{- $s := get $v $name -}}
+{{- if and (kindIs "map" $s) (eq (toString $s.enabled) "true") (kindIs "map" $s.autoscaling) (eq (toString $s.autoscaling.enabled) "true") -}}
+{{- $a := $s.autoscaling -}}
+{{- $min := $a.minReplicas -}}
+{{- $minFrom := printf "%s.autoscaling.minReplicas" $name -}}
+{{- if kindIs "invalid" $min -}}
+{{- if or (kindIs "float64" $s.replicas) (kindIs "int64" $s.replicas) (kindIs "int" $s.replicas) -}}
+{{- $min = $s.replicas -}}{{- $minFrom = printf "%s.replicas" $name -}}
+{{- else if and (kindIs "map" $g.replicas) (kindIs "map" (get $g.replicas $profile)) -}}
+{{- $min = get (get $g.replicas $profile) $name -}}{{- $minFrom = printf "global.replicas.%s.%s" $profile $name -}}
+{{- end -}}
+{{- end -}}
+{{- $numbers := and (or (kindIs "float64" $min) (kindIs "int64" $min) (kindIs "int" $min)) (or (kindIs "float64" $a.maxReplicas) (kindIs "int64" $a.maxReplicas) (kindIs "int" $a.maxReplicas)) -}}
+{{- if and $numbers (gt (int $min) (int $a.maxReplicas)) -}}
+{{- $p = append $p (printf "%s.autoscaling.maxReplicas: %d is below the autoscaler's minReplicas (%d, from %s): raise it, or lower minReplicas" $name (int $a.maxReplicas) (int $min) $minFrom) -}}
+{{- end -}}
+{{- if and $numbers $prod (lt (int $min) 2) -}}
+{{- $p = append $p (printf "%s.autoscaling.minReplicas: the autoscaler's minReplicas is %d (from %s); prod needs at least 2, so that one pod serves while the PodDisruptionBudget lets the other go: set %s.autoscaling.minReplicas to 2 or more" $name (int $min) $minFrom $name) -}}
+{{- end -}}
+{{- if $epShapesOk -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" $g "into" $ep) -}}
+{{- $missing := list -}}{{- $keys := list -}}
+{{- range $dep := get $stateIn $name -}}
+{{- if not (get (get $ep $dep) "available") -}}
+{{- $missing = append $missing (get (dict "redis" "Redis" "postgres" "PostgreSQL" "neo4j" "Neo4j") $dep) -}}
+{{- $keys = append $keys (printf "global.%s" $dep) -}}
+{{- end -}}
+{{- end -}}
+{{- if $missing -}}
+{{- $p = append $p (printf "%s.autoscaling.enabled: without %s, %s keeps its state in its own pod (its local mode), so its replicas would not share it: give it %s (bundled or external), or leave autoscaling off" $name (join " and " $missing) $name (join " and " $keys)) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
@@ -208,6 +309,15 @@ and the DAG Manager address QMTL's gateway dials (qmtl.gatewayDagmanagerDial, fi
 {{- $lim := include "qmtl.quantity.number" (dict "q" (get $r.limits $kind) "kind" $kind) -}}
 {{- if and $req $lim (lt (float64 $lim) (float64 $req)) -}}
 {{- $p = append $p (printf "%s.%s.limits.%s: %v is below requests.%s (%v): raise the limit or lower the request" $t.path $container $kind (get $r.limits $kind) $kind (get $r.requests $kind)) -}}
+{{- end -}}
+{{- /* quantities: bounded, so that what the chart computes from them (Redis maxmemory, Redpanda --memory,
+  in int64) cannot overflow: at most qmtl.quantity.max (1024 cores, 1 PiB) */ -}}
+{{- $max := get (include "qmtl.quantity.max" $ | fromYaml) (ternary "cpu" "bytes" (eq $kind "cpu")) -}}
+{{- range $side := list "requests" "limits" -}}
+{{- $n := include "qmtl.quantity.number" (dict "q" (get (get $r $side) $kind) "kind" $kind) -}}
+{{- if and $n (gt (float64 $n) (float64 $max)) -}}
+{{- $p = append $p (printf "%s.%s.%s.%s: %v is more than the chart sizes anything with (%s): use a realistic quantity" $t.path $container $side $kind (get (get $r $side) $kind) (ternary "1024 cores" "1Pi" (eq $kind "cpu"))) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

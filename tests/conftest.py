@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,42 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "value_set" in metafunc.fixturenames:
         sets = value_sets()
         metafunc.parametrize("value_set", sets, ids=[s.name for s in sets])
+
+
+# --- the bad-input matrix of issue 16: refusals per class, printed at the end of the run -------------------
+# (tests/validation/matrix.py CLASSES; each test of tests/validation/test_matrix.py runs once per case)
+_MATRIX_TESTS = {
+    "test_helm_template_refuses_naming_the_key": "helm template",
+    "test_helm_lint_refuses_naming_the_key": "helm lint",
+    "test_validate_refuses_naming_the_key": "scripts/validate",
+    "test_python_jsonschema_and_helm_agree": "python-jsonschema = helm",
+}
+_MATRIX_ID = re.compile(r"test_matrix\.py::(?P<test>\w+)\[(?P<case>[^\]]+)\]$")
+_matrix_results: dict[tuple[str, str], list[bool]] = defaultdict(list)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    match = _MATRIX_ID.search(report.nodeid)
+    if match and match.group("test") in _MATRIX_TESTS and (report.when == "call" or report.failed):
+        _matrix_results[(match.group("test"), match.group("case"))].append(report.passed)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if not _matrix_results:
+        return
+    from tests.validation.matrix import CASES, CLASSES
+
+    by_id = {case.id: case.cls for case in CASES}
+    rows = []
+    for cls in CLASSES:
+        cells = []
+        for test, label in _MATRIX_TESTS.items():
+            ran = [all(v) for (t, case), v in _matrix_results.items() if t == test and by_id.get(case) == cls]
+            if ran:
+                cells.append(f"{label} {sum(ran)}/{len(ran)}")
+        if cells:
+            rows.append(f"  {cls:16} " + ", ".join(cells))
+    if rows:
+        terminalreporter.section(f"bad-input matrix of issue 16, refused naming the key ({helm_binary().version})")
+        for row in rows:
+            terminalreporter.write_line(row)

@@ -114,3 +114,18 @@ def test_helm_package_contains_chart_files_only(tmp_path: Path) -> None:
         assert forbidden not in top
     assert "Chart.yaml" in top
     assert "templates" in top
+
+
+def test_the_package_renders_what_the_source_renders(tmp_path: Path) -> None:
+    """The packaged chart is the chart: rendered from the .tgz (prod, no generated credentials, so that the
+    render is deterministic) it gives byte for byte what the source directory gives."""
+    result = run_helm("package", str(CHART_DIR), "--destination", str(tmp_path))
+    assert result.ok, result.stderr
+    (archive,) = tmp_path.glob("qmtl-*.tgz")
+    args = ["-f", str(CHART_DIR / "values/prod.yaml"), "--set", "global.credentials.generate=false", "-n", "qmtl"]
+    packaged = run_helm("template", "qmtl", str(archive), *args)
+    source = run_helm("template", "qmtl", str(CHART_DIR), *args)
+    assert packaged.ok, packaged.stderr
+    assert source.ok, source.stderr
+    assert packaged.stdout.count("\nkind: ") > 50
+    assert packaged.stdout == source.stdout

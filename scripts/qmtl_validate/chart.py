@@ -41,6 +41,7 @@ data:
   endpoints: {{{{ $ep | toJson | quote }}}}
   config: {{{{ $config | toJson | quote }}}}
   sections: {{{{ include "qmtl.config.sections" . | fromYaml | toJson | quote }}}}
+  network: {{{{ include "qmtl.network.openRanges" . | fromYaml | toJson | quote }}}}
 """
 
 _IGNORE = shutil.ignore_patterns(
@@ -179,15 +180,19 @@ def render(
     namespace: str = "qmtl",
     kube_version: str | None = None,
     check_only: bool = False,
+    schema: bool = False,
 ) -> Rendered:
     """`helm template` of a private copy of the chart (schema validation skipped: validate checks the schema
     itself). check_only: render the aggregated values check alone (for values the schema refuses: Helm would
-    not render them, but the check's problems are still worth reporting, and a whole render is not)."""
+    not render them, but the check's problems are still worth reporting, and a whole render is not).
+    schema: let Helm apply the schema too (scripts/credentials)."""
     import json
 
     copy = _prepared_chart(chart_dir, check_only)
     with tempfile.TemporaryDirectory(prefix="qmtl-validate-") as tmp:
-        args = [str(helm.path), "template", release, str(copy), "--namespace", namespace, "--skip-schema-validation"]
+        args = [str(helm.path), "template", release, str(copy), "--namespace", namespace]
+        if not schema:  # validate checks the schema itself (python-jsonschema)
+            args.append("--skip-schema-validation")
         if kube_version:
             args += ["--kube-version", kube_version]
         for path in files:

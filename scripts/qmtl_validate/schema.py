@@ -131,15 +131,24 @@ def _problems_of(error: jsonschema.ValidationError, root: dict) -> list[SchemaPr
         patterns = list((error.schema.get("patternProperties") or {}).keys())
         extra = [k for k in instance if k not in known and not any(re.search(p, k) for p in patterns)]
         parent = dotted(parts) or "the top level"
-        return [
-            SchemaProblem(
-                dotted([*parts, k]),
-                f"unknown key: {parent} has no key {k!r}",
-                "remove it or fix its spelling (values.schema.json lists every key)",
-                prod,
-            )
-            for k in extra
-        ]
+        out = []
+        for k in extra:
+            if patterns:  # an allowlist of names (settings passed through to a server): say what it allows
+                out.append(
+                    SchemaProblem(
+                        dotted([*parts, k]), f"not allowed: {parent} accepts no {k!r}", describe(root, parts), prod
+                    )
+                )
+            else:
+                out.append(
+                    SchemaProblem(
+                        dotted([*parts, k]),
+                        f"unknown key: {parent} has no key {k!r}",
+                        "remove it or fix its spelling (values.schema.json lists every key)",
+                        prod,
+                    )
+                )
+        return out
     if kind == "propertyNames":
         return [
             SchemaProblem(
@@ -156,6 +165,8 @@ def _problems_of(error: jsonschema.ValidationError, root: dict) -> list[SchemaPr
         message = f"{instance!r} is not one of {', '.join(map(str, error.validator_value))}"
     elif kind == "const":
         message = f"must be {json.dumps(error.validator_value)}{where}"
+    elif kind in ("minLength", "minItems", "minProperties") and instance not in ("", [], {}, None):
+        message = f"is too short: at least {error.validator_value}{where}"
     elif kind in ("minLength", "minItems", "minProperties"):
         message = f"is empty; a value is required{where}"
     elif kind == "pattern":
@@ -167,6 +178,9 @@ def _problems_of(error: jsonschema.ValidationError, root: dict) -> list[SchemaPr
         message = f"{instance} is too large (maximum {error.validator_value})"
     elif kind == "not" and parts and parts[-1] == "tag":
         message = f"{instance!r}: a `latest` tag is not allowed in prod; pin a version (or a digest)"
+    elif kind == "not" and isinstance(error.validator_value, dict) and error.validator_value.get("description"):
+        # a refused shape that says what it is
+        message = f"refused: {error.validator_value['description']}{where}"
     elif kind == "not" and isinstance(error.schema, dict) and error.schema.get("description"):
         # a rule written as "not ..." carries its meaning in its description
         message = f"refused: {error.schema['description']}{where}"
@@ -237,13 +251,20 @@ def helm_schema_errors(stderr: str) -> list[tuple[str, str]]:
             ("missing property", "missing properties", "additional properties", "additional property")
         ):
             names = _NAMES.findall(message.split(" not allowed")[0])
-            out.extend((dotted([*parts, n]), message) for n in names)
+            out.extend((dotted([*parts, _unescape(n)]), message) for n in names)
         elif message.startswith("invalid propertyName"):
             names = _NAMES.findall(message)
             out.append((dotted([*parts, names[0]]) if names else dotted(parts), message))
         else:
             out.append((dotted(parts), message))
     return out
+
+
+def _unescape(name: str) -> str:
+    """A key as Helm quotes it in a message (Go escapes: a TAB is written \\t) back to the key itself."""
+    if "\\" not in name:
+        return name
+    return name.encode("latin-1", "backslashreplace").decode("unicode_escape")
 
 
 def helm_key_paths(stderr: str) -> set[str]:

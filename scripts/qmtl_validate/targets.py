@@ -62,17 +62,6 @@ def seamless(config: dict, endpoints: dict, values: dict, prod: bool) -> list[Ch
                 "global.seamless.coordinator_url",
             )
         )
-    policies = (values.get("global") or {}).get("networkPolicy") or {}
-    if url and not coordinator.get("enabled") and policies.get("enabled") and not policies.get("coordinatorCidrs"):
-        checks.append(
-            Check(
-                "coordinator_network",
-                WARN,
-                "global.networkPolicy.coordinatorCidrs is empty: to reach the external coordinator the "
-                "NetworkPolicies open its port towards any address; set the coordinator's address range(s)",
-                "global.networkPolicy.coordinatorCidrs",
-            )
-        )
     _need(
         checks,
         "redis_dsn",
@@ -284,7 +273,34 @@ def run(target: str, model: dict, values: dict, prod: bool) -> list[Check]:
         return [
             Check("deployed", WARN if prod else OK, f"not deployed ({switch}.enabled is false)", f"{switch}.enabled")
         ]
-    return CHECKS[target](config, endpoints, values, prod)
+    checks = CHECKS[target](config, endpoints, values, prod)
+    if target == "seamless":
+        checks += [c for c in open_ranges(model) if c.path == COORDINATOR_CIDRS]
+    return checks
+
+
+COORDINATOR_CIDRS = "global.networkPolicy.coordinatorCidrs"
+
+
+def open_ranges(model: dict) -> list[Check]:
+    """A warning for every NetworkPolicy egress rule that opens a port towards any address (the chart's
+    qmtl.network.openRanges: an external coordinator without coordinatorCidrs, or a range of everything,
+    /0, among the ranges of the coordinator or of a managed dependency)."""
+    checks = []
+    for item in (model.get("network") or {}).get("open") or []:
+        path, what = item["path"], item["what"]
+        why = "is empty" if item.get("empty") else "holds a range of every address (/0)"
+        name = "coordinator_network" if path == COORDINATOR_CIDRS else f"{path.split('.')[1]}_network"
+        checks.append(
+            Check(
+                name,
+                WARN,
+                f"{path} {why}: to reach {what} the NetworkPolicies open its port towards any address; "
+                "set its address range(s)",
+                path,
+            )
+        )
+    return checks
 
 
 def _hide(dsn: Any) -> str:

@@ -74,12 +74,9 @@ apiVersion: v1
 kind: Pod
 metadata:
   name: {{ include "qmtl.helmTest.name" .check }}
-  labels:
-    {{- include "qmtl.labels" (dict "ctx" $ctx "component" (include "qmtl.helmTest.component" .check)) | nindent 4 }}
-  annotations:
-    helm.sh/hook: test
-    helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
-    qmtl.io/helm-test: {{ .what | quote }}
+  {{- $hook := dict "helm.sh/hook" "test" "helm.sh/hook-delete-policy" "before-hook-creation,hook-succeeded" "qmtl.io/helm-test" .what }}
+  {{- /* placement and pod metadata: global's (the test pods are the umbrella's own) */}}
+  {{- include "qmtl.pod.metadata" (dict "ctx" $ctx "values" dict "component" (include "qmtl.helmTest.component" .check) "annotations" $hook) | nindent 2 }}
 spec:
   restartPolicy: Never
   # every check has its own client timeouts; this bounds the pod as a whole
@@ -87,11 +84,12 @@ spec:
   automountServiceAccountToken: false
   enableServiceLinks: false
   {{- include "qmtl.imagePullSecrets" $ctx | nindent 2 }}
+  {{- include "qmtl.pod.placement" (dict "ctx" $ctx "values" dict "component" (include "qmtl.helmTest.component" .check)) | nindent 2 }}
   securityContext:
     {{- include "qmtl.podSecurityContext" (dict "user" $user "group" $user "fsGroup" $user) | nindent 4 }}
   containers:
     - name: check
-      image: {{ include "qmtl.image" $img | quote }}
+      image: {{ include "qmtl.image" (merge (dict "ctx" $ctx) $img) | quote }}
       imagePullPolicy: {{ $pull }}
       command:
         {{- toYaml .command | nindent 8 }}

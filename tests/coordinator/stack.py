@@ -30,7 +30,7 @@ from tests.engines import fixtures, pins, servers
 from tests.engines._proc import Process, free_port, make_workdir, remove_workdir, wait_until
 from tests.harness import render_chart
 from tests.harness.objects import env as env_by_name
-from tests.harness.objects import secret_data
+from tests.harness.objects import redis_acl, secret_data
 
 from .api_client import Client
 
@@ -78,8 +78,8 @@ def rendered(values_key: str = "prod") -> RenderedCoordinator:
     deployment = objs.get("Deployment", "seamless-coordinator")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     env = resolve_env(objs, container, "seamless-coordinator-0")
-    # one ACL file per bundled Redis instance, keyed by its Service name (charts/redis/templates/secret.yaml)
-    acl = secret_data(objs, "qmtl-redis-users")[f"acl-{urlsplit(env['REDIS_DSN']).hostname}"]
+    # the ACL file the coordinator's Redis instance serves (its init container run for real)
+    acl = redis_acl(objs, urlsplit(env["REDIS_DSN"]).hostname)
     return RenderedCoordinator(
         env=env,
         acl=acl,

@@ -12,7 +12,7 @@ from seamless_coordinator import settings as coordinator_settings
 
 from tests.core.common import PROD, PROD_MANAGED, effective
 from tests.harness import render_chart, value_sets
-from tests.harness.objects import chart_values, env, merged
+from tests.harness.objects import chart_values, env, merged, redis_acl
 from tests.harness.paths import REPO_ROOT
 
 from .stack import resolve_env
@@ -107,7 +107,7 @@ def test_dedicated_redis_gives_the_coordinator_the_same_acl_rules() -> None:
     same rules, so those tests cover it too."""
 
     def rule(values: dict, instance: str) -> str:
-        text = render_chart(values).get("Secret", "qmtl-redis-users")["stringData"][f"acl-{instance}"]
+        text = redis_acl(render_chart(values), instance)
         (line,) = [line for line in text.splitlines() if line.startswith("user seamless-coordinator ")]
         return re.sub(r" #[0-9a-f]{64}", " #<hash>", line)
 

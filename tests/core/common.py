@@ -106,6 +106,11 @@ CONFIG_FILE = "/etc/qmtl/qmtl.yml"
 GATEWAY_DAGMANAGER_DIAL = "127.0.0.1:50051"
 
 
+def notes(chart: Path, values: dict) -> str:
+    """NOTES.txt as `helm install` prints it for `values`, from the notes_chart fixture (tests/core/conftest.py)."""
+    return render_chart(values, chart_dir=chart).get("ConfigMap", "notes-under-test")["data"]["notes"]
+
+
 def effective(values: dict) -> dict:
     """values.yaml with the given overrides applied."""
     return chart_values(extra=(values,))
@@ -186,28 +191,3 @@ def endpoints_in(value: object, path: str = "") -> list[tuple[str, str, str, int
                 host, port = broker.rsplit(":", 1)
                 found.append((path, "kafka", host, int(port)))
     return found
-
-
-# Service host of each bundled dependency -> the subchart that renders it.
-DEPENDENCY_CHART = {
-    "redpanda": "controlbus",
-    "redis": "redis",
-    "redis-seamless": "redis",
-    "postgres": "postgres",
-    "neo4j": "neo4j",
-    "questdb": "questdb",
-    "minio": "minio",
-}
-
-
-def unbuilt_chart(rendered: Rendered, host: str) -> str | None:
-    """The dependency subchart behind `host` when it renders nothing at all yet (not built), else None.
-
-    Lets an endpoint check wait for a dependency subchart that does not exist yet without ever excusing
-    one that renders objects but not the Service it must.
-    """
-    chart = DEPENDENCY_CHART.get(host)
-    if chart is None:
-        return None
-    prefix = f"/charts/{chart}/templates/"
-    return None if any(prefix in item.source for item in rendered.items) else chart

@@ -4,7 +4,6 @@ and `global.seamless.coordinator_url` relate, and the install notes."""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -25,12 +24,12 @@ from tests.core.common import (
     pod_spec,
     render,
     service_ports,
-    unbuilt_chart,
 )
-from tests.harness import render_chart, render_error
+from tests.core.common import notes as _notes
+from tests.harness import render_error
 from tests.harness.objects import env as env_by_name
 from tests.harness.objects import merged, secret_refs
-from tests.harness.paths import CHART_DIR, copy_chart
+from tests.harness.paths import CHART_DIR
 
 ENV_NAMES = {
     "COORDINATOR_ID",
@@ -66,7 +65,6 @@ def test_coordinator_env_is_wired_from_the_endpoints(values: dict) -> None:
     assert by_name["COORDINATOR_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     services = service_ports(rendered)
     g = values.get("global", {})
-    waiting: set[str] = set()
     for name in ("REDIS_DSN", "QUESTDB_DSN"):
         url = urlsplit(by_name[name]["value"])
         assert url.username is None, f"{name} carries credentials: {url.netloc}"
@@ -74,9 +72,6 @@ def test_coordinator_env_is_wired_from_the_endpoints(values: dict) -> None:
         target = (url.hostname, url.port or 443)
         external = {"QUESTDB_DSN": g.get("questdb", {}).get("external", {})}.get(name, {})
         declared = (external.get("host"), external.get("port")) if "host" in external else None
-        if target != declared and unbuilt_chart(rendered, target[0]):
-            waiting.add(unbuilt_chart(rendered, target[0]))
-            continue
         assert target in services or target == declared, (name, target)
     assert by_name["REDIS_USER"]["value"] == "seamless-coordinator"
     redis = urlsplit(by_name["REDIS_DSN"]["value"])
@@ -85,8 +80,6 @@ def test_coordinator_env_is_wired_from_the_endpoints(values: dict) -> None:
     for name in SECRET_ENV:
         assert "secretKeyRef" in by_name[name]["valueFrom"], name
     assert not any("value" in e and "@" in e["value"] for e in env)
-    if waiting:
-        pytest.skip(f"bundled dependency subchart(s) not built yet: {sorted(waiting)}")
 
 
 def test_coordinator_gets_no_s3_credentials() -> None:
@@ -185,24 +178,7 @@ def test_inconsistent_values_are_refused_naming_the_key(case: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# NOTES.txt: `helm template` never renders it (and `helm install --dry-run` needs a cluster with Helm 3),
-# so a private copy of the chart renders the real NOTES.txt through `tpl` into a ConfigMap.
-
-
-@pytest.fixture(scope="module")
-def notes_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = copy_chart(tmp_path_factory.mktemp("notes") / "chart")
-    (target / "notes-under-test").mkdir()
-    shutil.copy(CHART_DIR / "templates" / "NOTES.txt", target / "notes-under-test" / "NOTES.txt")
-    (target / "templates" / "zz-notes-under-test.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes-under-test\ndata:\n  notes: |\n"
-        '    {{- tpl (.Files.Get "notes-under-test/NOTES.txt") . | nindent 4 }}\n'
-    )
-    return target
-
-
-def _notes(chart: Path, values: dict) -> str:
-    return render_chart(values, chart_dir=chart).get("ConfigMap", "notes-under-test")["data"]["notes"]
+# NOTES.txt (rendered through the notes_chart fixture of tests/core/conftest.py)
 
 
 def test_notes_warn_in_dev_when_the_coordinator_url_is_empty(notes_chart: Path) -> None:
@@ -235,6 +211,6 @@ def test_notes_warn_when_policies_open_the_external_coordinators_port_to_any_add
     assert f"connect to port {port} of ANY address" in notes
     # given its address range, with the policies off, or with the bundled coordinator: nothing to warn about
     assert warning not in _notes(notes_chart, PROD_EXTERNAL_COORDINATOR)
-    off = merged(anywhere, {"global": {"networkPolicy": {"enabled": False}}})
+    off = merged(anywhere, {"global": {"networkPolicy": {"enabled": False, "disabledAcknowledged": True}}})
     assert warning not in _notes(notes_chart, off)
     assert warning not in _notes(notes_chart, PROD)

@@ -12,7 +12,7 @@ import pytest
 
 from tests.dependencies.common import PROD, QMTL_OFF
 from tests.harness import render_chart, render_error
-from tests.harness.objects import chart_values, component, merged, pod_specs, qmtl_config, secret_refs
+from tests.harness.objects import chart_values, component, dsn, merged, pod_specs, qmtl_config, secret_refs
 
 STORES = ("postgres", "neo4j", "questdb", "minio")
 # Components (app.kubernetes.io/component) each bundled store renders: its server and its provisioning Job.
@@ -59,9 +59,9 @@ def test_consumers_point_at_the_external_endpoint_of_a_managed_store(value_set) 
     g = values["global"]
     if not enabled(values, "questdb") and g["questdb"].get("external", {}).get("host"):
         ext = g["questdb"]["external"]
-        dsn = config["seamless"]["questdb_dsn"]
-        assert f"@{ext['host']}:" in dsn or f"//{ext['host']}:" in dsn, dsn
-        assert f":{ext.get('port', 8812)}/" in dsn, dsn
+        questdb = dsn(config["seamless"]["questdb_dsn"])
+        assert (questdb.host, questdb.port) == (ext["host"], ext.get("port", 8812))
+        assert questdb.query == {"sslmode": ext.get("sslmode", "require")}
         assert (ext["existingSecret"], ext.get("passwordKey", "password")) in referenced
     if not enabled(values, "minio") and g["minio"].get("external", {}).get("endpoint"):
         ext = g["minio"]["external"]
@@ -70,7 +70,7 @@ def test_consumers_point_at_the_external_endpoint_of_a_managed_store(value_set) 
         # no pod of the release holds the S3 keys: the coordinator uses no S3 (README)
         assert not [ref for ref in referenced if ref[0] == ext["existingSecret"]]
     if not enabled(values, "postgres") and g["postgres"].get("external", {}).get("host"):
-        assert g["postgres"]["external"]["host"] in config["gateway"]["database_dsn"]
+        assert dsn(config["gateway"]["database_dsn"]).host == g["postgres"]["external"]["host"]
     if not enabled(values, "neo4j") and g["neo4j"].get("external", {}).get("uri"):
         assert config["dagmanager"]["neo4j_dsn"] == g["neo4j"]["external"]["uri"]
 
@@ -153,16 +153,21 @@ def test_all_four_managed_render_none_of_the_bundled_stores(managed) -> None:
 
 def test_the_qmtl_config_points_at_every_managed_endpoint(managed) -> None:
     config = qmtl_config(managed)
-    gw = config["gateway"]["database_dsn"]
-    assert gw.startswith("postgresql://qmtl_gw:"), gw
-    assert "@pg.example.internal:6432/qmtl_gw" in gw, gw
-    assert "sslmode=verify-full" in gw
-    ws = config["worldservice"]["server"]["dsn"]  # no override: the service's own name
-    assert ws.startswith("postgresql://worldservice:"), ws
-    assert "@pg.example.internal:6432/worldservice" in ws, ws
+    gw = dsn(config["gateway"]["database_dsn"])
+    assert (gw.scheme, gw.username, gw.host, gw.port, gw.path) == (
+        "postgresql",
+        "qmtl_gw",
+        "pg.example.internal",
+        6432,
+        "qmtl_gw",
+    )
+    assert gw.query == {"sslmode": "verify-full"}
+    ws = dsn(config["worldservice"]["server"]["dsn"])  # no override: the service's own name
+    assert (ws.username, ws.host, ws.port, ws.path) == ("worldservice", "pg.example.internal", 6432, "worldservice")
     assert config["dagmanager"]["neo4j_dsn"] == "neo4j+s://graph.example.internal:7687"
     assert config["dagmanager"]["neo4j_user"] == "dagmanager"
-    assert "qdb.example.internal:8812/qmtl" in config["seamless"]["questdb_dsn"]
+    questdb = dsn(config["seamless"]["questdb_dsn"])
+    assert (questdb.host, questdb.port, questdb.path) == ("qdb.example.internal", 8812, "qmtl")
     assert config["seamless"]["artifact_endpoint"] == "https://s3.example.internal"
 
 
@@ -237,3 +242,57 @@ def test_a_bad_managed_block_is_refused_naming_the_key(override: dict, key: str)
     # schema that lags behind), so no half-configured managed store renders.
     error = render_error(values, extra_args=("--skip-schema-validation",))
     assert key in str(error), str(error)
+
+
+# ------------------------------------------------------------------ DSNs are assembled from encoded parts
+def _managed_names(database: str, username: str, redis_user: str, *extra_args: str):
+    values = {
+        "global": {
+            "postgres": {
+                "enabled": False,
+                "external": {
+                    "host": "pg.example.internal",
+                    "sslmode": "require",
+                    "existingSecret": "pg-creds",
+                    "cidrs": ["10.20.0.0/24"],
+                    "databases": {"gateway": {"database": database, "username": username}},
+                },
+            },
+            "redis": {
+                "enabled": False,
+                "external": {
+                    "host": "redis.example.internal",
+                    "existingSecret": "redis-creds",
+                    "cidrs": ["10.20.1.0/24"],
+                    "users": {"gateway": {"username": redis_user}},
+                },
+            },
+        }
+    }
+    return qmtl_config(render_chart([PROD, values], extra_args=extra_args))
+
+
+def test_user_and_database_names_reach_the_dsn_as_themselves() -> None:
+    """Names the schema allows with characters a URL gives meaning to ('@', '.')."""
+    config = _managed_names("qmtl.gw", "svc@tenant", "gw@tenant")
+    gw = dsn(config["gateway"]["database_dsn"])
+    assert (gw.username, gw.host, gw.path, gw.query) == (
+        "svc@tenant",
+        "pg.example.internal",
+        "qmtl.gw",
+        {"sslmode": "require"},
+    )
+    redis = dsn(config["gateway"]["redis_dsn"])
+    assert (redis.username, redis.host) == ("gw@tenant", "redis.example.internal")
+
+
+def test_a_name_cannot_change_the_dsns_host_or_parameters_even_without_the_schema() -> None:
+    config = _managed_names(
+        "gw?sslmode=disable&x=", "u:p@evil.example/", "x@evil.example:6379/0#", "--skip-schema-validation"
+    )
+    gw = dsn(config["gateway"]["database_dsn"])
+    assert gw.host == "pg.example.internal"
+    assert gw.query == {"sslmode": "require"}
+    assert (gw.username, gw.path) == ("u:p@evil.example/", "gw?sslmode=disable&x=")
+    redis = dsn(config["gateway"]["redis_dsn"])
+    assert (redis.host, redis.port, redis.username) == ("redis.example.internal", 6379, "x@evil.example:6379/0#")

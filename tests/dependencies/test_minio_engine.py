@@ -10,14 +10,12 @@ import io
 import os
 import subprocess
 
+import minio.error as minio_error
 import pytest
 
+from tests.engines import fixtures
 from tests.harness import render_chart
-from tests.harness.objects import chart_values, env, only_container, secret_data
-
-servers = pytest.importorskip("tests.engines.servers", reason="tests/engines (real servers) is not there")
-pins = pytest.importorskip("tests.engines.pins")
-minio_error = pytest.importorskip("minio.error")
+from tests.harness.objects import chart_values, only_container, resolved_env
 
 pytestmark = pytest.mark.engines
 
@@ -33,24 +31,17 @@ def artifacts(tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("minio-provision")
     for name, text in data.items():
         (folder / name).write_text(text)
-    container = only_container(rendered, "Job", "minio-provision")
-    keys = {}
-    for name, entry in env(container).items():
-        ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
-        if ref and ref["name"] == "qmtl-minio-coordinator":
-            keys[name] = secret_data(rendered, ref["name"])[ref["key"]]
-    return {"dir": folder, "keys": keys}
+    # the Job's own env (the coordinator's keys from the rendered Secret, the bucket, the policy's name)
+    job_env = resolved_env(rendered, only_container(rendered, "Job", "minio-provision"))
+    return {"dir": folder, "env": job_env}
 
 
 def run_provisioning(server, artifacts: dict) -> subprocess.CompletedProcess:
-    try:
-        mc_env = server.mc_env()
-    except pins.EngineUnavailable as exc:
-        pytest.skip(f"the rendered provision.sh needs mc: {exc}")
+    mc_env = fixtures.local_engine(server.mc_env)  # the rendered provision.sh needs mc
     run_env = {
         **os.environ,
         **mc_env,
-        **artifacts["keys"],
+        **artifacts["env"],
         # the Job's environment, aimed at the test server (root: the server's own)
         "MINIO_ENDPOINT": server.url,
         "MINIO_ROOT_USER": server.root_user,
@@ -72,7 +63,7 @@ def provisioned(minio_server, artifacts):
     minio_server.make_bucket("another-bucket")
     minio_server.client().put_object("another-bucket", f"{PREFIX}x", io.BytesIO(b"x"), 1)
     minio_server.client().put_object(BUCKET, "elsewhere/x", io.BytesIO(b"x"), 1)
-    keys = artifacts["keys"]
+    keys = artifacts["env"]
     return minio_server, minio_server.client(keys["QMTL_S3_ACCESS_KEY"], keys["QMTL_S3_SECRET_KEY"])
 
 
@@ -119,7 +110,7 @@ def test_the_coordinator_is_not_an_admin(provisioned, artifacts) -> None:
     from minio.error import MinioAdminException
     from minio.minioadmin import MinioAdmin
 
-    keys = artifacts["keys"]
+    keys = artifacts["env"]
     admin = MinioAdmin(
         endpoint=server.endpoint,
         secure=False,
@@ -131,7 +122,7 @@ def test_the_coordinator_is_not_an_admin(provisioned, artifacts) -> None:
 
 def test_a_rerun_leaves_the_user_with_only_its_own_policy(provisioned, artifacts) -> None:
     server, client = provisioned
-    server.mc("admin", "policy", "attach", "local", "readwrite", "--user", artifacts["keys"]["QMTL_S3_ACCESS_KEY"])
+    server.mc("admin", "policy", "attach", "local", "readwrite", "--user", artifacts["env"]["QMTL_S3_ACCESS_KEY"])
     client.put_object("another-bucket", "now-allowed", io.BytesIO(b"z"), 1)  # the drift is real
     run_provisioning(server, artifacts)
     denied(lambda: client.put_object("another-bucket", "again", io.BytesIO(b"z"), 1))

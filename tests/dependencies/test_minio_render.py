@@ -59,7 +59,10 @@ def test_the_coordinator_policy_reaches_only_the_artifact_prefix(rendered) -> No
 def test_the_policy_follows_the_bucket_and_prefix_values() -> None:
     rendered = render_chart([QMTL_OFF, OTHER_PREFIX])
     check_policy(policy(rendered), "team-a-seamless", "qmtl/art/")
-    assert 'bucket="team-a-seamless"' in rendered.get("ConfigMap", "qmtl-minio-provision")["data"]["provision.sh"]
+    # the script gets the bucket from the Job's env, not written into its text
+    (c,) = rendered.get("Job", "minio-provision")["spec"]["template"]["spec"]["containers"]
+    assert env(c)["QMTL_S3_BUCKET"]["value"] == "team-a-seamless"
+    assert "team-a-seamless" not in rendered.get("ConfigMap", "qmtl-minio-provision")["data"]["provision.sh"]
 
 
 def test_root_credentials_reach_only_the_server_and_the_provisioning_job(rendered) -> None:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import neo4j
+import neo4j.exceptions as neo4j_exceptions
 import pytest
 
 from tests.dependencies.test_neo4j_render import QMTL_SCHEMA, statements
 from tests.harness import render_chart
 from tests.harness.objects import qmtl_config
-
-neo4j = pytest.importorskip("neo4j")
-neo4j_exceptions = pytest.importorskip("neo4j.exceptions")
 
 pytestmark = pytest.mark.engines
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.dependencies.common import PROFILES, QMTL_OFF, check_sizing
 from tests.harness import render_chart, render_error
 from tests.harness.objects import (
@@ -123,12 +125,44 @@ def test_statefulset_conf_copy_ports_probes_security_memory(rendered, profile) -
     check_sizing(rendered, profile, "neo4j")
 
 
-def test_settings_that_would_turn_auth_off_are_refused() -> None:
-    error = render_error(
-        [QMTL_OFF, {"neo4j": {"config": {"dbms.security.auth_enabled": "false"}}}],
-        extra_args=("--skip-schema-validation",),
+# Settings aimed at authentication and the chart's own variables, in several spellings (case, the `..` that
+# also maps to `_`, the image's own NEO4J_AUTH / NEO4J_PLUGINS, a newline in a value).
+HOSTILE_SETTINGS = {
+    "dbms.security.auth_enabled": "false",
+    "dbms.security.auth..enabled": "false",
+    "DBMS.security.auth_enabled": "false",
+    "AUTH": "none",
+    "auth": "none",
+    "PLUGINS": '["apoc"]',
+    "dbms.security.procedures.unrestricted": "*",
+    "server.bolt.listen_address": ":7688",
+    "server.https.enabled": "true",
+    "server.memory.heap.max_size": "64g",
+}
+
+
+@pytest.mark.parametrize("key", sorted(HOSTILE_SETTINGS))
+def test_settings_outside_the_allowlist_are_refused_naming_the_key(key: str) -> None:
+    error = str(render_error([QMTL_OFF, {"neo4j": {"config": {key: HOSTILE_SETTINGS[key]}}}]))
+    assert f"- at '/neo4j/config': additional properties '{key}' not allowed" in error, error
+
+
+def test_a_value_with_a_newline_is_refused() -> None:
+    error = str(render_error([QMTL_OFF, {"neo4j": {"config": {"db.transaction.timeout": "60s\nauth=off"}}}]))
+    assert "- at '/neo4j/config/db.transaction.timeout'" in error, error
+
+
+def test_no_setting_replaces_a_variable_the_chart_sets_even_without_the_schema() -> None:
+    """--skip-schema-validation: every hostile spelling renders, and the chart's own variables keep their one
+    entry and their value (Kubernetes uses the later of two entries with one name)."""
+    chart = env(only_container(render_chart([QMTL_OFF]), "StatefulSet", "neo4j"))
+    rendered = render_chart(
+        [QMTL_OFF, {"neo4j": {"config": HOSTILE_SETTINGS}}], extra_args=("--skip-schema-validation",)
     )
-    assert "neo4j.config.dbms.security.auth_enabled" in str(error)
+    container = only_container(rendered, "StatefulSet", "neo4j")
+    names = [e["name"] for e in container["env"]]
+    assert len(names) == len(set(names)), names
+    assert {n: e for n, e in env(container).items() if n in chart} == chart
 
 
 def test_extra_settings_become_neo4j_env_vars() -> None:

@@ -18,13 +18,12 @@ import re
 import subprocess
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import psycopg
 import pytest
 
+from tests.engines import fixtures, pins
 from tests.harness import render_chart
 from tests.harness.objects import only_container, qmtl_config, resolved_env, secret_data
-
-pins = pytest.importorskip("tests.engines.pins", reason="tests/engines (real servers) is not there")
-psycopg = pytest.importorskip("psycopg")
 
 pytestmark = pytest.mark.engines
 
@@ -50,10 +49,8 @@ def artifacts(tmp_path_factory) -> dict:
 
 
 def run_provisioning(server, artifacts: dict, **overrides: str) -> subprocess.CompletedProcess:
-    try:
-        psql_dir = pins.postgres_binaries().bindir  # the script runs psql (>= 15), as in the Job's image
-    except pins.EngineUnavailable as exc:
-        pytest.skip(f"no local psql to run the rendered provision.sh with: {exc}")
+    # the script runs psql (>= 15), as in the Job's image
+    psql_dir = fixtures.local_engine(lambda: pins.postgres_binaries().bindir)
     run_env = {
         **os.environ,
         **artifacts["env"],

@@ -13,15 +13,13 @@ import socket
 import urllib.error
 import urllib.request
 
+import psycopg
 import pytest
 
+from tests.engines import _proc as proc
+from tests.engines import fixtures, servers
 from tests.harness import render_chart
 from tests.harness.objects import only_container, resolved_env
-
-pins = pytest.importorskip("tests.engines.pins", reason="tests/engines (real servers) is not there")
-proc = pytest.importorskip("tests.engines._proc")
-servers = pytest.importorskip("tests.engines.servers")
-psycopg = pytest.importorskip("psycopg")
 
 pytestmark = pytest.mark.engines
 
@@ -33,10 +31,7 @@ BINDS = {"QDB_PG_NET_BIND_TO": "pg", "QDB_HTTP_NET_BIND_TO": "http", "QDB_HTTP_M
 def server():
     rendered = render_chart(VALUES)
     c = only_container(rendered, "StatefulSet", "questdb")
-    try:
-        servers.questdb_command(pathlib.Path())  # EngineUnavailable: QuestDB is not installed
-    except pins.EngineUnavailable as exc:
-        pytest.skip(str(exc))
+    fixtures.local_engine(lambda: servers.questdb_command(pathlib.Path()))  # QuestDB installed?
     qdb_env, ports = resolved_env(rendered, c), {}
     container_ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     probe_port = c["readinessProbe"]["httpGet"]["port"]

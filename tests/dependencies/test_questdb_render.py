@@ -5,6 +5,8 @@ real QuestDB with exactly the rendered environment."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.dependencies.common import PROD, PROFILES, QMTL_OFF, check_sizing
 from tests.harness import render_chart, render_error
 from tests.harness.objects import (
@@ -95,12 +97,43 @@ def test_coordinator_config_uses_the_bundled_questdb() -> None:
     assert dsn.startswith(f"postgresql://questdb:{port}/qmtl"), dsn
 
 
-def test_ilp_can_be_switched_on_and_settings_the_chart_owns_are_refused() -> None:
+def test_ilp_can_be_switched_on_and_tuning_settings_pass() -> None:
     on = render_chart([QMTL_OFF, {"questdb": {"ilpTcp": True, "config": {"cairo.max.uncommitted.rows": 1000}}}])
     e = env(container(on))
     assert e["QDB_LINE_TCP_ENABLED"]["value"] == "true"
     assert e["QDB_CAIRO_MAX_UNCOMMITTED_ROWS"]["value"] == "1000"
-    error = render_error(
-        [QMTL_OFF, {"questdb": {"config": {"pg.password": "quest"}}}], extra_args=("--skip-schema-validation",)
+
+
+# Settings aimed at the credentials, the listeners and the chart's own variables, in several spellings
+# (QuestDB upper-cases the name into QDB_*: case and `_` for `.` reach the same variable).
+HOSTILE_SETTINGS = {
+    "pg.password": "quest",
+    "PG.PASSWORD": "quest",
+    "pg_password": "quest",
+    "Pg.User": "admin",
+    "http.user": "admin",
+    "line.tcp.enabled": "true",
+    "Line.Udp.Enabled": "true",
+    "http.health.check.authentication.required": "true",
+    "telemetry.enabled": "true",
+    "cairo.sql.copy.root": "/",
+    "CAIRO.SQL.BACKUP.ROOT": "/tmp",
+}
+
+
+@pytest.mark.parametrize("key", sorted(HOSTILE_SETTINGS))
+def test_settings_outside_the_allowlist_are_refused_naming_the_key(key: str) -> None:
+    error = str(render_error([QMTL_OFF, {"questdb": {"config": {key: HOSTILE_SETTINGS[key]}}}]))
+    named = f"- at '/questdb/config': additional properties '{key}' not allowed" in error
+    assert named or f"- at '/questdb/config/{key}'" in error, error
+
+
+def test_no_setting_replaces_a_variable_the_chart_sets_even_without_the_schema() -> None:
+    chart = env(container(render_chart([QMTL_OFF])))
+    rendered = render_chart(
+        [QMTL_OFF, {"questdb": {"config": HOSTILE_SETTINGS}}], extra_args=("--skip-schema-validation",)
     )
-    assert "questdb.config.pg.password" in str(error)
+    c = container(rendered)
+    names = [e["name"] for e in c["env"]]
+    assert len(names) == len(set(names)), names
+    assert {n: e for n, e in env(c).items() if n in chart} == chart

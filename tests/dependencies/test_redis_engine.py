@@ -4,17 +4,22 @@ on key listing and on pub/sub; the default user is off; the rendered probe comma
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 import re
 import subprocess
+import sys
 
 import pytest
+import redis.exceptions as redis_exceptions
+import yaml
 
 from tests.dependencies.common import PROD_REMOTE_COORDINATOR, QMTL_OFF
 from tests.engines import fixtures, servers
-from tests.harness import render_chart
-
-redis_exceptions = pytest.importorskip("redis.exceptions")
+from tests.harness import helm_binary, render_chart
+from tests.harness.objects import pod_template, redis_acl
+from tests.harness.paths import REPO_ROOT, VALUES_DIR
 
 pytestmark = pytest.mark.engines
 
@@ -36,7 +41,8 @@ def rendered_secret() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def redis_server(rendered_secret):
-    server = fixtures.local_engine(lambda: servers.start_redis(acl_text=rendered_secret["acl-redis"]))
+    acl = redis_acl(render_chart(VALUES))
+    server = fixtures.local_engine(lambda: servers.start_redis(acl_text=acl))
     yield server
     server.stop()
 
@@ -133,3 +139,37 @@ def test_rendered_readiness_probe_answers_against_the_real_server(redis_server, 
     assert subprocess.run(["sh", "-c", script], env=env, timeout=30).returncode == 0
     env["REDISCLI_AUTH"] = "wrong"
     assert subprocess.run(["sh", "-c", script], env=env, timeout=30, capture_output=True).returncode != 0
+
+
+def test_gitops_credentials_from_scripts_credentials_log_in_to_the_rendered_acl() -> None:
+    """global.credentials.generate: false + scripts/credentials: the init container's command completes the
+    password-less ACL file with the passwords of the Secret the script created, and every service's user logs
+    in with the password its pods would get from that Secret."""
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    from qmtl_validate import credentials
+
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["-f", str(VALUES_DIR / "prod.yaml"), "--namespace", "qmtl", "--helm", str(helm_binary().path)]
+    assert credentials.run(argv, out=out, err=err) == 0, err.getvalue()
+    created = {}
+    for doc in yaml.safe_load_all(out.getvalue()):
+        if doc:
+            data = {k: base64.b64decode(v).decode() for k, v in (doc.get("data") or {}).items()}
+            created[doc["metadata"]["name"]] = {**data, **(doc.get("stringData") or {})}
+    rendered = render_chart([{"global": {"credentials": {"generate": False}}}], values_files=[VALUES_DIR / "prod.yaml"])
+    spec = pod_template(rendered.get("StatefulSet", "redis"))["spec"]
+    (init,) = spec["initContainers"]
+    passwords = {}
+    for entry in init["env"]:
+        ref = entry["valueFrom"]["secretKeyRef"]
+        passwords[entry["name"]] = created[ref["name"]][ref["key"]]
+    server = fixtures.local_engine(lambda: servers.start_redis(acl_text=redis_acl(rendered, passwords=passwords)))
+    try:
+        users = created["qmtl-redis-users"]
+        for user, (db, keys) in OWN.items():
+            c = server.client(user, users[user], db=db)
+            assert c.set(keys[0], "v") is True
+            with pytest.raises(redis_exceptions.AuthenticationError):
+                server.client(user, users[user] + "x", db=db).ping()
+    finally:
+        server.stop()

@@ -12,7 +12,7 @@ import pytest
 
 from tests.dependencies.common import DEV, PROD_REMOTE_COORDINATOR, QMTL_OFF
 from tests.harness import render_chart, render_error
-from tests.harness.objects import env, qmtl_config, quantity
+from tests.harness.objects import dsn, env, qmtl_config, quantity, redis_acl
 
 DEDICATED = {"global": {"redis": {"dedicatedCoordinator": True}}}
 
@@ -45,7 +45,7 @@ def rendered(request):
 
 
 def test_acl_file_has_one_user_per_service_plus_probe_and_default_off(rendered) -> None:
-    users = acl_lines(secret(rendered)["acl-redis"])
+    users = acl_lines(redis_acl(rendered))
     assert set(users) == {"default", "healthcheck", *EXPECTED}
     assert "off" in users["default"]
     assert "on" not in users["default"]
@@ -53,7 +53,7 @@ def test_acl_file_has_one_user_per_service_plus_probe_and_default_off(rendered) 
 
 
 def test_no_user_has_nopass_plaintext_or_wildcards(rendered) -> None:
-    for name, rules in acl_lines(secret(rendered)["acl-redis"]).items():
+    for name, rules in acl_lines(redis_acl(rendered)).items():
         assert "nopass" not in rules, name
         assert not [r for r in rules if r.startswith(">")], f"{name}: plaintext password in the ACL file"
         for forbidden in ("~*", "allkeys", "allchannels", "&*", "+@all", "allcommands"):
@@ -62,7 +62,7 @@ def test_no_user_has_nopass_plaintext_or_wildcards(rendered) -> None:
 
 
 def test_each_service_user_has_exactly_its_key_patterns_and_db(rendered) -> None:
-    users = acl_lines(secret(rendered)["acl-redis"])
+    users = acl_lines(redis_acl(rendered))
     for name, want in EXPECTED.items():
         rules = users[name]
         assert {r[1:] for r in rules if r.startswith("~")} == want["keys"], name
@@ -70,12 +70,12 @@ def test_each_service_user_has_exactly_its_key_patterns_and_db(rendered) -> None
         assert rules.index("-select") < rules.index(f"+select|{want['db']}"), name
         for listing in ("-keys", "-scan", "-randomkey", "-@dangerous", "-move", "-copy"):
             assert listing in rules, f"{name} lacks {listing}"
-    assert acl_lines(secret(rendered)["acl-redis"])["healthcheck"][-2:] == ["-@all", "+ping"]
+    assert acl_lines(redis_acl(rendered))["healthcheck"][-2:] == ["-@all", "+ping"]
 
 
 def test_passwords_are_computed_once_the_acl_hashes_are_the_secret_values(rendered) -> None:
     data = secret(rendered)
-    users = acl_lines(data["acl-redis"])
+    users = acl_lines(redis_acl(rendered))
     for name in [*EXPECTED, "healthcheck"]:
         password = data[name]
         assert len(password) >= 32
@@ -89,8 +89,8 @@ def test_qmtl_config_uses_the_same_users_and_databases(rendered) -> None:
     assert re.fullmatch(
         r"redis://gateway:\$\{QMTL_SECRET_REDIS_GATEWAY\|url\}@redis:6379/0", conf["gateway"]["redis_dsn"]
     )
-    assert conf["worldservice"]["server"]["redis"].startswith("redis://worldservice:")
-    assert conf["worldservice"]["server"]["redis"].endswith("@redis:6379/4")
+    ws = dsn(conf["worldservice"]["server"]["redis"])
+    assert (ws.scheme, ws.username, ws.host, ws.port, ws.path) == ("redis", "worldservice", "redis", 6379, "4")
 
 
 def test_statefulset_persistence_probes_and_restricted_context(rendered) -> None:
@@ -112,7 +112,13 @@ def test_statefulset_persistence_probes_and_restricted_context(rendered) -> None
     assert "curl" not in probe
     assert env(c)["REDISCLI_AUTH"]["valueFrom"]["secretKeyRef"] == {"name": "qmtl-redis-users", "key": "healthcheck"}
     acl_volume = next(v for v in pod["volumes"] if v["name"] == "acl")
-    assert acl_volume["secret"]["items"] == [{"key": "acl-redis", "path": "users.acl"}]
+    assert acl_volume["emptyDir"]["medium"] == "Memory", "the assembled ACL file (password hashes) stays in memory"
+    (init,) = pod["initContainers"]
+    assert init["name"] == "redis-acl"
+    assert {m["mountPath"] for m in c["volumeMounts"] if m["name"] == "acl"} == {"/etc/redis/acl"}
+    assert not [e for e in c.get("env") or [] if e["name"].startswith("QMTL_REDIS_PASSWORD_")], (
+        "only the init container gets the users' passwords"
+    )
     conf = rendered.get("ConfigMap", "redis-config")["data"]["redis.conf"]
     assert "aclfile /etc/redis/acl/users.acl" in conf
     assert "maxmemory-policy noeviction" in conf
@@ -123,14 +129,13 @@ def test_statefulset_persistence_probes_and_restricted_context(rendered) -> None
 
 def test_dedicated_coordinator_redis_holds_only_the_coordinator() -> None:
     rendered = render_chart([QMTL_OFF, PROD_REMOTE_COORDINATOR, DEDICATED])
-    data = secret(rendered)
-    assert set(acl_lines(data["acl-redis"])) == {"default", "healthcheck", "gateway", "worldservice", "ratelimiter"}
-    assert set(acl_lines(data["acl-redis-seamless"])) == {"default", "healthcheck", "seamless-coordinator"}
+    assert set(acl_lines(redis_acl(rendered))) == {"default", "healthcheck", "gateway", "worldservice", "ratelimiter"}
+    assert set(acl_lines(redis_acl(rendered, "redis-seamless"))) == {"default", "healthcheck", "seamless-coordinator"}
     assert rendered.names("StatefulSet") >= {"redis", "redis-seamless"}
     assert rendered.names("Service") >= {"redis", "redis-seamless"}
     sts = rendered.get("StatefulSet", "redis-seamless")
-    items = next(v for v in sts["spec"]["template"]["spec"]["volumes"] if v["name"] == "acl")["secret"]["items"]
-    assert items == [{"key": "acl-redis-seamless", "path": "users.acl"}]
+    (init,) = sts["spec"]["template"]["spec"]["initContainers"]
+    assert "/etc/redis/acl-template/users-redis-seamless.acl" in init["command"]
 
 
 EXTERNAL = {
@@ -154,8 +159,14 @@ def test_external_redis_renders_nothing_bundled_and_points_the_config_at_it() ->
     sources = {i.source for i in rendered.items}
     assert not [s for s in sources if "/charts/redis/" in s]
     conf = qmtl_config(rendered)
-    assert conf["gateway"]["redis_dsn"].startswith("rediss://gw-user:")
-    assert conf["gateway"]["redis_dsn"].endswith("@redis.managed.example:6380/0")
+    gw = dsn(conf["gateway"]["redis_dsn"])
+    assert (gw.scheme, gw.username, gw.host, gw.port, gw.path) == (
+        "rediss",
+        "gw-user",
+        "redis.managed.example",
+        6380,
+        "0",
+    )
 
 
 def test_external_redis_without_existing_secret_is_refused() -> None:
@@ -166,6 +177,52 @@ def test_external_redis_without_existing_secret_is_refused() -> None:
     assert "existingSecret" in message, message
 
 
-def test_extra_rules_that_break_isolation_are_refused() -> None:
-    error = render_error([QMTL_OFF, DEV, {"redis": {"extraRules": {"gateway": "+get allkeys"}}}])
-    assert "redis.extraRules.gateway" in str(error)
+# Rules that would widen a user, each in several spellings (case, tabs, newlines, quotes, other forms of
+# the same right): the allowlist in values.schema.json must refuse every one, naming the key.
+WIDENING_RULES = (
+    "+get allkeys",
+    "ALLKEYS",
+    "+get\tallkeys",
+    '"allkeys"',
+    "~*",
+    "%R~world:*",
+    "~world:*",
+    "nopass",
+    "NoPass",
+    ">hunter2",
+    "#" + "0" * 64,
+    "+@all",
+    "+@ALL",
+    "allcommands",
+    "+@read",
+    "+@connection",
+    "+select",
+    "+SELECT|7",
+    "+keys",
+    "+config|set",
+    "+acl",
+    "&*",
+    "allchannels",
+    "(~* +@all)",
+    "+get\nuser evil on >pw ~* +@all",
+    "+eval\r\n+flushall",
+    "reset",
+    "on",
+)
+
+
+@pytest.mark.parametrize("rule", WIDENING_RULES)
+def test_extra_rules_outside_the_allowlist_are_refused_in_any_spelling(rule: str) -> None:
+    error = str(render_error([QMTL_OFF, DEV, {"redis": {"extraRules": {"gateway": rule}}}]))
+    assert "values don't meet the specifications of the schema" in error, error
+    assert "- at '/redis/extraRules/gateway': " in error, error
+
+
+@pytest.mark.parametrize("rule", ["+eval", "+EVALSHA +script|load", " -flushdb  -@slow ", "-client|kill +time"])
+def test_extra_rules_inside_the_allowlist_are_appended_to_that_user_only(rule: str) -> None:
+    rendered = render_chart([QMTL_OFF, DEV, {"redis": {"extraRules": {"ratelimiter": rule}}}])
+    users = acl_lines(redis_acl(rendered))
+    assert users["ratelimiter"][-len(rule.split()) :] == rule.split()
+    baseline = acl_lines(redis_acl(render_chart(PROFILES["dev"])))
+    for other in set(users) - {"ratelimiter"}:
+        assert users[other][2:] == baseline[other][2:], other  # everything but the password hash

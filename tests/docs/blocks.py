@@ -9,6 +9,8 @@ A marker is an HTML comment on the last non-blank line before a fence (invisible
                                    REASON is reported
   <!-- test: values: FILE -->      yaml block: a values file, rendered on top of FILE (e.g. values/prod.yaml)
   <!-- test: github-workflow -->   yaml block: a GitHub Actions workflow (structure, pins, run steps)
+  <!-- test: argocd-application --> yaml block: an Argo CD Application of this chart (rendered as Argo CD
+                                   would: its value files and parameters, twice, byte-identical)
   <!-- test: engine: NAME -->      sh block: run by an engine test against a real server (NAME says which
                                    test uses it, e.g. redis-restore in tests/docs/test_upgrade_restore.py)
 
@@ -26,7 +28,7 @@ from tests.harness.paths import REPO_ROOT
 
 DOCUMENTS = (REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md")))
 SHELL_LANGS = {"sh", "bash", "shell"}
-KINDS = {"run", "refused", "skip", "values", "github-workflow", "engine"}
+KINDS = {"run", "refused", "skip", "values", "github-workflow", "argocd-application", "engine"}
 NEEDS_ARG = {"refused", "skip", "values", "engine"}
 
 _MARKER = re.compile(r"^\s*<!--\s*test:\s*(?P<kind>[a-z-]+)\s*(?::\s*(?P<arg>.*?))?\s*-->\s*$")

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.docs.blocks import DOCUMENTS, Block, all_blocks, parse
-from tests.harness import render_chart
+from tests.harness import render_chart, run_helm
 from tests.harness.paths import REPO_ROOT, pinned
 
 README = REPO_ROOT / "README.md"
@@ -188,3 +188,32 @@ def test_workflow_lint_job_passes_here(doc_env: dict[str, str]) -> None:
         assert result.returncode == 0, f"{block.where}: the lint job fails:\n{(result.stdout + result.stderr)[-4000:]}"
         linted = re.findall(r"^== (values/\S+)$", result.stdout, re.M)
         assert sorted(linted) == sorted(f"values/{p.name}" for p in (REPO_ROOT / "values").glob("*.yaml"))
+
+
+# --- the Argo CD example (GitOps) --------------------------------------------------------------------------
+
+ARGOCD = [b for b in BLOCKS if b.kind == "argocd-application"]
+
+
+def test_the_argocd_example_renders_deterministically_without_generated_secrets() -> None:
+    """Rendered the way Argo CD renders it (helm template with the Application's release name, namespace,
+    value files and parameters), twice: byte-identical, and no Secret of the chart's own in it."""
+    assert len(ARGOCD) == 1, "the README offers one Argo CD Application, marked `test: argocd-application`"
+    block = ARGOCD[0]
+    app = yaml.safe_load(block.text)
+    assert (app["apiVersion"], app["kind"]) == ("argoproj.io/v1alpha1", "Application"), block.where
+    source, helm = app["spec"]["source"], app["spec"]["source"]["helm"]
+    chart = (REPO_ROOT / source["path"]).resolve()
+    assert chart == REPO_ROOT.resolve(), f"{block.where}: the chart is the repository root"
+    args = ["template", helm["releaseName"], str(chart), "--namespace", app["spec"]["destination"]["namespace"]]
+    for name in helm["valueFiles"]:
+        assert (chart / name).is_file(), f"{block.where}: value file {name} does not exist"
+        args += ["-f", str(chart / name)]
+    parameters = {p["name"]: p["value"] for p in helm.get("parameters") or []}
+    assert parameters.get("global.credentials.generate") == "false", f"{block.where}: GitOps needs the switch"
+    for name, value in parameters.items():  # Argo CD passes parameters as helm --set
+        args += ["--set", f"{name}={value}"]
+    first, second = run_helm(*args), run_helm(*args)
+    assert first.ok, first.stderr
+    assert first.stdout == second.stdout
+    assert "\nkind: Secret\n" not in first.stdout

@@ -7,7 +7,6 @@ base in an empty data directory; then a Redis started with the chart's rendered 
 
 from __future__ import annotations
 
-import base64
 import io
 import os
 import re
@@ -26,7 +25,7 @@ from tests.engines import pins
 from tests.engines._proc import free_port
 from tests.engines.fixtures import local_engine
 from tests.harness import render_chart
-from tests.harness.objects import resolved_env
+from tests.harness.objects import redis_acl, resolved_env
 from tests.harness.paths import VALUES_DIR
 
 pytestmark = pytest.mark.engines
@@ -97,7 +96,7 @@ def test_an_rdb_snapshot_restored_as_the_docs_say_is_served_by_the_charts_redis(
     conf = rendered.get("ConfigMap", "redis-config")["data"]["redis.conf"]
     secret = rendered.get("Secret", "qmtl-redis-users")["stringData"]
     databases = {"seamless-coordinator": 3, "gateway": 0}
-    assert re.search(r"\+select\|3\b", secret["acl-redis"])
+    assert re.search(r"\+select\|3\b", redis_acl(rendered))
     assert "appendonly yes" in conf
 
     # the old bundle's Redis: no users, no persistence; QMTL-shaped keys in the services' DBs
@@ -147,7 +146,7 @@ def test_an_rdb_snapshot_restored_as_the_docs_say_is_served_by_the_charts_redis(
     assert run.returncode == 0, run.stderr
 
     acl = tmp_path / "users.acl"
-    acl.write_text(secret["acl-redis"])
+    acl.write_text(redis_acl(rendered))
     port = free_port()
     (tmp_path / "redis.conf").write_text(_chart_conf(conf, port, data, acl))
     for attempt in range(2):  # the second start reads what the first one wrote to the AOF
@@ -208,8 +207,11 @@ def _wait_for_rows(server, count: int, table: str = "seamless_bars") -> None:
 def test_questdb_tables_copied_as_the_docs_say_arrive_with_timestamp_and_partitioning(
     questdb_server, tmp_path: Path
 ) -> None:
-    if not shutil.which("curl"):
-        pytest.skip("curl is not installed (the documented copy uses it)")
+    def curl() -> None:
+        if not shutil.which("curl"):
+            raise pins.EngineUnavailable("curl is not installed (the documented copy uses it)")
+
+    local_engine(curl)  # skip, or fail under QMTL_REQUIRE_ENGINES=1
     rendered = render_chart(values_files=PROD)
     conf = _questdb_config_from_render(rendered)
     user, password = conf.pop("pg.user"), conf.pop("pg.password")
@@ -272,13 +274,8 @@ def test_minio_objects_mirrored_as_the_docs_say_land_under_the_prefix(minio_serv
     for name, text in rendered.get("ConfigMap", "qmtl-minio-provision")["data"].items():
         (tmp_path / name).write_text(text)
     (job,) = rendered.get("Job", "minio-provision")["spec"]["template"]["spec"]["containers"]
-    keys = {}
-    for entry in job["env"]:
-        ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
-        if ref and ref["name"] == "qmtl-minio-coordinator":
-            data = rendered.get("Secret", ref["name"])["data"]
-            keys[entry["name"]] = base64.b64decode(data[ref["key"]]).decode()
-    assert set(keys) == {"QMTL_S3_ACCESS_KEY", "QMTL_S3_SECRET_KEY"}
+    keys = resolved_env(rendered, job)  # the Job's env: the coordinator's keys, the bucket, the policy's name
+    assert {"QMTL_S3_ACCESS_KEY", "QMTL_S3_SECRET_KEY", "QMTL_S3_BUCKET"} <= set(keys)
     provision = subprocess.run(
         ["bash", str(tmp_path / "provision.sh")],
         capture_output=True,

@@ -277,8 +277,11 @@ def test_minio_mc_provisions_bucket_user_and_policy(minio_server, engine_name, t
     """The way a provisioning Job does it: mc mb / admin policy create / admin user add / policy attach."""
     from minio.error import S3Error
 
-    if not minio_server.mc_path:
-        pytest.skip(f"mc was not built: {pins.INSTALL} mc")
+    def mc_built() -> None:
+        if not minio_server.mc_path:
+            raise pins.EngineUnavailable(f"mc was not built: {pins.INSTALL} mc")
+
+    fixtures.local_engine(mc_built)  # skip, or fail under QMTL_REQUIRE_ENGINES=1
     bucket, user = engine_name("mc-bucket"), engine_name("mc-user")
     policy = tmp_path / "policy.json"
     policy.write_text(

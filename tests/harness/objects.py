@@ -15,6 +15,8 @@ Rendered objects (a Rendered from render_chart, or the dicts in it):
   secret_refs(spec)              the (Secret, key) pairs a pod spec reads
   secret_data(rendered, name)    a rendered Secret's data, decoded, with its stringData
   qmtl_config(rendered)          the unified QMTL config template (ConfigMap qmtl-config, key qmtl.json)
+  redis_acl(rendered, instance)  a bundled Redis instance's ACL file as its init container writes it
+  dsn(text)                      a DSN/URL parsed: scheme, user, password, host, port, path, query (one each)
   quantity(value)                a Kubernetes resource quantity as a number (cores, bytes)
 """
 
@@ -22,9 +24,13 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import functools
 import json
+import os
 import re
+import subprocess
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -178,6 +184,64 @@ def resolved_env(rendered: Rendered, container: Mapping) -> dict[str, str]:
 def qmtl_config(rendered: Rendered) -> dict:
     """The unified QMTL config as rendered: ConfigMap qmtl-config, key qmtl.json (placeholders, no secrets)."""
     return json.loads(rendered.get("ConfigMap", "qmtl-config")["data"]["qmtl.json"])
+
+
+def redis_acl(rendered: Rendered, instance: str = "redis", passwords: Mapping[str, str] | None = None) -> str:
+    """The ACL file a bundled Redis instance serves: its init container's rendered command (the script and
+    password-less file of ConfigMap redis-acl) run for real with `sh`, with the container's env resolved from
+    the rendered Secrets, or with `passwords` (env var name -> value) when the chart renders none
+    (global.credentials.generate: false)."""
+    spec = (pod_template(rendered.get("StatefulSet", instance)) or {}).get("spec") or {}
+    (init,) = [c for c in spec.get("initContainers") or [] if c["name"] == "redis-acl"]
+    data = rendered.get("ConfigMap", "redis-acl")["data"]
+    mounts = {m["name"]: m["mountPath"] for m in init["volumeMounts"]}
+    variables = dict(passwords) if passwords is not None else resolved_env(rendered, init)
+    with tempfile.TemporaryDirectory(prefix="qmtl-redis-acl-") as tmp:
+        command, output = [], None
+        for arg in init["command"]:
+            if arg.startswith(mounts["acl-template"] + "/"):  # a file of ConfigMap redis-acl
+                local = Path(tmp) / arg.rsplit("/", 1)[1]
+                local.write_text(data[local.name])
+                arg = str(local)
+            elif arg.startswith(mounts["acl"] + "/"):  # the file the server reads (aclfile)
+                output = Path(tmp) / "served.acl"
+                arg = str(output)
+            command.append(arg)
+        assert output is not None, f"the redis-acl init container writes nothing to its acl volume: {command}"
+        subprocess.run(command, env={"PATH": os.environ["PATH"], **variables}, check=True, capture_output=True)
+        return output.read_text()
+
+
+@dataclasses.dataclass(frozen=True)
+class Dsn:
+    scheme: str
+    username: str | None  # percent-decoded
+    password: str | None
+    host: str | None
+    port: int | None
+    path: str  # percent-decoded, without the leading "/"
+    query: dict[str, str]  # each parameter exactly once (a repeated one is an error)
+
+
+def dsn(text: str) -> Dsn:
+    """A DSN or URL as a client parses it (urllib's RFC 3986 split). A parameter given twice, or text after
+    a fragment mark, is refused: either would let one part of the DSN override another."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    parts = urlsplit(text)
+    assert not parts.fragment, f"{text!r} has a fragment"
+    pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    query = dict(pairs)
+    assert len(query) == len(pairs), f"{text!r} repeats a parameter"
+    return Dsn(
+        scheme=parts.scheme,
+        username=unquote(parts.username) if parts.username is not None else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        host=parts.hostname,
+        port=parts.port,
+        path=unquote(parts.path.lstrip("/")),
+        query=query,
+    )
 
 
 # -------------------------------------------------------------------------------------------- quantities

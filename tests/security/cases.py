@@ -66,6 +66,23 @@ def pod_cases() -> list:
 
 
 @functools.cache
+def expected_components() -> list:
+    """(values set, component) for every component files/service-graph.yaml switches on for that values set:
+    what MUST render, whatever the render holds (so that a workload that vanishes fails, not disappears
+    from the cases above)."""
+    from tests.security.graph import component_on, load_graph, merged_values
+
+    graph = load_graph()
+    params = []
+    for vs in rendered_sets():
+        values = merged_values(files=vs.files)
+        for name in graph["components"]:
+            if component_on(values, name, graph):
+                params.append(pytest.param((vs, name), id=f"{vs.name}-{name}"))
+    return params
+
+
+@functools.cache
 def container_cases() -> list:
     return _params("container")
 

@@ -286,6 +286,8 @@ def declared_connections(network: Network, values: Mapping, graph: Mapping | Non
     cluster = Cluster([], NAMESPACE, {})
     inbound = []  # (target component, peers, ports): traffic from outside the release
     for rule in graph.get("ingress") or []:
+        if not _all_true(values, rule.get("when")):
+            continue
         peers = value_at(values, rule["from"]) or []
         inbound.append((rule["to"], peers, {int(gports[k]) for k in rule["ports"]}))
     dns_port = int(((g.get("networkPolicy") or {}).get("dns") or {}).get("port") or 53)

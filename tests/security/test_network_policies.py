@@ -125,8 +125,24 @@ COORDINATOR_ANYWHERE = {
         "networkPolicy": {"coordinatorCidrs": []},
     },
 }
+# The gateway exposed through an Ingress and an HTTPRoute: only their controllers' pods get in from outside
+# (the ingress controller as pods of another namespace, the Gateway API proxies by address).
+EXPOSED = {
+    "global": {
+        "gatewayIngress": {"enabled": True, "host": "qmtl.example.com"},
+        "gatewayHttpRoute": {"enabled": True, "parentRefs": [{"name": "public"}], "hostnames": ["qmtl.example.org"]},
+        "networkPolicy": {
+            "gateway": {"from": []},
+            "ingressController": {
+                "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "elsewhere"}}}]
+            },
+            "gatewayApi": {"from": [{"ipBlock": {"cidr": "198.51.100.0/24"}}]},
+        },
+    },
+}
 SCENARIOS = {
     "defaults": {},
+    "exposed": EXPOSED,
     "all-managed": ALL_MANAGED,
     "coordinator-workers": COORDINATOR_WORKERS,
     "external-coordinator": EXTERNAL_COORDINATOR,

@@ -11,7 +11,7 @@ import yaml
 
 from tests.harness import render_chart
 from tests.harness.paths import CHART_DIR
-from tests.security.cases import container_cases, pod_cases, unpack
+from tests.security.cases import container_cases, expected_components, pod_cases, unpack
 from tests.security.workloads import containers, quantity, workloads
 
 # Pod Security Standards (Kubernetes docs, "Pod Security Standards", restricted profile).
@@ -126,6 +126,21 @@ def test_service_account_token_is_not_mounted_unless_the_pod_uses_the_api(case) 
         f"{workload.ref} mounts a ServiceAccount token but no (Cluster)RoleBinding grants {account!r} "
         "anything: set automountServiceAccountToken: false"
     )
+
+
+@pytest.mark.parametrize("case", expected_components())
+def test_every_component_the_values_switch_on_renders_and_is_least_privileged(case) -> None:
+    """Enumerated from what the values switch on (files/service-graph.yaml), not from what rendered: a
+    workload that vanishes from the render fails here instead of silently dropping out of the cases."""
+    vs, component = case
+    found = [w for w in workloads(vs.render()) if w.labels.get("app.kubernetes.io/component") == component]
+    assert found, f"{vs.name}: the values switch {component} on, but no pod of it is rendered"
+    for workload in found:
+        test_pod_security_context_is_restricted((vs, workload))
+        test_service_account_token_is_not_mounted_unless_the_pod_uses_the_api((vs, workload))
+        for container in containers(workload):
+            test_container_security_context_is_restricted((vs, container))
+            test_container_has_requests_and_limits((vs, container))
 
 
 # --- containers -------------------------------------------------------------------------------------------

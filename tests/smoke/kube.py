@@ -132,6 +132,62 @@ class Kube:
         """A kubernetes model object as the API's own JSON (camelCase keys)."""
         return k8s.ApiClient().sanitize_for_serialization(obj)
 
+    # -- custom resource definitions ---------------------------------------------------------------------
+    def has_crd(self, name: str) -> bool:
+        try:
+            k8s.ApiextensionsV1Api(self.api).read_custom_resource_definition(name)
+        except k8s.ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    def ensure_crd(self, crd: dict, timeout: float = 60) -> bool:
+        """The CRD in the cluster and Established; True when this call created it (then delete it after with
+        delete_crd: a CRD is cluster-wide, and one that was there before is someone else's)."""
+        api = k8s.ApiextensionsV1Api(self.api)
+        name = crd["metadata"]["name"]
+        created = False
+        if not self.has_crd(name):
+            api.create_custom_resource_definition(crd)
+            created = True
+
+        def established():
+            status = self.plain(api.read_custom_resource_definition(name)).get("status") or {}
+            return any(c["type"] == "Established" and c["status"] == "True" for c in status.get("conditions") or [])
+
+        self.wait_until(established, timeout, f"CRD {name} Established")
+        return created
+
+    def delete_crd(self, name: str) -> None:
+        k8s.ApiextensionsV1Api(self.api).delete_custom_resource_definition(name)
+
+    def dry_run_create(self, obj: dict, namespace: str | None) -> str | None:
+        """POST `obj` as a server-side dry run with strict field validation (unknown or duplicate fields are
+        errors, as admission and the schema see them). None when the API server accepts it, else its refusal."""
+        group, _, version = obj["apiVersion"].rpartition("/")
+        plural = next(
+            (r.plural for r in self.namespaced_resources() if (r.group, r.kind) == (group, obj["kind"])), None
+        )
+        assert plural, f"the API server serves no namespaced {obj['kind']} of {obj['apiVersion']}"
+        base = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        path = f"{base}/namespaces/{namespace}/{plural}"
+        method, url, headers, body, post = self.api.param_serialize(
+            "POST",
+            path,
+            query_params=[("dryRun", "All"), ("fieldValidation", "Strict")],
+            header_params={"Accept": "application/json", "Content-Type": "application/json"},
+            body=obj,
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(
+            method, url, header_params=headers, body=body, post_params=post, _request_timeout=30
+        )
+        response.read()
+        if response.status in (200, 201):
+            return None
+        return f"{response.status}: {response.data.decode(errors='replace')[:1000]}"
+
     # -- the cluster -----------------------------------------------------------------------------------
     def nodes(self) -> list[dict]:
         return [self.plain(n) for n in self.core.list_node().items]

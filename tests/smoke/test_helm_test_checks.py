@@ -27,13 +27,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.engines import pins, servers
+from tests.engines.fixtures import local_engine
 from tests.harness import render_chart
-from tests.harness.objects import only_container, resolved_env, secret_data
+from tests.harness.objects import only_container, redis_acl, resolved_env, secret_data
 from tests.harness.render import Rendered
-
-servers = pytest.importorskip("tests.engines.servers", reason="tests/engines (real servers) is not there")
-pins = pytest.importorskip("tests.engines.pins")
-local_engine = pytest.importorskip("tests.engines.fixtures").local_engine
 
 pytestmark = pytest.mark.engines
 
@@ -99,7 +97,7 @@ def _redis_cli() -> str:
 @pytest.fixture
 def redis_check(rendered, tmp_path) -> Iterator:
     _redis_cli()
-    acl = secret_data(rendered, "qmtl-redis-users")["acl-redis"]
+    acl = redis_acl(rendered)
     started = []
 
     def run(acl_text: str) -> subprocess.CompletedProcess:

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.harness import render_chart
+from tests.harness.objects import redis_acl
 from tests.harness.paths import CHART_DIR, VALUES_DIR
 from tests.harness.render import Rendered
 from tests.security.netpol import Cluster, ContainerPort, Endpoint
@@ -281,7 +282,7 @@ def test_redis_check_keys_follow_the_rendered_acl(prod) -> None:
     """The key the check writes matches the coordinator user's patterns in the rendered ACL file; every key
     it must be refused matches none of them but belongs to another service's user."""
     c = container(check_pods(prod)["redis"])
-    acl = prod.get("Secret", "qmtl-redis-users")["stringData"]["acl-redis"]
+    acl = redis_acl(prod)
     patterns: dict[str, list[str]] = {}
     for line in acl.splitlines():
         words = line.split()
@@ -309,7 +310,7 @@ def test_redis_check_keys_follow_the_rendered_acl(prod) -> None:
 
 
 def prod_redis_db(rendered: Rendered, user: str) -> int:
-    acl = rendered.get("Secret", "qmtl-redis-users")["stringData"]["acl-redis"]
+    acl = redis_acl(rendered)
     line = next(x for x in acl.splitlines() if x.startswith(f"user {user} "))
     return int(re.search(r"\+select\|(\d+)", line).group(1))
 

@@ -38,16 +38,6 @@ def _crd() -> dict:
     return yaml.safe_load(CRD_FILE.read_text())
 
 
-def _has_crd(api: k8s.ApiextensionsV1Api, name: str) -> bool:
-    try:
-        api.read_custom_resource_definition(name)
-    except k8s.ApiException as error:
-        if error.status == 404:
-            return False
-        raise
-    return True
-
-
 @dataclasses.dataclass
 class Refused:
     result: HelmResult
@@ -58,8 +48,7 @@ class Refused:
 @pytest.fixture(scope="module")
 def refused_without_crd(smoke_cluster, namespace_factory) -> Refused | None:
     """`helm install` of prod + values/prometheus.yaml on a cluster without the CRD (None: it has it)."""
-    api = k8s.ApiextensionsV1Api(smoke_cluster.kube.api)
-    if _has_crd(api, _crd()["metadata"]["name"]):
+    if smoke_cluster.kube.has_crd(_crd()["metadata"]["name"]):
         return None
     ns = make_namespace(smoke_cluster, namespace_factory, "no-crd")
     result = helm("install", RELEASE, ".", "-n", ns.name, *values_args(PROMETHEUS + extra_values()))
@@ -71,22 +60,11 @@ def refused_without_crd(smoke_cluster, namespace_factory) -> Refused | None:
 def service_monitor_crd(smoke_cluster, refused_without_crd):
     """The ServiceMonitor CRD, Established (installed after the refused install was observed; removed at the
     end when this module installed it)."""
-    api = k8s.ApiextensionsV1Api(smoke_cluster.kube.api)
     crd = _crd()
-    name = crd["metadata"]["name"]
-    created = False
-    if not _has_crd(api, name):
-        api.create_custom_resource_definition(crd)
-        created = True
-
-    def established():
-        status = smoke_cluster.kube.plain(api.read_custom_resource_definition(name)).get("status") or {}
-        return any(c["type"] == "Established" and c["status"] == "True" for c in status.get("conditions") or [])
-
-    smoke_cluster.kube.wait_until(established, 60, f"CRD {name} Established")
+    created = smoke_cluster.kube.ensure_crd(crd)
     yield crd
     if created:
-        api.delete_custom_resource_definition(name)
+        smoke_cluster.kube.delete_crd(crd["metadata"]["name"])
 
 
 def test_without_the_crd_the_install_is_refused_before_any_object_exists(refused_without_crd) -> None:

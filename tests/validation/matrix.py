@@ -31,6 +31,7 @@ class Case:
     layer: str = SCHEMA
     base: Path = PROD
     lint: bool = False  # also run helm lint (where it adds something: lint runs the same schema and templates)
+    cls: str = ""  # the class of weakness of issue 16 the case belongs to (CLASSES), if any
 
     @property
     def files(self) -> tuple[Path, ...]:
@@ -697,5 +698,558 @@ CASES: tuple[Case, ...] = (
     ),
 )
 
+# --- production knobs: exposure, autoscaling, image registry, placement (issue 18) --------------------------------
+NGINX_PEERS = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]
+INGRESS_ON = {"enabled": True, "host": "qmtl.example.com"}
+ROUTE_ON = {"enabled": True, "parentRefs": [{"name": "public"}], "hostnames": ["qmtl.example.com"]}
+
+
+def ingress(**kwargs) -> dict:
+    return g(gatewayIngress={**INGRESS_ON, **kwargs}, networkPolicy={"ingressController": {"from": NGINX_PEERS}})
+
+
+def route(**kwargs) -> dict:
+    return g(gatewayHttpRoute={**ROUTE_ON, **kwargs}, networkPolicy={"gatewayApi": {"from": NGINX_PEERS}})
+
+
+def autoscaling(section: str, **kwargs) -> dict:
+    return {section: {"autoscaling": {"enabled": True, **kwargs}}}
+
+
+KNOB_CASES: tuple[Case, ...] = (
+    # exposure: what an enabled Ingress or HTTPRoute needs, and nothing that loosens the controller's config
+    Case("ingress-no-host", ingress(host=""), "global.gatewayIngress.host", lint=True),
+    Case("ingress-wildcard-host", ingress(host="*.example.com"), "global.gatewayIngress.host"),
+    Case("ingress-unknown-key", ingress(hosts=["qmtl.example.com"]), "global.gatewayIngress.hosts"),
+    Case("ingress-class-name", ingress(className="NGINX"), "global.gatewayIngress.className"),
+    Case(
+        "ingress-path-type",
+        ingress(paths=[{"path": "/", "pathType": "ImplementationSpecific"}]),
+        "global.gatewayIngress.paths.0.pathType",
+    ),
+    Case(
+        "ingress-path-relative",
+        ingress(paths=[{"path": "ws", "pathType": "Prefix"}]),
+        "global.gatewayIngress.paths.0.path",
+    ),
+    Case("ingress-paths-empty", ingress(paths=[]), "global.gatewayIngress.paths"),
+    Case(
+        "ingress-paths-miss-the-websockets",
+        ingress(paths=[{"path": "/strategies", "pathType": "Prefix"}]),
+        "global.gatewayIngress.paths",
+        CHECK,
+        lint=True,
+    ),
+    Case(
+        "ingress-tls-no-secret",
+        ingress(tls={"enabled": True, "secretName": ""}),
+        "global.gatewayIngress.tls.secretName",
+    ),
+    Case(
+        "ingress-two-issuers",
+        ingress(tls={"enabled": True, "certManager": {"issuer": "a", "clusterIssuer": "b"}}),
+        "global.gatewayIngress.tls.certManager",
+    ),
+    Case(
+        "ingress-issuer-without-tls",
+        ingress(tls={"enabled": False, "certManager": {"clusterIssuer": "acme"}}),
+        "global.gatewayIngress.tls.enabled",
+    ),
+    Case(
+        "ingress-snippet-annotation",
+        ingress(annotations={"nginx.ingress.kubernetes.io/configuration-snippet": "more_set_headers x;"}),
+        "global.gatewayIngress.annotations.nginx.ingress.kubernetes.io/configuration-snippet",
+    ),
+    Case(
+        "ingress-issuer-annotation",
+        ingress(annotations={"cert-manager.io/cluster-issuer": "acme"}),
+        "global.gatewayIngress.annotations.cert-manager.io/cluster-issuer",
+    ),
+    Case(
+        "ingress-controller-not-admitted",
+        g(gatewayIngress=INGRESS_ON),
+        "global.networkPolicy.ingressController.from",
+        lint=True,
+    ),
+    Case("route-no-parent", route(parentRefs=[]), "global.gatewayHttpRoute.parentRefs"),
+    Case("route-no-hostname", route(hostnames=[]), "global.gatewayHttpRoute.hostnames"),
+    Case("route-parent-no-name", route(parentRefs=[{"namespace": "gw"}]), "global.gatewayHttpRoute.parentRefs.0.name"),
+    Case(
+        "route-parent-port", route(parentRefs=[{"name": "gw", "port": 0}]), "global.gatewayHttpRoute.parentRefs.0.port"
+    ),
+    Case("route-scheme", route(scheme="wss"), "global.gatewayHttpRoute.scheme"),
+    Case(
+        "route-paths-miss-the-event-stream",
+        route(paths=[{"path": "/ws", "pathType": "Exact"}]),
+        "global.gatewayHttpRoute.paths",
+        CHECK,
+    ),
+    Case("route-proxies-not-admitted", g(gatewayHttpRoute=ROUTE_ON), "global.networkPolicy.gatewayApi.from"),
+    Case(
+        "ingress-controller-peer",
+        ingress() | g(networkPolicy={"ingressController": {"from": [{"podSelecter": {}}]}}),
+        "global.networkPolicy.ingressController.from.0.podSelecter",
+    ),
+    # autoscaling: a range the PodDisruptionBudget stays coherent with, for services that share their state
+    Case("autoscaling-max-zero", autoscaling("gateway", maxReplicas=0), "gateway.autoscaling.maxReplicas"),
+    Case("autoscaling-min-zero", autoscaling("worldservice", minReplicas=0), "worldservice.autoscaling.minReplicas"),
+    Case(
+        "autoscaling-no-target",
+        autoscaling("dagmanager", targetCPUUtilizationPercentage=None),
+        "dagmanager.autoscaling",
+    ),
+    Case(
+        "autoscaling-target-string",
+        autoscaling("seamless-coordinator", targetCPUUtilizationPercentage="75%"),
+        "seamless-coordinator.autoscaling.targetCPUUtilizationPercentage",
+    ),
+    Case("autoscaling-unknown-key", autoscaling("gateway", minPods=2), "gateway.autoscaling.minPods"),
+    Case(
+        "autoscaling-max-below-min",
+        autoscaling("worldservice", minReplicas=4, maxReplicas=3),
+        "worldservice.autoscaling.maxReplicas",
+        CHECK,
+        lint=True,
+    ),
+    Case(
+        "autoscaling-prod-min-one",
+        autoscaling("seamless-coordinator", minReplicas=1),
+        "seamless-coordinator.autoscaling.minReplicas",
+        CHECK,
+    ),
+    Case("autoscaling-local-mode", autoscaling("dagmanager"), "dagmanager.autoscaling.enabled", CHECK, base=DEV),
+    # images: the registry mirror is a registry, not a URL
+    Case("image-registry-scheme", g(imageRegistry="https://registry.example.com"), "global.imageRegistry"),
+    Case("image-registry-trailing-slash", g(imageRegistry="registry.example.com/"), "global.imageRegistry"),
+    # placement: typed Kubernetes shapes, and no label or annotation of the chart, Helm or Kubernetes
+    Case(
+        "pod-label-impersonates-a-component",
+        g(podLabels={"app.kubernetes.io/component": "redis"}),
+        "global.podLabels.app.kubernetes.io/component",
+        lint=True,
+    ),
+    Case(
+        "pod-label-release",
+        {"gateway": {"podLabels": {"app.kubernetes.io/instance": "other"}}},
+        "gateway.podLabels.app.kubernetes.io/instance",
+    ),
+    Case("pod-label-chart", {"redis": {"podLabels": {"helm.sh/chart": "x"}}}, "redis.podLabels.helm.sh/chart"),
+    Case("pod-label-value", g(podLabels={"team": "quant team"}), "global.podLabels.team"),
+    Case("pod-label-key", g(podLabels={"team name": "quant"}), "global.podLabels.team name"),
+    Case(
+        "pod-annotation-apparmor",
+        {"questdb": {"podAnnotations": {"container.apparmor.security.beta.kubernetes.io/questdb": "unconfined"}}},
+        "questdb.podAnnotations.container.apparmor.security.beta.kubernetes.io/questdb",
+    ),
+    Case(
+        "pod-annotation-seccomp",
+        g(podAnnotations={"seccomp.security.alpha.kubernetes.io/pod": "unconfined"}),
+        "global.podAnnotations.seccomp.security.alpha.kubernetes.io/pod",
+    ),
+    Case(
+        "pod-annotation-hook",
+        g(podAnnotations={"helm.sh/hook": "pre-install"}),
+        "global.podAnnotations.helm.sh/hook",
+    ),
+    Case(
+        "pod-annotation-checksum",
+        {"dagmanager": {"podAnnotations": {"checksum/qmtl-config": "0"}}},
+        "dagmanager.podAnnotations.checksum/qmtl-config",
+    ),
+    Case(
+        "pod-annotation-kubernetes",
+        {"minio": {"podAnnotations": {"kubernetes.io/psp": "privileged"}}},
+        "minio.podAnnotations.kubernetes.io/psp",
+    ),
+    Case("priority-class-name", g(priorityClassName="High_Priority"), "global.priorityClassName"),
+    Case(
+        "spread-without-when",
+        {"controlbus": {"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname"}]}},
+        "controlbus.topologySpreadConstraints.0.whenUnsatisfiable",
+    ),
+    Case(
+        "spread-skew-zero",
+        g(topologySpreadConstraints=[{"maxSkew": 0, "topologyKey": "x", "whenUnsatisfiable": "DoNotSchedule"}]),
+        "global.topologySpreadConstraints.0.maxSkew",
+    ),
+    Case(
+        "affinity-term-without-topology",
+        {"worldservice": {"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{}]}}}},
+        "worldservice.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution.0.topologyKey",
+    ),
+    Case(
+        "node-affinity-operator",
+        g(
+            affinity={
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "Within"}]}]
+                    }
+                }
+            }
+        ),
+        "global.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms.0"
+        ".matchExpressions.0.operator",
+    ),
+    Case(
+        "toleration-operator",
+        {"seamless-coordinator": {"tolerations": [{"key": "x", "operator": "Maybe"}]}},
+        "seamless-coordinator.tolerations.0.operator",
+    ),
+    Case("node-selector-value", {"dagmanager": {"nodeSelector": {"pool": ["a"]}}}, "dagmanager.nodeSelector.pool"),
+    Case("global-node-selector-list", g(nodeSelector=["pool=qmtl"]), "global.nodeSelector"),
+    Case("global-toleration-effect", g(tolerations=[{"key": "x", "effect": "NoRun"}]), "global.tolerations.0.effect"),
+    Case("ingress-enabled-string", g(gatewayIngress={"enabled": "yes"}), "global.gatewayIngress.enabled"),
+    Case("route-enabled-string", g(gatewayHttpRoute={"enabled": "true"}), "global.gatewayHttpRoute.enabled"),
+    Case(
+        "ingress-issuer-name",
+        ingress(tls={"enabled": True, "certManager": {"issuer": "Lets Encrypt"}}),
+        "global.gatewayIngress.tls.certManager.issuer",
+    ),
+    Case("autoscaling-enabled-string", {"gateway": {"autoscaling": {"enabled": "on"}}}, "gateway.autoscaling.enabled"),
+    Case(
+        "autoscaling-memory-zero",
+        autoscaling("worldservice", targetMemoryUtilizationPercentage=0),
+        "worldservice.autoscaling.targetMemoryUtilizationPercentage",
+    ),
+)
+CASES += KNOB_CASES
+
+# --- issue 16: what a careless or hostile operator types to weaken auth or isolation, by class -----------------
+# (tests/security/adversarial.py is the review's own list; each class here has at least 5 cases.)
+
+CLASSES = {
+    "redis-acl": "Redis extraRules outside the allowlist (passwords, key/channel patterns, grants, selectors)",
+    "config-env": "dependency settings passed through as env vars / arguments outside the allowlists",
+    "secret-ref": "Secret references naming another component's chart Secret or a Helm release record",
+    "dsn": "user and database names that would change a DSN (host, path, parameters)",
+    "coordinator-url": "coordinator URLs in odd forms, with credentials or a path, or on loopback in prod",
+    "network": "NetworkPolicies off in prod without the acknowledgement",
+    "quantity": "quantities and integers that would overflow what the chart computes",
+    "script": "values that would be code in a provisioning script, ACL file or plan",
+}
+
+
+def rules(who: str, text: str) -> dict:
+    return {"redis": {"extraRules": {who: text}}}
+
+
+def ext(dep: str, **keys) -> dict:
+    return g(**{dep: {"enabled": False, "external": {"cidrs": ["10.9.0.0/24"], **keys}}})
+
+
+def coordinator(url: str, bundled: bool = False) -> dict:
+    return {"global": {"seamless": {"coordinator_url": url}}, "seamless-coordinator": {"enabled": bundled}}
+
+
+ISSUE16: tuple[Case, ...] = (
+    # redis-acl: the allowlist names the key, whatever the spelling
+    *(
+        Case(f"redis-rule-{i}", rules(who, rule), f"redis.extraRules.{who}", cls="redis-acl")
+        for i, (who, rule) in enumerate(
+            (
+                ("gateway", "+@ALL"),
+                ("gateway", "NOPASS"),
+                ("seamless", "+get\tallkeys"),
+                ("seamless", "%R~world:*"),
+                ("worldservice", "+@connection"),
+                ("ratelimiter", ">hunter2"),
+                ("gateway", "(~* +@all)"),
+                ("gateway", '"allkeys"'),
+                ("gateway", "+get\nuser evil on nopass ~* +@all"),
+                ("worldservice", "+select"),
+            )
+        )
+    ),
+    # config-env: names outside the allowlists, values with control characters
+    Case("neo4j-auth-env", {"neo4j": {"config": {"AUTH": "none"}}}, "neo4j.config.AUTH", lint=True, cls="config-env"),
+    Case(
+        "neo4j-auth-setting",
+        {"neo4j": {"config": {"dbms.security.auth_enabled": False}}},
+        "neo4j.config.dbms.security.auth_enabled",
+        cls="config-env",
+    ),
+    Case(
+        "neo4j-newline-value",
+        {"neo4j": {"config": {"db.transaction.timeout": "60s\ndbms.security.auth_enabled=false"}}},
+        "neo4j.config.db.transaction.timeout",
+        cls="config-env",
+    ),
+    Case("questdb-pg-user", {"questdb": {"config": {"pg_user": "admin"}}}, "questdb.config.pg_user", cls="config-env"),
+    Case(
+        "questdb-udp-case",
+        {"questdb": {"config": {"Line.Udp.Enabled": True}}},
+        "questdb.config.Line.Udp.Enabled",
+        cls="config-env",
+    ),
+    Case(
+        "questdb-copy-root",
+        {"questdb": {"config": {"cairo.sql.copy.root": "/"}}},
+        "questdb.config.cairo.sql.copy.root",
+        cls="config-env",
+    ),
+    Case(
+        "postgres-archive-command",
+        {"postgres": {"parameters": {"archive_command": "id"}}},
+        "postgres.parameters.archive_command",
+        cls="config-env",
+    ),
+    Case(
+        "annotation-apparmor-unconfined",
+        {"postgres": {"podAnnotations": {"container.apparmor.security.beta.kubernetes.io/postgres": "unconfined"}}},
+        "postgres.podAnnotations.container.apparmor.security.beta.kubernetes.io/postgres",
+        cls="config-env",
+    ),
+    Case(
+        "postgres-log-statement",
+        {"postgres": {"parameters": {"LOG_STATEMENT": "all"}}},
+        "postgres.parameters.LOG_STATEMENT",
+        cls="config-env",
+    ),
+    # secret-ref: the aggregated check compares with the chart's own Secret names
+    Case(
+        "questdb-secret-postgres-superuser",
+        ext("questdb", host="q.example.internal", existingSecret="qmtl-postgres-superuser"),
+        "global.questdb.external.existingSecret",
+        CHECK,
+        cls="secret-ref",
+    ),
+    Case(
+        "events-secret-neo4j",
+        g(gatewayEvents={"existingSecret": "qmtl-neo4j", "key": "password"}),
+        "global.gatewayEvents.existingSecret",
+        CHECK,
+        lint=True,
+        cls="secret-ref",
+    ),
+    Case(
+        "s3-secret-minio-root",
+        ext("minio", endpoint="https://s3.example.internal", existingSecret="qmtl-minio-root"),
+        "global.minio.external.existingSecret",
+        CHECK,
+        cls="secret-ref",
+    ),
+    Case(
+        "redis-secret-controlbus",
+        ext("redis", host="r.example.internal", existingSecret="qmtl-controlbus-superuser"),
+        "global.redis.external.existingSecret",
+        CHECK,
+        cls="secret-ref",
+    ),
+    Case(
+        "postgres-secret-helm-release",
+        ext("postgres", host="pg.example.internal", existingSecret="sh.helm.release.v1.qmtl.v1"),
+        "global.postgres.external.existingSecret",
+        CHECK,
+        cls="secret-ref",
+    ),
+    Case(
+        "neo4j-secret-redis-users",
+        ext("neo4j", uri="neo4j+s://graph.example.internal:7687", existingSecret="qmtl-redis-users"),
+        "global.neo4j.external.existingSecret",
+        CHECK,
+        cls="secret-ref",
+    ),
+    # dsn: typed names
+    Case(
+        "postgres-database-query",
+        ext(
+            "postgres",
+            host="pg.example.internal",
+            existingSecret="pg",
+            databases={"gateway": {"database": "gw?sslmode=disable"}},
+        ),
+        "global.postgres.external.databases.gateway.database",
+        cls="dsn",
+    ),
+    Case(
+        "postgres-username-host",
+        ext(
+            "postgres",
+            host="pg.example.internal",
+            existingSecret="pg",
+            databases={"worldservice": {"username": "ws:x@evil/"}},
+        ),
+        "global.postgres.external.databases.worldservice.username",
+        cls="dsn",
+    ),
+    Case(
+        "questdb-database-query", g(questdb={"database": "qmtl?sslmode=disable"}), "global.questdb.database", cls="dsn"
+    ),
+    Case(
+        "questdb-external-database-path",
+        ext("questdb", host="q.example.internal", existingSecret="q", database="qmtl/../x"),
+        "global.questdb.external.database",
+        cls="dsn",
+    ),
+    Case(
+        "redis-username-redirect",
+        ext("redis", host="r.example.internal", existingSecret="r", users={"gateway": {"username": "gw@evil:6379/0#"}}),
+        "global.redis.external.users.gateway.username",
+        cls="dsn",
+    ),
+    Case(
+        "neo4j-username-space",
+        ext("neo4j", uri="neo4j+s://graph.example.internal:7687", existingSecret="neo4j-creds", username="neo4j admin"),
+        "global.neo4j.external.username",
+        cls="dsn",
+    ),
+    # coordinator-url: forms (schema), the bundled host exactly (check), loopback in prod (schema)
+    Case(
+        "url-decimal-ip",
+        coordinator("http://2130706433:8080"),
+        "global.seamless.coordinator_url",
+        cls="coordinator-url",
+    ),
+    Case(
+        "url-octal-ip", coordinator("http://0177.0.0.1:8080"), "global.seamless.coordinator_url", cls="coordinator-url"
+    ),
+    Case(
+        "url-userinfo",
+        coordinator("http://u:p@c.example.internal"),
+        "global.seamless.coordinator_url",
+        cls="coordinator-url",
+    ),
+    Case(
+        "url-loopback-v4",
+        coordinator("http://127.0.0.1:8080"),
+        "global.seamless.coordinator_url",
+        cls="coordinator-url",
+    ),
+    Case("url-loopback-v6", coordinator("http://[::1]:8080"), "global.seamless.coordinator_url", cls="coordinator-url"),
+    Case(
+        "url-localhost", coordinator("http://LocalHost:8080"), "global.seamless.coordinator_url", cls="coordinator-url"
+    ),
+    Case(
+        "url-mapped-v6",
+        coordinator("http://[::ffff:7f00:1]:8080"),
+        "global.seamless.coordinator_url",
+        cls="coordinator-url",
+    ),
+    Case(
+        "url-prefix-of-bundled",
+        coordinator("http://seamless-coordinator.evil.example:8080", bundled=True),
+        "global.seamless.coordinator_url",
+        CHECK,
+        cls="coordinator-url",
+    ),
+    Case(
+        "url-bundled-path",
+        coordinator("http://seamless-coordinator:8080/x", bundled=True),
+        "global.seamless.coordinator_url",
+        CHECK,
+        cls="coordinator-url",
+    ),
+    Case(
+        "url-ipv6-with-bundled",
+        coordinator("http://[fd00::1]:8080", bundled=True),
+        "global.seamless.coordinator_url",
+        CHECK,
+        cls="coordinator-url",
+    ),
+    # network: prod without NetworkPolicies needs the acknowledgement, exactly true
+    Case(
+        "netpol-off",
+        g(networkPolicy={"enabled": False}),
+        "global.networkPolicy.disabledAcknowledged",
+        lint=True,
+        cls="network",
+    ),
+    Case(
+        "netpol-off-ack-false",
+        g(networkPolicy={"enabled": False, "disabledAcknowledged": False}),
+        "global.networkPolicy.disabledAcknowledged",
+        cls="network",
+    ),
+    Case(
+        "netpol-off-ack-string",
+        g(networkPolicy={"enabled": False, "disabledAcknowledged": "true"}),
+        "global.networkPolicy.disabledAcknowledged",
+        cls="network",
+    ),
+    Case(
+        "netpol-off-ack-null",
+        g(networkPolicy={"enabled": False, "disabledAcknowledged": None}),
+        "global.networkPolicy.disabledAcknowledged",
+        cls="network",
+    ),
+    Case(
+        "netpol-off-ack-number",
+        g(networkPolicy={"enabled": False, "disabledAcknowledged": 1}),
+        "global.networkPolicy.disabledAcknowledged",
+        cls="network",
+    ),
+    Case("netpol-enabled-string", g(networkPolicy={"enabled": "false"}), "global.networkPolicy.enabled", cls="network"),
+    # quantity: bounded
+    Case(
+        "memory-8Ei",
+        table("redis", res({"cpu": "1", "memory": "1Gi"}, {"cpu": "2", "memory": "8Ei"})),
+        "global.resources.prod.redis.limits.memory",
+        CHECK,
+        cls="quantity",
+    ),
+    Case(
+        "memory-number-huge",
+        table("controlbus-provision", res({"cpu": "1", "memory": "1Gi"}, {"cpu": "2", "memory": 1e30})),
+        "global.resources.prod.controlbus-provision.limits.memory",
+        CHECK,
+        cls="quantity",
+    ),
+    Case(
+        "cpu-million-cores",
+        {"redis": {"resources": {"redis": res({"cpu": "1", "memory": "1Gi"}, {"cpu": "1000000", "memory": "1Gi"})}}},
+        "redis.resources.redis.limits.cpu",
+        CHECK,
+        cls="quantity",
+    ),
+    Case(
+        "retention-overflow",
+        g(controlbus={"topics": {"policy": {"retentionMs": 10**30}}}),
+        "global.controlbus.topics.policy.retentionMs",
+        cls="quantity",
+    ),
+    Case("replicas-huge", g(replicas={"prod": {"gateway": 10**10}}), "global.replicas.prod.gateway", cls="quantity"),
+    Case(
+        "wait-seconds-huge",
+        {"postgres": {"provision": {"waitSeconds": 10**12}}},
+        "postgres.provision.waitSeconds",
+        cls="quantity",
+    ),
+    # script: values that would be code in a script, an ACL file or a plan
+    Case(
+        "minio-policy-substitution", {"minio": {"coordinatorPolicy": "x$(id)"}}, "minio.coordinatorPolicy", cls="script"
+    ),
+    Case("minio-user-quote", {"minio": {"coordinatorUser": "coord'; id"}}, "minio.coordinatorUser", cls="script"),
+    Case(
+        "topic-record-injection",
+        g(controlbus={"topics": {"x\tacl\tallow\tUser:evil": {"partitions": 1, "retentionMs": 1}}}),
+        "global.controlbus.topics.x\tacl\tallow\tUser:evil",
+        cls="script",
+    ),
+    Case(
+        "topic-prefix-newline",
+        g(controlbus={"topicPrefix": "p\nacl", "topicPrefixAcknowledged": True}),
+        "global.controlbus.topicPrefix",
+        cls="script",
+    ),
+    Case("superuser-quote", {"controlbus": {"superuser": 'admin"]'}}, "controlbus.superuser", cls="script"),
+    Case("questdb-username-newline", {"questdb": {"username": "qdb\nx"}}, "questdb.username", cls="script"),
+)
+
+CASES = (*CASES, *ISSUE16)
 CASE_IDS = [c.id for c in CASES]
 assert len(set(CASE_IDS)) == len(CASE_IDS), "duplicate case id"
+
+
+def counts() -> dict[str, int]:
+    """Cases per class of issue 16."""
+    out = dict.fromkeys(CLASSES, 0)
+    for case in CASES:
+        if case.cls:
+            out[case.cls] += 1
+    return out
+
+
+if __name__ == "__main__":
+    for cls, n in counts().items():
+        print(f"{cls:16} {n:3} cases  {CLASSES[cls]}")

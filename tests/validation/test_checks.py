@@ -160,7 +160,11 @@ def test_a_profile_typo_is_refused_when_the_schema_is_skipped() -> None:
 # Fragments of the check's messages, one per rule: written in templates/_validate.tpl and in no other template.
 RULE_TEXTS = (
     "is the bundled coordinator, but",
-    "is an external coordinator, so",
+    "is an external coordinator (host",
+    "the bundled coordinator is reached at its root",
+    "is the chart's own Secret for",
+    "is a Helm release record",
+    "is more than the chart sizes anything with",
     "serves plain http",
     "listens on global.ports.coordinator",
     "prod has no stub fallback",

@@ -13,7 +13,7 @@ from qmtl_validate.values import helm_values, load_file
 from tests.harness import helm_lint, render_error
 from tests.harness.paths import REPO_ROOT
 from tests.validation.conftest import DEV, PROD, errors, run_validate
-from tests.validation.matrix import CASE_IDS, CASES, CHECK, SCHEMA, Case
+from tests.validation.matrix import CASE_IDS, CASES, CHECK, CLASSES, SCHEMA, Case, counts
 
 LINT_CASES = [c for c in CASES if c.lint]
 
@@ -24,6 +24,12 @@ def test_the_matrix_is_big_enough_and_covers_both_layers() -> None:
     assert sum(c.layer == CHECK for c in CASES) >= 8
     assert {c.layer for c in LINT_CASES} == {SCHEMA, CHECK}
     assert {c.base for c in CASES} == {PROD, DEV}
+
+
+def test_every_class_of_issue_16_has_at_least_five_cases() -> None:
+    per_class = counts()
+    assert set(per_class) == set(CLASSES)
+    assert min(per_class.values()) >= 5, per_class
 
 
 def test_the_matrix_covers_every_section(values_schema: dict) -> None:

@@ -103,8 +103,8 @@ def prod_with_external(url: str) -> dict:
     }
 
 
-def healthz(files, values) -> tuple[int, dict]:
-    code, report, stderr = run_validate(files, [values], ["--online", "--target", "seamless"])
+def healthz(files, values, extra_args=()) -> tuple[int, dict]:
+    code, report, stderr = run_validate(files, [values], ["--online", "--target", "seamless", *extra_args])
     assert report is not None, stderr
     return code, check_named(report, "seamless", "coordinator_healthz")
 
@@ -136,8 +136,11 @@ def test_attempts_come_from_the_values() -> None:
 
 
 def test_unhealthy_coordinator_is_an_error_in_prod() -> None:
+    # prod refuses a loopback coordinator URL: name an external host and reach it at the local server
     with coordinator(503) as server:
-        code, check = healthz([PROD], prod_with_external(server.url))
+        port = server.url.rsplit(":", 1)[1]
+        name = f"coordinator.example.internal:{port}"
+        code, check = healthz([PROD], prod_with_external(f"http://{name}"), ["--resolve", f"{name}=127.0.0.1:{port}"])
     assert check["severity"] == "error"
     assert "pods would not start" in check["hint"]
     assert code == 1

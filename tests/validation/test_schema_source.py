@@ -17,6 +17,7 @@ from qmtl_validate import schema
 from qmtl_validate.values import helm_values, load_file
 
 from schemas import build, values_schema
+from schemas import values_schema as values_schema_module
 from tests.harness import render_chart
 from tests.harness.paths import REPO_ROOT, copy_chart
 from tests.validation.conftest import PROD
@@ -129,9 +130,45 @@ def _objects(node: Any, path: str = ""):
         yield from _objects(branch, path)
 
 
+def _nodes(node: Any, path: str = "") -> list[tuple[str, dict]]:
+    out = []
+    if isinstance(node, dict):
+        out.append((path, node))
+        for key, sub in node.items():
+            out += _nodes(sub, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, sub in enumerate(node):
+            out += _nodes(sub, f"{path}/{index}")
+    return out
+
+
+def test_every_integer_is_bounded_so_nothing_computed_from_it_overflows(values_schema: dict) -> None:
+    """Helm computes in int64 and Kubernetes has int32 fields; YAML numbers past 2^53 are not exact."""
+    for path, node in _nodes(values_schema):
+        kinds = node.get("type")
+        if kinds == "integer" or (isinstance(kinds, list) and "integer" in kinds):
+            assert "maximum" in node, f"{path}: an integer without a maximum"
+            assert node["maximum"] <= values_schema_module.EXACT_INT_MAX, path
+
+
+def test_pass_through_settings_are_allowlists(values_schema: dict) -> None:
+    """Every map of settings handed to a server names what it allows (patternProperties) and refuses the
+    rest (no additionalProperties), with values that carry no control character."""
+    props = values_schema["properties"]
+    for section, key in (("neo4j", "config"), ("questdb", "config"), ("postgres", "parameters")):
+        node = props[section]["properties"][key]
+        assert node["additionalProperties"] is False, (section, key)
+        allowed = [sub for sub in node["patternProperties"].values() if "not" not in sub]
+        assert allowed
+        assert all(sub["pattern"] == values_schema_module.NO_CONTROL for sub in allowed), (section, key)
+    rules = props["redis"]["properties"]["extraRules"]
+    assert rules["additionalProperties"] is False
+    assert all(sub["pattern"] == values_schema_module.REDIS_EXTRA_RULES for sub in rules["properties"].values())
+
+
 def test_unknown_keys_are_refused_everywhere_but_the_copies_of_global(values_schema: dict) -> None:
     """Every object refuses keys it does not declare, except `global` inside a component section (Helm puts
-    a copy of `global` there) and the Kubernetes affinity blocks passed through as they are."""
+    a copy of `global` there)."""
     open_objects = []
     roots = [("", values_schema), *((f"definitions.{k}", v) for k, v in values_schema["definitions"].items())]
     for root_path, root in roots:
@@ -139,10 +176,7 @@ def test_unknown_keys_are_refused_everywhere_but_the_copies_of_global(values_sch
             if node.get("additionalProperties", True) is True:  # (a typed map, e.g. annotations, is not open)
                 open_objects.append(path)
     sections = [s for s in SUBCHARTS]
-    assert sorted(open_objects) == sorted(
-        [f"{s}.global" for s in sections]
-        + [f"definitions.affinity.{k}" for k in ("nodeAffinity", "podAffinity", "podAntiAffinity")]
-    ), open_objects
+    assert sorted(open_objects) == sorted(f"{s}.global" for s in sections), open_objects
     assert set(values_schema["properties"]) == {"global", *sections}
 
 
@@ -219,9 +253,13 @@ def test_the_chart_defaults_validate_as_dev(values_schema: dict) -> None:
 # --- the sections and the templates agree -----------------------------------------------------------------
 
 READERS = {  # qmtl-lib templates that read a component's own values for it
-    "qmtl.resources": "resources",
-    "qmtl.replicas": "replicas",
-    "qmtl.persistence.": "persistence",
+    "qmtl.resources": ("resources",),
+    "qmtl.replicas": ("replicas",),
+    "qmtl.persistence.": ("persistence",),
+    "qmtl.pod.placement": ("nodeSelector", "tolerations", "affinity", "topologySpreadConstraints", "priorityClassName"),
+    "qmtl.pod.metadata": ("podAnnotations", "podLabels"),
+    "qmtl.horizontalPodAutoscaler": ("autoscaling",),
+    "qmtl.replicasField": ("autoscaling",),
 }
 
 
@@ -237,9 +275,9 @@ def _read_paths(section: str) -> set[tuple[str, ...]]:
             parts = tuple(chain.lstrip(".").split("."))
             if parts[0] != "global":
                 paths.add(parts)
-        for reader, key in READERS.items():
+        for reader, keys in READERS.items():
             if f'include "{reader}' in text:
-                paths.add((key,))
+                paths.update((key,) for key in keys)
     for path in (REPO_ROOT / "templates").rglob("*.*"):
         text = path.read_text()
         name = re.escape(section)

@@ -82,7 +82,39 @@ def test_schema_and_check_problems_are_both_reported() -> None:
     (render,) = report["results"]["render"]
     assert render["severity"] == "warning", render
     assert render["hint"].startswith("not attempted"), render
-    assert all(c["hint"].startswith("not checked") for c in report["results"]["seamless"])
+    assert not set(report["results"]) & {"seamless", "gateway", "dagmanager", "worldservice"}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"global": {"ports": {"redis": "abc"}}},
+        {"global": {"redis": "off"}},
+        {"global": {"seamless": {"artifact_bucket": "X"}}},
+        {"global": {"controlbus": {"topics": {"policy": "x"}}}},
+        {
+            "global": {
+                "questdb": {
+                    "enabled": False,
+                    "external": {"host": "q.example.internal", "existingSecret": "q", "sslmode": "on"},
+                }
+            }
+        },
+    ],
+    ids=["port", "redis-block", "bucket", "topic", "sslmode"],
+)
+def test_a_schema_refusal_is_reported_alone_not_with_a_cascade(bad: dict) -> None:
+    """What the schema refuses is the one error: no per-service findings about a config Helm would never
+    render, and no template's own refusal of the same value a second time."""
+    code, report, _ = run_validate([PROD], [bad])
+    assert code == 1
+    errors_by_section = {
+        name: [c for c in items if c["severity"] == "error"] for name, items in report["results"].items()
+    }
+    assert errors_by_section["schema"], report
+    assert [name for name, found in errors_by_section.items() if found] == ["schema"], errors_by_section
+    warnings = [c for items in report["results"].values() for c in items if c["severity"] == "warning"]
+    assert [w["check"] for w in warnings] == ["helm template"], warnings
 
 
 def test_a_prod_rule_the_check_also_guards_is_reported_once() -> None:

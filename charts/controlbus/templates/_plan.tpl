@@ -6,6 +6,10 @@ it to a real Kafka broker. One record per line, fields separated by one TAB, `#`
   topic  <name>  <partitions>  <replication factor>  <config>=<value>
   acl    allow|deny  <principal>  topic|group|transactional-id|cluster  literal|prefixed  <name>  <op>,<op>...
 
+Names from the values (topics, prefixes) are written URL-query-escaped: a Kafka name ([A-Za-z0-9._-], what
+values.schema.json allows) is unchanged, and any other text cannot add a field or a record (a TAB or a
+newline becomes %09 / %0A, a name that rpk then refuses).
+
 Principals. QMTL's clients have no SASL, so they use the internal listener (authentication_method:
 none). Redpanda gives such a connection the anonymous principal `User:` with an EMPTY name, and refuses
 to create an ACL for an empty principal name ("Principal name cannot be empty"): the only ACL that
@@ -33,19 +37,19 @@ Who may do what:
 {{- range $key := keys .Values.global.controlbus.topics | sortAlpha -}}
 {{- $t := get $.Values.global.controlbus.topics $key -}}
 {{- /* names, partitions (>= 1) and retentionMs (> 0 or -1): values.schema.json */ -}}
-{{- $lines = append $lines (printf "topic\t%s\t%d\t%d\tretention.ms=%d" (get $cb.topics $key) (int $t.partitions) $rf (int64 $t.retentionMs)) -}}
+{{- $lines = append $lines (printf "topic\t%s\t%d\t%d\tretention.ms=%d" (get $cb.topics $key | urlquery) (int $t.partitions) $rf (int64 $t.retentionMs)) -}}
 {{- end -}}
 {{- $controlbus := list -}}
 {{- if $cb.topicPrefix -}}
-{{- $controlbus = list (list "prefixed" $cb.topicPrefix) -}}
+{{- $controlbus = list (list "prefixed" ($cb.topicPrefix | urlquery)) -}}
 {{- else -}}
-{{- range $name := values $cb.topics | sortAlpha -}}{{- $controlbus = append $controlbus (list "literal" $name) -}}{{- end -}}
+{{- range $name := values $cb.topics | sortAlpha -}}{{- $controlbus = append $controlbus (list "literal" ($name | urlquery)) -}}{{- end -}}
 {{- end -}}
 {{- range $controlbus -}}
 {{- $lines = append $lines (printf "acl\tallow\t%s\ttopic\t%s\t%s\tread,write,describe,describe_configs" $qmtl (index . 0) (index . 1)) -}}
 {{- $lines = append $lines (printf "acl\tdeny\t%s\ttopic\t%s\t%s\tdelete,alter,alter_configs" $qmtl (index . 0) (index . 1)) -}}
 {{- end -}}
-{{- $data := .Values.global.controlbus.dataTopicPrefix | default "" -}}
+{{- $data := .Values.global.controlbus.dataTopicPrefix | default "" | urlquery -}}
 {{- $lines = append $lines (printf "acl\tallow\t%s\ttopic\t%s\t%s\tcreate,describe,delete,read,write,describe_configs" $qmtl (ternary "prefixed" "literal" (ne $data "")) (default "*" $data)) -}}
 {{- $lines = append $lines (printf "acl\tallow\t%s\tgroup\tliteral\t*\tread,describe" $qmtl) -}}
 {{- $lines = append $lines (printf "acl\tallow\t%s\ttransactional-id\tliteral\t%s\twrite,describe" $qmtl $cb.clients.commitlogTransactionalId) -}}

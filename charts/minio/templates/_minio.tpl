@@ -19,18 +19,19 @@ The engine tests apply the same two files to a real MinIO and check what the use
 {{- end -}}
 
 {{- define "minio.provision.script" -}}
-{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" .Values.global "into" $ep) -}}
 #!/usr/bin/env bash
-# QMTL MinIO provisioning (rendered by the qmtl chart, charts/minio), run with mc as MinIO's root:
-# bucket {{ $ep.s3.bucket }}, policy {{ .Values.coordinatorPolicy }} (coordinator-policy.json, next to this
-# script), the coordinator's user with exactly that policy, no anonymous access. Idempotent.
+# QMTL MinIO provisioning (rendered by the qmtl chart, charts/minio), run with mc as MinIO's root: the
+# bucket, the policy (coordinator-policy.json, next to this script), the coordinator's user with exactly
+# that policy, no anonymous access. Idempotent. Every value comes from the environment (the Job's env:
+# nothing from the values is written into this text) and no secret is ever an argument of a command:
 #   env: MINIO_ENDPOINT, MINIO_ROOT_USER, MINIO_ROOT_PASSWORD (root: this Job only)
+#        QMTL_S3_BUCKET, QMTL_MINIO_POLICY (the bucket and the policy's name)
 #        QMTL_S3_ACCESS_KEY, QMTL_S3_SECRET_KEY (the coordinator's keys)
 #        QMTL_PROVISION_WAIT_SECONDS (default 300), MC (the mc binary, default mc)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-bucket={{ $ep.s3.bucket | quote }}
-policy={{ .Values.coordinatorPolicy | quote }}
+bucket="${QMTL_S3_BUCKET:?QMTL_S3_BUCKET is not set}"
+policy="${QMTL_MINIO_POLICY:?QMTL_MINIO_POLICY is not set}"
 user="${QMTL_S3_ACCESS_KEY:?QMTL_S3_ACCESS_KEY is not set}"
 : "${QMTL_S3_SECRET_KEY:?QMTL_S3_SECRET_KEY is not set}"
 : "${MINIO_ROOT_USER:?MINIO_ROOT_USER is not set}" "${MINIO_ROOT_PASSWORD:?MINIO_ROOT_PASSWORD is not set}"
@@ -55,7 +56,8 @@ done
 mc mb --ignore-existing "qmtl/${bucket}"
 mc anonymous set none "qmtl/${bucket}" >/dev/null
 mc admin policy create qmtl "$policy" "$here/coordinator-policy.json"
-mc admin user add qmtl "$user" "$QMTL_S3_SECRET_KEY" >/dev/null
+# the secret key on mc's stdin (printf is bash's own): never on a command line
+printf '%s\n' "$QMTL_S3_SECRET_KEY" | mc admin user add qmtl "$user" >/dev/null
 echo "minio-provision: user ${user} set"
 
 # exactly one policy on the coordinator's user: ours

@@ -46,9 +46,14 @@ cypher-shell --non-interactive --format plain 'SHOW INDEXES YIELD name, type, la
 echo "neo4j-schema: done"
 {{- end -}}
 
-{{/* neo4j.conf settings as the image's NEO4J_* env vars (`.` -> `_`, `_` -> `__`). */}}
-{{- define "neo4j.configEnv" -}}
+{{/*
+The neo4j container's env: the password (Secret), NEO4J_AUTH, and neo4j.conf settings as the image's
+NEO4J_* env vars (`.` -> `_`, `_` -> `__`): the chart's settings, then neo4j.config's (allowlisted by
+values.schema.json), never replacing a variable the chart sets (qmtl.env).
+*/}}
+{{- define "neo4j.env" -}}
 {{- $profile := include "qmtl.profile" . -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" .Values.global "into" $ep) -}}
 {{- /* neo4j.memory.<profile> has heap and pagecache: values.schema.json */ -}}
 {{- $mem := get (.Values.memory | default dict) $profile | default dict -}}
 {{- $ports := .Values.global.ports -}}
@@ -62,14 +67,19 @@ echo "neo4j-schema: done"
   "server.https.enabled" "false"
   "dbms.security.auth_enabled" "true"
   "dbms.usage_report.enabled" "false" -}}
+{{- $chart := list
+  (dict "name" "QMTL_NEO4J_PASSWORD" "valueFrom" (dict "secretKeyRef" (dict "name" $ep.neo4j.secret.name "key" $ep.neo4j.secret.key)))
+  (dict "name" "NEO4J_AUTH" "value" (printf "%s/$(QMTL_NEO4J_PASSWORD)" $ep.neo4j.username)) -}}
+{{- range $k := keys $conf | sortAlpha -}}
+{{- $chart = append $chart (dict "name" (include "neo4j.envName" $k) "value" (toString (get $conf $k))) -}}
+{{- end -}}
+{{- $extra := dict -}}
 {{- range $k, $v := .Values.config | default dict -}}
-{{- if has $k (list "dbms.security.auth_enabled" "server.bolt.listen_address" "server.http.listen_address") -}}
-{{- fail (printf "neo4j.config.%s is set by the chart (auth always on; ports from global.ports): remove it" $k) -}}
+{{- $_ := set $extra (include "neo4j.envName" $k) (toString $v) -}}
 {{- end -}}
-{{- $_ := set $conf $k (toString $v) -}}
+{{- include "qmtl.env" (dict "chart" $chart "extra" $extra) -}}
 {{- end -}}
-{{- range $k := keys $conf | sortAlpha }}
-- name: {{ printf "NEO4J_%s" ($k | replace "_" "__" | replace "." "_") }}
-  value: {{ get $conf $k | quote }}
-{{- end }}
+
+{{- define "neo4j.envName" -}}
+{{- printf "NEO4J_%s" (. | replace "_" "__" | replace "." "_") -}}
 {{- end -}}

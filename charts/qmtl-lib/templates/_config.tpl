@@ -37,6 +37,9 @@ service exit. Notes on keys that need care:
     from its own Secrets). They are the stack's record of where Seamless lives, complete in prod as
     `qmtl config validate --target seamless` requires.
 
+Every DSN is assembled from encoded parts (qmtl.encode.urlPart / urlHost): a user, database or host name
+from the values cannot add a host, a path or a parameter (say, sslmode) to it.
+
 Call: {{- $all := dict }}{{- include "qmtl.config.into" (dict "global" .Values.global "into" $all) }}
   fills $all with {config: <the unified template>, secrets: {<section>: {<ENV>: {name, key}}}, local: {<service>: bool}}
   `local`: the service keeps state in files under qmtl.dataDir (its pod needs a writable data dir).
@@ -62,13 +65,13 @@ Call: {{- $all := dict }}{{- include "qmtl.config.into" (dict "global" .Values.g
 {{- $gw := dict "host" "0.0.0.0" "port" (int $ports.gateway) -}}
 {{- if $ep.redis.available -}}
 {{- $u := $ep.redis.users.gateway -}}
-{{- $_ := set $gw "redis_dsn" (printf "%s://%s:${QMTL_SECRET_REDIS_GATEWAY|url}@%s:%d/%d" $ep.redis.scheme $u.username $u.host (int $u.port) (int $u.db)) -}}
+{{- $_ := set $gw "redis_dsn" (printf "%s://%s:${QMTL_SECRET_REDIS_GATEWAY|url}@%s:%d/%d" $ep.redis.scheme (include "qmtl.encode.urlPart" $u.username) (include "qmtl.encode.urlHost" $u.host) (int $u.port) (int $u.db)) -}}
 {{- $_ := set $secrets.gateway "QMTL_SECRET_REDIS_GATEWAY" $u.secret -}}
 {{- end -}}
 {{- if $ep.postgres.available -}}
 {{- $d := $ep.postgres.databases.gateway -}}
 {{- $_ := set $gw "database_backend" "postgres" -}}
-{{- $_ := set $gw "database_dsn" (printf "postgresql://%s:${QMTL_SECRET_POSTGRES_GATEWAY|url}@%s:%d/%s?sslmode=%s" $d.username $ep.postgres.host (int $ep.postgres.port) $d.database $ep.postgres.sslmode) -}}
+{{- $_ := set $gw "database_dsn" (printf "postgresql://%s:${QMTL_SECRET_POSTGRES_GATEWAY|url}@%s:%d/%s?sslmode=%s" (include "qmtl.encode.urlPart" $d.username) (include "qmtl.encode.urlHost" $ep.postgres.host) (int $ep.postgres.port) (include "qmtl.encode.urlPart" $d.database) (include "qmtl.encode.urlPart" $ep.postgres.sslmode)) -}}
 {{- $_ := set $secrets.gateway "QMTL_SECRET_POSTGRES_GATEWAY" $d.secret -}}
 {{- else -}}
 {{- $_ := set $gw "database_backend" "sqlite" -}}
@@ -87,8 +90,11 @@ Call: {{- $all := dict }}{{- include "qmtl.config.into" (dict "global" .Values.g
 {{- end -}}
 {{- $_ := set $gw "worldservice_url" $worldserviceUrl -}}
 {{- /* events: the signing secret from the gateway's own Secret; the WebSocket URLs handed to SDK
-     clients point at the gateway Service (QMTL's defaults assume a TLS ingress named "gateway"). */ -}}
-{{- $_ := set $gw "events" (dict "secret" "${QMTL_SECRET_GATEWAY_EVENTS}" "stream_url" (printf "ws://%s/ws/evt" $gatewayBase) "fallback_url" (printf "ws://%s/ws" $gatewayBase)) -}}
+     clients point at the gateway Service, or, when the gateway is exposed (global.gatewayIngress /
+     gatewayHttpRoute), at its public host (QMTL's defaults assume a TLS ingress named "gateway"). */ -}}
+{{- $wsBase := printf "ws://%s" $gatewayBase -}}
+{{- with include "qmtl.gatewayExposure.url" (dict "global" $g) -}}{{- $wsBase = include "qmtl.gatewayExposure.wsBase" . -}}{{- end -}}
+{{- $_ := set $gw "events" (dict "secret" "${QMTL_SECRET_GATEWAY_EVENTS}" "stream_url" (printf "%s/ws/evt" $wsBase) "fallback_url" (printf "%s/ws" $wsBase)) -}}
 {{- $events := $g.gatewayEvents | default dict -}}
 {{- $eventsRef := dict "name" (include "qmtl.bundledSecretNames" . | fromYaml).gatewayEvents "key" "secret" -}}
 {{- if $events.existingSecret -}}{{- $eventsRef = dict "name" $events.existingSecret "key" ($events.key | default "secret") -}}{{- end -}}
@@ -119,7 +125,7 @@ Call: {{- $all := dict }}{{- include "qmtl.config.into" (dict "global" .Values.g
 {{- $srv := dict -}}
 {{- if $ep.postgres.available -}}
 {{- $d := $ep.postgres.databases.worldservice -}}
-{{- $_ := set $srv "dsn" (printf "postgresql://%s:${QMTL_SECRET_POSTGRES_WORLDSERVICE|url}@%s:%d/%s?sslmode=%s" $d.username $ep.postgres.host (int $ep.postgres.port) $d.database $ep.postgres.sslmode) -}}
+{{- $_ := set $srv "dsn" (printf "postgresql://%s:${QMTL_SECRET_POSTGRES_WORLDSERVICE|url}@%s:%d/%s?sslmode=%s" (include "qmtl.encode.urlPart" $d.username) (include "qmtl.encode.urlHost" $ep.postgres.host) (int $ep.postgres.port) (include "qmtl.encode.urlPart" $d.database) (include "qmtl.encode.urlPart" $ep.postgres.sslmode)) -}}
 {{- $_ := set $secrets.worldservice "QMTL_SECRET_POSTGRES_WORLDSERVICE" $d.secret -}}
 {{- else -}}
 {{- $_ := set $srv "dsn" (printf "sqlite:///%s/worldservice.db" $data) -}}
@@ -127,7 +133,7 @@ Call: {{- $all := dict }}{{- include "qmtl.config.into" (dict "global" .Values.g
 {{- end -}}
 {{- if $ep.redis.available -}}
 {{- $u := $ep.redis.users.worldservice -}}
-{{- $_ := set $srv "redis" (printf "%s://%s:${QMTL_SECRET_REDIS_WORLDSERVICE|url}@%s:%d/%d" $ep.redis.scheme $u.username $u.host (int $u.port) (int $u.db)) -}}
+{{- $_ := set $srv "redis" (printf "%s://%s:${QMTL_SECRET_REDIS_WORLDSERVICE|url}@%s:%d/%d" $ep.redis.scheme (include "qmtl.encode.urlPart" $u.username) (include "qmtl.encode.urlHost" $u.host) (int $u.port) (int $u.db)) -}}
 {{- $_ := set $secrets.worldservice "QMTL_SECRET_REDIS_WORLDSERVICE" $u.secret -}}
 {{- end -}}
 {{- if $ep.controlbus.available -}}
@@ -141,10 +147,10 @@ Call: {{- $all := dict }}{{- include "qmtl.config.into" (dict "global" .Values.g
 {{- with $ep.coordinator.url -}}{{- $_ := set $sl "coordinator_url" . -}}{{- end -}}
 {{- if $ep.redis.available -}}
 {{- $u := $ep.redis.users.seamless -}}
-{{- $_ := set $sl "redis_dsn" (printf "%s://%s:%d/%d" $ep.redis.scheme $u.host (int $u.port) (int $u.db)) -}}
+{{- $_ := set $sl "redis_dsn" (printf "%s://%s:%d/%d" $ep.redis.scheme (include "qmtl.encode.urlHost" $u.host) (int $u.port) (int $u.db)) -}}
 {{- end -}}
 {{- if $ep.questdb.available -}}
-{{- $_ := set $sl "questdb_dsn" (printf "postgresql://%s:%d/%s?sslmode=%s" $ep.questdb.host (int $ep.questdb.port) $ep.questdb.database $ep.questdb.sslmode) -}}
+{{- $_ := set $sl "questdb_dsn" (printf "postgresql://%s:%d/%s?sslmode=%s" (include "qmtl.encode.urlHost" $ep.questdb.host) (int $ep.questdb.port) (include "qmtl.encode.urlPart" $ep.questdb.database) (include "qmtl.encode.urlPart" $ep.questdb.sslmode)) -}}
 {{- end -}}
 {{- if $ep.s3.available -}}
 {{- $_ := set $sl "artifact_endpoint" $ep.s3.endpoint -}}
@@ -153,7 +159,7 @@ Call: {{- $all := dict }}{{- include "qmtl.config.into" (dict "global" .Values.g
 {{- $conf := dict "profile" $g.profile "gateway" $gw "dagmanager" $dm "worldservice" $ws "seamless" $sl -}}
 {{- if $ep.redis.available -}}
 {{- $u := $ep.redis.users.ratelimiter -}}
-{{- $_ := set $conf "connectors" (dict "ccxt_rate_limiter_redis" (printf "%s://%s:%d/%d" $ep.redis.scheme $u.host (int $u.port) (int $u.db))) -}}
+{{- $_ := set $conf "connectors" (dict "ccxt_rate_limiter_redis" (printf "%s://%s:%d/%d" $ep.redis.scheme (include "qmtl.encode.urlHost" $u.host) (int $u.port) (int $u.db))) -}}
 {{- end -}}
 {{- $_ := set .into "config" $conf -}}
 {{- $_ := set .into "secrets" $secrets -}}

@@ -196,9 +196,10 @@ Call with (dict "ctx" $ "image" <ref> "pullPolicy" <policy> "healthPort" <port>)
       readOnly: true
 {{- end -}}
 
-{{/* prod: spread replicas over nodes and zones (soft, so a small cluster still schedules).
+{{/* The built-in placement of the QMTL services and the coordinator (qmtl.pod.placement's "builtin"):
+     in prod, replicas spread over nodes and zones (soft, so a small cluster still schedules).
      (dict "ctx" $ "component" "gateway") */}}
-{{- define "qmtl.pod.topologySpread" -}}
+{{- define "qmtl.pod.defaultSpread" -}}
 {{- if eq (include "qmtl.profile" .ctx) "prod" }}
 topologySpreadConstraints:
 {{- range $key := list "kubernetes.io/hostname" "topology.kubernetes.io/zone" }}

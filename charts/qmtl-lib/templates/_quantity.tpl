@@ -4,6 +4,8 @@ Kubernetes resource quantities, parsed in ONE place.
   qmtl.quantity.number: (dict "q" <value> "kind" "cpu"|"memory"|"ephemeral-storage") -> millicores (cpu)
       or bytes (the others) as a number, or "" when the value is empty or not a quantity (the schema
       reports malformed ones). The aggregated values check compares limits with requests with it.
+  qmtl.quantity.max: the largest quantity the chart sizes anything with ({cpu: millicores, bytes}); the
+      aggregated values check refuses more, so that no computation on a quantity overflows int64.
   qmtl.quantity: for templates that size a process from its container's resources (Redis maxmemory,
       Redpanda --memory/--smp); fails naming the values key when the value is not a quantity.
         memory: (dict "quantity" "1536Mi" "what" "<values path>") -> bytes
@@ -11,7 +13,10 @@ Kubernetes resource quantities, parsed in ONE place.
 */}}
 {{- define "qmtl.quantity.number" -}}
 {{- $s := toString (.q | default "") -}}
-{{- if $s -}}
+{{- if and (or (kindIs "float64" .q) (kindIs "int" .q) (kindIs "int64" .q)) (ge (float64 .q) 0.0) -}}
+{{- /* a YAML number (1e30 is one): no unit; cpu in cores */ -}}
+{{- if eq .kind "cpu" -}}{{- mulf (float64 .q) 1000 -}}{{- else -}}{{- float64 .q -}}{{- end -}}
+{{- else if $s -}}
 {{- $number := regexFind "^([0-9]+(\\.[0-9]+)?|\\.[0-9]+)" $s -}}
 {{- if $number -}}
 {{- $suffix := trimPrefix $number $s -}}
@@ -39,4 +44,10 @@ Kubernetes resource quantities, parsed in ONE place.
 {{- end -}}
 {{- float64 $n | int64 -}}
 {{- end -}}
+{{- end -}}
+
+
+{{- define "qmtl.quantity.max" -}}
+cpu: 1024000
+bytes: 1125899906842624
 {{- end -}}

@@ -35,3 +35,60 @@ can be rendered without requests and limits.
 {{- get $table .workload | int -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+Autoscaling of a stateless workload (its section's `autoscaling`): "true" when a HorizontalPodAutoscaler
+owns its replica count; the Deployment then renders no `replicas` (qmtl.replicasField), so that an upgrade
+does not reset what the autoscaler chose. (dict "ctx" $)
+*/}}
+{{- define "qmtl.autoscaled" -}}
+{{- if ((.ctx.Values.autoscaling | default dict).enabled) -}}true{{- end -}}
+{{- end -}}
+
+{{/* The Deployment's `replicas:` line, or nothing while an autoscaler owns the count.
+     (dict "ctx" $ "workload" "gateway") */}}
+{{- define "qmtl.replicasField" -}}
+{{- if not (include "qmtl.autoscaled" .) -}}
+replicas: {{ include "qmtl.replicas" . }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The HorizontalPodAutoscaler (autoscaling/v2) of a Deployment, when its section's autoscaling is on:
+between minReplicas (null: the profile's replica count, global.replicas.<profile>.<workload>) and
+maxReplicas, by average CPU and/or memory use relative to the requests (every container has requests:
+qmtl.resources). The aggregated check keeps minReplicas <= maxReplicas, at least 2 in prod (the
+PodDisruptionBudget lets one pod go at a time), and refuses it for a service that keeps state in its pod.
+(dict "ctx" $ "component" "gateway")
+*/}}
+{{- define "qmtl.horizontalPodAutoscaler" -}}
+{{- if include "qmtl.autoscaled" . -}}
+{{- $a := .ctx.Values.autoscaling -}}
+{{- $min := $a.minReplicas -}}
+{{- if kindIs "invalid" $min -}}{{- $min = include "qmtl.replicas" (dict "ctx" .ctx "workload" .component) -}}{{- end -}}
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ include "qmtl.serviceName" .component }}
+  labels:
+    {{- include "qmtl.labels" . | nindent 4 }}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ include "qmtl.serviceName" .component }}
+  minReplicas: {{ $min | int }}
+  maxReplicas: {{ $a.maxReplicas | int }}
+  metrics:
+    {{- range $resource, $target := dict "cpu" $a.targetCPUUtilizationPercentage "memory" $a.targetMemoryUtilizationPercentage }}
+    {{- if not (kindIs "invalid" $target) }}
+    - type: Resource
+      resource:
+        name: {{ $resource }}
+        target:
+          type: Utilization
+          averageUtilization: {{ $target | int }}
+    {{- end }}
+    {{- end }}
+{{- end -}}
+{{- end -}}

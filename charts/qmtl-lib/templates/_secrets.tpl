@@ -21,3 +21,13 @@ on first install.
 {{- randAlphaNum (.length | default 32 | int) -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+"true" when the chart generates its credentials (global.credentials.generate, default true), "" when they
+are created outside the chart (GitOps: scripts/credentials creates them once; the chart only references
+them by the names of qmtl.bundledSecretNames). Every template that renders a generated Secret asks this.
+*/}}
+{{- define "qmtl.credentials.generate" -}}
+{{- $c := .Values.global.credentials | default dict -}}
+{{- if or (not (kindIs "map" $c)) (not (hasKey $c "generate")) $c.generate -}}true{{- end -}}
+{{- end -}}

@@ -1,10 +1,14 @@
 {{/*
-server.conf settings as QuestDB's env vars: QDB_ + the key upper-cased, `.` -> `_`.
-With HTTP basic auth on (http.user/http.password), QuestDB also asks the minimal health server for
-credentials unless http.health.check.authentication.required is false: the kubelet's probes carry none.
+The questdb container's env: the data dir, the coordinator's credentials (Secret) for PG wire and HTTP
+basic auth, and server.conf settings as QuestDB's env vars (QDB_ + the key upper-cased, `.` -> `_`): the
+chart's, then questdb.config's (allowlisted by values.schema.json), never replacing a variable the chart
+sets (qmtl.env). With HTTP basic auth on (http.user/http.password), QuestDB also asks the minimal health
+server for credentials unless http.health.check.authentication.required is false: the kubelet's probes
+carry none.
 */}}
-{{- define "questdb.configEnv" -}}
+{{- define "questdb.env" -}}
 {{- $ports := .Values.global.ports -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" .Values.global "into" $ep) -}}
 {{- $conf := dict
   "pg.enabled" "true"
   "pg.net.bind.to" (printf "0.0.0.0:%d" (int $ports.questdbPg))
@@ -17,15 +21,25 @@ credentials unless http.health.check.authentication.required is false: the kubel
   "line.tcp.enabled" (ternary "true" "false" (not (not .Values.ilpTcp)))
   "line.udp.enabled" "false"
   "telemetry.enabled" "false" -}}
-{{- $reserved := list "pg.user" "pg.password" "http.user" "http.password" "pg.readonly.user.enabled" "pg.readonly.user" "pg.readonly.password" "pg.net.bind.to" "http.net.bind.to" "http.min.net.bind.to" "http.min.enabled" "http.health.check.authentication.required" "line.tcp.enabled" -}}
+{{- $user := dict "secretKeyRef" (dict "name" $ep.questdb.username.name "key" $ep.questdb.username.key) -}}
+{{- $password := dict "secretKeyRef" (dict "name" $ep.questdb.password.name "key" $ep.questdb.password.key) -}}
+{{- /* The image's entrypoint chowns only when it runs as root: it does not here. */ -}}
+{{- $chart := list
+  (dict "name" "QUESTDB_DATA_DIR" "value" "/var/lib/questdb")
+  (dict "name" "QDB_PG_USER" "valueFrom" $user)
+  (dict "name" "QDB_PG_PASSWORD" "valueFrom" $password)
+  (dict "name" "QDB_HTTP_USER" "valueFrom" $user)
+  (dict "name" "QDB_HTTP_PASSWORD" "valueFrom" $password) -}}
+{{- range $k := keys $conf | sortAlpha -}}
+{{- $chart = append $chart (dict "name" (include "questdb.envName" $k) "value" (get $conf $k)) -}}
+{{- end -}}
+{{- $extra := dict -}}
 {{- range $k, $v := .Values.config | default dict -}}
-{{- if has $k $reserved -}}
-{{- fail (printf "questdb.config.%s is set by the chart (credentials from Secret qmtl-questdb, ports from global.ports, ILP TCP from questdb.ilpTcp): remove it" $k) -}}
+{{- $_ := set $extra (include "questdb.envName" $k) (toString $v) -}}
 {{- end -}}
-{{- $_ := set $conf $k (toString $v) -}}
+{{- include "qmtl.env" (dict "chart" $chart "extra" $extra) -}}
 {{- end -}}
-{{- range $k := keys $conf | sortAlpha }}
-- name: {{ printf "QDB_%s" ($k | upper | replace "." "_") }}
-  value: {{ get $conf $k | quote }}
-{{- end }}
+
+{{- define "questdb.envName" -}}
+{{- printf "QDB_%s" (. | upper | replace "." "_") -}}
 {{- end -}}
