@@ -1443,16 +1443,24 @@ def _own_keys(name: str) -> dict[str, Schema]:
             )
         }
     if name == "seamless-coordinator":
+        # Bounds are the coordinator's own (images/seamless-coordinator settings.py); that the record outlives
+        # the longest lease is an aggregated-check rule (templates/_validate.tpl).
         return {
-            "otel": obj(
-                "Tracing.",
+            "leases": obj(
+                "The lease rules.",
                 {
-                    "endpoint": string(
-                        "OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT), http(s)://host:port; empty: not set.",
-                        pattern=HTTP_URL_OR_EMPTY,
+                    "maxMs": integer(
+                        "Largest lease_ms a claim may ask for (LEASE_MAX_MS); larger claims get 422.", 1, 2**31 - 1
+                    ),
+                    "recordTtlSeconds": integer(
+                        "How long a key's lease record stays in Redis after its last change (LEASE_RECORD_TTL_S): "
+                        "a stale token gets 409 until then, 404 after. Must exceed maxMs.",
+                        1,
+                        10 * 365 * 86400,
                     ),
                 },
-            )
+            ),
+            "logLevel": string("Log level (LOG_LEVEL).", enum=["debug", "info", "warning", "error"]),
         }
     if name == "controlbus":
         return {

@@ -2,6 +2,7 @@
 """Print the project's performance figures. Figures are printed, never asserted in tests.
 
   .venv/bin/python scripts/benchmark.py [--helm helm3|helm4|PATH ...] [--no-suite] [--repeat N]
+  .venv/bin/python scripts/benchmark.py --coordinator [--seconds S] [--no-questdb]
 
 For each Helm binary:
   - render time per shipped values set: `helm template` alone (what a user waits for) and the ms per
@@ -14,11 +15,21 @@ For each Helm binary:
     wall time of the tests against real servers (engines) on their own;
   - when a cluster is configured (KUBECONFIG): dev install-to-ready time and the smoke suite's wall
     time (scripts/test.sh's smoke phase records them in .cache/smoke-timings.json).
+
+--coordinator prints the Seamless coordinator's figures instead (it needs the engines: redis-server, and
+QuestDB unless --no-questdb): claim+complete cycles per second and p50/p99 latency (per cycle and per
+request) at 1, 16 and 64 concurrent clients, against 1 and 2 replicas of its console script run with the
+env the chart renders (a redis-server loading the chart's ACL, QuestDB with the coordinator's
+credentials), side by side with the floor: the same Redis commands issued directly by redis-py (the
+coordinator's own LeaseStore, in this process, same Redis, same user). Clients are spread evenly over the
+replicas, each on one keep-alive connection. Target on a 2-core machine: at least 2,000 cycles/s at 64
+clients with p99 under 25 ms, within 3x of the floor.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import statistics
@@ -26,7 +37,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -95,12 +108,199 @@ def report_smoke() -> None:
         print("\n== smoke: no timings recorded yet (run scripts/test.sh, which runs the smoke suite)")
 
 
+# ------------------------------------------------------------------------------------------------ coordinator
+COORDINATOR_CLIENTS = (1, 16, 64)
+COORDINATOR_REPLICAS = (1, 2)
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes used so far (/proc/<pid>/stat; their threads included)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def _drive(cycle, clients: int, seconds: float, warmup: float, pids: list[int]) -> dict:
+    """Run `clients` closed loops of cycle(client, n, requests) for warmup + seconds; measure after warm-up,
+    with the CPU time `pids` used meanwhile."""
+    cycles: list[float] = []
+    requests: list[float] = []
+    errors = 0
+    measuring = False
+    stop_at = time.perf_counter() + warmup + seconds
+
+    async def loop(client: int) -> None:
+        nonlocal errors
+        n = 0
+        while time.perf_counter() < stop_at:
+            started = time.perf_counter()
+            spans: list[float] = []
+            ok = await cycle(client, n, spans)
+            n += 1
+            if measuring:
+                if ok:
+                    cycles.append(time.perf_counter() - started)
+                    requests.extend(spans)
+                else:
+                    errors += 1
+
+    tasks = [asyncio.create_task(loop(c)) for c in range(clients)]
+    await asyncio.sleep(warmup)
+    measuring = True
+    measured_from, cpu_from = time.perf_counter(), _cpu_seconds(pids)
+    await asyncio.gather(*tasks)
+    elapsed, cpu = time.perf_counter() - measured_from, _cpu_seconds(pids) - cpu_from
+    return {
+        "rate": len(cycles) / elapsed,
+        "cpu_ms": cpu * 1000 / max(len(cycles), 1),
+        "p50": _percentile(cycles, 0.5),
+        "p99": _percentile(cycles, 0.99),
+        "req_p50": _percentile(requests, 0.5),
+        "req_p99": _percentile(requests, 0.99),
+        "errors": errors,
+    }
+
+
+def _key(run: str, client: int, n: int) -> str:
+    # QMTL's key shape (node:interval:start:end:world:as_of), one series per client, contiguous ranges
+    return f"blake3:{run}:60:{n * 60}:{n * 60 + 60}:w{client}:"
+
+
+async def _floor(store, clients: int, seconds: float, warmup: float) -> dict:
+    run = uuid.uuid4().hex[:8]
+
+    async def cycle(client: int, n: int, spans: list[float]) -> bool:
+        key = _key(run, client, n)
+        t0 = time.perf_counter()
+        granted = await store.claim(key, 60_000)
+        t1 = time.perf_counter()
+        done = await store.release(key, granted.token, "completed")
+        spans += [t1 - t0, time.perf_counter() - t1]
+        return done == "done"
+
+    return await _drive(cycle, clients, seconds, warmup, [os.getpid()])
+
+
+async def _service(ports: list[int], pids: list[int], clients: int, seconds: float, warmup: float) -> dict:
+    from tests.coordinator.api_client import AsyncClient
+
+    run = uuid.uuid4().hex[:8]
+    conns = [AsyncClient("127.0.0.1", ports[c % len(ports)]) for c in range(clients)]
+
+    async def cycle(client: int, n: int, spans: list[float]) -> bool:
+        key = _key(run, client, n)
+        c = conns[client]
+        t0 = time.perf_counter()
+        status, answer = await c.post("/v1/leases/claim", {"key": key, "lease_ms": 60_000})
+        t1 = time.perf_counter()
+        if status != 200:
+            return False
+        status, _ = await c.post("/v1/leases/complete", {"key": key, "token": answer["lease"]["token"]})
+        spans += [t1 - t0, time.perf_counter() - t1]
+        return status == 200
+
+    try:
+        return await _drive(cycle, clients, seconds, warmup, pids)
+    finally:
+        for c in conns:
+            await c.close()
+
+
+def bench_coordinator(seconds: float, with_questdb: bool) -> None:
+    from seamless_coordinator.leases import LeaseStore
+
+    from tests.coordinator import stack as stk
+    from tests.engines import servers
+
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:
+        runner = asyncio.Runner()
+    from seamless_coordinator.main import quiet_gc
+
+    quiet_gc()  # the load generator too: its own collections would count as the coordinator's latency
+    rendered = stk.rendered()
+    redis = servers.start_redis(acl_text=rendered.acl)
+    questdb = servers.start_questdb(rendered.questdb_user, rendered.questdb_password) if with_questdb else None
+    warmup = min(1.0, seconds / 4)
+    load = os.getloadavg()[0]
+    print(f"\n== Seamless coordinator: claim+complete cycles ({os.cpu_count()} CPUs, load average {load:.2f} at start)")
+    print(
+        f"   redis-server {redis.version} with the chart's ACL; QuestDB journal "
+        f"{'on (' + questdb.version + ')' if questdb else 'off (--no-questdb)'}; {seconds:g} s per row after "
+        f"{warmup:g} s warm-up; latency: p50/p99 of a cycle, and of one request (claim or complete); CPU ms/cycle: "
+        "what the coordinator processes (floor: this process, its client included) spent per cycle"
+    )
+    print(
+        f"{'what':30} {'clients':>7} {'cycles/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'req p50':>8} {'req p99':>8}"
+        f" {'errors':>6} {'vs floor':>8} {'CPU ms/cycle':>12}"
+    )
+    results: dict[tuple[str, int], dict] = {}
+    try:
+        store = None
+        try:
+            db = int(urlsplit(rendered.env["REDIS_DSN"]).path.strip("/") or 0)
+            with runner:
+                store = LeaseStore(
+                    f"redis://{redis.host}:{redis.port}/{db}",
+                    username=rendered.redis_user,
+                    password=rendered.redis_password,
+                )
+                for clients in COORDINATOR_CLIENTS:
+                    results[("floor", clients)] = runner.run(_floor(store, clients, seconds, warmup))
+                runner.run(store.close())
+                for replicas in COORDINATOR_REPLICAS:
+                    stack = stk.Stack.start(redis, questdb, replicas=replicas)
+                    try:
+                        for clients in COORDINATOR_CLIENTS:
+                            ports, pids = [r.port for r in stack.replicas], [r.proc.pid for r in stack.replicas]
+                            results[(f"{replicas}", clients)] = runner.run(
+                                _service(ports, pids, clients, seconds, warmup)
+                            )
+                    finally:
+                        stack.stop()
+        finally:
+            for clients in COORDINATOR_CLIENTS:
+                floor = results.get(("floor", clients))
+                rows = [("floor: redis-py, same commands", "floor")]
+                rows += [(f"service, {n} replica{'s' if n > 1 else ''}", f"{n}") for n in COORDINATOR_REPLICAS]
+                for label, key in rows:
+                    r = results.get((key, clients))
+                    if r is None:
+                        continue
+                    versus = f"{floor['rate'] / r['rate']:.2f}x" if floor and key != "floor" and r["rate"] else ""
+                    print(
+                        f"{label:30} {clients:7d} {r['rate']:9.0f} {r['p50']:7.2f} {r['p99']:7.2f} "
+                        f"{r['req_p50']:8.2f} {r['req_p99']:8.2f} {r['errors']:6d} {versus:>8} {r['cpu_ms']:12.3f}"
+                    )
+            print(f"   load average at the end: {os.getloadavg()[0]:.2f} (other processes share these CPUs)")
+    finally:
+        if questdb:
+            questdb.stop()
+        redis.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--helm", action="append", help="helm3, helm4 or a path (repeatable)")
     parser.add_argument("--repeat", type=int, default=3, help="renders per values set (median)")
     parser.add_argument("--no-suite", action="store_true", help="skip timing the test suite")
+    parser.add_argument("--coordinator", action="store_true", help="only the Seamless coordinator's figures")
+    parser.add_argument("--seconds", type=float, default=5.0, help="coordinator: measured seconds per row")
+    parser.add_argument("--no-questdb", action="store_true", help="coordinator: without the QuestDB journal")
     args = parser.parse_args()
+    if args.coordinator:
+        bench_coordinator(args.seconds, not args.no_questdb)
+        return 0
     helms = args.helm or ["helm3", "helm4"]
     for helm in helms:
         bench_renders(helm, args.repeat)

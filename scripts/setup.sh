@@ -14,7 +14,8 @@
 #                                        (or a symlink to a `helm` on PATH whose version is in range)
 #   .tools/bin/kubectl                   at the local cluster's Kubernetes version (scripts/cluster/kube)
 #   .tools/bin/{etcd,kube-apiserver,kube-controller-manager,kube-scheduler,kwok}  (scripts/cluster/build.sh)
-#   .venv/                               Python 3.11 with pyproject.toml's `test` extra
+#   .venv/                               Python 3.11 with pyproject.toml's `test` extra, and the Seamless
+#                                        coordinator (editable) with images/seamless-coordinator/requirements.lock
 #   .tools/crds/                         the ServiceMonitor CRD (prometheus-operator's Go module) and the
 #                                        HTTPRoute CRD (the Gateway API's Go module, sigs.k8s.io/gateway-api)
 # and runs, when present, scripts/engines/install.sh (real dependency servers) and
@@ -135,9 +136,12 @@ setup_helm() {
 }
 
 # --- Python virtualenv with the `test` extra --------------------------------------------------------
+# The Seamless coordinator (images/seamless-coordinator) is installed too, with its image's lock, so the tests
+# import it and run its console script at the versions the image ships (its pins live in that lock only).
+COORDINATOR="${QMTL_ROOT}/images/seamless-coordinator"
 setup_venv() {
   local venv="${QMTL_ROOT}/.venv" key t0 reqs
-  key="venv@$(pin_hash project.optional-dependencies.test)-$("${PY}" -c 'import platform; print(platform.python_version())')"
+  key="venv@$(pin_hash project.optional-dependencies.test)-$(cat "${COORDINATOR}/requirements.lock" "${COORDINATOR}/pyproject.toml" | sha256sum | cut -c1-12)-$("${PY}" -c 'import platform; print(platform.python_version())')"
   if stamp_ok "${key}" && [[ -x "${venv}/bin/python" ]]; then
     note "venv: .venv (cached, $("${venv}/bin/python" --version))"; return
   fi
@@ -148,8 +152,11 @@ setup_venv() {
     rm -rf "${venv}"
     "${PY}" -m venv "${venv}"
   fi
-  log "venv: installing the test extra ($(wc -l <"${reqs}") pins)"
-  "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "${reqs}"
+  log "venv: installing the test extra ($(wc -l <"${reqs}") pins) and the coordinator with its lock"
+  "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "${reqs}" \
+    -r "${COORDINATOR}/requirements.lock"
+  "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check --no-input --no-deps --no-build-isolation \
+    --editable "${COORDINATOR}"
   "${venv}/bin/python" -m pip check >/dev/null || die "the test extra's pins conflict: $("${venv}/bin/python" -m pip check)"
   stamp_set "${key}"
   note "venv: .venv $("${venv}/bin/python" --version) with $(wc -l <"${reqs}") pins in $(elapsed "${t0}") s"

@@ -19,8 +19,10 @@ The rules:
   coordinator   global.seamless.coordinator_url and seamless-coordinator.enabled agree: the bundled
                 coordinator is http://seamless-coordinator:<global.ports.coordinator> (its Service name, also
                 qualified with the release namespace, matched exactly), any other host is an external one
-  seamless      the bundled coordinator (any profile) has Redis, QuestDB and S3; prod has them whatever
+  seamless      the bundled coordinator (any profile) has Redis and QuestDB; prod has them and S3 whatever
                 runs the coordinator, and a coordinator URL (the exception above)
+  leases        the bundled coordinator's lease record outlives its longest lease
+                (seamless-coordinator.leases.recordTtlSeconds * 1000 > leases.maxMs)
   redis         every Redis user its own logical database
   topics        every ControlBus topic's full name (global.controlbus.topicPrefix + its name) within
                 Kafka's 249 characters
@@ -93,7 +95,7 @@ refuses is the schema's to report; whatever cannot be read as scheme://authority
 {{- end -}}
 {{- end -}}
 
-{{- /* seamless: what the coordinator stores its state, tables and artifacts in. The availability of a
+{{- /* seamless: what the coordinator stores its state and tables in (and, in prod, Seamless's artifacts). The availability of a
 dependency is qmtl.endpoints' (bundled, or an external endpoint given); it is asked only when needed and
 when the blocks it reads are maps. */ -}}
 {{- if and $prod (not $url) -}}
@@ -109,11 +111,24 @@ when the blocks it reads are maps. */ -}}
 {{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" $g "into" $ep) -}}
 {{- $needs := list (list "redis" "redis" "Redis" "host" "its state") (list "questdb" "questdb" "QuestDB" "host" "its tables") (list "minio" "s3" "S3 (MinIO)" "endpoint" "its artifacts") -}}
 {{- range $need := $needs -}}
-{{- if not (get (get $ep (index $need 1)) "available") -}}
+{{- /* The coordinator itself uses no S3: only prod (QMTL's seamless config) requires it. */ -}}
+{{- if and (not (get (get $ep (index $need 1)) "available")) (or $prod (ne (index $need 0) "minio")) -}}
 {{- $why := ternary "prod has no in-memory fallback for Seamless" (printf "the bundled coordinator (seamless-coordinator.enabled: true) keeps %s there" (index $need 4)) $prod -}}
 {{- $alt := ternary "" ", or set seamless-coordinator.enabled: false" $prod -}}
 {{- $p = append $p (printf "global.%s: no %s, and %s: set global.%s.enabled: true, or global.%s.external.%s with its existingSecret%s" (index $need 0) (index $need 2) $why (index $need 0) (index $need 0) (index $need 3) $alt) -}}
 {{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* leases: a stale token must still find the key's record (409) while a lease could be live. */ -}}
+{{- $leases := get $coordSection "leases" -}}
+{{- if and $coordEnabled (kindIs "map" $leases) -}}
+{{- $maxMs := get $leases "maxMs" -}}
+{{- $ttl := get $leases "recordTtlSeconds" -}}
+{{- if and (or (kindIs "int" $maxMs) (kindIs "int64" $maxMs) (kindIs "float64" $maxMs)) (or (kindIs "int" $ttl) (kindIs "int64" $ttl) (kindIs "float64" $ttl)) -}}
+{{- if le (mul (int64 $ttl) 1000) (int64 $maxMs) -}}
+{{- $p = append $p (printf "seamless-coordinator.leases.recordTtlSeconds: %d s does not outlive leases.maxMs (%d ms): a lease record must outlive the longest lease, or completing it would answer 404 instead of 409; raise recordTtlSeconds or lower maxMs" (int64 $ttl) (int64 $maxMs)) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

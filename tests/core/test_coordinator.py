@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 from tests.core.common import (
     BUNDLED_COORDINATOR_URL,
@@ -27,19 +28,24 @@ from tests.core.common import (
 from tests.core.common import notes as _notes
 from tests.harness import render_error
 from tests.harness.objects import env as env_by_name
-from tests.harness.objects import merged
+from tests.harness.objects import merged, secret_refs
+from tests.harness.paths import CHART_DIR
 
 ENV_NAMES = {
     "COORDINATOR_ID",
     "BIND_ADDR",
     "PROMETHEUS_PORT",
     "REDIS_DSN",
+    "REDIS_USER",
+    "REDIS_PASSWORD",
     "QUESTDB_DSN",
-    "ARTIFACT_ENDPOINT",
-    "ARTIFACT_BUCKET",
-    "ARTIFACT_ACCESS_KEY",
-    "ARTIFACT_SECRET_KEY",
+    "QUESTDB_USER",
+    "QUESTDB_PASSWORD",
+    "LEASE_MAX_MS",
+    "LEASE_RECORD_TTL_S",
+    "LOG_LEVEL",
 }
+SECRET_ENV = {"REDIS_PASSWORD", "QUESTDB_USER", "QUESTDB_PASSWORD"}
 
 
 def _env(values: dict) -> tuple[list[dict], dict]:
@@ -48,78 +54,67 @@ def _env(values: dict) -> tuple[list[dict], dict]:
     return c["env"], env_by_name(c)
 
 
-def _dependent_vars(value: str) -> list[str]:
-    return re.findall(r"\$\(([A-Z0-9_]+)\)", value)
-
-
 @pytest.mark.parametrize("values", [PROD, PROD_MANAGED, DEV_COORDINATOR], ids=["prod", "prod-managed", "dev"])
 def test_coordinator_env_is_wired_from_the_endpoints(values: dict) -> None:
     rendered = render(values)
     env, by_name = _env(values)
-    assert set(by_name) >= ENV_NAMES
+    assert set(by_name) == ENV_NAMES
     ports = effective(values)["global"]["ports"]
     assert by_name["BIND_ADDR"]["value"] == f"0.0.0.0:{ports['coordinator']}"
     assert by_name["PROMETHEUS_PORT"]["value"] == str(ports["coordinatorMetrics"])
     assert by_name["COORDINATOR_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
-    assert by_name["ARTIFACT_BUCKET"]["value"] == effective(values)["global"]["seamless"]["artifact_bucket"]
     services = service_ports(rendered)
     g = values.get("global", {})
-    for name in ("REDIS_DSN", "QUESTDB_DSN", "ARTIFACT_ENDPOINT"):
-        url = urlsplit(by_name[name]["value"])
-        target = (url.hostname, url.port or 443)
-        external = {
-            "QUESTDB_DSN": g.get("questdb", {}).get("external", {}),
-            "ARTIFACT_ENDPOINT": g.get("minio", {}).get("external", {}),
-        }.get(name, {})
-        declared = (
-            (external.get("host"), external.get("port"))
-            if "host" in external
-            else (urlsplit(external["endpoint"]).hostname, urlsplit(external["endpoint"]).port or 443)
-            if "endpoint" in external
-            else None
-        )
-        assert target in services or target == declared, (name, target)
-    redis = urlsplit(by_name["REDIS_DSN"]["value"])
-    assert redis.username == "seamless-coordinator"
-    assert redis.path == f"/{effective(values)['global']['redis']['databases']['seamless']}"
-    # credentials come in through dependent env vars defined EARLIER in the list, from Secrets
-    positions = {e["name"]: i for i, e in enumerate(env)}
     for name in ("REDIS_DSN", "QUESTDB_DSN"):
-        refs = _dependent_vars(by_name[name]["value"])
-        assert refs, name
-        for ref in refs:
-            assert positions[ref] < positions[name], (name, ref)
-            assert "secretKeyRef" in by_name[ref]["valueFrom"]
-    for name in ("ARTIFACT_ACCESS_KEY", "ARTIFACT_SECRET_KEY"):
-        assert "secretKeyRef" in by_name[name]["valueFrom"]
-    # nothing secret is written into the pod spec itself
-    assert not any("value" in e and "@" in e["value"] and not _dependent_vars(e["value"]) for e in env)
+        url = urlsplit(by_name[name]["value"])
+        assert url.username is None, f"{name} carries credentials: {url.netloc}"
+        assert url.password is None, f"{name} carries credentials: {url.netloc}"
+        target = (url.hostname, url.port or 443)
+        external = {"QUESTDB_DSN": g.get("questdb", {}).get("external", {})}.get(name, {})
+        declared = (external.get("host"), external.get("port")) if "host" in external else None
+        assert target in services or target == declared, (name, target)
+    assert by_name["REDIS_USER"]["value"] == "seamless-coordinator"
+    redis = urlsplit(by_name["REDIS_DSN"]["value"])
+    assert redis.path == f"/{effective(values)['global']['redis']['databases']['seamless']}"
+    # credentials come from Secrets; nothing secret is written into the pod spec itself
+    for name in SECRET_ENV:
+        assert "secretKeyRef" in by_name[name]["valueFrom"], name
+    assert not any("value" in e and "@" in e["value"] for e in env)
 
 
-def test_coordinator_s3_keys_are_its_own_never_minio_root() -> None:
+def test_coordinator_gets_no_s3_credentials() -> None:
+    """Least privilege: the coordinator keeps leases in Redis and metadata in QuestDB and never reads or
+    writes artifacts, so its pod gets no S3 endpoint, keys or MinIO Secret (README)."""
     rendered = render(PROD)
+    spec = pod_spec(rendered, "seamless-coordinator")
+    secrets = {ref[0] for ref in secret_refs(spec)}
+    minio_secrets = {o["metadata"]["name"] for o in rendered.by_kind("Secret") if "minio" in o["metadata"]["name"]}
+    assert minio_secrets, "the prod render has no MinIO Secrets to compare with"
+    assert not (secrets & minio_secrets)
     _, by_name = _env(PROD)
-    ours = {by_name[n]["valueFrom"]["secretKeyRef"]["name"] for n in ("ARTIFACT_ACCESS_KEY", "ARTIFACT_SECRET_KEY")}
-    minio = [
-        o for o in rendered.objects if o["kind"] in ("StatefulSet", "Deployment") and o["metadata"]["name"] == "minio"
-    ]
-    assert minio, "the bundled MinIO workload is not rendered: cannot tell its root Secret"
-    root = {
-        e["valueFrom"]["secretKeyRef"]["name"]
-        for c in minio[0]["spec"]["template"]["spec"]["containers"]
-        for e in c.get("env", [])
-        if e["name"] in ("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD") and "valueFrom" in e
-    }
-    assert root
-    assert not (ours & root)
+    assert not [name for name in by_name if name.startswith(("ARTIFACT_", "S3_", "AWS_", "MINIO_"))]
 
 
-def test_otel_endpoint_is_passed_when_set() -> None:
+def test_lease_settings_are_passed_from_values() -> None:
     _, by_name = _env(PROD)
-    assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in by_name
-    endpoint = "http://otel-collector.observability:4317"
-    _, by_name = _env(merged(PROD, {"seamless-coordinator": {"otel": {"endpoint": endpoint}}}))
-    assert by_name["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == endpoint
+    defaults = effective(PROD)["seamless-coordinator"]
+    assert by_name["LEASE_MAX_MS"]["value"] == str(defaults["leases"]["maxMs"])
+    assert by_name["LEASE_RECORD_TTL_S"]["value"] == str(defaults["leases"]["recordTtlSeconds"])
+    assert by_name["LOG_LEVEL"]["value"] == defaults["logLevel"]
+    custom = {"leases": {"maxMs": 600000, "recordTtlSeconds": 86400}, "logLevel": "debug"}
+    _, by_name = _env(merged(PROD, {"seamless-coordinator": custom}))
+    assert (by_name["LEASE_MAX_MS"]["value"], by_name["LEASE_RECORD_TTL_S"]["value"]) == ("600000", "86400")
+    assert by_name["LOG_LEVEL"]["value"] == "debug"
+
+
+def test_coordinator_image_defaults_to_this_projects_build() -> None:
+    """The default image is the one scripts/images.sh builds from images/seamless-coordinator, tagged with
+    Chart.yaml's appVersion (the tag is written in values.yaml: a subchart cannot read the umbrella's
+    appVersion, so this test keeps the two equal)."""
+    app_version = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())["appVersion"]
+    c = container(pod_spec(render(PROD), "seamless-coordinator"), "seamless-coordinator")
+    assert c["image"] == f"localhost/qmtl-stack/seamless-coordinator:{app_version}"
+    assert (CHART_DIR / "images" / "seamless-coordinator" / "Containerfile").is_file()
 
 
 def test_coordinator_is_optional_in_dev() -> None:
@@ -168,7 +163,7 @@ REFUSED = {
     ),
     "dev-coordinator-without-deps": (
         merged(DEV_LOCAL, DEV_COORDINATOR),
-        [r"global[./]redis", r"global[./]questdb", r"global[./]minio"],
+        [r"global[./]redis", r"global[./]questdb"],
     ),
     "prod-without-postgres": (merged(PROD, {"global": {"postgres": {"enabled": False}}}), [r"global[./]postgres"]),
 }

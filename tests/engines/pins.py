@@ -174,5 +174,6 @@ def require_python_module(engine: str, module: str, package: str) -> None:
     except ImportError:
         raise EngineUnavailable(
             f"{engine}: the Python client `{package}` is not installed (it is pinned in pyproject.toml "
-            "[project.optional-dependencies].test; scripts/setup.sh installs it)"
+            "[project.optional-dependencies].test or images/seamless-coordinator/requirements.lock; "
+            "scripts/setup.sh installs both)"
         ) from None

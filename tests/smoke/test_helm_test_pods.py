@@ -208,11 +208,13 @@ def test_checks_use_the_very_secret_keys_of_the_service_they_speak_for(prod) -> 
     postgres = set(secret_refs(container(pods["postgres"])).values())
     assert postgres == {ref for ref in gateway | worldservice if ref[0] == "qmtl-postgres"}
     assert not any(name == "qmtl-postgres-superuser" for name, _ in postgres)
-    # QuestDB and MinIO: the coordinator's own credentials, never MinIO's root
+    # QuestDB: the coordinator's own credentials. MinIO: the scoped Seamless user the provisioning Job creates
+    # (the coordinator itself uses no S3), never MinIO's root
     questdb = set(secret_refs(container(pods["questdb"])).values())
     assert questdb == {ref for ref in coordinator if ref[0] == "qmtl-questdb"}
     minio = set(secret_refs(container(pods["minio"])).values())
-    assert minio == {ref for ref in coordinator if ref[0] == "qmtl-minio-coordinator"}
+    assert minio == {ref for ref in refs_of("Job", "minio-provision") if ref[0] == "qmtl-minio-coordinator"}
+    assert len(minio) == 2
     # Neo4j: the dagmanager's password
     assert set(secret_refs(container(pods["neo4j"])).values()) == refs_of("Deployment", "dagmanager")
     # ControlBus: the superuser of the provisioning Job (it creates the unprivileged principal it tests)

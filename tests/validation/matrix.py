@@ -534,9 +534,14 @@ CASES: tuple[Case, ...] = (
         "postgres.podAnnotations.backup",
     ),
     Case(
-        "coordinator-otel-endpoint",
-        {"seamless-coordinator": {"otel": {"endpoint": "collector:4317"}}},
-        "seamless-coordinator.otel.endpoint",
+        "coordinator-lease-max-zero",
+        {"seamless-coordinator": {"leases": {"maxMs": 0}}},
+        "seamless-coordinator.leases.maxMs",
+    ),
+    Case(
+        "coordinator-log-level",
+        {"seamless-coordinator": {"logLevel": "verbose"}},
+        "seamless-coordinator.logLevel",
     ),
     # --- network policies: peers, CIDRs, DNS -------------------------------------------------------------------------
     Case(
@@ -647,6 +652,12 @@ CASES: tuple[Case, ...] = (
         CHECK,
         base=DEV,
         lint=True,
+    ),
+    Case(
+        "coordinator-record-outlived-by-lease",
+        {"seamless-coordinator": {"leases": {"maxMs": 600000, "recordTtlSeconds": 600}}},
+        "seamless-coordinator.leases.recordTtlSeconds",
+        CHECK,
     ),
     Case(
         "redis-db-shared", g(redis={"databases": {"gateway": 3}}), "global.redis.databases.seamless", CHECK, lint=True

@@ -110,10 +110,10 @@ def test_dev_coordinator_overlay_adds_the_coordinator_and_only_what_it_needs() -
     assert values["global"]["profile"] == "dev"
     assert values["seamless-coordinator"]["enabled"] is True
     on = {d for d in DEPENDENCIES if values["global"][d]["enabled"]}
-    assert on == {"redis", "questdb", "minio"}
+    assert on == {"redis", "questdb"}  # the coordinator uses no S3
     seamless = _config([DEV, DEV_COORDINATOR])["seamless"]
     assert seamless["coordinator_url"] == "http://seamless-coordinator:8080"
-    assert {"redis_dsn", "questdb_dsn", "artifact_endpoint"} <= set(seamless)
+    assert {"redis_dsn", "questdb_dsn"} <= set(seamless)
 
 
 # --- the merge validate does is Helm's ------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Seamless backfill coordinator: the distributed lease service QMTL's DistributedBackfillCoordinator calls."""
