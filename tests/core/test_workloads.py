@@ -9,6 +9,7 @@ from tests.core.common import (
     COMMANDS,
     CONFIG_DIR,
     CONFIG_FILE,
+    DATA_DIR,
     DEV,
     DEV_COORDINATOR,
     DEV_LOCAL,
@@ -24,7 +25,7 @@ from tests.core.common import (
 )
 from tests.harness import render_error, validate_k8s
 from tests.harness.k8s_schema import supported_kube_versions
-from tests.harness.objects import containers
+from tests.harness.objects import containers, qmtl_config
 
 PROFILES = {"dev": DEV, "prod": PROD}
 WORKLOADS = (*SERVICES, "seamless-coordinator")
@@ -127,7 +128,41 @@ def test_ports_follow_a_changed_port_table() -> None:
 def test_probes_hit_the_endpoints_that_answer(profile: str, workload: str) -> None:
     main = container(pod_spec(render(_values(profile, workload)), workload), workload)
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        if workload == "dagmanager" and probe == "readinessProbe":
+            continue  # reads the /status JSON when Neo4j is configured: the tests below
         assert main[probe]["httpGet"] == {"path": HEALTH_PATHS[workload], "port": "http"}, probe
+
+
+def _dagmanager_uses_neo4j(rendered) -> bool:
+    """QMTL's dagmanager keeps its graph in memory when its config has no neo4j_dsn."""
+    return bool(qmtl_config(rendered)["dagmanager"].get("neo4j_dsn"))
+
+
+@pytest.mark.parametrize(("values", "label"), [(DEV, "dev"), (PROD, "prod")])
+def test_dagmanager_with_neo4j_is_ready_only_when_status_says_neo4j_ok(values: dict, label: str) -> None:
+    """/status answers 200 with "neo4j": "error" while Neo4j is down (QMTL_RUNTIME_FACTS.md), so the
+    readiness probe reads the JSON with the image's python3 (the command itself is run against a real
+    dagmanager in tests/images and against canned answers in tests/core/test_scripts.py)."""
+    rendered = render(values)
+    assert _dagmanager_uses_neo4j(rendered), label
+    main = container(pod_spec(rendered, "dagmanager"), "dagmanager")
+    readiness = main["readinessProbe"]
+    assert set(readiness) >= {"exec", "periodSeconds", "timeoutSeconds", "failureThreshold"}
+    assert "httpGet" not in readiness
+    command = readiness["exec"]["command"]
+    assert command[:4] == ["python3", "-I", "-S", "-c"]
+    assert f"http://127.0.0.1:{_port(values, 'dagmanagerHttp')}{HEALTH_PATHS['dagmanager']}" in command[4]
+    assert '"neo4j"' in command[4]
+    # the script's own HTTP timeout stays below the kubelet's
+    assert readiness["timeoutSeconds"] >= 3
+
+
+def test_dagmanager_in_memory_is_ready_when_status_answers() -> None:
+    """Without Neo4j (its in-memory graph) /status never says neo4j "ok": its answering is what counts."""
+    rendered = render(DEV_LOCAL)
+    assert not _dagmanager_uses_neo4j(rendered)
+    main = container(pod_spec(rendered, "dagmanager"), "dagmanager")
+    assert main["readinessProbe"]["httpGet"] == {"path": HEALTH_PATHS["dagmanager"], "port": "http"}
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -186,9 +221,10 @@ def test_writable_paths_are_emptydirs_exactly_where_qmtl_writes(values: dict, wo
     main = container(spec, workload)
     writable = {m["mountPath"]: m["name"] for m in main["volumeMounts"] if not m.get("readOnly")}
     expected = {"/tmp"}
-    # the sqlite file / saved in-memory graph of a local mode (no database dependency available)
-    if values is DEV_LOCAL:
-        expected.add("/var/lib/qmtl")
+    # the sqlite file / saved in-memory graph of a local mode (no database dependency available), and the
+    # gateway's working directory, where QMTL writes ./.risk_blobs
+    if values is DEV_LOCAL or workload == "gateway":
+        expected.add(DATA_DIR)
     assert set(writable) == expected
     for name in writable.values():
         assert "emptyDir" in volumes[name], name
@@ -232,6 +268,19 @@ def test_dev_runs_one_replica_without_pdb_or_spread(workload: str) -> None:
     assert dep["spec"]["replicas"] == effective(DEV)["global"]["replicas"]["dev"][workload] == 1
     assert rendered.find("PodDisruptionBudget", workload) is None
     assert "topologySpreadConstraints" not in dep["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_gateway_works_in_its_writable_data_dir(profile: str) -> None:
+    """QMTL's gateway writes its risk-hub blob store to ./.risk_blobs: on the read-only root it logs a
+    PermissionError and runs without it, so its working directory is the data dir (an emptyDir)."""
+    spec = pod_spec(render(PROFILES[profile]), "gateway")
+    main = container(spec, "gateway")
+    assert main["workingDir"] == DATA_DIR
+    mount = next(m for m in main["volumeMounts"] if m["mountPath"] == DATA_DIR)
+    assert not mount.get("readOnly")
+    volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+    assert "emptyDir" in volume
 
 
 @pytest.mark.parametrize("profile", PROFILES)
