@@ -674,9 +674,9 @@ def _global(chart: Chart) -> Schema:
             ),
             "qmtlImage": ref(
                 "qmtlImage",
-                "Default image of gateway, dagmanager and worldservice (any image with the "
-                "qmtl package plus aiokafka, confluent-kafka and neo4j). A service may "
-                "override it with its own `image`.",
+                "Default image of gateway, dagmanager and worldservice: the one images/qmtl builds "
+                "(scripts/images.sh; tag: Chart.yaml's appVersion), or any image with the qmtl package "
+                "plus aiokafka, confluent-kafka and neo4j. A service may override it with its own `image`.",
             ),
             "imagePullPolicy": string("Default imagePullPolicy.", enum=PULL_POLICIES),
             "imagePullSecrets": array(

@@ -4,6 +4,7 @@ and working directory, security, resources, replicas/PDB/spread, the gateway's f
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from tests.core.common import (
     COMMANDS,
@@ -26,6 +27,7 @@ from tests.core.common import (
 from tests.harness import render_error, validate_k8s
 from tests.harness.k8s_schema import supported_kube_versions
 from tests.harness.objects import containers, qmtl_config
+from tests.harness.paths import CHART_DIR
 
 PROFILES = {"dev": DEV, "prod": PROD}
 WORKLOADS = (*SERVICES, "seamless-coordinator")
@@ -75,8 +77,16 @@ def test_commands_are_the_ones_that_work(profile: str) -> None:
         "--port",
         str(_port(values, "worldservice")),
     ]
-    # WorldService reads only ./qmtl.yml: it must run where the file is mounted
-    assert ws["workingDir"] == CONFIG_DIR
+    # WorldService reads only ./qmtl.yml and writes ./.risk_blobs: it runs in its writable data dir, where
+    # the assembled file is mounted read-only
+    assert ws["workingDir"] == DATA_DIR
+    config_file = next(m for m in ws["volumeMounts"] if m["mountPath"] == f"{DATA_DIR}/qmtl.yml")
+    assert config_file == {
+        "name": "qmtl-config",
+        "mountPath": f"{DATA_DIR}/qmtl.yml",
+        "subPath": CONFIG_FILE.rsplit("/", 1)[1],
+        "readOnly": True,
+    }
     # the coordinator has no command of the chart's: its image's own entrypoint, configured by env
     coordinator = container(
         pod_spec(render(_values(profile, "seamless-coordinator")), "seamless-coordinator"), "seamless-coordinator"
@@ -222,8 +232,8 @@ def test_writable_paths_are_emptydirs_exactly_where_qmtl_writes(values: dict, wo
     writable = {m["mountPath"]: m["name"] for m in main["volumeMounts"] if not m.get("readOnly")}
     expected = {"/tmp"}
     # the sqlite file / saved in-memory graph of a local mode (no database dependency available), and the
-    # gateway's working directory, where QMTL writes ./.risk_blobs
-    if values is DEV_LOCAL or workload == "gateway":
+    # working directory of gateway and worldservice, where QMTL writes ./.risk_blobs
+    if values is DEV_LOCAL or workload in ("gateway", "worldservice"):
         expected.add(DATA_DIR)
     assert set(writable) == expected
     for name in writable.values():
@@ -271,11 +281,13 @@ def test_dev_runs_one_replica_without_pdb_or_spread(workload: str) -> None:
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_gateway_works_in_its_writable_data_dir(profile: str) -> None:
-    """QMTL's gateway writes its risk-hub blob store to ./.risk_blobs: on the read-only root it logs a
-    PermissionError and runs without it, so its working directory is the data dir (an emptyDir)."""
-    spec = pod_spec(render(PROFILES[profile]), "gateway")
-    main = container(spec, "gateway")
+@pytest.mark.parametrize("service", ["gateway", "worldservice"])
+def test_service_works_in_its_writable_data_dir(profile: str, service: str) -> None:
+    """QMTL's gateway and worldservice write their risk-hub blob store to ./.risk_blobs: on the read-only
+    root it fails (PermissionError / read-only file system) and they run without it, so their working
+    directory is the data dir (an emptyDir)."""
+    spec = pod_spec(render(PROFILES[profile]), service)
+    main = container(spec, service)
     assert main["workingDir"] == DATA_DIR
     mount = next(m for m in main["volumeMounts"] if m["mountPath"] == DATA_DIR)
     assert not mount.get("readOnly")
@@ -331,6 +343,21 @@ def test_guard_defaults_and_url_in_the_rendered_pod(values: dict) -> None:
     )
     # the guard reads no config file: it needs no credentials
     assert not any("valueFrom" in e for e in guard["env"])
+
+
+def test_image_defaults_are_the_images_this_repository_builds() -> None:
+    """scripts/images.sh tags localhost/qmtl-stack/<images/NAME>:<Chart.yaml appVersion>; the defaults of
+    values.yaml name exactly those (the tag is written in values.yaml too: a subchart cannot read the
+    umbrella's appVersion)."""
+    app_version = str(yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())["appVersion"])
+    values = effective(DEV)
+    images = {
+        "qmtl": values["global"]["qmtlImage"],
+        "seamless-coordinator": values["seamless-coordinator"]["image"],
+    }
+    for name, image in images.items():
+        assert (image["repository"], str(image["tag"])) == (f"localhost/qmtl-stack/{name}", app_version), name
+    assert (CHART_DIR / "images" / "qmtl" / "Containerfile").is_file()
 
 
 def test_images_shared_default_override_and_digest() -> None:

@@ -7,7 +7,8 @@ Every QMTL pod:
     umbrella's ConfigMap "qmtl-config" and this service's own Secret-provided credentials;
   - init container "coordinator-guard" (prod only, no switch): waits for {coordinator_url}/healthz
     with bounded retries, then fails the pod visibly; used by services that depend on the coordinator;
-  - mounts /etc/qmtl read-only in the main container (worldservice uses it as its working directory);
+  - mounts /etc/qmtl read-only in the main container (worldservice also gets the file itself in its
+    data dir, its working directory, since it reads only ./qmtl.yml);
   - writes only to /tmp (emptyDir) and, when it runs in a local mode (sqlite / in-memory graph) or
     runs in its data dir ("workInDataDir"), to its data dir (qmtl.dataDir, emptyDir). Its root
     filesystem is read-only.
