@@ -256,15 +256,22 @@ compare_upstream() {
     cat >"${ctx}/Containerfile" <<'EOF'
 ARG BASE_IMAGE
 FROM ${BASE_IMAGE}
+# How this host reaches PyPI (the CA bundle of a TLS-inspecting proxy, a mirror): build-time only.
+ARG CA_BUNDLE PIP_INDEX_URL UV_INDEX_URL
 # python:3.11-slim has pip in its system Python; the Debian base gets the same from a venv on PATH
 RUN python3 -m venv /usr/local/upstream && ln -s /usr/local/upstream/bin/pip /usr/local/bin/pip
 ENV PATH=/usr/local/upstream/bin:$PATH
 WORKDIR /app
 COPY src/ /app
-RUN pip install --no-cache-dir uv && uv pip install --python /usr/local/upstream/bin/python -e ".[dev]"
+RUN if [ -n "${CA_BUNDLE}" ]; then export PIP_CERT="${CA_BUNDLE}" SSL_CERT_FILE="${CA_BUNDLE}"; fi; \
+    pip install --no-cache-dir uv && uv pip install --python /usr/local/upstream/bin/python -e ".[dev]"
 EOF
+    local ca="${PIP_CERT:-${SSL_CERT_FILE:-${REQUESTS_CA_BUNDLE:-}}}" net_args=()
+    if [[ -n ${ca} && -f ${ca} ]]; then net_args+=(-v "${ca}:/run/host-ca.pem:ro" --build-arg CA_BUNDLE=/run/host-ca.pem); fi
+    [[ -z ${PIP_INDEX_URL:-} ]] || net_args+=(--build-arg "PIP_INDEX_URL=${PIP_INDEX_URL}")
+    [[ -z ${UV_INDEX_URL:-${PIP_INDEX_URL:-}} ]] || net_args+=(--build-arg "UV_INDEX_URL=${UV_INDEX_URL:-${PIP_INDEX_URL}}")
     log "upstream recipe: podman build --network=host (PyPI) -> ${ref}"
-    podman build --network=host --pull=never --build-arg "BASE_IMAGE=${base}" -t "${ref}" "${ctx}" \
+    podman build --network=host --pull=never --build-arg "BASE_IMAGE=${base}" "${net_args[@]}" -t "${ref}" "${ctx}" \
       >"${IMAGES_TOOLS}/build-upstream-recipe.log" 2>&1 \
       || { tail -n 30 "${IMAGES_TOOLS}/build-upstream-recipe.log" >&2; die "building QMTL's recipe failed"; }
     image_size "${ref}" >"${result}"
@@ -275,11 +282,11 @@ EOF
   ours="${REGISTRY_LOCAL}/qmtl-stack/qmtl:$(app_version)"
   echo "== image sizes on the same base (${base}: $(mb "$(image_size "${base}")"))"
   if podman image exists "${ours}"; then
-    printf '  %-40s %s\n' "qmtl image (${ours})" "$(mb "$(image_size "${ours}")")"
+    printf '  %-22s %8s  %s\n' "qmtl" "$(mb "$(image_size "${ours}")")" "${ours}"
   else
-    printf '  %-40s %s\n' "qmtl image" "not built (scripts/images.sh build qmtl)"
+    printf '  %-22s %8s  %s\n' "qmtl" "-" "not built (scripts/images.sh build qmtl)"
   fi
-  printf '  %-40s %s\n' "QMTL's Dockerfile recipe, same source" "$(mb "$(cat "${result}")")"
+  printf '  %-22s %8s  %s\n' "upstream recipe" "$(mb "$(cat "${result}")")" "QMTL's own Dockerfile recipe (qmtl[dev] with uv), same source"
 }
 
 # --- main ------------------------------------------------------------------------------------------------

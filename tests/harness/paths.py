@@ -13,7 +13,7 @@ VALUES_DIR = REPO_ROOT / "values"
 TOOLS_BIN = REPO_ROOT / ".tools" / "bin"
 CACHE_ROOT = REPO_ROOT / ".cache"
 # What a private copy of the chart leaves out: the repository's harness, scripts and tool caches.
-NOT_THE_CHART = (".git", ".tools", ".venv", ".cache", "tests", "scripts", "__pycache__", ".pytest_cache")
+NOT_THE_CHART = (".git", ".tools", ".venv", ".cache", "tests", "scripts", "images", "__pycache__", ".pytest_cache")
 
 
 def copy_chart(target: Path, *also_leave_out: str) -> Path:
