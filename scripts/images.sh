@@ -187,10 +187,15 @@ build_one() {
   REPORT+=("$(printf '%-22s %8s  %s  (built in %s s)' "${name}" "$(mb "$(image_size "${ref}")")" "${ref}" "$(elapsed "${t0}")")")
 }
 
+LOCAL_CLUSTER="${QMTL_ROOT}/scripts/local-cluster.sh"
+# --load needs the local cluster's `import` command (a case branch `import)` in scripts/local-cluster.sh)
+check_load_support() {
+  grep -qE '^[[:space:]]*import\)' "${LOCAL_CLUSTER}" 2>/dev/null \
+    || die "--load needs \`scripts/local-cluster.sh import ARCHIVE.tar\` (loading images into the local cluster's real node), which this checkout does not have; build without --load, or push to a registry your cluster pulls from (--push REGISTRY)"
+}
+
 load_images() {
-  local script="${QMTL_ROOT}/scripts/local-cluster.sh" name ref archive
-  grep -qE '^[[:space:]]*import\)' "${script}" 2>/dev/null \
-    || die "--load needs \`scripts/local-cluster.sh import ARCHIVE.tar\` (the local cluster's real node), which this checkout does not have yet; the images are built and stay in podman (scripts/images.sh podman images)"
+  local name ref archive
   mkdir -p "${IMAGES_TOOLS}/archives"
   for name in "${BUILT[@]}"; do
     ref="${REGISTRY_LOCAL}/qmtl-stack/${name}:$(app_version)"
@@ -198,7 +203,7 @@ load_images() {
     rm -f "${archive}"
     podman save --quiet --format docker-archive -o "${archive}" "${ref}" || die "podman save ${ref} failed"
     log "${name}: scripts/local-cluster.sh import ${archive#"${QMTL_ROOT}"/}"
-    "${script}" import "${archive}" || die "scripts/local-cluster.sh import ${archive} failed"
+    "${LOCAL_CLUSTER}" import "${archive}" || die "scripts/local-cluster.sh import ${archive} failed"
     rm -f "${archive}"
   done
 }
@@ -330,6 +335,18 @@ case "${CMD}" in
     exit 0 ;;
 esac
 
+# what can be refused before anything is built
+[[ ${LOAD} == 0 ]] || check_load_support
+if [[ ${CMD} == build ]]; then
+  for name in "${NAMES[@]}"; do
+    [[ -f ${QMTL_ROOT}/images/${name}/Containerfile ]] \
+      || die "no images/${name}/Containerfile (images here: $(image_names | paste -sd' ' -))"
+  done
+fi
+if [[ -n ${PUSH} && ! ${PUSH} =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9._-]+)*$ ]]; then
+  die "--push ${PUSH}: not a registry (host[:port][/path], lower case), e.g. registry.example.com/team"
+fi
+
 mkdir -p "${IMAGES_TOOLS}"
 # one build at a time per checkout (pytest-xdist workers, a second terminal)
 exec 8>"${IMAGES_TOOLS}/.lock"
@@ -344,15 +361,10 @@ fi
 if [[ ${CMD} == compare-upstream ]]; then compare_upstream "${BASE_REF}"; exit 0; fi
 
 qmtl_source "${QMTL_SOURCE_ARG}"
-AVAILABLE="$(image_names | paste -sd' ' -)"
 if [[ ${#NAMES[@]} -eq 0 ]]; then
   mapfile -t NAMES < <(image_names)
   [[ ${#NAMES[@]} -gt 0 ]] || die "no images/*/Containerfile"
 fi
-for name in "${NAMES[@]}"; do
-  [[ -f ${QMTL_ROOT}/images/${name}/Containerfile ]] \
-    || die "no images/${name}/Containerfile (images here: ${AVAILABLE:-none})"
-done
 
 BUILT=()
 REPORT=()
