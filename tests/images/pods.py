@@ -73,6 +73,7 @@ class RenderedPod:
     network: str = "host"  # "host" or "none"
     hosts: Mapping[str, str] = field(default_factory=dict)
     kind: str = "Deployment"
+    rendered_namespace: str = "qmtl"  # the release namespace the render was made for
     names: dict[str, str] = field(default_factory=dict)  # container name -> podman container name
     _infra: str | None = None
     _volumes: dict[str, Path] = field(default_factory=dict)
@@ -164,6 +165,20 @@ class RenderedPod:
             raise AssertionError(f"{container.get('name')}: privileged containers are not run here")
         return args
 
+    def _env(self, container: Mapping) -> dict[str, str]:
+        """The container's env as the kubelet gives it: values, Secrets (rendered), the pod's own fields."""
+        fields = {"metadata.name": self.prefix, "metadata.namespace": self.rendered_namespace}
+        plain, resolved = [], {}
+        for entry in container.get("env") or []:
+            ref = (entry.get("valueFrom") or {}).get("fieldRef")
+            if ref is None:
+                plain.append(entry)
+            elif ref.get("fieldPath") in fields:
+                resolved[entry["name"]] = fields[ref["fieldPath"]]
+            else:
+                raise NotImplementedError(f"{container['name']}: env {entry['name']} from {ref}")
+        return {**resolved_env(self.rendered, {"env": plain}), **resolved}
+
     def _network(self) -> list[str]:
         if self.network == "host":
             return ["--network", "host", *(f"--add-host={h}:{ip}" for h, ip in sorted(self.hosts.items()))]
@@ -173,7 +188,7 @@ class RenderedPod:
         name = f"{self.prefix}-{container['name']}"
         self.names[container["name"]] = name
         args = ["run", "--detach", "--name", name, "--label", TEST_LABEL, *self._network(), *self._security(container)]
-        for key, value in resolved_env(self.rendered, container).items():
+        for key, value in self._env(container).items():
             args += ["--env", f"{key}={value}"]
         for mount in container.get("volumeMounts") or []:
             source = self._volumes[mount["name"]]
