@@ -3,8 +3,9 @@
 - `qmtl_image`: `scripts/images.sh build qmtl` once per run (the first xdist worker that needs it builds
   it under a file lock; the others read its result), the QMTL source from QMTL_SOURCE as everywhere.
   Its output (sizes, build time) is printed in the run's summary (tests/images/summary.py).
-- Every test here is in one xdist group, so that one worker runs them in turn: they share the build and
-  the real servers, and the prod pods use fixed host ports (QMTL's gateway dials 127.0.0.1:50051).
+- The pods of a profile start together in ONE test (test_dev, test_prod), so that one xdist worker runs
+  them: pytest-xdist's groups do not work with this pytest (its loadgroup sets a node id pytest 9 no
+  longer reads), and the prod pods use a fixed host port (QMTL's gateway dials 127.0.0.1:50051).
 - Where podman cannot run, the tests SKIP saying why, or FAIL under QMTL_REQUIRE_ENGINES=1.
 """
 
@@ -31,7 +32,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
         if Path(str(item.fspath)).is_relative_to(here):
-            item.add_marker(pytest.mark.xdist_group("qmtl-images"))
             item.add_marker(pytest.mark.slow)
 
 

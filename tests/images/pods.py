@@ -320,6 +320,19 @@ def _container_port(container: Mapping, port: int | str) -> int:
     raise AssertionError(f"{container['name']}: probe port {port!r} is not declared")
 
 
+def wait_ready(pod: RenderedPod) -> None:
+    """Every container of the pod passes its startup probe, then its readiness probe, each within the
+    kubelet's budget (periodSeconds x failureThreshold)."""
+    for name in [c["name"] for c in pod.spec["containers"]]:
+        spec = pod.container_spec(name)
+        if "startupProbe" in spec:
+            pod.wait_until(pod.probe(name, "startupProbe"), name, pod.startup_budget(name))
+        if "readinessProbe" in spec:
+            probe = spec["readinessProbe"]
+            budget = float(probe.get("periodSeconds", 10)) * float(probe.get("failureThreshold", 3))
+            pod.wait_until(pod.probe(name, "readinessProbe"), name, budget)
+
+
 def check_probes_and_stay_up(pod: RenderedPod, stay_up: float) -> None:
     """Every container of the pod: its startup probe passes within the kubelet's budget, then its
     readiness and liveness probes within theirs; `stay_up` seconds after the start every container still

@@ -21,7 +21,7 @@ SERVICES = ("gateway", "dagmanager", "worldservice")
 STAY_UP_SECONDS = 20
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def pods(qmtl_image, tmp_path_factory) -> Iterator[dict[str, RenderedPod]]:
     """The three pods, started together (each in a network namespace of its own)."""
     rendered = render_chart(values_files=DEV_FILES)
@@ -37,26 +37,23 @@ def pods(qmtl_image, tmp_path_factory) -> Iterator[dict[str, RenderedPod]]:
             pod.stop()
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_dev_service_runs_from_the_image_and_its_probes_answer(pods, qmtl_image, service) -> None:
-    pod = pods[service]
-    # the chart's own image default is the image built here
-    assert {c["image"] for c in pod.spec["containers"] + pod.spec["initContainers"]} == {qmtl_image}
-    check_probes_and_stay_up(pod, STAY_UP_SECONDS)
-    logs = pod.logs(service)
-    assert not unexpected_tracebacks(service, logs), logs[-4000:]
-    assert "PermissionError" not in logs, logs[-4000:]
+def test_dev_services_run_from_the_image_and_their_probes_answer(pods, qmtl_image) -> None:
+    """One test for the three pods (they start together; one xdist worker runs them)."""
+    for service, pod in pods.items():
+        # the chart's own image default is the image built here
+        assert {c["image"] for c in pod.spec["containers"] + pod.spec["initContainers"]} == {qmtl_image}
+        check_probes_and_stay_up(pod, STAY_UP_SECONDS)
+        logs = pod.logs(service)
+        assert not unexpected_tracebacks(service, logs), f"{service}:\n{logs[-4000:]}"
+        assert "PermissionError" not in logs, f"{service}:\n{logs[-4000:]}"
 
-
-def test_dev_gateway_status_reports_dagmanager_error(pods) -> None:
-    """A QMTL behaviour README documents: in dev the gateway's /status says dagmanager "error" for as long
-    as it runs, because QMTL counts DAG Manager healthy only when its Neo4j is "ok" (in-memory here)."""
-    pod = pods["gateway"]
-    pod.wait_until(pod.probe("gateway", "startupProbe"), "gateway", pod.startup_budget("gateway"))
-    port = next(p["containerPort"] for p in pod.container_spec("gateway")["ports"] if p["name"] == "http")
+    # A QMTL behaviour README documents: in dev the gateway's /status says dagmanager "error" for as long
+    # as it runs, because QMTL counts DAG Manager healthy only when its Neo4j is "ok" (in-memory here).
+    gateway = pods["gateway"]
+    port = next(p["containerPort"] for p in gateway.container_spec("gateway")["ports"] if p["name"] == "http")
     url = f"http://127.0.0.1:{port}/status"
     read = f"import urllib.request\nprint(urllib.request.urlopen({url!r}, timeout=5).read().decode())\n"
-    done = pod.exec("gateway", "python3", "-I", "-S", "-c", read)
+    done = gateway.exec("gateway", "python3", "-I", "-S", "-c", read)
     assert done.returncode == 0, done.stderr
     status = json.loads(done.stdout)
     assert status["dagmanager"] != "ok", status

@@ -16,7 +16,7 @@ global.ports set to the servers' ports and to free ports for the services, and t
 names resolve to 127.0.0.1. QMTL's gateway dials DAG Manager at a hard-coded 127.0.0.1:50051: the rendered
 forwarder sidecar listens there, under a lock that keeps other runs on this machine off that port.
 
-The tests run in file order on one worker (one xdist group): the last one stops Neo4j.
+One test drives it all, step by step (one stack, on one xdist worker): the last step stops Neo4j.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from tests.engines.pins import postgres_binaries
 from tests.harness import render_chart
 from tests.harness.objects import merged, qmtl_config, resolved_env, secret_data
 from tests.harness.render import Rendered
-from tests.images.pods import RenderedPod, check_probes_and_stay_up
+from tests.images.pods import RenderedPod, check_probes_and_stay_up, wait_ready
 from tests.images.qmtl_logs import unexpected_tracebacks
 from tests.smoke.test_helm_test_checks import provision
 
@@ -91,6 +91,11 @@ class Stack:
     neo4j: servers.Neo4jServer
     coordinator: _Coordinator
     pods: dict[str, RenderedPod] = field(default_factory=dict)
+
+    def ready(self, *services: str) -> None:
+        """The services' pods are ready (their rendered startup and readiness probes pass)."""
+        for service in services:
+            wait_ready(self.pods[service])
 
     def main(self, service: str) -> dict:
         return self.pods[service].container_spec(service)
@@ -176,7 +181,7 @@ def _init_env(rendered: Rendered, service: str, name: str) -> str:
     return resolved_env(rendered, init)[name]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def stack(qmtl_image, images_postgres, tmp_path_factory) -> Iterator[Stack]:
     started: list = []
     try:
@@ -281,8 +286,9 @@ def _check_service(pod: RenderedPod, service: str) -> None:
     assert not unexpected_tracebacks(service, logs), logs[-6000:]
 
 
-# ------------------------------------------------------------------------------------------ tests
-def test_prod_dagmanager_runs_and_is_ready_with_neo4j(stack: Stack) -> None:
+# ------------------------------------------------------------------------------------------ steps
+def dagmanager_runs_and_is_ready_with_neo4j(stack: Stack) -> None:
+    stack.ready("dagmanager")
     pod = stack.pods["dagmanager"]
     assert "exec" in pod.container_spec("dagmanager")["readinessProbe"]  # reads /status JSON (neo4j ok)
     _check_service(pod, "dagmanager")
@@ -291,14 +297,16 @@ def test_prod_dagmanager_runs_and_is_ready_with_neo4j(stack: Stack) -> None:
     assert body["neo4j"] == "ok", body
 
 
-def test_prod_worldservice_runs_and_its_probes_answer(stack: Stack) -> None:
+def worldservice_runs_and_its_probes_answer(stack: Stack) -> None:
+    stack.ready("worldservice")
     pod = stack.pods["worldservice"]
     _check_service(pod, "worldservice")
     # it runs in its data dir, where QMTL's risk-hub blob store now lives (./.risk_blobs)
     assert (pod.volume("data") / ".risk_blobs").is_dir()
 
 
-def test_prod_worldservice_stores_a_world_in_postgresql(stack: Stack) -> None:
+def worldservice_stores_a_world_in_postgresql(stack: Stack) -> None:
+    stack.ready("worldservice")
     world = {"id": f"images-test-{os.getpid()}", "name": "stored through the API"}
     status, _ = stack.get_json("worldservice", "/worlds", world)
     assert status == 201
@@ -314,7 +322,8 @@ def test_prod_worldservice_stores_a_world_in_postgresql(stack: Stack) -> None:
     assert data["name"] == world["name"]
 
 
-def test_prod_gateway_runs_behind_the_guard_and_reaches_its_dependencies(stack: Stack) -> None:
+def gateway_runs_behind_the_guard_and_reaches_its_dependencies(stack: Stack) -> None:
+    stack.ready("dagmanager", "worldservice", "gateway")
     pod = stack.pods["gateway"]
     # the rendered coordinator-guard init container ran (it must have exited 0 for the pod to start)
     assert "/healthz" in stack.coordinator.paths
@@ -332,9 +341,10 @@ def test_prod_gateway_runs_behind_the_guard_and_reaches_its_dependencies(stack: 
     assert body.get("status") == "ok", body
 
 
-def test_prod_dagmanager_is_not_ready_while_neo4j_is_down(stack: Stack) -> None:
-    """Runs last (file order): stops Neo4j. DAG Manager's /status still answers 200 (liveness holds),
-    its rendered readiness probe now fails: the Service stops sending it traffic."""
+def dagmanager_is_not_ready_while_neo4j_is_down(stack: Stack) -> None:
+    """Stops Neo4j (the last step). DAG Manager's /status still answers 200 (liveness holds), its
+    rendered readiness probe now fails: the Service stops sending it traffic."""
+    stack.ready("dagmanager")
     pod = stack.pods["dagmanager"]
     stack.neo4j.stop()
     readiness = pod.probe("dagmanager", "readinessProbe")
@@ -347,3 +357,20 @@ def test_prod_dagmanager_is_not_ready_while_neo4j_is_down(stack: Stack) -> None:
     assert "neo4j is" in result.detail
     assert pod.probe("dagmanager", "livenessProbe")().ok
     assert pod.running("dagmanager")
+
+
+STEPS = (
+    dagmanager_runs_and_is_ready_with_neo4j,
+    worldservice_runs_and_its_probes_answer,
+    worldservice_stores_a_world_in_postgresql,
+    gateway_runs_behind_the_guard_and_reaches_its_dependencies,
+    dagmanager_is_not_ready_while_neo4j_is_down,  # stops Neo4j: last
+)
+
+
+def test_prod_services_run_from_the_image_against_real_servers(stack: Stack) -> None:
+    for step in STEPS:
+        try:
+            step(stack)
+        except AssertionError as exc:
+            raise AssertionError(f"step {step.__name__}: {exc}") from exc
