@@ -21,6 +21,7 @@ One test drives it all, step by step (one stack, on one xdist worker): the last 
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import fcntl
 import http.server
@@ -184,14 +185,21 @@ def _init_env(rendered: Rendered, service: str, name: str) -> str:
 @pytest.fixture
 def stack(qmtl_image, images_postgres, tmp_path_factory) -> Iterator[Stack]:
     started: list = []
+    # Kafka and Neo4j take 10-40 s each to start: together, from threads that live as long as the servers
+    # (tests/engines asks the kernel to kill a server when the thread that started it ends)
+    pool = concurrent.futures.ThreadPoolExecutor(3, thread_name_prefix="images-servers")
     try:
         postgres = images_postgres
-        redis = local_engine(lambda: servers.start_redis(admin=True))
-        started.append(redis)
-        kafka = local_engine(servers.start_kafka)
-        started.append(kafka)
-        neo4j = local_engine(servers.start_neo4j)
-        started.append(neo4j)
+        starts = {
+            "redis": pool.submit(lambda: servers.start_redis(admin=True)),
+            "kafka": pool.submit(servers.start_kafka),
+            "neo4j": pool.submit(servers.start_neo4j),
+        }
+        concurrent.futures.wait(starts.values())
+        for future in starts.values():  # stop whatever started, whatever failed
+            if future.exception() is None:
+                started.append(future.result())
+        redis, kafka, neo4j = (local_engine(starts[name].result) for name in ("redis", "kafka", "neo4j"))
 
         coordinator_port = free_port()
         ports = {
@@ -277,6 +285,7 @@ def stack(qmtl_image, images_postgres, tmp_path_factory) -> Iterator[Stack]:
     finally:
         for server in reversed(started):
             server.stop()
+        pool.shutdown()
 
 
 def _check_service(pod: RenderedPod, service: str) -> None:
