@@ -22,7 +22,8 @@
 #                      Containerfiles' own default), pulled when missing
 #   --qmtl-source SRC  QMTL to install: a git+URL@commit, a source tarball or a folder (default: env
 #                      QMTL_SOURCE, else pyproject.toml [tool.qmtl-stack.qmtl].source)
-#   lock               regenerate images/NAME/requirements.lock from images/NAME/requirements.in (PyPI)
+#   lock               regenerate images/NAME/requirements.lock from images/NAME/requirements.in (PyPI;
+#                      default: every image that has a requirements.in)
 #   compare-upstream   build QMTL's own Dockerfile recipe for the same source on the same base (needs
 #                      PyPI: --network=host) and print its size beside the qmtl image's
 #   list               print the image references the chart defaults to
@@ -45,7 +46,7 @@ source "${QMTL_ROOT}/scripts/lib/qmtl.sh"
 IMAGES_TOOLS="${TOOLS}/images"
 PODMAN_DIR="${TOOLS}/podman"
 REGISTRY_LOCAL="localhost"
-usage() { sed -n '2,36p' "$0"; exit "${1:-0}"; }
+usage() { awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit "${1:-0}"; }
 
 # --- podman with a private configuration ---------------------------------------------------------------
 # Storage under .tools/podman/storage; run state on a per-checkout folder in /tmp (podman wants it cleared
@@ -330,7 +331,10 @@ case "${CMD}" in
     for name in $(image_names); do echo "${REGISTRY_LOCAL}/qmtl-stack/${name}:$(app_version)"; done
     exit 0 ;;
   lock)
-    [[ ${#NAMES[@]} -gt 0 ]] || mapfile -t NAMES < <(image_names)
+    # without names: every image whose lock is generated here (it has a requirements.in)
+    if [[ ${#NAMES[@]} -eq 0 ]]; then
+      for name in $(image_names); do [[ ! -f ${QMTL_ROOT}/images/${name}/requirements.in ]] || NAMES+=("${name}"); done
+    fi
     for name in "${NAMES[@]}"; do lock_one "${name}"; done
     exit 0 ;;
 esac
