@@ -231,8 +231,13 @@ class RenderedPod:
         return podman("exec", self.names[container], *command, timeout=timeout, check=False)
 
     def stop(self) -> None:
-        if self._started:
-            podman("rm", "--force", "--time", "2", *reversed(self._started), check=False, timeout=120)
+        """Remove the pod's containers, then its infra container (podman refuses to remove a network
+        namespace's holder while containers that joined it exist)."""
+        containers = [name for name in self._started if name != self._infra]
+        for batch in (containers, [self._infra] if self._infra in self._started else []):
+            if batch:
+                done = podman("rm", "--force", "--time", "2", *batch, check=False, timeout=120)
+                assert done.returncode == 0, f"podman rm {batch}: {done.stderr}"
         self._started.clear()
 
     # ----------------------------------------------------------------------------------------- probes
