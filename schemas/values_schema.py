@@ -1148,9 +1148,9 @@ def _global(chart: Chart) -> Schema:
             ),
             "qmtlImage": ref(
                 "qmtlImage",
-                "Default image of gateway, dagmanager and worldservice (any image with the "
-                "qmtl package plus aiokafka, confluent-kafka and neo4j). A service may "
-                "override it with its own `image`.",
+                "Default image of gateway, dagmanager and worldservice: the one images/qmtl builds "
+                "(scripts/images.sh; tag: Chart.yaml's appVersion), or any image with the qmtl package "
+                "plus aiokafka, confluent-kafka and neo4j. A service may override it with its own `image`.",
             ),
             "imageRegistry": string(
                 "A registry (host[:port][/path], e.g. registry.example.com/mirror) that replaces the registry part "

@@ -2,12 +2,16 @@
 # One set-up command: installs everything the test suite needs, at the versions pinned in
 # pyproject.toml, into .tools/ and .venv/ (both git-ignored). Idempotent: a second run takes seconds.
 #
-# Usage: scripts/setup.sh [--no-cluster] [--no-engines] [--no-scanners]
+# Usage: scripts/setup.sh [--no-cluster] [--no-engines] [--no-scanners] [--no-images] [--qmtl-source SRC]
 #   --no-cluster   skip the local control plane's binaries (etcd, kube-*, kwok); kubectl is still built
 #   --no-engines   do not call scripts/engines/install.sh
 #   --no-scanners  do not call scripts/scanners/install.sh (scripts/up.sh needs neither)
+#   --no-images    do not install the image tools (podman, runc, mmdebstrap)
+#   --qmtl-source SRC  QMTL for .tools/qmtl/venv: a git+URL@commit, a source tarball or a folder
+#                  (default: env QMTL_SOURCE, else pyproject.toml [tool.qmtl-stack.qmtl].source)
 # Environment:
 #   QMTL_BUILD_HELM=1  always build the pinned Helm versions, even if a `helm` on PATH is in range
+#   QMTL_SOURCE        as --qmtl-source
 #
 # Installs:
 #   .tools/bin/helm3, .tools/bin/helm4   Helm 3 and 4 built from helm.sh/helm/v3|v4 with upstream's ldflags
@@ -18,6 +22,10 @@
 #                                        coordinator (editable) with images/seamless-coordinator/requirements.lock
 #   .tools/crds/                         the ServiceMonitor CRD (prometheus-operator's Go module) and the
 #                                        HTTPRoute CRD (the Gateway API's Go module, sigs.k8s.io/gateway-api)
+#   .tools/qmtl/venv/                    QMTL (with images/qmtl/patches/) and images/qmtl/requirements.lock:
+#                                        the interpreter tests use to run QMTL's own code (env QMTL_PYTHON
+#                                        overrides it); its wheels are the qmtl image's (scripts/images.sh)
+#   podman, runc, mmdebstrap             Debian packages, when missing (scripts/images.sh; tests/images)
 # and runs, when present, scripts/engines/install.sh (real dependency servers) and
 # scripts/scanners/install.sh (checkov, kube-score, pss-check), owned by their own authors.
 set -euo pipefail
@@ -25,16 +33,26 @@ set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
+# shellcheck source=lib/qmtl.sh
+source "${QMTL_ROOT}/scripts/lib/qmtl.sh"
+
 WITH_CLUSTER=1
 WITH_ENGINES=1
 WITH_SCANNERS=1
-for arg in "$@"; do
-  case "${arg}" in
-    --no-cluster) WITH_CLUSTER=0 ;;
-    --no-engines) WITH_ENGINES=0 ;;
-    --no-scanners) WITH_SCANNERS=0 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
-    *) echo "usage: $0 [--no-cluster] [--no-engines] [--no-scanners]" >&2; exit 2 ;;
+WITH_IMAGES=1
+QMTL_SOURCE_ARG=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --no-cluster) WITH_CLUSTER=0; shift ;;
+    --no-engines) WITH_ENGINES=0; shift ;;
+    --no-scanners) WITH_SCANNERS=0; shift ;;
+    --no-images) WITH_IMAGES=0; shift ;;
+    --qmtl-source)
+      [[ -n ${2:-} ]] || die "--qmtl-source needs a git+URL@commit, a source tarball or a folder"
+      QMTL_SOURCE_ARG="$2"; shift 2 ;;
+    --qmtl-source=*) QMTL_SOURCE_ARG="${1#--qmtl-source=}"; shift ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    *) echo "usage: $0 [--no-cluster] [--no-engines] [--no-scanners] [--no-images] [--qmtl-source SRC]" >&2; exit 2 ;;
   esac
 done
 
@@ -45,9 +63,10 @@ note() { SUMMARY+=("$1"); }
 mkdir -p "${TOOLS_BIN}" "${TOOLS}/build"
 
 # --- prerequisites from Debian (only when missing) ----------------------------------------------
-apt_install() {
-  command -v apt-get >/dev/null 2>&1 || die "missing $*; no apt-get to install it"
-  [[ ${EUID} == 0 ]] || die "missing $*; run as root or install: apt-get install $*"
+apt_install() { # [--no-install-recommends] PACKAGE...
+  local names="${*/--no-install-recommends/}"; names="${names# }"
+  command -v apt-get >/dev/null 2>&1 || die "missing ${names}; no apt-get to install it"
+  [[ ${EUID} == 0 ]] || die "missing ${names}; run as root or install: apt-get install ${names}"
   log "apt-get install $*"
   if [[ ! -f "${STAMPS}/apt-updated" ]]; then
     apt-get update -qq && mkdir -p "${STAMPS}" && touch "${STAMPS}/apt-updated"
@@ -191,6 +210,39 @@ setup_crds() {
     sigs.k8s.io/gateway-api config/crd/standard/gateway.networking.k8s.io_httproutes.yaml crds-gateway-api
 }
 
+# --- QMTL on the host: .tools/qmtl/venv --------------------------------------------------------------------
+# The qmtl image's own wheels (scripts/lib/qmtl.sh): images/qmtl/requirements.lock from the wheelhouse and
+# QMTL's wheel built from its source with images/qmtl/patches/. QMTL goes in without its declared
+# dependencies, as in the image; pip check may then miss only the ones requirements.in leaves out.
+setup_qmtl_venv() {
+  local venv="${QMTL_CACHE}/venv" lock="${QMTL_IMAGE_DIR}/requirements.lock" wheels wheel key t0
+  qmtl_source "${QMTL_SOURCE_ARG}"
+  t0="$(now_s)"
+  wheels="$(lock_wheelhouse qmtl)"
+  wheel="$(qmtl_wheel)"
+  key="qmtl-venv@$(sha_of "${lock}")-$(basename "$(dirname "${wheel}")")-$("${PY}" -c 'import platform; print(platform.python_version())')"
+  if [[ -n ${QMTL_SRC_KEY} ]] && stamp_ok "${key}" && [[ -x ${venv}/bin/python ]]; then
+    note "qmtl venv: .tools/qmtl/venv (cached; QMTL from ${QMTL_SRC})"; return
+  fi
+  rm -rf "${venv}"
+  "${PY}" -m venv "${venv}"
+  "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check --no-input --no-index --no-deps \
+    --find-links "${wheels}" -r "${lock}" || die "installing images/qmtl/requirements.lock into ${venv} failed"
+  "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check --no-input --no-index --no-deps "${wheel}" \
+    || die "installing ${wheel} into ${venv} failed"
+  qmtl_pip_check "${venv}/bin/python"
+  stamp_set "${key}"
+  note "qmtl venv: .tools/qmtl/venv with QMTL from ${QMTL_SRC} ($(qmtl_patches | wc -l) patch(es)) and $(grep -c '==' "${lock}") pins in $(elapsed "${t0}") s"
+}
+
+# --- image tools: podman (with runc) and mmdebstrap, from Debian ------------------------------------------
+setup_image_tools() {
+  local missing=() cmd
+  for cmd in podman runc mmdebstrap; do command -v "${cmd}" >/dev/null 2>&1 || missing+=("${cmd}"); done
+  if [[ ${#missing[@]} -gt 0 ]]; then apt_install --no-install-recommends "${missing[@]}"; fi
+  note "image tools: $(podman --version), runc $(runc --version | sed -n 's/^runc version //p'), mmdebstrap $(mmdebstrap --version | sed 's/^mmdebstrap //')"
+}
+
 # --- run ----------------------------------------------------------------------------------------------
 t="$(now_s)"; setup_helm 3; setup_helm 4
 t_helm="$(elapsed "${t}")"
@@ -209,6 +261,10 @@ fi
 
 t="$(now_s)"; setup_venv; t_venv="$(elapsed "${t}")"
 setup_crds
+t="$(now_s)"
+setup_qmtl_venv
+[[ ${WITH_IMAGES} == 0 ]] || setup_image_tools
+t_qmtl="$(elapsed "${t}")"
 
 # Installers owned by other parts of the project: called when present and executable; a failure fails
 # set-up. engines: real dependency servers for tests/engines; scanners: checkov (own venv), kube-score,
@@ -229,4 +285,4 @@ t_others="$(elapsed "${t}")"
 
 echo "== setup summary (.tools/bin, .venv) =="
 printf '  %s\n' "${SUMMARY[@]}"
-echo "  times: helm ${t_helm} s, kube/cluster ${t_kube} s, venv ${t_venv} s, engines+scanners ${t_others} s; total $(elapsed "${T_START}") s"
+echo "  times: helm ${t_helm} s, kube/cluster ${t_kube} s, venv ${t_venv} s, qmtl venv+image tools ${t_qmtl} s, engines+scanners ${t_others} s; total $(elapsed "${T_START}") s"

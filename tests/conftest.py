@@ -16,8 +16,9 @@ from tests.harness.helm import ENV_VAR as HELM_ENV
 from tests.harness.paths import CACHE_ROOT
 from tests.harness.render import CACHE_ENV
 
-# Real dependency servers (tests/engines) as session fixtures for every test folder.
-pytest_plugins = ["tests.engines.fixtures"]
+# Real dependency servers (tests/engines) as session fixtures for every test folder; the images' build
+# output in the run's summary (tests/images).
+pytest_plugins = ["tests.engines.fixtures", "tests.images.summary"]
 
 _CREATED_CACHE: list[Path] = []
 

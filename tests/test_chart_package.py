@@ -110,7 +110,7 @@ def test_helm_package_contains_chart_files_only(tmp_path: Path) -> None:
         "LICENSE",
     }
     assert top <= allowed, f"unexpected files in the package: {sorted(top - allowed)}"
-    for forbidden in ("tests", "scripts", ".tools", ".venv", ".git", "schemas", "pyproject.toml"):
+    for forbidden in ("tests", "scripts", "images", ".tools", ".venv", ".git", "schemas", "pyproject.toml"):
         assert forbidden not in top
     assert "Chart.yaml" in top
     assert "templates" in top

@@ -103,6 +103,7 @@ HEALTH_PATHS = {
 }
 CONFIG_DIR = "/etc/qmtl"
 CONFIG_FILE = "/etc/qmtl/qmtl.yml"
+DATA_DIR = "/var/lib/qmtl"  # where a service keeps files: local-mode state, the gateway's working directory
 GATEWAY_DAGMANAGER_DIAL = "127.0.0.1:50051"
 
 

@@ -359,3 +359,71 @@ def test_forwarder_closes_a_connection_whose_upstream_is_down(forwarder_script: 
         code, err = _stop(proc)
     assert code == 0
     assert "unreachable" in err
+
+
+# ---------------------------------------------------------------------------------------------------
+# dagmanager readiness (the exec probe's command, rendered with dagmanager's HTTP port on a free port)
+
+
+class _Status(http.server.ThreadingHTTPServer):
+    """A stand-in for dagmanager's GET /status: answers `body` with `code` (QMTL answers 200 either way)."""
+
+    def __init__(self, port: int, code: int, body: bytes):
+        self.code, self.body, self.paths = code, body, []
+        super().__init__(("127.0.0.1", port), _StatusHandler)
+
+
+class _StatusHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        server: _Status = self.server  # type: ignore[assignment]
+        server.paths.append(self.path)
+        self.send_response(server.code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(server.body)))
+        self.end_headers()
+        self.wfile.write(server.body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _readiness_command(port: int) -> list[str]:
+    values = {**RENDERED, "global": {**RENDERED["global"], "ports": {"dagmanagerHttp": port}}}
+    spec = render(values).get("Deployment", "dagmanager")["spec"]["template"]["spec"]
+    main = next(c for c in spec["containers"] if c["name"] == "dagmanager")
+    command = list(main["readinessProbe"]["exec"]["command"])
+    assert command[0] == "python3"
+    return [sys.executable, *command[1:]]  # the image's python3 is a Python 3.11 like this one
+
+
+@pytest.mark.parametrize(
+    ("body", "ready"),
+    [
+        (b'{"status": "ok", "neo4j": "ok", "dagmanager": "running"}', True),
+        (b'{"status": "degraded", "neo4j": "error", "dagmanager": "running"}', False),
+        (b'{"status": "degraded", "neo4j": "unknown", "dagmanager": "running"}', False),
+        (b"not json", False),
+    ],
+    ids=["neo4j-ok", "neo4j-error", "neo4j-unknown", "not-json"],
+)
+def test_dagmanager_readiness_passes_only_when_status_says_neo4j_ok(body: bytes, ready: bool) -> None:
+    port = _free_port()
+    command = _readiness_command(port)
+    server = _Status(port, 200, body)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=30)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert server.paths == ["/status"]
+    assert (done.returncode == 0) is ready, done.stderr
+    if not ready and body.startswith(b"{"):
+        assert "neo4j is" in done.stderr  # the kubelet shows this in the pod's events
+
+
+def test_dagmanager_readiness_fails_when_nothing_answers() -> None:
+    done = subprocess.run(_readiness_command(_free_port()), env=_env(), capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0
+    assert "refused" in done.stderr.lower()

@@ -4,11 +4,13 @@ and working directory, security, resources, replicas/PDB/spread, the gateway's f
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from tests.core.common import (
     COMMANDS,
     CONFIG_DIR,
     CONFIG_FILE,
+    DATA_DIR,
     DEV,
     DEV_COORDINATOR,
     DEV_LOCAL,
@@ -24,7 +26,8 @@ from tests.core.common import (
 )
 from tests.harness import render_error, validate_k8s
 from tests.harness.k8s_schema import supported_kube_versions
-from tests.harness.objects import containers
+from tests.harness.objects import containers, qmtl_config
+from tests.harness.paths import CHART_DIR
 
 PROFILES = {"dev": DEV, "prod": PROD}
 WORKLOADS = (*SERVICES, "seamless-coordinator")
@@ -74,8 +77,16 @@ def test_commands_are_the_ones_that_work(profile: str) -> None:
         "--port",
         str(_port(values, "worldservice")),
     ]
-    # WorldService reads only ./qmtl.yml: it must run where the file is mounted
-    assert ws["workingDir"] == CONFIG_DIR
+    # WorldService reads only ./qmtl.yml and writes ./.risk_blobs: it runs in its writable data dir, where
+    # the assembled file is mounted read-only
+    assert ws["workingDir"] == DATA_DIR
+    config_file = next(m for m in ws["volumeMounts"] if m["mountPath"] == f"{DATA_DIR}/qmtl.yml")
+    assert config_file == {
+        "name": "qmtl-config",
+        "mountPath": f"{DATA_DIR}/qmtl.yml",
+        "subPath": CONFIG_FILE.rsplit("/", 1)[1],
+        "readOnly": True,
+    }
     # the coordinator has no command of the chart's: its image's own entrypoint, configured by env
     coordinator = container(
         pod_spec(render(_values(profile, "seamless-coordinator")), "seamless-coordinator"), "seamless-coordinator"
@@ -127,10 +138,44 @@ def test_ports_follow_a_changed_port_table() -> None:
 def test_probes_hit_the_endpoints_that_answer(profile: str, workload: str) -> None:
     main = container(pod_spec(render(_values(profile, workload)), workload), workload)
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        if workload == "dagmanager" and probe == "readinessProbe":
+            continue  # reads the /status JSON when Neo4j is configured: the tests below
         path = HEALTH_PATHS[workload]
         if workload == "seamless-coordinator" and probe != "readinessProbe":
             path = "/livez"  # alive without Redis: an outage makes it unready, never restarts it
         assert main[probe]["httpGet"] == {"path": path, "port": "http"}, probe
+
+
+def _dagmanager_uses_neo4j(rendered) -> bool:
+    """QMTL's dagmanager keeps its graph in memory when its config has no neo4j_dsn."""
+    return bool(qmtl_config(rendered)["dagmanager"].get("neo4j_dsn"))
+
+
+@pytest.mark.parametrize(("values", "label"), [(DEV, "dev"), (PROD, "prod")])
+def test_dagmanager_with_neo4j_is_ready_only_when_status_says_neo4j_ok(values: dict, label: str) -> None:
+    """/status answers 200 with "neo4j": "error" while Neo4j is down (QMTL_RUNTIME_FACTS.md), so the
+    readiness probe reads the JSON with the image's python3 (the command itself is run against a real
+    dagmanager in tests/images and against canned answers in tests/core/test_scripts.py)."""
+    rendered = render(values)
+    assert _dagmanager_uses_neo4j(rendered), label
+    main = container(pod_spec(rendered, "dagmanager"), "dagmanager")
+    readiness = main["readinessProbe"]
+    assert set(readiness) >= {"exec", "periodSeconds", "timeoutSeconds", "failureThreshold"}
+    assert "httpGet" not in readiness
+    command = readiness["exec"]["command"]
+    assert command[:4] == ["python3", "-I", "-S", "-c"]
+    assert f"http://127.0.0.1:{_port(values, 'dagmanagerHttp')}{HEALTH_PATHS['dagmanager']}" in command[4]
+    assert '"neo4j"' in command[4]
+    # the script's own HTTP timeout stays below the kubelet's
+    assert readiness["timeoutSeconds"] >= 3
+
+
+def test_dagmanager_in_memory_is_ready_when_status_answers() -> None:
+    """Without Neo4j (its in-memory graph) /status never says neo4j "ok": its answering is what counts."""
+    rendered = render(DEV_LOCAL)
+    assert not _dagmanager_uses_neo4j(rendered)
+    main = container(pod_spec(rendered, "dagmanager"), "dagmanager")
+    assert main["readinessProbe"]["httpGet"] == {"path": HEALTH_PATHS["dagmanager"], "port": "http"}
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -189,9 +234,10 @@ def test_writable_paths_are_emptydirs_exactly_where_qmtl_writes(values: dict, wo
     main = container(spec, workload)
     writable = {m["mountPath"]: m["name"] for m in main["volumeMounts"] if not m.get("readOnly")}
     expected = {"/tmp"}
-    # the sqlite file / saved in-memory graph of a local mode (no database dependency available)
-    if values is DEV_LOCAL:
-        expected.add("/var/lib/qmtl")
+    # the sqlite file / saved in-memory graph of a local mode (no database dependency available), and the
+    # working directory of gateway and worldservice, where QMTL writes ./.risk_blobs
+    if values is DEV_LOCAL or workload in ("gateway", "worldservice"):
+        expected.add(DATA_DIR)
     assert set(writable) == expected
     for name in writable.values():
         assert "emptyDir" in volumes[name], name
@@ -235,6 +281,21 @@ def test_dev_runs_one_replica_without_pdb_or_spread(workload: str) -> None:
     assert dep["spec"]["replicas"] == effective(DEV)["global"]["replicas"]["dev"][workload] == 1
     assert rendered.find("PodDisruptionBudget", workload) is None
     assert "topologySpreadConstraints" not in dep["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("service", ["gateway", "worldservice"])
+def test_service_works_in_its_writable_data_dir(profile: str, service: str) -> None:
+    """QMTL's gateway and worldservice write their risk-hub blob store to ./.risk_blobs: on the read-only
+    root it fails (PermissionError / read-only file system) and they run without it, so their working
+    directory is the data dir (an emptyDir)."""
+    spec = pod_spec(render(PROFILES[profile]), service)
+    main = container(spec, service)
+    assert main["workingDir"] == DATA_DIR
+    mount = next(m for m in main["volumeMounts"] if m["mountPath"] == DATA_DIR)
+    assert not mount.get("readOnly")
+    volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+    assert "emptyDir" in volume
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -285,6 +346,21 @@ def test_guard_defaults_and_url_in_the_rendered_pod(values: dict) -> None:
     )
     # the guard reads no config file: it needs no credentials
     assert not any("valueFrom" in e for e in guard["env"])
+
+
+def test_image_defaults_are_the_images_this_repository_builds() -> None:
+    """scripts/images.sh tags localhost/qmtl-stack/<images/NAME>:<Chart.yaml appVersion>; the defaults of
+    values.yaml name exactly those (the tag is written in values.yaml too: a subchart cannot read the
+    umbrella's appVersion)."""
+    app_version = str(yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())["appVersion"])
+    values = effective(DEV)
+    images = {
+        "qmtl": values["global"]["qmtlImage"],
+        "seamless-coordinator": values["seamless-coordinator"]["image"],
+    }
+    for name, image in images.items():
+        assert (image["repository"], str(image["tag"])) == (f"localhost/qmtl-stack/{name}", app_version), name
+    assert (CHART_DIR / "images" / "qmtl" / "Containerfile").is_file()
 
 
 def test_images_shared_default_override_and_digest() -> None:

@@ -7,12 +7,16 @@ Every QMTL pod:
     umbrella's ConfigMap "qmtl-config" and this service's own Secret-provided credentials;
   - init container "coordinator-guard" (prod only, no switch): waits for {coordinator_url}/healthz
     with bounded retries, then fails the pod visibly; used by services that depend on the coordinator;
-  - mounts /etc/qmtl read-only in the main container (worldservice uses it as its working directory);
-  - writes only to /tmp (emptyDir) and, when it runs in a local mode (sqlite / in-memory graph), to its
-    data dir (qmtl.dataDir, emptyDir). Its root filesystem is read-only.
+  - mounts /etc/qmtl read-only in the main container (worldservice also gets the file itself in its
+    data dir, its working directory, since it reads only ./qmtl.yml);
+  - writes only to /tmp (emptyDir) and, when it runs in a local mode (sqlite / in-memory graph) or
+    runs in its data dir ("workInDataDir"), to its data dir (qmtl.dataDir, emptyDir). Its root
+    filesystem is read-only.
 
 Call the helpers with (dict "ctx" $ "service" "gateway" "image" <image ref> "pullPolicy" <policy>
-"guard" true|false).
+"guard" true|false ["workInDataDir" true]). "workInDataDir": the service writes files relative to its
+working directory (QMTL's gateway: ./.risk_blobs), so its pod always gets the data dir and the
+container sets workingDir to it.
 */}}
 
 {{- define "qmtl.configMapName" -}}qmtl-config{{- end -}}
@@ -104,7 +108,7 @@ Call the helpers with (dict "ctx" $ "service" "gateway" "image" <image ref> "pul
 {{- end -}}
 
 {{/* volumes for the config template (ConfigMap), the assembled file (in-memory emptyDir), /tmp and,
-     in a local mode, the data dir. (dict "ctx" $ "service" "gateway") */}}
+     in a local mode or with workInDataDir, the data dir. (dict "ctx" $ "service" "gateway") */}}
 {{- define "qmtl.pod.configVolumes" -}}
 - name: qmtl-config-template
   configMap:
@@ -119,7 +123,7 @@ Call the helpers with (dict "ctx" $ "service" "gateway" "image" <image ref> "pul
     sizeLimit: 256Mi
 {{- if .service }}
 {{- $view := dict }}{{- include "qmtl.config.forService.into" (dict "global" .ctx.Values.global "service" .service "into" $view) }}
-{{- if $view.local }}
+{{- if or $view.local .workInDataDir }}
 - name: data
   emptyDir:
     sizeLimit: 1Gi
@@ -128,7 +132,7 @@ Call the helpers with (dict "ctx" $ "service" "gateway" "image" <image ref> "pul
 {{- end -}}
 
 {{/* main container's mounts: the assembled config, /tmp and the data dir when the service runs in a
-     local mode. (dict "ctx" $ "service" "gateway") */}}
+     local mode or with workInDataDir. (dict "ctx" $ "service" "gateway") */}}
 {{- define "qmtl.pod.configMount" -}}
 - name: qmtl-config
   mountPath: {{ include "qmtl.configDir" . }}
@@ -137,7 +141,7 @@ Call the helpers with (dict "ctx" $ "service" "gateway" "image" <image ref> "pul
   mountPath: /tmp
 {{- if .service }}
 {{- $view := dict }}{{- include "qmtl.config.forService.into" (dict "global" .ctx.Values.global "service" .service "into" $view) }}
-{{- if $view.local }}
+{{- if or $view.local .workInDataDir }}
 - name: data
   mountPath: {{ include "qmtl.dataDir" . }}
 {{- end }}

@@ -1,6 +1,6 @@
 {{/*
-Scripts run in QMTL pods with the QMTL image's own python3 (QMTL images are built from
-python:3.11-slim and have no curl): the config assembler and the coordinator guard (init containers)
+Scripts run in QMTL pods with the QMTL image's own python3 (QMTL images, images/qmtl's included,
+have no curl): the config assembler and the coordinator guard (init containers)
 and the gateway's TCP forwarder (sidecar). Standard library only. The umbrella ships them in ConfigMap
 "qmtl-config"; the text of each is part of the checksum of the pods that run it
 (qmtl.config.consumers). Tests extract them from the rendered ConfigMap and run them for real.
