@@ -170,17 +170,26 @@ namespaces_confirmed() { # NET MNT
   return 1
 }
 
+# namespaces_ours NET MNT: the recorded namespaces are alive and this cluster's: the holder still anchors
+# them, or (the holder gone) some process in them still has this cluster's mounts.
+namespaces_ours() {
+  local h; h="$(holder_pid)"
+  if [[ -n ${h} && "$(readlink "/proc/${h}/ns/net" 2>/dev/null)" == "$1" ]]; then return 0; fi
+  namespaces_confirmed "$1" "$2"
+}
+
+# kill_namespace_members: KILL every process in the cluster's namespaces but the holder, checking before
+# each round that the numbers still name this cluster's namespaces (the holder, stopped last, keeps them).
 kill_namespace_members() {
-  local f="${RUN}/namespaces" net mnt p ns victims=() tries=0
+  local f="${RUN}/namespaces" net mnt p ns victims=() tries=0 h
+  local -A seen=()
   [[ -f ${f} ]] || return 0
   read -r net mnt <"${f}"
-  if ! namespaces_confirmed "${net}" "${mnt}"; then
-    log "the recorded namespaces (${net} ${mnt}) hold none of this cluster's mounts any more: nothing to stop there"
-    return 0
-  fi
-  while :; do
+  h="$(holder_pid)"
+  while namespaces_ours "${net}" "${mnt}"; do
     victims=()
     for p in /proc/[0-9]*; do
+      [[ ${p#/proc/} != "${h}" ]] || continue
       ns="$(readlink "${p}/ns/net" 2>/dev/null)" || continue
       if [[ ${ns} == "${net}" || "$(readlink "${p}/ns/mnt" 2>/dev/null)" == "${mnt}" ]]; then
         victims+=("${p#/proc/}")
@@ -188,10 +197,11 @@ kill_namespace_members() {
     done
     [[ ${#victims[@]} -gt 0 ]] || break
     kill -KILL "${victims[@]}" 2>/dev/null || true
+    for p in "${victims[@]}"; do seen[${p}]=1; done
     (( ++tries < 50 )) || { log "processes survive in the cluster's namespaces: ${victims[*]}"; break; }
     sleep 0.1
   done
-  STOPPED=$(( STOPPED + ${#victims[@]} ))
+  STOPPED=$(( STOPPED + ${#seen[@]} ))
 }
 
 # ctr_node ARGS...: ctr against the real node's containerd, namespace k8s.io.
@@ -872,6 +882,7 @@ NETNS=/proc/$(holder_pid)/ns/net
 CONTAINERD_SOCKET=${CONTAINERD_SOCK}
 IMAGE_STORE=${STORE}/containerd
 CGROUP_ROOT=${CGROUP_ROOT}
+INSTANCE=${INSTANCE}
 LOGS=${LOGS}
 EOF
 }

@@ -13,7 +13,7 @@ import pytest
 
 from tests.cluster.node import NodeCluster, Probe, cluster_info, local_cluster
 
-pytestmark = pytest.mark.node
+pytestmark = [pytest.mark.smoke, pytest.mark.node]
 
 
 def converge(probe: Callable[[], Probe], want: Callable[[Probe], bool], what: str, timeout: float = 30) -> Probe:

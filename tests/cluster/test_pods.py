@@ -16,7 +16,7 @@ import pytest
 from tests.cluster.node import TEST_UID, NodeCluster
 from tests.harness.paths import TOOLS_BIN
 
-pytestmark = pytest.mark.node
+pytestmark = [pytest.mark.smoke, pytest.mark.node]
 
 
 @pytest.fixture(scope="module")
