@@ -64,7 +64,7 @@ CLUSTER_DOMAIN="cluster.local"
 
 CONTAINERD_SOCK="${DIR}/containerd/containerd.sock"
 CGROUP_ROOT="/${INSTANCE}"
-CONTROL_PLANE=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+CONTROL_PLANE=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok local-volumes)
 NODE_PROCS=(containerd kubelet kube-proxy kube-router)
 
 # --- processes ------------------------------------------------------------------------------------------
@@ -226,7 +226,7 @@ do_stop() {
   fi
   stop_group containerd
   # clients of the API, then the API, then its store, then the bridge to the host
-  stop_group kwok kube-scheduler kube-controller-manager
+  stop_group kwok kube-scheduler kube-controller-manager local-volumes
   stop_group kube-apiserver
   stop_group etcd
   stop_group nsforward
@@ -314,6 +314,8 @@ subjectAltName=IP:127.0.0.1,IP:${NODE_IP},IP:${SERVICE_IP},DNS:localhost,DNS:kub
   leaf scheduler "/CN=system:kube-scheduler" "${client}"
   # kwok writes node and pod status for every node it manages: cluster-admin like a node agent fleet
   leaf kwok "/O=system:masters/CN=system:kwok" "${client}"
+  # the storage provisioner, bound in scripts/cluster/bootstrap.yaml
+  leaf local-volumes "/CN=system:qmtl-local-volumes" "${client}"
   if [[ ${MODE} == node ]]; then
     # the kubelet's identity for the Node authorizer and NodeRestriction, and its serving certificate,
     # which the API server verifies (--kubelet-certificate-authority)
@@ -746,6 +748,7 @@ do_start() {
   write_kubeconfig "${DIR}/controller-manager.kubeconfig" controller-manager "${inner}"
   write_kubeconfig "${DIR}/scheduler.kubeconfig" scheduler "${inner}"
   write_kubeconfig "${DIR}/kwok.kubeconfig" kwok "${inner}"
+  write_kubeconfig "${DIR}/local-volumes.kubeconfig" local-volumes "${inner}"
   if [[ ${MODE} == node ]]; then
     write_kubeconfig "${DIR}/kubelet.kubeconfig" kubelet "${inner}"
     write_kubeconfig "${DIR}/kube-proxy.kubeconfig" kube-proxy "${inner}"
@@ -799,7 +802,6 @@ do_start() {
     --use-service-account-credentials=true \
     --service-account-private-key-file="${PKI}/sa.key" --root-ca-file="${PKI}/ca.crt" \
     --cluster-signing-cert-file="${PKI}/ca.crt" --cluster-signing-key-file="${PKI}/ca.key" \
-    --enable-hostpath-provisioner=true \
     --kube-api-qps=100 --kube-api-burst=200 \
     --profiling=false
   launch kube-scheduler "${TOOLS_BIN}/kube-scheduler" \
@@ -814,6 +816,7 @@ do_start() {
     --cidr="${KWOK_POD_CIDR}" --node-ip="${KWOK_NODE_IP}" --node-lease-duration-seconds=40
 
   "${KCTL}" "${k[@]}" apply -f "${QMTL_ROOT}/scripts/cluster/bootstrap.yaml" >/dev/null
+  launch local-volumes "${TOOLS_BIN}/local-volumes" -kubeconfig "${DIR}/local-volumes.kubeconfig" -root "${DIR}/volumes"
   nodes_manifest "${n}" | "${KCTL}" "${k[@]}" apply -f - >/dev/null
   all="${CONTROL_PLANE[*]} nsforward"
   if [[ ${MODE} == node ]]; then

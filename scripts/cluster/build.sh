@@ -4,8 +4,9 @@
 # the same pins is a no-op (stamps).
 #
 # Usage: scripts/cluster/build.sh [TARGET]...   (default: kube etcd kwok node)
-#   kube         kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kube-proxy:
-#                one `go build` of the wrapper module kube/, so the packages they share compile once
+#   kube         kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kube-proxy and
+#                the cluster's storage provisioner local-volumes (kube/local-volumes, client-go): one
+#                `go build` of the wrapper module kube/, so the packages they share compile once
 #   kubectl      kubectl alone (for a cluster of your own; a no-op when `kube` is built)
 #   etcd         etcd (wrapper module etcd/)        kwok: sigs.k8s.io/kwok/cmd/kwok
 #   kind         sigs.k8s.io/kind
@@ -70,17 +71,20 @@ install_bins() {
   rm -rf "${dir}"
 }
 
-KUBE_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
+KUBE_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy local-volumes)
 
 kube_key() {
   "${HERE}/sync-modules.sh" --check || die "scripts/cluster/kube/go.mod is out of sync with pyproject.toml"
-  echo "kube@${KUBE}-$(sha_of "${HERE}/kube/go.mod" "${HERE}/kube/go.sum")"
+  echo "kube@${KUBE}-$(sha_of "${HERE}/kube/go.mod" "${HERE}/kube/go.sum" "${HERE}/kube/local-volumes/main.go")"
 }
 
-# go_build_kube BIN...: one `go build` of k8s.io/kubernetes/cmd/BIN... into .tools/bin, version-stamped.
+# go_build_kube BIN...: one `go build` of k8s.io/kubernetes/cmd/BIN... (or ./BIN, the module's own
+# commands) into .tools/bin, version-stamped.
 go_build_kube() {
   local pkgs=() b ldflags
-  for b in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/${b}"); done
+  for b in "$@"; do
+    if [[ -d "${HERE}/kube/${b}" ]]; then pkgs+=("./${b}"); else pkgs+=("k8s.io/kubernetes/cmd/${b}"); fi
+  done
   ldflags="$(kube_ldflags)"
   local out_dir="${TOOLS}/build/kube-out"
   rm -rf "${out_dir}"; mkdir -p "${out_dir}"

@@ -11,6 +11,8 @@
 //	netcheck self                           print, as JSON, who the process runs as (ids, capabilities,
 //	                                        no_new_privs, seccomp mode), whether / and /tmp are writable,
 //	                                        and the nameservers and search path of /etc/resolv.conf
+//	netcheck write FILE TEXT                write TEXT to FILE (a volume's, since / is read-only)
+//	netcheck read FILE                      print FILE
 //	netcheck sleep                          wait for SIGTERM
 //
 // Exit status: 0 ok, 1 usage or other error, 2 timed out, 3 refused or unreachable, 4 name not resolved
@@ -314,7 +316,7 @@ func main() {
 	log.SetFlags(0)
 	log.SetOutput(os.Stdout)
 	if len(os.Args) < 2 {
-		finish(exitError, "usage: netcheck serve|get|connect|dns|self|sleep ...")
+		finish(exitError, "usage: netcheck serve|get|connect|dns|self|write|read|sleep ...")
 	}
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
 	case "serve":
@@ -327,11 +329,29 @@ func main() {
 		dns(args)
 	case "self":
 		self()
+	case "write":
+		if len(args) != 2 {
+			finish(exitError, "usage: netcheck write FILE TEXT")
+		}
+		if err := os.WriteFile(args[0], []byte(args[1]), 0o644); err != nil {
+			finish(exitError, "%v", err)
+		}
+		finish(exitOK, "wrote %d bytes to %s", len(args[1]), args[0])
+	case "read":
+		if len(args) != 1 {
+			finish(exitError, "usage: netcheck read FILE")
+		}
+		data, err := os.ReadFile(args[0])
+		if err != nil {
+			finish(exitError, "%v", err)
+		}
+		fmt.Println(string(data))
+		finish(exitOK, "read %d bytes from %s", len(data), args[0])
 	case "sleep":
 		stop := make(chan os.Signal, 1)
 		signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 		<-stop
 	default:
-		finish(exitError, "unknown command %q (serve|get|connect|dns|self|sleep)", cmd)
+		finish(exitError, "unknown command %q (serve|get|connect|dns|self|write|read|sleep)", cmd)
 	}
 }
