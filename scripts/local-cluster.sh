@@ -605,6 +605,9 @@ kubelet_config() {
   # An empty resolvConf: pods get the cluster DNS and search path only, never the host's resolvers.
   # imageGCHighThresholdPercent 100: no image GC (imported images cannot be pulled back).
   # oomScoreAdj 0: the kubelet's default -999 needs CAP_SYS_RESOURCE.
+  # evictionHard: the kubelet does see the disk (node and image filesystem stats work here), but its
+  # default thresholds (10% / 15% free) would put a node on a shared, busy 250 GB disk under DiskPressure
+  # (tainted, pods evicted) with tens of GB still free; 2 GiB free still protects the machine.
   cat >"${DIR}/kubelet/config.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -637,6 +640,12 @@ authorization:
   mode: Webhook
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
+evictionHard:
+  memory.available: 100Mi
+  nodefs.available: 2Gi
+  nodefs.inodesFree: 5%
+  imagefs.available: 2Gi
+  imagefs.inodesFree: 5%
 maxPods: 110
 registerNode: true
 EOF
