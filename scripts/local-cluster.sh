@@ -32,7 +32,7 @@ set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-usage() { sed -n '7,24p' "$0" >&2; exit 2; }
+usage() { sed -n '7,22p' "$0" >&2; exit 2; }
 
 DIR="${TOOLS}/cluster"                 # one run: wiped by every start
 STORE="${TOOLS}/cluster-store"         # kept across runs: the real node's containerd root (images)
@@ -122,9 +122,9 @@ stop_group() {
     [[ -n ${pid} ]] && { kill -TERM "${pid}" 2>/dev/null || true; pids+=("${name}:${pid}"); }
   done
   while (( waited < 150 )); do
-    local alive=0
-    for p in "${pids[@]}"; do alive "${p#*:}" && alive=1; done
-    [[ ${alive} == 1 ]] || break
+    local any=0
+    for p in "${pids[@]}"; do alive "${p#*:}" && any=1; done
+    [[ ${any} == 1 ]] || break
     sleep 0.1; waited=$(( waited + 1 ))
   done
   for p in "${pids[@]}"; do
@@ -158,46 +158,53 @@ kill_cgroups() {
 }
 
 # Namespace identities ("net:[N]" and "mnt:[N]") are recorded at start, so processes left in them after
-# a crash (the holder gone) are still found. The kernel reuses the numbers of freed namespaces, so the
-# record counts only while a process in that mount namespace still has this cluster's tmpfs mounts.
-namespaces_confirmed() { # NET MNT
-  local p
-  for p in /proc/[0-9]*; do
-    [[ "$(readlink "${p}/ns/mnt" 2>/dev/null)" == "$2" ]] || continue
-    [[ "$(readlink "${p}/ns/net" 2>/dev/null)" == "$1" ]] || continue
-    grep -qF " tmpfs ${INSTANCE} " "${p}/mountinfo" 2>/dev/null && return 0
-  done
-  return 1
+# a crash (the holder gone) are still found. The kernel hands a freed namespace's number to the next new
+# namespace at once, so the record counts only while the holder, or a process with this cluster's tmpfs
+# mounts, is still in them.
+#
+# ns_members NET MNT: "PID" for each live process (not the holder) in either namespace, "PID ours" for
+# one proving the namespaces are this cluster's (it has the cluster's mounts). One scan of /proc.
+ns_members() {
+  "${QMTL_PY}" - "$1" "$2" "$(holder_pid)" " tmpfs ${INSTANCE} " <<'PYEOF'
+import os, sys
+net, mnt, holder, marker = sys.argv[1:5]
+for pid in os.listdir("/proc"):
+    if not pid.isdigit() or pid == holder:
+        continue
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+        in_net = os.readlink(f"/proc/{pid}/ns/net") == net
+        in_mnt = os.readlink(f"/proc/{pid}/ns/mnt") == mnt
+        if not (in_net or in_mnt):
+            continue
+        with open(f"/proc/{pid}/mountinfo") as mounts:
+            ours = in_net and in_mnt and marker in mounts.read()
+    except OSError:
+        continue  # gone meanwhile
+    print(pid, "ours" if ours else "")
+PYEOF
 }
 
-# namespaces_ours NET MNT: the recorded namespaces are alive and this cluster's: the holder still anchors
-# them, or (the holder gone) some process in them still has this cluster's mounts.
-namespaces_ours() {
-  local h; h="$(holder_pid)"
-  if [[ -n ${h} && "$(readlink "/proc/${h}/ns/net" 2>/dev/null)" == "$1" ]]; then return 0; fi
-  namespaces_confirmed "$1" "$2"
-}
-
-# kill_namespace_members: KILL every process in the cluster's namespaces but the holder, checking before
-# each round that the numbers still name this cluster's namespaces (the holder, stopped last, keeps them).
+# kill_namespace_members: KILL every process in the cluster's namespaces but the holder (stopped last: it
+# keeps the numbers this cluster's), checking before each round that they still are.
 kill_namespace_members() {
-  local f="${RUN}/namespaces" net mnt p ns victims=() tries=0 h
+  local f="${RUN}/namespaces" net mnt members h tries=0 pid flag victims
   local -A seen=()
   [[ -f ${f} ]] || return 0
   read -r net mnt <"${f}"
-  h="$(holder_pid)"
-  while namespaces_ours "${net}" "${mnt}"; do
+  while :; do
+    members="$(ns_members "${net}" "${mnt}")"
+    [[ -n ${members} ]] || break
+    h="$(holder_pid)"
+    if ! [[ -n ${h} && "$(readlink "/proc/${h}/ns/net" 2>/dev/null)" == "${net}" ]] && [[ ${members} != *ours* ]]; then
+      log "the recorded namespaces (${net} ${mnt}) are no longer this cluster's: nothing to stop there"
+      break
+    fi
     victims=()
-    for p in /proc/[0-9]*; do
-      [[ ${p#/proc/} != "${h}" ]] || continue
-      ns="$(readlink "${p}/ns/net" 2>/dev/null)" || continue
-      if [[ ${ns} == "${net}" || "$(readlink "${p}/ns/mnt" 2>/dev/null)" == "${mnt}" ]]; then
-        victims+=("${p#/proc/}")
-      fi
-    done
-    [[ ${#victims[@]} -gt 0 ]] || break
+    while read -r pid flag; do victims+=("${pid}"); seen[${pid}]=1; done <<<"${members}"
     kill -KILL "${victims[@]}" 2>/dev/null || true
-    for p in "${victims[@]}"; do seen[${p}]=1; done
     (( ++tries < 50 )) || { log "processes survive in the cluster's namespaces: ${victims[*]}"; break; }
     sleep 0.1
   done
