@@ -175,3 +175,50 @@ def test_network_policies_are_enforced(real_node: NodeCluster) -> None:
     real_node.kubectl("delete", "networkpolicy", "-n", ns, "default-deny", "allow-clients")
     for who, probe in clients.items():
         converge(probe, lambda r: r.outcome == "ok", f"{who} once the policies are gone")
+
+
+def test_egress_policies_and_the_charts_dns_rule(real_node: NodeCluster) -> None:
+    """The chart's shape (templates/networkpolicies.yaml): default-deny both ways, then egress to the cluster
+    DNS by namespace kube-system and pod label k8s-app=kube-dns on port 53 (values.yaml
+    global.networkPolicy.dns). DNS must still answer; any other egress is denied."""
+    ns = real_node.namespace("node-egress")
+    real_node.apply(
+        ns,
+        real_node.netcheck_pod("server", ["serve"], {"app": "server"}),
+        real_node.netcheck_pod("client", ["sleep"], {"role": "client"}),
+        real_node.service("server", {"app": "server"}),
+    )
+    real_node.wait_ready(ns, "server", "client")
+    real_node.wait_endpoints(ns, "server", 1)
+    http = lambda: real_node.probe(ns, "client", "get", "-timeout", "3s", f"http://server.{ns}.svc.cluster.local/")  # noqa: E731
+    dns = lambda: real_node.probe(ns, "client", "dns", f"server.{ns}.svc.cluster.local")  # noqa: E731
+    converge(http, lambda r: r.outcome == "ok", "HTTP before any policy")
+
+    deny_all = network_policy("default-deny", {}, None)
+    deny_all["spec"]["policyTypes"] = ["Ingress", "Egress"]
+    allow_dns = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "allow-dns"},
+        "spec": {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {
+                    "to": [
+                        {
+                            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                        }
+                    ],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                }
+            ],
+        },
+    }
+    real_node.apply(ns, deny_all)
+    converge(dns, lambda r: r.denied, "DNS under default-deny egress")
+    real_node.apply(ns, allow_dns)
+    converge(dns, lambda r: r.outcome == "ok", "DNS with the chart's DNS egress rule")
+    denied = http()
+    assert denied.denied, f"egress other than DNS must stay denied: {denied}"
