@@ -74,6 +74,7 @@ pid_of() {
   local f="${RUN}/$1.pid" pid exe running
   [[ -f ${f} ]] || return 0
   read -r pid exe <"${f}" || true
+  [[ -n ${exe} ]] || exe="${TOOLS_BIN}/$1"   # a pid file of the script before the real node: "PID" only
   [[ -n ${pid} ]] && alive "${pid}" || return 0
   running="$(readlink "/proc/${pid}/exe" 2>/dev/null)" || return 0
   if [[ ${running} == "${exe}" || ${running} == "${exe} (deleted)" ]]; then echo "${pid}"; fi
