@@ -32,7 +32,7 @@ set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-usage() { sed -n '7,22p' "$0" >&2; exit 2; }
+usage() { sed -n '7,22s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 
 DIR="${TOOLS}/cluster"                 # one run: wiped by every start
 STORE="${TOOLS}/cluster-store"         # kept across runs: the real node's containerd root (images)
@@ -898,7 +898,7 @@ CLUSTER_CIDR=${CLUSTER_CIDR}
 SERVICE_CIDR=${SERVICE_CIDR}
 DNS_IP=${DNS_IP}
 CLUSTER_DOMAIN=${CLUSTER_DOMAIN}
-NETNS=/proc/$(holder_pid)/ns/net
+NETNS=$(h="$(holder_pid)"; [[ -z ${h} ]] || echo "/proc/${h}/ns/net")
 CONTAINERD_SOCKET=${CONTAINERD_SOCK}
 IMAGE_STORE=${STORE}/containerd
 CGROUP_ROOT=${CGROUP_ROOT}
