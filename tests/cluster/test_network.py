@@ -222,3 +222,15 @@ def test_egress_policies_and_the_charts_dns_rule(real_node: NodeCluster) -> None
     converge(dns, lambda r: r.outcome == "ok", "DNS with the chart's DNS egress rule")
     denied = http()
     assert denied.denied, f"egress other than DNS must stay denied: {denied}"
+
+
+def test_every_component_writes_the_same_iptables_backend(real_node: NodeCluster, backends) -> None:
+    """kube-proxy (KUBE-SERVICES), kube-router (KUBE-ROUTER-*), the kubelet (KUBE-KUBELET-CANARY) and the
+    CNI portmap plugin all use iptables' nft backend inside the cluster's namespace; nothing is in the
+    legacy tables there, and nothing of the cluster is in the host's."""
+    nft = subprocess_run_in_namespace("iptables-nft-save")
+    for chain in ("KUBE-SERVICES", "KUBE-ROUTER-FORWARD", "KUBE-KUBELET-CANARY"):
+        assert f":{chain} " in nft, f"{chain} missing from the nft backend"
+    legacy = subprocess_run_in_namespace("iptables-legacy-save")
+    assert "-A " not in legacy, legacy
+    assert ":KUBE" not in legacy, legacy
