@@ -597,6 +597,10 @@ start_containerd() {
 # it exists). cpuset needs its CPUs and memory nodes copied from the parent before anything can join.
 make_cgroup_root() {
   local h d
+  if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+    mkdir -p "/sys/fs/cgroup${CGROUP_ROOT}"   # a pure cgroup v2 machine (not verified here: this one is v1)
+    return
+  fi
   for h in /sys/fs/cgroup/*/; do
     [[ -f ${h}cgroup.procs ]] || continue
     d="${h%/}${CGROUP_ROOT}"
