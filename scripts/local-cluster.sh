@@ -586,6 +586,10 @@ start_containerd() {
   fi
   rm -f "${STORE}/clean-stop"
   launch containerd "$(command -v containerd)" --config "${DIR}/containerd/config.toml"
+}
+
+# import_cluster_images: the cluster's own images (pause, CoreDNS, netcheck) into the node's store.
+import_cluster_images() {
   ALIVE=containerd wait_for 30 "containerd" ctr_node version
   local f
   for f in "${IMAGES_DIR}"/*.tar; do
@@ -811,6 +815,7 @@ do_start() {
     --profiling=false
   launch_host nsforward "${TOOLS_BIN}/nsforward" -listen "127.0.0.1:${API_PORT}" \
     -netns "/proc/$(holder_pid)/ns/net" -connect "127.0.0.1:${INNER_API_PORT}"
+  [[ ${MODE} != node ]] || import_cluster_images
   ALIVE="etcd kube-apiserver nsforward" wait_for 90 "kube-apiserver /readyz" "${KCTL}" "${k[@]}" get --raw /readyz
   log "$(elapsed "${T0}") s: kube-apiserver ready (host 127.0.0.1:${API_PORT} -> namespace ${NODE_IP}:${INNER_API_PORT})"
 
