@@ -41,7 +41,7 @@ while [[ $# -gt 0 ]]; do
     --helm)
       [[ ${2:-} == helm3 || ${2:-} == helm4 ]] || { echo "--helm takes helm3 or helm4" >&2; exit 2; }
       HELMS=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     --) shift; PYTEST_ARGS+=("$@"); break ;;
     *) PYTEST_ARGS+=("$1"); shift ;;
   esac
