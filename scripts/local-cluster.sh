@@ -101,7 +101,7 @@ in_ns() {
 # launch_host NAME EXE ARGS...: start EXE on the host, detached, logging to LOGS/NAME.log.
 launch_host() {
   local name="$1" exe="$2"; shift 2
-  setsid "${exe}" "$@" >"${LOGS}/${name}.log" 2>&1 </dev/null &
+  setsid "${exe}" "$@" >"${LOGS}/${name}.log" 2>&1 </dev/null 9>&- &
   echo "$! $(readlink -f "${exe}")" >"${RUN}/${name}.pid"
 }
 
@@ -111,7 +111,7 @@ launch() {
   local h; h="$(holder_pid)"
   # nsenter execs EXE (no fork), so $! is EXE's pid once it runs
   PATH="${DIR}/node/bin:${PATH}" setsid nsenter --target "${h}" --net --mount -- "${exe}" "$@" \
-    >"${LOGS}/${name}.log" 2>&1 </dev/null &
+    >"${LOGS}/${name}.log" 2>&1 </dev/null 9>&- &
   echo "$! $(readlink -f "${exe}")" >"${RUN}/${name}.pid"
 }
 
@@ -447,7 +447,7 @@ KERNEL_TUNABLES=(vm/overcommit_memory=1 vm/panic_on_oom=0 kernel/panic=10 kernel
   kernel/keys/root_maxkeys=1000000 kernel/keys/root_maxbytes=25000000)
 
 make_namespaces() {
-  setsid unshare --net --mount --propagation private -- sleep infinity </dev/null >/dev/null 2>&1 &
+  setsid unshare --net --mount --propagation private -- sleep infinity </dev/null >/dev/null 2>&1 9>&- &
   echo "$! $(readlink -f "$(command -v sleep)")" >"${RUN}/netns-holder.pid"
   local h tries=0
   # unshare execs sleep once the namespaces exist
@@ -916,6 +916,14 @@ LOGS=${LOGS}
 EOF
 }
 
+# One start/stop at a time per checkout (fd 9, waiting up to a minute; the processes a start launches do
+# not inherit it).
+lock() {
+  mkdir -p "${TOOLS}"
+  exec 9>"${TOOLS}/cluster.lock"
+  flock -w 60 9 || die "another scripts/local-cluster.sh start/stop/restart/reset has been running in this checkout for a minute"
+}
+
 [[ $# -ge 1 ]] || usage
 cmd="$1"; shift
 MODE=node
@@ -929,8 +937,8 @@ case "${cmd}" in
       *) usage ;;
     esac
     [[ $# == 0 ]] || usage
-    do_start ;;
-  stop) [[ $# == 0 ]] || usage; do_stop ;;
+    lock; do_start ;;
+  stop) [[ $# == 0 ]] || usage; lock; do_stop ;;
   status) [[ $# == 0 ]] || usage; do_status ;;
   kubeconfig) [[ -f ${KUBECONFIG_FILE} ]] || die "no cluster started yet: $0 start"; echo "${KUBECONFIG_FILE}" ;;
   import) [[ $# == 1 ]] || usage; do_import "$1" ;;
@@ -940,6 +948,6 @@ case "${cmd}" in
     exec nsenter --target "${h}" --net -- "$@" ;;
   ctr) [[ -n "$(pid_of containerd)" ]] || die "the real node is not running: $0 start"; ctr_node "$@" ;;
   info) [[ $# == 0 ]] || usage; do_info ;;
-  reset) [[ $# == 0 ]] || usage; do_stop; rm -rf --one-file-system "${DIR}" "${STORE}"; log "removed ${DIR} and ${STORE}" ;;
+  reset) [[ $# == 0 ]] || usage; lock; do_stop; rm -rf --one-file-system "${DIR}" "${STORE}"; log "removed ${DIR} and ${STORE}" ;;
   *) usage ;;
 esac
