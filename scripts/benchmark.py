@@ -14,7 +14,9 @@ For each Helm binary:
     real servers; target: under 2 minutes per Helm version once the suite has 500+ tests), and the
     wall time of the tests against real servers (engines) on their own;
   - when a cluster is configured (KUBECONFIG): dev install-to-ready time and the smoke suite's wall
-    time (scripts/test.sh's smoke phase records them in .cache/smoke-timings.json).
+    time (scripts/test.sh's smoke phase records them in .cache/smoke-timings.json);
+  - the local cluster's start (control plane, real node Ready, CoreDNS Ready), restart and stop times
+    (scripts/test.sh's node-lifecycle phase records them in .cache/cluster-timings.json).
 
 --coordinator prints the Seamless coordinator's figures instead (it needs the engines: redis-server, and
 QuestDB unless --no-questdb): claim+complete cycles per second and p50/p99 latency (per cycle and per
@@ -106,6 +108,15 @@ def report_smoke() -> None:
         print("\n== smoke (last run): " + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(data.items())))
     else:
         print("\n== smoke: no timings recorded yet (run scripts/test.sh, which runs the smoke suite)")
+
+
+def report_cluster() -> None:
+    timings = REPO / ".cache" / "cluster-timings.json"
+    if timings.exists():
+        data = json.loads(timings.read_text())
+        print("\n== local cluster (last run): " + ", ".join(f"{k} {v:.1f} s" for k, v in data.items()))
+    else:
+        print("\n== local cluster: no timings recorded yet (scripts/test.sh's node-lifecycle phase records them)")
 
 
 # ------------------------------------------------------------------------------------------------ coordinator
@@ -309,6 +320,7 @@ def main() -> int:
             bench_suite(helm, "render-test suite", "not smoke and not engines")
         bench_suite(helms[-1], "tests against real servers", "engines")
     report_smoke()
+    report_cluster()
     return 0
 
 

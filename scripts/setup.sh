@@ -3,7 +3,8 @@
 # pyproject.toml, into .tools/ and .venv/ (both git-ignored). Idempotent: a second run takes seconds.
 #
 # Usage: scripts/setup.sh [--no-cluster] [--no-engines] [--no-scanners] [--no-images] [--qmtl-source SRC]
-#   --no-cluster   skip the local control plane's binaries (etcd, kube-*, kwok); kubectl is still built
+#   --no-cluster   skip the local cluster (control plane, real node, their Debian packages); only kubectl
+#                  is built (a no-op when the whole Kubernetes build is cached)
 #   --no-engines   do not call scripts/engines/install.sh
 #   --no-scanners  do not call scripts/scanners/install.sh (scripts/up.sh needs neither)
 #   --no-images    do not install the image tools (podman, runc, mmdebstrap)
@@ -18,6 +19,10 @@
 #                                        (or a symlink to a `helm` on PATH whose version is in range)
 #   .tools/bin/kubectl                   at the local cluster's Kubernetes version (scripts/cluster/kube)
 #   .tools/bin/{etcd,kube-apiserver,kube-controller-manager,kube-scheduler,kwok}  (scripts/cluster/build.sh)
+#   .tools/bin/{kubelet,kube-proxy,coredns,kube-router,pause,netcheck,nsforward} and
+#   .tools/cluster-images/  the local cluster's real node (scripts/cluster/build.sh node), plus its Debian
+#                        packages when missing ([tool.qmtl-stack.node]: containerd, runc, CNI plugins,
+#                        iptables, ipset; gcc for the pause binary)
 #   .venv/                               Python 3.11 with pyproject.toml's `test` extra, and the Seamless
 #                                        coordinator (editable) with images/seamless-coordinator/requirements.lock
 #   .tools/crds/                         the ServiceMonitor CRD (prometheus-operator's Go module) and the
@@ -154,6 +159,33 @@ setup_helm() {
   note "helm${major}: v${version} built in $(elapsed "${t0}") s (${detail})"
 }
 
+# --- the local cluster's real node: Debian packages, installed only when missing ------------------------
+# deb_series PACKAGE SERIES: the installed package provides upstream series SERIES (e.g. 1.6 -> 1.6.20~ds1-1).
+deb_series() {
+  local v
+  v="$(dpkg-query -W -f='${Version}' "$1" 2>/dev/null)" || die "$1 is not installed"
+  v="${v#*:}"
+  [[ ${v} == "$2" || ${v} == "$2".* ]] || die "$1 ${v} is not the pinned series $2 ([tool.qmtl-stack.node] in pyproject.toml)"
+  echo "${v}"
+}
+
+setup_node_packages() {
+  local missing=() key pkg
+  for key in containerd runc cni iptables ipset; do
+    pkg="$(pin "tool.qmtl-stack.node.${key}_deb")"
+    [[ "$(dpkg-query -W -f='${Status}' "${pkg}" 2>/dev/null)" == "install ok installed" ]] || missing+=("${pkg}")
+  done
+  command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+  [[ -f /usr/lib/x86_64-linux-gnu/libc.a || -f /usr/lib/aarch64-linux-gnu/libc.a ]] || missing+=(libc6-dev)
+  if [[ ${#missing[@]} -gt 0 ]]; then apt_install "${missing[@]}"; fi
+  local versions=()
+  for key in containerd runc cni; do
+    pkg="$(pin "tool.qmtl-stack.node.${key}_deb")"
+    versions+=("${pkg} $(deb_series "${pkg}" "$(pin "tool.qmtl-stack.node.${key}_series")")")
+  done
+  note "real node packages: ${versions[*]}${missing[*]:+ (installed: ${missing[*]})}"
+}
+
 # --- Python virtualenv with the `test` extra --------------------------------------------------------
 # The Seamless coordinator (images/seamless-coordinator) is installed too, with its image's lock, so the tests
 # import it and run its console script at the versions the image ships (its pins live in that lock only).
@@ -249,14 +281,15 @@ t_helm="$(elapsed "${t}")"
 
 t="$(now_s)"
 if [[ ${WITH_CLUSTER} == 1 ]]; then
-  "${QMTL_ROOT}/scripts/cluster/build.sh" kube etcd kwok
+  setup_node_packages
+  "${QMTL_ROOT}/scripts/cluster/build.sh" kube etcd kwok node
 else
-  "${QMTL_ROOT}/scripts/cluster/build.sh" kube   # kubectl comes from the same module
+  "${QMTL_ROOT}/scripts/cluster/build.sh" kubectl   # a cluster of your own needs kubectl only
 fi
 t_kube="$(elapsed "${t}")"
 note "kubectl: $("${TOOLS_BIN}/kubectl" version --client | sed -n 's/^Client Version: //p') (${t_kube} s)"
 if [[ ${WITH_CLUSTER} == 1 ]]; then
-  note "local control plane: kube-apiserver/-controller-manager/-scheduler v$(pin tool.qmtl-stack.cluster.kubernetes), etcd v$(pin tool.qmtl-stack.cluster.etcd), kwok v$(pin tool.qmtl-stack.cluster.kwok)"
+  note "local cluster: kube-apiserver/-controller-manager/-scheduler, kubelet, kube-proxy v$(pin tool.qmtl-stack.cluster.kubernetes), etcd v$(pin tool.qmtl-stack.cluster.etcd), kwok v$(pin tool.qmtl-stack.cluster.kwok), CoreDNS v$(pin tool.qmtl-stack.cluster.coredns), kube-router v$(pin tool.qmtl-stack.cluster.kube_router)"
 fi
 
 t="$(now_s)"; setup_venv; t_venv="$(elapsed "${t}")"
@@ -285,4 +318,4 @@ t_others="$(elapsed "${t}")"
 
 echo "== setup summary (.tools/bin, .venv) =="
 printf '  %s\n' "${SUMMARY[@]}"
-echo "  times: helm ${t_helm} s, kube/cluster ${t_kube} s, venv ${t_venv} s, qmtl venv+image tools ${t_qmtl} s, engines+scanners ${t_others} s; total $(elapsed "${T_START}") s"
+echo "  times: helm ${t_helm} s, kube/cluster (+ node packages) ${t_kube} s, venv ${t_venv} s, qmtl venv+image tools ${t_qmtl} s, engines+scanners ${t_others} s; total $(elapsed "${T_START}") s"

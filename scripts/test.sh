@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The one test command: set-up (fast when done), lint, the render tests under Helm 3 and Helm 4, then
-# the smoke tests on a fresh local control plane once per Helm version.
+# The one test command: set-up (fast when done), lint, the render tests under Helm 3 and Helm 4, the
+# smoke tests on a fresh local control plane (kwok nodes) once per Helm version, then the real node's
+# tests on a fresh local cluster with its real node.
 #
-# Usage: scripts/test.sh [--no-smoke|--smoke-only] [--helm helm3|helm4] [--] [PYTEST_ARGS...]
-#   --no-smoke        skip the smoke phase (and the control plane's binaries in set-up)
+# Usage: scripts/test.sh [--no-smoke|--smoke-only] [--no-node] [--helm helm3|helm4] [--] [PYTEST_ARGS...]
+#   --no-smoke        skip the smoke and node phases (and the local cluster in set-up)
 #   --smoke-only      skip ruff and the render phase
+#   --no-node         skip the node phases
 #   --helm NAME       run one Helm version only (default: helm3 then helm4)
 #   PYTEST_ARGS       passed to every pytest run (e.g. -k schema, -x, tests/test_render.py)
 #
@@ -13,8 +15,13 @@
 #   ruff        ruff check .
 #   ruff-format ruff format --check .
 #   render/H    QMTL_HELM=H pytest -n auto -m "not smoke"                  for H in helm3 helm4
-#   smoke/H     scripts/local-cluster.sh start; KUBECONFIG=...; QMTL_HELM=H pytest -n 0 -m smoke;
-#               scripts/local-cluster.sh stop (also on failure or Ctrl-C)
+#   smoke/H     scripts/local-cluster.sh start --kwok-only; KUBECONFIG=...;
+#               QMTL_HELM=H pytest -n 0 -m "smoke and not node and not node_lifecycle"; ... stop
+#               (the chart's pods go to kwok nodes: the QMTL images do not exist on the real node yet)
+#   node        scripts/local-cluster.sh start; pytest -n 0 -m node (tests/cluster: pods, logs, exec,
+#               port-forward, Services, DNS, NetworkPolicies, image import on the real node)
+#   node-lifecycle  QMTL_CLUSTER_LIFECYCLE=1 pytest -n 0 -m node_lifecycle (crashes, stop, restart); stop
+#   (every cluster is stopped also on failure or Ctrl-C)
 # Environment passed through: QMTL_REQUIRE_ENGINES (1: tests needing real servers fail, not skip).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
@@ -23,16 +30,18 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 SMOKE=1
 RENDER=1
+NODE=1
 HELMS=(helm3 helm4)
 PYTEST_ARGS=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --no-smoke) SMOKE=0; shift ;;
     --smoke-only) RENDER=0; shift ;;
+    --no-node) NODE=0; shift ;;
     --helm)
       [[ ${2:-} == helm3 || ${2:-} == helm4 ]] || { echo "--helm takes helm3 or helm4" >&2; exit 2; }
       HELMS=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     --) shift; PYTEST_ARGS+=("$@"); break ;;
     *) PYTEST_ARGS+=("$1"); shift ;;
   esac
@@ -105,11 +114,23 @@ fi
 if [[ ${SMOKE} == 1 ]]; then
   for h in "${HELMS[@]}"; do
     CLUSTER_UP=1
-    if phase "cluster-start/${h}" scripts/local-cluster.sh start; then
+    if phase "cluster-start/${h}" scripts/local-cluster.sh start --kwok-only; then
       KUBECONFIG="$(scripts/local-cluster.sh kubeconfig)" QMTL_HELM="${h}" \
-        phase "smoke/${h}" "${PYTEST}" -n 0 -m smoke "${PYTEST_ARGS[@]}" || true
+        phase "smoke/${h}" "${PYTEST}" -n 0 -m "smoke and not node and not node_lifecycle" "${PYTEST_ARGS[@]}" || true
     fi
     phase "cluster-stop/${h}" scripts/local-cluster.sh stop || true
     CLUSTER_UP=0
   done
+fi
+
+if [[ ${SMOKE} == 1 && ${NODE} == 1 ]]; then
+  CLUSTER_UP=1
+  if phase "cluster-start/node" scripts/local-cluster.sh start; then
+    KUBECONFIG="$(scripts/local-cluster.sh kubeconfig)" \
+      phase node "${PYTEST}" -n 0 -m node "${PYTEST_ARGS[@]}" || true
+    # starts, crashes and stops the cluster itself, beginning with the one the node phase used
+    QMTL_CLUSTER_LIFECYCLE=1 phase node-lifecycle "${PYTEST}" -n 0 -m node_lifecycle "${PYTEST_ARGS[@]}" || true
+  fi
+  phase "cluster-stop/node" scripts/local-cluster.sh stop || true
+  CLUSTER_UP=0
 fi

@@ -11,10 +11,11 @@
 #   HELM_ARGS         passed to `helm upgrade --install`, e.g. -f values/s3.yaml, --set ..., --timeout 20m
 #
 # Where it installs: the current kube context (KUBECONFIG or ~/.kube/config) when its API answers;
-# otherwise a local control plane (scripts/local-cluster.sh: kube-apiserver + etcd + kwok fake nodes,
-# started if it is not running). On the local control plane pods are simulated: the install, its hooks
-# and readiness are real API behaviour, but no container runs. QMTL publishes no images: on a real
-# cluster set global.qmtlImage (and seamless-coordinator.image) to images you built.
+# otherwise the local cluster (scripts/local-cluster.sh: a control plane and a real node running
+# containers with containerd, plus kwok fake nodes, all inside a network namespace of its own; started
+# if it is not running). Images reach the local node only by import (scripts/local-cluster.sh import
+# ARCHIVE.tar). QMTL publishes no images: set global.qmtlImage (and seamless-coordinator.image) to
+# images you built.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib/common.sh
@@ -42,7 +43,8 @@ while [[ $# -gt 0 ]]; do
 done
 
 cd "${QMTL_ROOT}"
-"${QMTL_ROOT}/scripts/setup.sh" --no-engines --no-scanners >/dev/null
+# Helm, kubectl and the venv first: a cluster of your own needs nothing more (no local-cluster builds)
+"${QMTL_ROOT}/scripts/setup.sh" --no-cluster --no-engines --no-scanners >/dev/null
 HELM="${TOOLS_BIN}/${HELM_NAME}"
 KUBECTL="${TOOLS_BIN}/kubectl"
 
@@ -52,12 +54,13 @@ if [[ ${LOCAL} == 0 ]] && api_answers; then
   log "installing on the current kube context: $("${KUBECTL}" config current-context 2>/dev/null || echo "${KUBECONFIG:-}")"
 else
   if ! "${QMTL_ROOT}/scripts/local-cluster.sh" status >/dev/null 2>&1; then
-    log "no reachable cluster: starting the local control plane (scripts/local-cluster.sh start)"
+    log "no reachable cluster: setting up and starting the local cluster with its real node (scripts/local-cluster.sh start)"
+    "${QMTL_ROOT}/scripts/setup.sh" --no-engines --no-scanners >/dev/null
     "${QMTL_ROOT}/scripts/local-cluster.sh" start
   fi
   KUBECONFIG="$("${QMTL_ROOT}/scripts/local-cluster.sh" kubeconfig)"
   export KUBECONFIG
-  log "installing on the local control plane (KUBECONFIG=${KUBECONFIG}; stop it with scripts/local-cluster.sh stop)"
+  log "installing on the local cluster (KUBECONFIG=${KUBECONFIG}; stop it with scripts/local-cluster.sh stop)"
 fi
 
 "${KUBECTL}" create namespace "${NAMESPACE}" --dry-run=client -o yaml | "${KUBECTL}" apply -f - >/dev/null
