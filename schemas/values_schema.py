@@ -705,7 +705,7 @@ DEFS: dict[str, Schema] = {
         obj(
             "A topology spread constraint.",
             {
-                "maxSkew": integer("Largest allowed difference of matching pods between two domains.", 1),
+                "maxSkew": integer("Largest allowed difference of matching pods between two domains.", 1, MAX_REPLICAS),
                 "topologyKey": string(
                     "Node label of the domains, e.g. topology.kubernetes.io/zone.", pattern=LABEL_KEY
                 ),
@@ -713,7 +713,7 @@ DEFS: dict[str, Schema] = {
                     "What the scheduler does when it cannot.", enum=["DoNotSchedule", "ScheduleAnyway"]
                 ),
                 "labelSelector": ref("labelSelector", "The pods counted; absent: the workload's own."),
-                "minDomains": integer("Minimum number of eligible domains (DoNotSchedule).", 1),
+                "minDomains": integer("Minimum number of eligible domains (DoNotSchedule).", 1, MAX_REPLICAS),
                 "nodeAffinityPolicy": string("Whether node affinity limits the domains.", enum=["Honor", "Ignore"]),
                 "nodeTaintsPolicy": string("Whether node taints limit the domains.", enum=["Honor", "Ignore"]),
                 "matchLabelKeys": array(
@@ -1337,6 +1337,7 @@ def _autoscaling(name: str) -> Schema:
                 "prod (the PodDisruptionBudget lets one pod go at a time, so one keeps serving).",
                 "type": ["integer", "null"],
                 "minimum": 1,
+                "maximum": 100,
             },
             "maxReplicas": integer("Most replicas; at least minReplicas.", 1, 100),
             "targetCPUUtilizationPercentage": {

@@ -219,7 +219,7 @@ def test_exposure_without_the_controllers_peers_is_refused_while_policies_are_on
     for values, key in ((INGRESS, "ingressController"), (ROUTE, "gatewayApi")):
         lacking = merged(values, {"global": {"networkPolicy": {key: {"from": []}}}})
         assert f"/global/networkPolicy/{key}/from" in str(render_error(lacking))
-        unpoliced = merged(lacking, {"global": {"networkPolicy": {"enabled": False}}})
+        unpoliced = merged(lacking, {"global": {"networkPolicy": {"enabled": False, "disabledAcknowledged": True}}})
         assert render_chart(unpoliced).by_kind("NetworkPolicy") == []
 
 

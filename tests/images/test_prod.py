@@ -46,7 +46,7 @@ from tests.engines._proc import free_port
 from tests.engines.fixtures import local_engine
 from tests.engines.pins import postgres_binaries
 from tests.harness import render_chart
-from tests.harness.objects import merged, qmtl_config, resolved_env, secret_data
+from tests.harness.objects import merged, qmtl_config, redis_acl, resolved_env
 from tests.harness.render import Rendered
 from tests.images.pods import RenderedPod, check_probes_and_stay_up, wait_ready
 from tests.images.qmtl_logs import unexpected_tracebacks
@@ -227,7 +227,7 @@ def stack(qmtl_image, images_postgres, tmp_path_factory) -> Iterator[Stack]:
         rendered = render_chart(values)
 
         # provisioning, as the chart's Jobs and config files do it
-        acl = secret_data(rendered, "qmtl-redis-users")["acl-redis"]
+        acl = redis_acl(rendered)
         admin_line = f"user {redis.admin_username} on >{redis.admin_password} ~* &* +@all\n"
         redis.acl_path.write_text(acl.rstrip("\n") + "\n" + admin_line)
         assert redis.admin().execute_command("ACL", "LOAD") in (b"OK", "OK", True)
