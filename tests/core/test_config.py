@@ -281,7 +281,7 @@ def test_dev_without_dependencies_runs_local_modes_and_points_nowhere() -> None:
     # and the pods need no Secret but the gateway's own event key
     for service in SERVICES:
         init = container(pod_spec(rendered, service), "qmtl-config", init=True)
-        refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in init["env"] if "valueFrom" in e}
+        refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in init["env"] if "secretKeyRef" in e.get("valueFrom", {})}
         assert refs <= {"qmtl-gateway-events"}, (service, refs)
 
 
@@ -294,6 +294,8 @@ def test_each_prod_pod_assembles_a_complete_config_with_only_its_sections(name: 
     for service in SERVICES:
         init = container(pod_spec(rendered, service), "qmtl-config", init=True)
         env = {e["name"]: f"secret-of-{e['name'].lower()}" for e in init["env"] if "valueFrom" in e}
+        # the pod's own name, where its config has a per-replica value (the gateway's Kafka client ids)
+        assert {e["name"] for e in init["env"] if "fieldRef" in e.get("valueFrom", {})} <= {"QMTL_POD_NAME"}
         out = tmp_path / f"{service}.yml"
         args = [sys.executable, str(assembler), str(template), init["command"][3], str(out)]
         done = subprocess.run(args, env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True, timeout=30)
@@ -319,7 +321,7 @@ def test_dsn_credentials_come_from_each_services_own_secret_keys() -> None:
         by_service[service] = {
             (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
             for e in init["env"]
-            if "valueFrom" in e
+            if "secretKeyRef" in e.get("valueFrom", {})
         }
     # no two services share a credential
     for a in SERVICES:

@@ -71,6 +71,7 @@ def test_assembler_fills_placeholders_and_url_encodes_passwords(assembler: Path,
         "QMTL_SECRET_REDIS_GATEWAY": password,
         "QMTL_SECRET_POSTGRES_GATEWAY": "plain",
         "QMTL_SECRET_GATEWAY_EVENTS": events,
+        "QMTL_POD_NAME": "gateway-5d8c7b9f4-x2x7q",
     }
     out = tmp_path / "qmtl.yml"
     done = _assemble(assembler, template, "gateway", env, out)
@@ -84,8 +85,15 @@ def test_assembler_fills_placeholders_and_url_encodes_passwords(assembler: Path,
     assert urllib.parse.urlsplit(config["gateway"]["database_dsn"]).password == "plain"
     # a raw placeholder keeps the value as it is, and a value is never interpolated a second time
     assert config["gateway"]["events"]["secret"] == events
+    # per replica: the ControlBus group and the commit-log transactional id end in the pod's name
+    per_pod = ("controlbus_group", "commitlog_transactional_id")
+    for key in per_pod:
+        prefix = template["gateway"][key].removesuffix("${QMTL_POD_NAME}")
+        assert prefix != template["gateway"][key], key
+        assert config["gateway"][key] == prefix + "gateway-5d8c7b9f4-x2x7q", key
     # everything else is untouched
-    untouched = {k: v for k, v in template["gateway"].items() if k not in ("redis_dsn", "database_dsn", "events")}
+    filled = ("redis_dsn", "database_dsn", "events", *per_pod)
+    untouched = {k: v for k, v in template["gateway"].items() if k not in filled}
     assert {k: config["gateway"][k] for k in untouched} == untouched
 
 
@@ -116,6 +124,16 @@ def test_assembler_refuses_a_missing_secret_clearly(assembler: Path, tmp_path: P
     assert "QMTL_SECRET_REDIS_WORLDSERVICE" not in done.stderr
     assert "Secret" in done.stderr
     assert not out.exists()
+    assert not list(tmp_path.glob("qmtl.yml*"))
+
+
+def test_assembler_refuses_a_missing_pod_name_clearly(assembler: Path, tmp_path: Path) -> None:
+    template = {"profile": "prod", "gateway": {"controlbus_group": "gateway-${QMTL_POD_NAME}"}}
+    out = tmp_path / "qmtl.yml"
+    done = _assemble(assembler, template, "gateway", {}, out)
+    assert done.returncode != 0
+    assert "QMTL_POD_NAME" in done.stderr
+    assert "pod field" in done.stderr
     assert not list(tmp_path.glob("qmtl.yml*"))
 
 

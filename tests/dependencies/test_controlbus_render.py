@@ -113,7 +113,11 @@ def test_transactional_id_grant_matches_the_gateway_config(profile) -> None:
     _, acls = plan_of(rendered)
     conf = qmtl_config(rendered)
     txn = [a for a in acls if a["type"] == "transactional-id" and a["permission"] == "allow"]
-    assert [a["name"] for a in txn] == [conf["gateway"]["commitlog_transactional_id"]]
+    # one id per gateway replica (the assembler fills in the pod name): the grant is the prefix before it
+    configured = conf["gateway"]["commitlog_transactional_id"]
+    assert configured.endswith("-${QMTL_POD_NAME}")
+    assert [(a["pattern"], a["name"]) for a in txn] == [("prefixed", configured.removesuffix("${QMTL_POD_NAME}"))]
+    assert conf["gateway"]["controlbus_group"].endswith("-${QMTL_POD_NAME}")  # every replica sees every event
 
 
 def test_brokers_listeners_probes_and_restricted_context(profile) -> None:

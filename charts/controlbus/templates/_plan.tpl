@@ -52,7 +52,8 @@ Who may do what:
 {{- $data := .Values.global.controlbus.dataTopicPrefix | default "" | urlquery -}}
 {{- $lines = append $lines (printf "acl\tallow\t%s\ttopic\t%s\t%s\tcreate,describe,delete,read,write,describe_configs" $qmtl (ternary "prefixed" "literal" (ne $data "")) (default "*" $data)) -}}
 {{- $lines = append $lines (printf "acl\tallow\t%s\tgroup\tliteral\t*\tread,describe" $qmtl) -}}
-{{- $lines = append $lines (printf "acl\tallow\t%s\ttransactional-id\tliteral\t%s\twrite,describe" $qmtl $cb.clients.commitlogTransactionalId) -}}
+{{- /* one transactional id per gateway replica: "<commitlogTransactionalId>-<pod name>" (_endpoints.tpl) */ -}}
+{{- $lines = append $lines (printf "acl\tallow\t%s\ttransactional-id\tprefixed\t%s-\twrite,describe" $qmtl $cb.clients.commitlogTransactionalId) -}}
 {{- $lines = append $lines (printf "acl\tallow\t%s\tcluster\tliteral\tkafka-cluster\tidempotent_write" $qmtl) -}}
 {{- range $type := list "topic" "group" "transactional-id" -}}
 {{- $lines = append $lines (printf "acl\tdeny\tSASL_USERS\t%s\tliteral\t*\tall" $type) -}}

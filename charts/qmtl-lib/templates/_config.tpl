@@ -81,12 +81,12 @@ Call: {{- $all := dict }}{{- include "qmtl.config.into" (dict "global" .Values.g
 {{- if $ep.controlbus.available -}}
 {{- $_ := set $gw "controlbus_brokers" $ep.controlbus.brokers -}}
 {{- $_ := set $gw "controlbus_topics" (list (get $t "activation") (get $t "policy") (get $t "queue") (get $t "sentinel_weight")) -}}
-{{- $_ := set $gw "controlbus_group" $ep.controlbus.clients.gatewayGroup -}}
+{{- $_ := set $gw "controlbus_group" (printf "%s-${QMTL_POD_NAME}" $ep.controlbus.clients.gatewayGroup) -}}
 {{- $_ := set $gw "controlbus_ack_topic" (get $t "control.activation.ack") -}}
 {{- $_ := set $gw "commitlog_bootstrap" (join "," $ep.controlbus.brokers) -}}
 {{- $_ := set $gw "commitlog_topic" (get $t "gateway.ingest") -}}
 {{- $_ := set $gw "commitlog_group" $ep.controlbus.clients.commitlogGroup -}}
-{{- $_ := set $gw "commitlog_transactional_id" $ep.controlbus.clients.commitlogTransactionalId -}}
+{{- $_ := set $gw "commitlog_transactional_id" (printf "%s-${QMTL_POD_NAME}" $ep.controlbus.clients.commitlogTransactionalId) -}}
 {{- end -}}
 {{- $_ := set $gw "worldservice_url" $worldserviceUrl -}}
 {{- /* events: the signing secret from the gateway's own Secret; the WebSocket URLs handed to SDK

@@ -242,8 +242,11 @@ endpoint (https:// for TLS), region, existingSecret, accessKeyKey, secretKeyKey.
 {{- end -}}
 {{- $_ := set $cb "topics" $topics -}}
 {{- $_ := set $cb "topicPrefix" ($c.topicPrefix | default "") -}}
-{{- /* Consumer groups and the transactional id QMTL's gateway uses (QMTL's defaults): the QMTL config
-and the ControlBus ACLs both read them from here. */ -}}
+{{- /* The gateway's Kafka client ids: the QMTL config and the ControlBus ACLs both read them from here.
+Per replica (the config assembler appends "-<pod name>"): the ControlBus group, because every replica
+must see every event to push it to its own WebSocket clients (one shared group would split them), and
+the commit-log transactional id, because a transactional id shared by two producers fences the older
+one. The commit-log consumer group stays shared: its replicas split the work. */ -}}
 {{- $_ := set $cb "clients" (dict "gatewayGroup" "gateway" "commitlogGroup" "gateway-commitlog" "commitlogTransactionalId" "gateway-commitlog") -}}
 {{- $_ := set $out "controlbus" $cb -}}
 

@@ -26,6 +26,18 @@ container sets workingDir to it.
 {{/* QMTL's gateway dials DAG Manager here; it is hard-coded in QMTL and cannot be configured. */}}
 {{- define "qmtl.gatewayDagmanagerDial" -}}127.0.0.1:50051{{- end -}}
 
+{{/* QMTL_POD_NAME (the downward API) for the config assembler, when the service's config view has a
+     per-replica value ("${QMTL_POD_NAME}": the gateway's Kafka client ids); nothing otherwise */}}
+{{- define "qmtl.pod.nameEnv" -}}
+{{- $view := dict -}}{{- include "qmtl.config.forService.into" (dict "global" .ctx.Values.global "service" .service "into" $view) -}}
+{{- if contains "${QMTL_POD_NAME}" (toJson $view.config) }}
+- name: QMTL_POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+{{- end }}
+{{- end -}}
+
 {{/* env entries (secretKeyRef) for the credentials a service's config view needs */}}
 {{- define "qmtl.pod.secretEnv" -}}
 {{- $view := dict -}}{{- include "qmtl.config.forService.into" (dict "global" .ctx.Values.global "service" .service "into" $view) -}}
@@ -66,6 +78,7 @@ container sets workingDir to it.
     - {{ include "qmtl.configFile" . }}
   env:
     {{- include "qmtl.pod.baseEnv" . | nindent 4 }}
+    {{- include "qmtl.pod.nameEnv" . | nindent 4 }}
     {{- include "qmtl.pod.secretEnv" . | nindent 4 }}
   securityContext:
     {{- include "qmtl.containerSecurityContext" dict | nindent 4 }}

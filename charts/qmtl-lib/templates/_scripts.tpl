@@ -11,8 +11,9 @@ and the gateway's TCP forwarder (sidecar). Standard library only. The umbrella s
 
 usage: assemble_config.py TEMPLATE_JSON SECTIONS OUTPUT
   SECTIONS is a comma-separated list of config sections to keep (besides `profile`).
-Placeholders: ${QMTL_SECRET_X} (raw) and ${QMTL_SECRET_X|url} (percent-encoded, for DSNs).
-QMTL itself interpolates nothing, so every value written here is final.
+Placeholders: ${QMTL_SECRET_X} (raw) and ${QMTL_SECRET_X|url} (percent-encoded, for DSNs), from the
+pod's Secret-provided env vars, and ${QMTL_POD_NAME}, the pod's own name (the downward API), for what
+must differ per replica. QMTL itself interpolates nothing, so every value written here is final.
 """
 import json
 import os
@@ -20,7 +21,7 @@ import re
 import sys
 import urllib.parse
 
-PLACEHOLDER = re.compile(r"\$\{(QMTL_SECRET_[A-Z0-9_]+)(\|url)?\}")
+PLACEHOLDER = re.compile(r"\$\{(QMTL_SECRET_[A-Z0-9_]+|QMTL_POD_NAME)(\|url)?\}")
 
 
 def fill(value, missing):
@@ -56,7 +57,8 @@ def main(argv):
     config = fill(config, missing)
     if missing:
         print("qmtl-config: no value for " + ", ".join(sorted(missing))
-              + ": the Secret keys behind these env vars are missing", file=sys.stderr)
+              + ": the Secret keys (or, for QMTL_POD_NAME, the pod field) behind these env vars are missing",
+              file=sys.stderr)
         return 1
     partial = output_path + ".partial"
     with open(partial, "w", encoding="utf-8") as handle:
