@@ -1,0 +1,147 @@
+"""The podman service of the container backend (podman_service.py) keeps the network rule and cleans up:
+
+- its containers reach nothing outside (no default route in them or in the namespace: "Network is
+  unreachable" at once), nothing of its network shows in the host's (no bridge, no route, no listener on
+  the published port), and only the forwarded loopback port reaches a container from the host;
+- stop() leaves no process, namespace, mount or folder behind;
+- what an owner killed before its teardown leaves running (conmon and its containers) is gone after the
+  next service starts on this checkout.
+
+These run only where the backend is the podman service (no Docker engine); elsewhere they skip saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.engines import containers, podman_service
+from tests.engines.fixtures import _containers_required, _unavailable
+from tests.engines.pins import ROOT
+
+pytestmark = pytest.mark.engines
+
+
+@pytest.fixture(scope="module")
+def podman_engine() -> containers.ContainerEngine:
+    """A podman-service engine of this module's own (stopped by the tests that check the cleanup)."""
+    if os.environ.get(containers.ENGINE_ENV) != "podman" and containers.docker_unavailable_reason() is None:
+        pytest.skip("a Docker engine answers here: the container backend uses it, not the podman service")
+    reason = containers.engine_unavailable_reason()
+    if reason:
+        _unavailable(f"podman service: {reason}", *_containers_required())
+    engine = containers.start_engine()
+    yield engine
+    engine.stop()
+
+
+def _processes_in(netns: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.readlink(entry / "ns" / "net") == netns:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_containers_reach_nothing_outside_and_the_host_network_is_untouched(podman_engine) -> None:
+    service = podman_engine.service
+    assert service is not None
+    container = podman_engine.container("redis").with_exposed_ports(6379).with_command(["redis-server"])
+    container.start()
+    try:
+        host, port = containers._endpoint(podman_engine, container, 6379, what="redis")
+        published = int(container.get_exposed_port(6379))
+        # the forwarded loopback port reaches the server...
+        assert containers._redis_ping(host, port)
+        # ...the published one is bound inside the namespace (by conmon), not in the host's
+        query = ["ss", "-Htlnp", f"sport = :{published}"]
+        inside = subprocess.run(["nsenter", "--net=" + service.netns, *query], capture_output=True, text=True).stdout
+        assert "conmon" in inside, inside
+        outside = subprocess.run(query, capture_output=True, text=True).stdout
+        assert "conmon" not in outside, outside
+
+        # no way out: from the container, an outside address is unreachable at once
+        done = container.exec(["bash", "-c", "exec 3<>/dev/tcp/192.0.2.1/80"])
+        assert done.exit_code != 0
+        assert b"Network is unreachable" in done.output, done.output
+        routes = subprocess.run(
+            ["nsenter", "--net=" + service.netns, "ip", "route", "show", "table", "all"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "default" not in routes, routes
+        assert podman_service.SUBNET in routes, routes
+        nat = subprocess.run(
+            ["nsenter", "--net=" + service.netns, "iptables-save", "-t", "nat"], capture_output=True, text=True
+        ).stdout
+        # the only masquerade is the port mapping's own, for connections to a published port inside
+        masquerades = [line for line in nat.splitlines() if "MASQUERADE" in line]
+        assert all("0x2000/0x2000" in line for line in masquerades), masquerades
+    finally:
+        container.stop()
+    # the host's own network has neither the bridge nor a route to the containers' subnet
+    assert "qmtl0" not in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+    host_routes = subprocess.run(["ip", "route", "show", "table", "all"], capture_output=True, text=True).stdout
+    assert podman_service.SUBNET not in host_routes, host_routes
+
+
+def test_stop_leaves_nothing_behind(podman_engine) -> None:
+    service = podman_engine.service
+    assert service is not None
+    container = podman_engine.container("redis").with_exposed_ports(6379).with_command(["redis-server"])
+    container.start()  # left running: stop() removes it
+    netns = os.readlink(service.netns)
+    state, run, holder = service.state, service.run, service.holder.pid
+    assert len(_processes_in(netns)) >= 3  # holder, service, conmon + redis
+    podman_engine.stop()
+    assert _processes_in(netns) == []
+    assert not Path(f"/proc/{holder}").exists()
+    assert not state.exists()
+    assert not run.exists()
+    mounts = Path("/proc/self/mountinfo").read_text()
+    assert str(state) not in mounts
+
+
+def test_a_killed_owner_leaves_nothing_after_the_next_start(tmp_path) -> None:
+    """A process that started a service and a container, then died without its teardown: the next start
+    kills what it left (conmon and the container) and deletes its folders."""
+    if containers.engine_unavailable_reason() or containers._chosen() != "podman":
+        pytest.skip("only with the podman service as the container backend")
+    owner = textwrap.dedent(
+        """
+        import os, sys
+        from tests.engines import containers
+        engine = containers.start_engine()
+        c = engine.container("redis").with_command(["redis-server"])
+        c.start()
+        print(engine.service.state, os.readlink(engine.service.netns), flush=True)
+        os._exit(0)  # no teardown
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", owner], capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    state, netns = done.stdout.split()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not _processes_in(netns):
+        time.sleep(0.1)
+    left = _processes_in(netns)
+    assert left, "the killed owner's container should still run (nothing else stops it)"
+
+    service = podman_service.PodmanService.start()
+    try:
+        assert _processes_in(netns) == []
+        assert not Path(state).exists()
+    finally:
+        service.stop()
