@@ -109,8 +109,8 @@ def _processes() -> list[tuple[int, int, str]]:
     return found
 
 
-def _kill_trees(roots: set[int]) -> None:
-    """SIGKILL the processes `roots` and all their descendants."""
+def _kill_trees(roots: set[int], timeout: float = 10) -> None:
+    """SIGKILL the processes `roots` and all their descendants; return once they are gone (or zombies)."""
     procs = _processes()
     doomed, changed = set(roots), True
     while changed:
@@ -119,9 +119,29 @@ def _kill_trees(roots: set[int]) -> None:
             if ppid in doomed and pid not in doomed:
                 doomed.add(pid)
                 changed = True
+    started = {pid: _start_time(pid) for pid in doomed}
     for pid in doomed:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_running(pid, since) for pid, since in started.items()):
+        time.sleep(0.02)
+
+
+def _netns(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/net")
+    except OSError:
+        return None
+
+
+def _running(pid: int, start_time: str | None) -> bool:
+    """The process `pid` that started at `start_time` still exists and is not a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] not in ("Z", "X") and fields[19] == start_time
 
 
 def _run_dir(name: str) -> Path:
@@ -143,8 +163,16 @@ def _sweep_stale() -> None:
             owner = {}
         if owner and _start_time(owner.get("pid", 0)) == owner.get("start_time"):
             continue  # alive: another process's service
+        # conmon names the storage folder on its command line (the containers are its children); the
+        # holder and the service die with their owner (PDEATHSIG), unless they are still on their way out
         marker = str(folder / "storage")
-        _kill_trees({pid for pid, _, cmdline in _processes() if marker in cmdline})
+        procs = _processes()
+        doomed = {pid for pid, _, cmdline in procs if marker in cmdline}
+        doomed |= {int(pid) for pid, since in owner.get("helpers", {}).items() if _start_time(int(pid)) == since}
+        # and whatever else runs in their network namespaces (runc, podman's exit commands), which are ours
+        namespaces = {ns for pid in doomed if (ns := _netns(pid))} - {_netns(os.getpid())}
+        doomed |= {pid for pid, _, _ in procs if _netns(pid) in namespaces}
+        _kill_trees(doomed)
         shutil.rmtree(folder, ignore_errors=True)
         shutil.rmtree(_run_dir(folder.name), ignore_errors=True)
 
@@ -199,6 +227,10 @@ class PodmanService:
                 log_path=run / "service.log",
                 env=env,
             )  # fmt: skip
+            helpers = {str(p.pid): _start_time(p.pid) for p in (holder, service)}
+            (state / "owner.json").write_text(
+                json.dumps({"pid": me, "start_time": _start_time(me), "helpers": helpers})
+            )
             started = cls(name, state, run, holder, service)
             started._wait_ready(timeout)
         except BaseException:

@@ -61,8 +61,8 @@ def test_containers_reach_nothing_outside_and_the_host_network_is_untouched(podm
     try:
         host, port = containers._endpoint(podman_engine, container, 6379, what="redis")
         published = int(container.get_exposed_port(6379))
-        # the forwarded loopback port reaches the server...
-        assert containers._redis_ping(host, port)
+        # the forwarded loopback port reaches the server (once it listens: the port is bound before)...
+        containers._wait(container, lambda: containers._redis_ping(host, port), timeout=30, what="redis")
         # ...the published one is bound inside the namespace (by conmon), not in the host's
         query = ["ss", "-Htlnp", f"sport = :{published}"]
         inside = subprocess.run(["nsenter", "--net=" + service.netns, *query], capture_output=True, text=True).stdout
@@ -103,9 +103,11 @@ def test_stop_leaves_nothing_behind(podman_engine) -> None:
     container.start()  # left running: stop() removes it
     netns = os.readlink(service.netns)
     state, run, holder = service.state, service.run, service.holder.pid
-    assert len(_processes_in(netns)) >= 3  # holder, service, conmon + redis
+    inside = [(pid, podman_service._start_time(pid)) for pid in _processes_in(netns)]
+    assert len(inside) >= 3  # holder, service, conmon + redis
     podman_engine.stop()
-    assert _processes_in(netns) == []
+    # by pid and start time: another service may already have a namespace with the same identity (inode)
+    assert [pid for pid, since in inside if podman_service._running(pid, since)] == []
     assert not Path(f"/proc/{holder}").exists()
     assert not state.exists()
     assert not run.exists()
@@ -133,15 +135,19 @@ def test_a_killed_owner_leaves_nothing_after_the_next_start(tmp_path) -> None:
     done = subprocess.run([sys.executable, "-c", owner], capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     state, netns = done.stdout.split()
+    # what it left: the container's monitor (conmon names the service's storage) and the container
+    marker = f"{state}/storage"
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not _processes_in(netns):
+    while time.monotonic() < deadline and not any(marker in cmd for _, _, cmd in podman_service._processes()):
         time.sleep(0.1)
-    left = _processes_in(netns)
-    assert left, "the killed owner's container should still run (nothing else stops it)"
+    left = [(pid, podman_service._start_time(pid)) for pid in _processes_in(netns)]
+    assert any(marker in cmd for _, _, cmd in podman_service._processes()), "the killed owner's conmon should run"
 
     service = podman_service.PodmanService.start()
     try:
-        assert _processes_in(netns) == []
+        # by pid and start time: the namespace's identity (its inode) may be reused by the new service's
+        still = [pid for pid, since in left if podman_service._running(pid, since)]
+        assert still == [], [Path(f"/proc/{pid}/cmdline").read_bytes()[:200] for pid in still]
         assert not Path(state).exists()
     finally:
         service.stop()
