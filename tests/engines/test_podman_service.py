@@ -151,3 +151,20 @@ def test_a_killed_owner_leaves_nothing_after_the_next_start(tmp_path) -> None:
         assert not Path(state).exists()
     finally:
         service.stop()
+
+
+def test_without_podman_the_reason_says_what_is_missing_and_how_to_install_it(monkeypatch) -> None:
+    """On a machine without podman (and no Docker engine) the container backend's skip reason names both
+    engines and the set-up step."""
+    real_which = podman_service.shutil.which
+    monkeypatch.setattr(podman_service.shutil, "which", lambda tool: None if tool == "podman" else real_which(tool))
+    monkeypatch.delenv(containers.ENGINE_ENV, raising=False)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    containers.docker_unavailable_reason.cache_clear()
+    try:
+        reason = containers.engine_unavailable_reason()
+    finally:
+        containers.docker_unavailable_reason.cache_clear()
+    assert reason is not None
+    assert "no Docker engine reachable at unix:///nonexistent/docker.sock" in reason
+    assert "podman: the podman service needs podman (scripts/setup.sh installs them)" in reason
