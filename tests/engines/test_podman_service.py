@@ -8,10 +8,13 @@
   next service starts on this checkout.
 
 These run only where the backend is the podman service (no Docker engine); elsewhere they skip saying so.
+The services whose end is checked belong to processes of their own: testcontainers reads DOCKER_HOST, which
+is process-wide, so a pytest process has one container engine (the session's).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -22,23 +25,39 @@ from pathlib import Path
 import pytest
 
 from tests.engines import containers, podman_service
-from tests.engines.fixtures import _containers_required, _unavailable
 from tests.engines.pins import ROOT
 
 pytestmark = pytest.mark.engines
 
 
-@pytest.fixture(scope="module")
-def podman_engine() -> containers.ContainerEngine:
-    """A podman-service engine of this module's own (stopped by the tests that check the cleanup)."""
-    if os.environ.get(containers.ENGINE_ENV) != "podman" and containers.docker_unavailable_reason() is None:
+@pytest.fixture
+def podman_engine(container_engine: containers.ContainerEngine) -> containers.ContainerEngine:
+    """The session's container engine (one per process: testcontainers reads DOCKER_HOST, a process-wide
+    setting), when it is the podman service."""
+    if container_engine.service is None:
         pytest.skip("a Docker engine answers here: the container backend uses it, not the podman service")
-    reason = containers.engine_unavailable_reason()
-    if reason:
-        _unavailable(f"podman service: {reason}", *_containers_required())
-    engine = containers.start_engine()
-    yield engine
-    engine.stop()
+    return container_engine
+
+
+def _owner(script: str) -> subprocess.Popen:
+    """python -c SCRIPT in a process of its own (its own container engine), lines on stdout, told to go on
+    by a line on its stdin."""
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_owner_env(),
+        cwd=ROOT,
+    )
+
+
+def _owner_env() -> dict[str, str]:
+    """This environment without the DOCKER_HOST the session's engine set (it is this process's service):
+    the owner starts a podman service of its own."""
+    env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
+    return {**env, "PYTHONPATH": str(ROOT), containers.ENGINE_ENV: "podman"}
 
 
 def _processes_in(netns: str) -> list[int]:
@@ -97,29 +116,51 @@ def test_containers_reach_nothing_outside_and_the_host_network_is_untouched(podm
 
 
 def test_stop_leaves_nothing_behind(podman_engine) -> None:
-    service = podman_engine.service
-    assert service is not None
-    container = podman_engine.container("redis").with_exposed_ports(6379).with_command(["redis-server"])
-    container.start()  # left running: stop() removes it
-    netns = os.readlink(service.netns)
-    state, run, holder = service.state, service.run, service.holder.pid
-    inside = [(pid, podman_service._start_time(pid)) for pid in _processes_in(netns)]
-    assert len(inside) >= 3  # holder, service, conmon + redis
-    podman_engine.stop()
-    # by pid and start time: another service may already have a namespace with the same identity (inode)
-    assert [pid for pid, since in inside if podman_service._running(pid, since)] == []
-    assert not Path(f"/proc/{holder}").exists()
-    assert not state.exists()
-    assert not run.exists()
-    mounts = Path("/proc/self/mountinfo").read_text()
-    assert str(state) not in mounts
+    """In a process of its own (its service is not this session's): a service with a container left running,
+    then stop(), checked while that process still lives (its helpers would die with it anyway)."""
+    owner = _owner(
+        """
+        import json, os, sys
+        from tests.engines import containers, podman_service
+        engine = containers.start_engine()
+        service = engine.service
+        container = engine.container("redis").with_exposed_ports(6379).with_command(["redis-server"]).start()
+        container.reload()
+        redis = int(container.get_wrapped_container().attrs["State"]["Pid"])  # in the container's namespace
+        netns = os.readlink(service.netns)
+        inside = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    if os.readlink(f"/proc/{entry}/ns/net") == netns:
+                        inside.append((int(entry), podman_service._start_time(int(entry))))
+                except OSError:
+                    pass
+        inside.append((redis, podman_service._start_time(redis)))
+        state, run = str(service.state), str(service.run)
+        engine.stop()  # the container is still running: stop() removes it
+        print(json.dumps({"inside": inside, "state": state, "run": run}), flush=True)
+        sys.stdin.readline()  # the test has looked
+        """
+    )
+    try:
+        line = owner.stdout.readline()
+        assert line, owner.stderr.read()
+        seen = json.loads(line)
+        assert len(seen["inside"]) >= 4  # holder, service, conmon (in the service's namespace), redis
+        # by pid and start time: another service may already have a namespace with the same identity (inode)
+        assert [pid for pid, since in seen["inside"] if podman_service._running(pid, since)] == []
+        assert not Path(seen["state"]).exists()
+        assert not Path(seen["run"]).exists()
+        assert seen["state"] not in Path("/proc/self/mountinfo").read_text()
+    finally:
+        owner.communicate("done\n", timeout=60)
+    assert owner.returncode == 0, owner.stderr
 
 
-def test_a_killed_owner_leaves_nothing_after_the_next_start(tmp_path) -> None:
+def test_a_killed_owner_leaves_nothing_after_the_next_start(podman_engine) -> None:
     """A process that started a service and a container, then died without its teardown: the next start
     kills what it left (conmon and the container) and deletes its folders."""
-    if containers.engine_unavailable_reason() or containers._chosen() != "podman":
-        pytest.skip("only with the podman service as the container backend")
     owner = textwrap.dedent(
         """
         import os, sys
@@ -131,8 +172,9 @@ def test_a_killed_owner_leaves_nothing_after_the_next_start(tmp_path) -> None:
         os._exit(0)  # no teardown
         """
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", owner], capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", owner], capture_output=True, text=True, env=_owner_env(), timeout=300, cwd=ROOT
+    )
     assert done.returncode == 0, done.stderr
     state, netns = done.stdout.split()
     # what it left: the container's monitor (conmon names the service's storage) and the container
