@@ -258,6 +258,10 @@ class RenderedPod:
         for batch in (containers, [self._infra] if self._infra in self._started else []):
             if batch:
                 done = podman("rm", "--force", "--time", "2", *batch, check=False, timeout=120)
+                if done.returncode != 0:
+                    # podman 4.3 races a container that exits between its SIGTERM and its SIGKILL ("container
+                    # state improper: stopped") and keeps it: a second rm removes the stopped container
+                    done = podman("rm", "--force", "--time", "2", *batch, check=False, timeout=120)
                 assert done.returncode == 0, f"podman rm {batch}: {done.stderr}"
         self._started.clear()
 
