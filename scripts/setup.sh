@@ -7,7 +7,7 @@
 #                  is built (a no-op when the whole Kubernetes build is cached)
 #   --no-engines   do not call scripts/engines/install.sh
 #   --no-scanners  do not call scripts/scanners/install.sh (scripts/up.sh needs neither)
-#   --no-images    do not install the image tools (podman, runc, mmdebstrap)
+#   --no-images    do not install the image tools (podman, runc, mmdebstrap, CNI plugins, iptables)
 #   --qmtl-source SRC  QMTL for .tools/qmtl/venv: a git+URL@commit, a source tarball or a folder
 #                  (default: env QMTL_SOURCE, else pyproject.toml [tool.qmtl-stack.qmtl].source)
 # Environment:
@@ -30,7 +30,8 @@
 #   .tools/qmtl/venv/                    QMTL (with images/qmtl/patches/) and images/qmtl/requirements.lock:
 #                                        the interpreter tests use to run QMTL's own code (env QMTL_PYTHON
 #                                        overrides it); its wheels are the qmtl image's (scripts/images.sh)
-#   podman, runc, mmdebstrap             Debian packages, when missing (scripts/images.sh; tests/images)
+#   podman, runc, mmdebstrap             Debian packages, when missing (scripts/images.sh; tests/images), and the
+#                                        CNI plugins and iptables (the tests' podman service, tests/engines)
 # and runs, when present, scripts/engines/install.sh (real dependency servers) and
 # scripts/scanners/install.sh (checkov, kube-score, pss-check), owned by their own authors.
 set -euo pipefail
@@ -56,7 +57,7 @@ while [[ $# -gt 0 ]]; do
       [[ -n ${2:-} ]] || die "--qmtl-source needs a git+URL@commit, a source tarball or a folder"
       QMTL_SOURCE_ARG="$2"; shift 2 ;;
     --qmtl-source=*) QMTL_SOURCE_ARG="${1#--qmtl-source=}"; shift ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "usage: $0 [--no-cluster] [--no-engines] [--no-scanners] [--no-images] [--qmtl-source SRC]" >&2; exit 2 ;;
   esac
 done
@@ -268,9 +269,16 @@ setup_qmtl_venv() {
 }
 
 # --- image tools: podman (with runc) and mmdebstrap, from Debian ------------------------------------------
+# plus what the tests' podman service (tests/engines/podman_service.py: the testcontainers backend where no
+# Docker engine is) needs for its network inside a namespace of its own: the CNI plugins (bridge,
+# host-local, portmap) and iptables, the real node's packages ([tool.qmtl-stack.node]).
 setup_image_tools() {
-  local missing=() cmd
+  local missing=() cmd key pkg
   for cmd in podman runc mmdebstrap; do command -v "${cmd}" >/dev/null 2>&1 || missing+=("${cmd}"); done
+  for key in cni iptables; do
+    pkg="$(pin "tool.qmtl-stack.node.${key}_deb")"
+    [[ "$(dpkg-query -W -f='${Status}' "${pkg}" 2>/dev/null)" == "install ok installed" ]] || missing+=("${pkg}")
+  done
   if [[ ${#missing[@]} -gt 0 ]]; then apt_install --no-install-recommends "${missing[@]}"; fi
   note "image tools: $(podman --version), runc $(runc --version | sed -n 's/^runc version //p'), mmdebstrap $(mmdebstrap --version | sed 's/^mmdebstrap //')"
 }

@@ -20,9 +20,13 @@ pytest-xdist worker starts its own servers, on free loopback ports, in temp dirs
 
 Missing engine -> the test SKIPs with what is missing and how to install it (scripts/engines/install.sh);
 with QMTL_REQUIRE_ENGINES=1 (CI) it FAILS instead; a test that starts its own server (servers.start_*)
-gets the same from `local_engine(start)`. The "container" backend needs a reachable Docker engine
-and skips otherwise (fails only with QMTL_REQUIRE_CONTAINERS=1). QMTL_ENGINE_BACKENDS=local (or
-container) keeps one backend. Every test using these fixtures gets the `engines` marker.
+gets the same from `local_engine(start)`. The "container" backend (containers.py: testcontainers with
+this repository's images/redis and images/postgres) runs on a Docker engine where one answers, else on
+podman's Docker-compatible API in a network namespace of its own (podman_service.py), started by the
+session fixture `container_engine` and stopped at the session's end (one per xdist worker); where neither
+can run it skips, or fails under QMTL_REQUIRE_ENGINES=1 or QMTL_REQUIRE_CONTAINERS=1.
+QMTL_ENGINE_BACKENDS=local (or container) keeps one backend. Every test using these fixtures gets the
+`engines` marker.
 """
 
 from __future__ import annotations
@@ -74,17 +78,31 @@ def local_engine(call: Callable[[], Any]) -> Any:
         _unavailable(str(exc), _required())
 
 
+def _containers_required() -> tuple[bool, str]:
+    if os.environ.get("QMTL_REQUIRE_CONTAINERS") == "1":
+        return True, "QMTL_REQUIRE_CONTAINERS"
+    return _required(), "QMTL_REQUIRE_ENGINES"
+
+
 def _check_backend(engine: str, backend: str, local_check: Callable[[], Any]) -> None:
     if backend == "container":
-        reason = containers.docker_unavailable_reason()
+        reason = containers.engine_unavailable_reason()
         if reason:
-            _unavailable(
-                f"{engine} container backend: {reason}",
-                os.environ.get("QMTL_REQUIRE_CONTAINERS") == "1",
-                "QMTL_REQUIRE_CONTAINERS",
-            )
+            _unavailable(f"{engine} container backend: {reason}", *_containers_required())
         return
     local_engine(local_check)
+
+
+@pytest.fixture(scope="session")
+def container_engine() -> Iterator[containers.ContainerEngine]:
+    """The container backend's engine for this process (Docker, or the podman service it starts), with the
+    images built; stopped (every container removed, the podman service and its namespace gone) at the end."""
+    try:
+        engine = timed("container-engine", containers.start_engine)
+    except EngineUnavailable as exc:
+        _unavailable(str(exc), *_containers_required())
+    yield engine
+    engine.stop()
 
 
 def timed(key: str, start: Callable[[], Any]) -> Any:
@@ -131,15 +149,20 @@ class RedisFactory(_Factory):
     Each call starts a new redis-server (local: ~0.1 s) loaded with that ACL file; all are stopped at the
     end of the session. A file redis rejects raises servers.EngineStartError with redis' own message."""
 
-    def __init__(self, backend: str) -> None:
+    def __init__(self, backend: str, engine: containers.ContainerEngine | None = None) -> None:
         super().__init__()
         self.backend = backend
+        self.engine = engine
 
     def __call__(self, acl_file=None, *, acl_text=None, config=(), admin=False) -> servers.RedisServer:
-        start = containers.start_redis_container if self.backend == "container" else servers.start_redis
-        return self._add(
-            timed(f"redis[{self.backend}]", lambda: start(acl_file, acl_text=acl_text, config=config, admin=admin))
-        )
+        def start() -> servers.RedisServer:
+            if self.engine is not None:
+                return containers.start_redis_container(
+                    self.engine, acl_file, acl_text=acl_text, config=config, admin=admin
+                )
+            return servers.start_redis(acl_file, acl_text=acl_text, config=config, admin=admin)
+
+        return self._add(timed(f"redis[{self.backend}]", start))
 
 
 @pytest.fixture(scope="session", params=_backends())
@@ -151,7 +174,8 @@ def redis_server(request: pytest.FixtureRequest) -> Iterator[RedisFactory]:
         pins.require_python_module("redis", "redis", "redis")
 
     _check_backend("redis", backend, local)
-    factory = RedisFactory(backend)
+    engine = request.getfixturevalue("container_engine") if backend == "container" else None
+    factory = RedisFactory(backend, engine)
     yield factory
     factory.close()
 
@@ -166,8 +190,11 @@ def postgres_server(request: pytest.FixtureRequest) -> Iterator[servers.Postgres
         pins.require_python_module("postgres", "psycopg", "psycopg[binary]")
 
     _check_backend("postgres", backend, local)
-    start = containers.start_postgres_container if backend == "container" else servers.start_postgres
-    server = timed(f"postgres[{backend}]", start)
+    if backend == "container":
+        engine = request.getfixturevalue("container_engine")
+        server = timed("postgres[container]", lambda: containers.start_postgres_container(engine))
+    else:
+        server = timed("postgres[local]", servers.start_postgres)
     yield server
     server.stop()
 

@@ -1,5 +1,6 @@
 """The images this repository builds, built once per test run, and what the tests here need around them.
 
+- `dependency_images`: the chart's dependency images (redis, questdb, minio, mc), built the same way.
 - `qmtl_image`: `scripts/images.sh build qmtl` once per run (the first xdist worker that needs it builds
   it under a file lock; the others read its result), the QMTL source from QMTL_SOURCE as everywhere.
   Its output (sizes, build time) is printed in the run's summary (tests/images/summary.py).
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import pytest
 
 from tests.engines import servers
 from tests.engines.fixtures import local_engine
+from tests.engines.images import ensure_images, podman_unavailable_reason
 from tests.engines.pins import EngineUnavailable
 from tests.harness.paths import CHART_DIR
 from tests.harness.render import CACHE_ENV
@@ -35,24 +36,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
-def _podman_unavailable() -> str | None:
-    if shutil.which("podman") is None:
-        return "podman is not installed (scripts/setup.sh installs it from Debian)"
-    done = subprocess.run(
-        [str(IMAGES_SH), "podman", "info", "--format", "{{.Host.OCIRuntime.Name}}"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if done.returncode != 0:
-        return f"podman does not work here: {(done.stderr or done.stdout).strip()[-500:]}"
-    return None
-
-
 @pytest.fixture(scope="session")
 def podman_ready() -> None:
     def check() -> None:
-        reason = _podman_unavailable()
+        reason = podman_unavailable_reason()
         if reason:
             raise EngineUnavailable(f"the image tests need podman: {reason}")
 
@@ -94,6 +81,16 @@ def qmtl_image(podman_ready) -> str:
     ref = image_ref("qmtl")
     podman("image", "exists", ref)
     return ref
+
+
+DEPENDENCY_IMAGES = ("redis", "questdb", "minio", "mc")  # what values/local-dependency-images.yaml names
+
+
+@pytest.fixture(scope="session")
+def dependency_images(podman_ready) -> dict[str, str]:
+    """The chart's dependency images that values/local-dependency-images.yaml names, built by
+    scripts/images.sh once per run (tests/engines/images.py); name -> reference."""
+    return local_engine(lambda: ensure_images(*DEPENDENCY_IMAGES))
 
 
 @pytest.fixture(scope="session")

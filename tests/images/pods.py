@@ -127,6 +127,20 @@ class RenderedPod:
         self._started_at = time.monotonic()
 
     def _make_volumes(self) -> None:
+        # a StatefulSet's claims: a fresh, empty volume each, owned by the pod's fsGroup as the kubelet
+        # leaves a volume that supports ownership management (group fsGroup, setgid, group rwx)
+        workload = self.rendered.get(self.kind, self.workload)
+        fs_group = (self.spec.get("securityContext") or {}).get("fsGroup")
+        for claim in (workload.get("spec") or {}).get("volumeClaimTemplates") or []:
+            name = claim["metadata"]["name"]
+            path = self.workdir / "volumes" / name
+            path.mkdir(parents=True, exist_ok=True)
+            if fs_group is not None:
+                os.chown(path, 0, int(fs_group))
+                path.chmod(0o2770)
+            else:
+                path.chmod(0o777)
+            self._volumes[name] = path
         for volume in self.spec.get("volumes") or []:
             path = self.workdir / "volumes" / volume["name"]
             path.mkdir(parents=True, exist_ok=True)
@@ -140,7 +154,9 @@ class RenderedPod:
             elif "emptyDir" in volume:
                 path.chmod(0o777)  # the kubelet's emptyDir mode (medium Memory is a host folder here)
             else:
-                raise NotImplementedError(f"volume {volume['name']}: only configMap and emptyDir are run here")
+                raise NotImplementedError(
+                    f"volume {volume['name']}: only configMap, emptyDir and a StatefulSet's claims are run here"
+                )
             self._volumes[volume["name"]] = path
 
     def _security(self, container: Mapping) -> list[str]:
@@ -227,6 +243,11 @@ class RenderedPod:
     def inspect(self, container: str) -> dict:
         return json.loads(podman("inspect", self.names[container]).stdout)[0]
 
+    def wait_exit(self, container: str, timeout: float = 300) -> int:
+        """Wait for one of the pod's containers to exit (a Job's or a helm test's); its exit code."""
+        done = podman("wait", self.names[container], timeout=timeout)
+        return int(done.stdout.strip().splitlines()[-1])
+
     def exec(self, container: str, *command: str, timeout: float = 30) -> subprocess.CompletedProcess:
         return podman("exec", self.names[container], *command, timeout=timeout, check=False)
 
@@ -237,6 +258,10 @@ class RenderedPod:
         for batch in (containers, [self._infra] if self._infra in self._started else []):
             if batch:
                 done = podman("rm", "--force", "--time", "2", *batch, check=False, timeout=120)
+                if done.returncode != 0:
+                    # podman 4.3 races a container that exits between its SIGTERM and its SIGKILL ("container
+                    # state improper: stopped") and keeps it: a second rm removes the stopped container
+                    done = podman("rm", "--force", "--time", "2", *batch, check=False, timeout=120)
                 assert done.returncode == 0, f"podman rm {batch}: {done.stderr}"
         self._started.clear()
 
