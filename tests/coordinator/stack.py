@@ -203,7 +203,7 @@ class Stack:
                 stack.replicas.append(stack.new_replica(f"r{index}", extra_env).start())
             if questdb is not None:  # the journal has read QuestDB once: completion_ratio is known
                 for replica in stack.replicas:
-                    wait_for(lambda r=replica: r.health()[1].get("questdb") == "ok", 30, what=f"{replica.name} journal")
+                    wait_for(lambda r=replica: r.health()[1].get("questdb") == "ok", 90, what=f"{replica.name} journal")
         except BaseException:
             stack.stop()
             raise
