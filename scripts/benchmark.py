@@ -43,19 +43,19 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from qmtl_stack.helm import find_helm
+from qmtl_stack.paths import REPO_ROOT as REPO
+from qmtl_stack.render import CACHE_ENV, clear_memo, render_chart
+from qmtl_stack.valuesets import value_sets
 
-from tests.harness import helm_binary, render_chart, value_sets  # noqa: E402
-from tests.harness.render import CACHE_ENV, _memo  # noqa: E402
-from tests.security.workloads import sizing_totals  # noqa: E402
+from tests.security.workloads import sizing_totals
 
 
 def bench_renders(helm: str, repeat: int) -> None:
     os.environ["QMTL_HELM"] = helm
     print(f"\n== renders with {helm}")
     print(f"{'values set':40} {'objects':>7} {'helm ms':>8} {'ms/object':>10} {'cold ms':>9} {'cached ms':>10}")
-    binary = str(helm_binary().path)
+    binary = str(find_helm().path)
     for value_set in value_sets():
         colds, cacheds, bare, count = [], [], [], 0
         command = [binary, "template", "qmtl", str(REPO)] + [a for f in value_set.files for a in ("-f", str(f))]
@@ -65,11 +65,11 @@ def bench_renders(helm: str, repeat: int) -> None:
             bare.append((time.perf_counter() - start) * 1000)
             with tempfile.TemporaryDirectory() as cache:
                 os.environ[CACHE_ENV] = cache
-                _memo.clear()
+                clear_memo()
                 start = time.perf_counter()
                 rendered = render_chart(values_files=value_set.files)
                 colds.append((time.perf_counter() - start) * 1000)
-                _memo.clear()  # as a fresh process would: read the entry from the disk cache
+                clear_memo()  # as a fresh process would: read the entry from the disk cache
                 start = time.perf_counter()
                 render_chart(values_files=value_set.files)
                 cacheds.append((time.perf_counter() - start) * 1000)

@@ -335,7 +335,7 @@ def test_guard_only_in_prod_and_only_for_the_gateway() -> None:
 @pytest.mark.parametrize("values", [PROD, PROD_EXTERNAL_COORDINATOR], ids=["bundled", "external"])
 def test_guard_defaults_and_url_in_the_rendered_pod(values: dict) -> None:
     guard = container(pod_spec(render(values), "gateway"), "coordinator-guard", init=True)
-    url = values["global"]["seamless"]["coordinator_url"]
+    url = effective(values)["global"]["seamless"]["coordinator_url"]
     assert guard["command"] == ["python3", "/etc/qmtl-template/coordinator_guard.py", "--url", url]
     env = {e["name"]: e["value"] for e in guard["env"] if "value" in e}
     # the design's bounds: 3 tries, 10 s apart, 5 s timeout each

@@ -6,9 +6,10 @@ The values sets are module-level constants so that every test asking for the sam
 
 from __future__ import annotations
 
+from qmtl_stack.render import Rendered
+
 from tests.core.common import PROD
 from tests.harness.objects import chart_values, subchart_values
-from tests.harness.render import Rendered
 
 __all__ = ["DEV", "PROD", "PROD_REMOTE_COORDINATOR", "PROFILES", "QMTL_OFF", "check_sizing"]
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests.dependencies.common import PROD, QMTL_OFF
 from tests.harness import render_chart, render_error
-from tests.harness.objects import chart_values, component, dsn, merged, pod_specs, qmtl_config, secret_refs
+from tests.harness.objects import chart_values, component, dsn, layered, pod_specs, qmtl_config, secret_refs
 
 STORES = ("postgres", "neo4j", "questdb", "minio")
 # Components (app.kubernetes.io/component) each bundled store renders: its server and its provisioning Job.
@@ -76,7 +76,7 @@ def test_consumers_point_at_the_external_endpoint_of_a_managed_store(value_set) 
 
 
 # ---------------------------------------------------------------- every store managed at once (prod)
-MANAGED = merged(
+MANAGED = layered(
     PROD,
     {
         "global": {

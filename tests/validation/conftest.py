@@ -5,33 +5,30 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 import yaml
+from qmtl_stack.render import Layers, layers
+from qmtl_validate import cli
 
 from tests.harness import helm_binary
 from tests.harness.paths import REPO_ROOT, VALUES_DIR
-
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
 DEV = VALUES_DIR / "dev.yaml"
 PROD = VALUES_DIR / "prod.yaml"
 
 
 def run_validate(
-    files: Sequence[Path] = (), values: Sequence[dict] = (), args: Sequence[str] = ()
+    files: Sequence[Path] = (), values: Layers = (), args: Sequence[str] = ()
 ) -> tuple[int, dict | None, str]:
     """scripts/validate with the Helm under test. Returns (exit code, the JSON report or None, stderr)."""
-    from qmtl_validate import cli
-
     out, err = io.StringIO(), io.StringIO()
     with tempfile.TemporaryDirectory(prefix="qmtl-validate-test-") as tmp:
         paths = [str(Path(f)) for f in files]
-        for index, layer in enumerate(values):
+        for index, layer in enumerate(layers(values)):
             path = Path(tmp) / f"layer-{index}.yaml"
             path.write_text(yaml.safe_dump(layer))
             paths.append(str(path))

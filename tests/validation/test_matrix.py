@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import pytest
 from qmtl_validate import chart, schema
-from qmtl_validate.values import helm_values, load_file
 
 from tests.harness import helm_lint, render_error
-from tests.harness.paths import REPO_ROOT
+from tests.harness.objects import chart_values
 from tests.validation.conftest import DEV, PROD, errors, run_validate
 from tests.validation.matrix import CASE_IDS, CASES, CHECK, CLASSES, SCHEMA, Case, counts
 
@@ -93,8 +92,7 @@ def test_validate_refuses_naming_the_key(case: Case) -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_python_jsonschema_and_helm_agree(case: Case, values_schema: dict) -> None:
-    merged = helm_values(REPO_ROOT, [load_file(f) for f in case.files] + [case.values])
-    python_paths = schema.python_key_paths(values_schema, merged)
+    python_paths = schema.python_key_paths(values_schema, chart_values(*case.files, extra=case.values))
     message = _helm_error(case)
     helm_paths = schema.helm_key_paths(message) if schema.is_helm_schema_error(message) else set()
     assert python_paths == helm_paths, f"python {sorted(python_paths)} != helm {sorted(helm_paths)}\n{message}"

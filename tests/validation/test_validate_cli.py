@@ -14,7 +14,7 @@ from qmtl_validate import cli
 
 from tests.core.common import PROD_EXTERNAL_COORDINATOR
 from tests.harness import helm_binary
-from tests.harness.objects import merged
+from tests.harness.objects import layered
 from tests.harness.paths import REPO_ROOT
 from tests.validation.conftest import DEV, PROD, check_named, errors, run_validate
 
@@ -59,7 +59,7 @@ def test_dev_without_coordinator_exits_0_with_a_warning() -> None:
 @pytest.mark.parametrize(("cidrs", "severity"), [([], "warning"), (["10.20.0.0/28"], None)], ids=["no-cidrs", "cidrs"])
 def test_an_external_coordinator_without_address_ranges_is_a_warning(cidrs: list, severity: str | None) -> None:
     """The policies cannot confine the gateway's egress to an external coordinator they know no address of."""
-    layer = merged(PROD_EXTERNAL_COORDINATOR, {"global": {"networkPolicy": {"coordinatorCidrs": cidrs}}})
+    layer = layered(PROD_EXTERNAL_COORDINATOR, {"global": {"networkPolicy": {"coordinatorCidrs": cidrs}}})
     code, report, _ = run_validate([PROD], values=[layer], args=["--target", "seamless"])
     assert code == 0, report
     found = [c for c in report["results"]["seamless"] if c["check"] == "coordinator_network"]
