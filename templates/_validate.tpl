@@ -108,7 +108,7 @@ when the blocks it reads are maps. */ -}}
 {{- end -}}
 {{- $shapesOk = and $shapesOk (kindIs "map" (get (ternary $g.redis dict (kindIs "map" $g.redis)) "databases")) -}}
 {{- if $shapesOk -}}
-{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" $g "into" $ep) -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "ctx" $ "into" $ep) -}}
 {{- $needs := list (list "redis" "redis" "Redis" "host" "its state") (list "questdb" "questdb" "QuestDB" "host" "its tables") (list "minio" "s3" "S3 (MinIO)" "endpoint" "its artifacts") -}}
 {{- range $need := $needs -}}
 {{- /* The coordinator itself uses no S3: only prod (QMTL's seamless config) requires it. */ -}}
@@ -241,7 +241,7 @@ service whose replicas share their state. */ -}}
 {{- $p = append $p (printf "%s.autoscaling.minReplicas: the autoscaler's minReplicas is %d (from %s); prod needs at least 2, so that one pod serves while the PodDisruptionBudget lets the other go: set %s.autoscaling.minReplicas to 2 or more" $name (int $min) $minFrom $name) -}}
 {{- end -}}
 {{- if $epShapesOk -}}
-{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" $g "into" $ep) -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "ctx" $ "into" $ep) -}}
 {{- $missing := list -}}{{- $keys := list -}}
 {{- range $dep := get $stateIn $name -}}
 {{- if not (get (get $ep $dep) "available") -}}

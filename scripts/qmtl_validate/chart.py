@@ -25,8 +25,8 @@ CHECK_TEMPLATE = "validate/renders/first/check.yaml"  # the aggregated values ch
 MODEL_TEMPLATE_NAME = "zz-qmtl-validate-model.yaml"
 MODEL_CONFIGMAP = "qmtl-validate-model"
 MODEL_TEMPLATE = f"""{{{{- /* added by scripts/validate to a private copy of the chart; never shipped */ -}}}}
-{{{{- $ep := dict }}}}{{{{- include "qmtl.endpoints.into" (dict "global" .Values.global "into" $ep) }}}}
-{{{{- $config := dict }}}}{{{{- include "qmtl.config.into" (dict "global" .Values.global "into" $config) }}}}
+{{{{- $ep := dict }}}}{{{{- include "qmtl.endpoints.into" (dict "ctx" . "into" $ep) }}}}
+{{{{- $config := dict }}}}{{{{- include "qmtl.config.into" (dict "ctx" . "into" $config) }}}}
 apiVersion: v1
 kind: ConfigMap
 metadata:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from qmtl_stack.render import Layers, layers
-from qmtl_validate import cli
+from qmtl_validate import chart, cli
 
 from tests.harness import helm_binary
 from tests.harness.paths import REPO_ROOT, VALUES_DIR
@@ -36,6 +37,16 @@ def run_validate(
         code = cli.run(argv, out=out, err=err)
     text = out.getvalue()
     return code, (json.loads(text) if text.strip() else None), err.getvalue()
+
+
+_LINT_CHECK_ERROR = re.compile(r'no template "((?:[^"\\]|\\.)*)" associated')
+
+
+def lint_check_problems(output: str) -> list[str] | None:
+    """The aggregated check's problems as `helm lint` reports them: the render error that
+    templates/validate/renders/first/check.yaml raises in lint mode quotes the message (Go's %q)."""
+    match = _LINT_CHECK_ERROR.search(output)
+    return chart.parse_problems(json.loads(f'"{match.group(1)}"')) if match else None
 
 
 def checks(report: dict, target: str | None = None) -> list[dict]:

@@ -12,7 +12,7 @@ from qmtl_validate import chart
 
 from tests.harness import helm_lint, render_chart, render_error, run_helm
 from tests.harness.paths import REPO_ROOT, copy_chart
-from tests.validation.conftest import DEV, PROD
+from tests.validation.conftest import DEV, PROD, lint_check_problems
 
 CHECK_TEMPLATE = Path("templates/validate/renders/first/check.yaml")
 SKIP_SCHEMA = ("--skip-schema-validation",)
@@ -86,11 +86,11 @@ def test_a_components_own_fail_does_not_hide_the_aggregated_list() -> None:
 
 
 def test_helm_lint_ignores_fail_and_the_check_turns_it_into_an_error(tmp_path: Path) -> None:
-    """The premise (lint logs `fail` and passes) proved on a copy without the lint-only Deployment; then the
-    real template: lint reports the problems as an ERROR."""
+    """The premise (lint logs `fail` and passes) proved on a copy without the check's lint-only include; then
+    the real template: lint reports the problems as an ERROR of the check template."""
     copy = copy_chart(tmp_path / "qmtl")
     text = (copy / CHECK_TEMPLATE).read_text()
-    (copy / CHECK_TEMPLATE).write_text(text[: text.index("apiVersion: apps/v1")] + "{{- end -}}\n")
+    (copy / CHECK_TEMPLATE).write_text(text.replace("{{- include $message . -}}\n", ""))
     bad = {"global": {"redis": {"databases": {"gateway": 3}}}}
     values = tmp_path / "bad.yaml"
     values.write_text("global:\n  redis:\n    databases:\n      gateway: 3\n")
@@ -99,8 +99,11 @@ def test_helm_lint_ignores_fail_and_the_check_turns_it_into_an_error(tmp_path: P
     assert "Fail: qmtl values check failed" in without.stderr or "qmtl values check failed" in without.stderr
     real = helm_lint(values=[bad], values_files=[PROD])
     assert not real.ok
-    assert "[ERROR] templates/validate/renders/first/check.yaml" in real.stdout
-    assert "global.redis.databases.seamless" in real.stdout
+    assert "[ERROR] templates/" in real.stdout
+    assert CHECK_TEMPLATE.as_posix() in real.stdout
+    problems = lint_check_problems(real.stdout)
+    assert problems, real.stdout
+    assert chart.problem_key_path(problems[0]) == "global.redis.databases.seamless", problems
 
 
 @pytest.mark.parametrize("dependency", ["redis", "questdb", "minio"])

@@ -5,7 +5,7 @@ A pure function of .Values.global, so the umbrella (which renders the unified QM
 every subchart (which needs the same facts for env vars, checksums, provisioning and network
 policies) compute exactly the same thing:
 
-  {{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" .Values.global "into" $ep) -}}
+  {{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "ctx" $ "into" $ep) -}}
 
 For each dependency:
   available  - bundled (global.<dep>.enabled) or external (global.<dep>.external.* given)
@@ -36,9 +36,9 @@ seamless: {username: seamless-coordinator}
 ratelimiter: {username: ratelimiter}
 {{- end -}}
 
-{{/* The model: (dict "global" .Values.global "into" $ep) fills $ep (built once per chart: qmtl.memo.into). */}}
+{{/* The model: (dict "ctx" $ "into" $ep) fills $ep (built once per chart: qmtl.memo.into). */}}
 {{- define "qmtl.endpoints.into" -}}
-{{- include "qmtl.memo.into" (dict "global" .global "fn" "qmtl.endpoints.build" "into" .into) -}}
+{{- include "qmtl.memo.into" (dict "ctx" .ctx "fn" "qmtl.endpoints.build" "into" .into) -}}
 {{- end -}}
 
 {{- define "qmtl.endpoints.build" -}}
