@@ -1355,7 +1355,6 @@ def _autoscaling(name: str) -> Schema:
                 "maximum": 1000,
             },
         },
-        required=("enabled", "maxReplicas"),
     )
 
 
@@ -1764,11 +1763,16 @@ def _general_rules(chart: Chart) -> list[Schema]:
                 ),
             }
         )
-    # An autoscaler has something to scale by.
+    # An autoscaler of a deployed service (whose subchart defaults are then merged in) is complete and has
+    # something to scale by.
     for section in AUTOSCALED:
+        deployed = present(SWITCHES[section], {"const": True})
+        rules.append(
+            {"if": deployed, "then": prop(f"{section}.autoscaling", {"required": ["enabled", "maxReplicas"]})}
+        )
         rules.append(
             {
-                "if": present(f"{section}.autoscaling.enabled", {"const": True}),
+                "if": {"allOf": [deployed, present(f"{section}.autoscaling.enabled", {"const": True})]},
                 "then": prop(
                     f"{section}.autoscaling",
                     {
