@@ -1767,9 +1767,7 @@ def _general_rules(chart: Chart) -> list[Schema]:
     # something to scale by.
     for section in AUTOSCALED:
         deployed = present(SWITCHES[section], {"const": True})
-        rules.append(
-            {"if": deployed, "then": prop(f"{section}.autoscaling", {"required": ["enabled", "maxReplicas"]})}
-        )
+        rules.append({"if": deployed, "then": prop(f"{section}.autoscaling", {"required": ["enabled", "maxReplicas"]})})
         rules.append(
             {
                 "if": {"allOf": [deployed, present(f"{section}.autoscaling.enabled", {"const": True})]},
