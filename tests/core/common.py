@@ -24,7 +24,7 @@ EXTERNAL_COORDINATOR_URL = "https://coordinator.seamless.example.internal"
 
 
 # values.yaml's own defaults: profile dev, every dependency bundled, the coordinator off.
-DEV: dict = {}
+DEFAULTS: dict = {}
 # Dev with every dependency switched off: the services must run in their local modes.
 DEV_LOCAL: dict = {"global": {dep: {"enabled": False} for dep in DEPENDENCIES}}
 # Dev with the bundled coordinator switched on and pointed at.

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from tests.core.common import (
+    DEFAULTS,
     DEPENDENCIES,
-    DEV,
     DEV_LOCAL,
     PROD,
     PROD_EXTERNAL_COORDINATOR,
@@ -161,7 +161,7 @@ PROD_REQUIRED = {
 }
 
 ALL_SETS = {
-    "dev": DEV,
+    "dev": DEFAULTS,
     "dev-local": DEV_LOCAL,
     "prod": PROD,
     "prod-managed": PROD_MANAGED,

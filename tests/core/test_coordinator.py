@@ -12,7 +12,7 @@ import yaml
 
 from tests.core.common import (
     BUNDLED_COORDINATOR_URL,
-    DEV,
+    DEFAULTS,
     DEV_COORDINATOR,
     DEV_LOCAL,
     EXTERNAL_COORDINATOR_URL,
@@ -118,7 +118,7 @@ def test_coordinator_image_defaults_to_this_projects_build() -> None:
 
 
 def test_coordinator_is_optional_in_dev() -> None:
-    for values in (DEV, DEV_LOCAL):
+    for values in (DEFAULTS, DEV_LOCAL):
         rendered = render(values)
         assert rendered.find("Deployment", "seamless-coordinator") is None
         assert rendered.find("Service", "seamless-coordinator") is None
@@ -182,7 +182,7 @@ def test_inconsistent_values_are_refused_naming_the_key(case: str) -> None:
 
 
 def test_notes_warn_in_dev_when_the_coordinator_url_is_empty(notes_chart: Path) -> None:
-    notes = _notes(notes_chart, DEV)
+    notes = _notes(notes_chart, DEFAULTS)
     assert "WARNING: global.seamless.coordinator_url is empty" in notes
     assert "Prod requires it" in notes
     assert "gateway" in notes

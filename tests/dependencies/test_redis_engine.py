@@ -14,7 +14,7 @@ import pytest
 import redis.exceptions as redis_exceptions
 import yaml
 
-from tests.dependencies.common import PROD_REMOTE_COORDINATOR, QMTL_OFF
+from tests.dependencies.common import PROD_EXTERNAL_COORDINATOR, QMTL_OFF
 from tests.engines import fixtures, servers
 from tests.harness import helm_binary, render_chart
 from tests.harness.objects import pod_template, redis_acl
@@ -22,7 +22,7 @@ from tests.harness.paths import VALUES_DIR
 
 pytestmark = pytest.mark.engines
 
-VALUES = [QMTL_OFF, PROD_REMOTE_COORDINATOR]
+VALUES = [QMTL_OFF, PROD_EXTERNAL_COORDINATOR]
 
 # One key per service from the key families QMTL really writes (QMTL_RUNTIME_FACTS.md), and its DB.
 OWN = {

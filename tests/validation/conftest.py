@@ -18,8 +18,8 @@ from qmtl_validate import chart, cli
 from tests.harness import helm_binary
 from tests.harness.paths import REPO_ROOT, VALUES_DIR
 
-DEV = VALUES_DIR / "dev.yaml"
-PROD = VALUES_DIR / "prod.yaml"
+DEV_FILE = VALUES_DIR / "dev.yaml"
+PROD_FILE = VALUES_DIR / "prod.yaml"
 
 
 def run_validate(

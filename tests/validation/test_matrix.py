@@ -11,7 +11,7 @@ from qmtl_validate import chart, schema
 
 from tests.harness import helm_lint, render_error
 from tests.harness.objects import chart_values
-from tests.validation.conftest import DEV, PROD, errors, lint_check_problems, run_validate
+from tests.validation.conftest import DEV_FILE, PROD_FILE, errors, lint_check_problems, run_validate
 from tests.validation.matrix import CASE_IDS, CASES, CHECK, CLASSES, SCHEMA, Case, counts
 
 LINT_CASES = [c for c in CASES if c.lint]
@@ -22,7 +22,7 @@ def test_the_matrix_is_big_enough_and_covers_both_layers() -> None:
     assert {c.layer for c in CASES} == {SCHEMA, CHECK}
     assert sum(c.layer == CHECK for c in CASES) >= 8
     assert {c.layer for c in LINT_CASES} == {SCHEMA, CHECK}
-    assert {c.base for c in CASES} == {PROD, DEV}
+    assert {c.base for c in CASES} == {PROD_FILE, DEV_FILE}
 
 
 def test_every_class_of_issue_16_has_at_least_five_cases() -> None:

@@ -12,7 +12,7 @@ from qmtl_validate import schema
 from tests.harness import render_chart, value_sets
 from tests.harness.objects import chart_values
 from tests.harness.paths import VALUES_DIR
-from tests.validation.conftest import DEV, PROD, check_named, run_validate
+from tests.validation.conftest import DEV_FILE, PROD_FILE, check_named, run_validate
 
 DEPENDENCIES = ("redis", "postgres", "neo4j", "questdb", "minio", "controlbus")
 DEV_COORDINATOR = VALUES_DIR / "dev-coordinator.yaml"
@@ -42,21 +42,21 @@ def test_every_values_set_is_accepted_by_validate(value_set) -> None:
 
 def test_prod_points_at_the_reference_endpoints() -> None:
     """The design's reference values (DESIGN.md), written here, checked in the rendered QMTL config."""
-    seamless = _config([PROD])["seamless"]
+    seamless = _config([PROD_FILE])["seamless"]
     assert seamless["coordinator_url"] == "http://seamless-coordinator:8080"
     assert seamless["redis_dsn"] == "redis://redis:6379/3"
     assert seamless["questdb_dsn"].split("?")[0] == "postgresql://questdb:8812/qmtl"
     assert seamless["artifact_endpoint"] == "http://minio:9000"
     assert seamless["artifact_bucket"] == "qmtl-seamless"
-    gateway = _config([PROD])["gateway"]
+    gateway = _config([PROD_FILE])["gateway"]
     assert gateway["controlbus_brokers"] == ["redpanda:9092"]
-    values = _helm_values([PROD])
+    values = _helm_values([PROD_FILE])
     assert values["global"]["seamless"]["artifact_prefix"] == "artifacts/"
     assert values["global"]["controlbus"]["topicPrefix"] == ""  # see QMTL_RUNTIME_FACTS: unsafe by default
 
 
 def test_prod_turns_everything_on() -> None:
-    values = _helm_values([PROD])
+    values = _helm_values([PROD_FILE])
     assert values["global"]["profile"] == "prod"
     for dependency in DEPENDENCIES:
         assert values["global"][dependency]["enabled"] is True, dependency
@@ -66,7 +66,7 @@ def test_prod_turns_everything_on() -> None:
 
 
 def test_prod_runs_no_unpinned_image() -> None:
-    rendered = render_chart(values_files=[PROD])
+    rendered = render_chart(values_files=[PROD_FILE])
     images = []
     for obj in rendered.objects:
         spec = obj.get("spec", {}).get("template", {}).get("spec") or obj.get("spec") or {}
@@ -81,18 +81,18 @@ def test_prod_runs_no_unpinned_image() -> None:
 
 
 def test_dev_is_the_laptop_profile() -> None:
-    values = _helm_values([DEV])
+    values = _helm_values([DEV_FILE])
     assert values["global"]["profile"] == "dev"
     for dependency in DEPENDENCIES:
         assert values["global"][dependency]["enabled"] is False, dependency
     assert values["seamless-coordinator"]["enabled"] is False
-    assert "coordinator_url" not in _config([DEV])["seamless"]
-    rendered = render_chart(values_files=[DEV])
+    assert "coordinator_url" not in _config([DEV_FILE])["seamless"]
+    rendered = render_chart(values_files=[DEV_FILE])
     assert not rendered.by_kind("StatefulSet"), "dev runs no bundled dependency"
 
 
 def test_dev_warns_that_prod_requires_the_coordinator_url() -> None:
-    code, report, _ = run_validate([DEV], args=["--profile", "dev", "--target", "seamless"])
+    code, report, _ = run_validate([DEV_FILE], args=["--profile", "dev", "--target", "seamless"])
     assert code == 0
     check = check_named(report, "seamless", "coordinator_url")
     assert check["severity"] == "warning"
@@ -102,13 +102,13 @@ def test_dev_warns_that_prod_requires_the_coordinator_url() -> None:
 
 def test_dev_coordinator_overlay_adds_the_coordinator_and_only_what_it_needs() -> None:
     assert DEV_COORDINATOR.read_text().splitlines()[0] == "# overlay-of: dev.yaml"
-    assert any(s.files == (DEV, DEV_COORDINATOR) for s in value_sets())
-    values = _helm_values([DEV, DEV_COORDINATOR])
+    assert any(s.files == (DEV_FILE, DEV_COORDINATOR) for s in value_sets())
+    values = _helm_values([DEV_FILE, DEV_COORDINATOR])
     assert values["global"]["profile"] == "dev"
     assert values["seamless-coordinator"]["enabled"] is True
     on = {d for d in DEPENDENCIES if values["global"][d]["enabled"]}
     assert on == {"redis", "questdb"}  # the coordinator uses no S3
-    seamless = _config([DEV, DEV_COORDINATOR])["seamless"]
+    seamless = _config([DEV_FILE, DEV_COORDINATOR])["seamless"]
     assert seamless["coordinator_url"] == "http://seamless-coordinator:8080"
     assert {"redis_dsn", "questdb_dsn"} <= set(seamless)
 
@@ -122,7 +122,7 @@ def test_prod_keeps_every_bundled_dependencys_data_on_a_volume() -> None:
     """ "Persistence on" in prod: there is no in-memory mode to switch to (values.schema.json refuses a
     persistence.enabled key and a zero size); every bundled stateful dependency mounts its data directory from
     a PersistentVolumeClaim template of its StatefulSet, never from an emptyDir."""
-    rendered = render_chart(values_files=[PROD])
+    rendered = render_chart(values_files=[PROD_FILE])
     sets = [i for i in rendered.items if i.obj.get("kind") == "StatefulSet"]
     assert {i.source.split("/")[2] for i in sets} == set(STATEFUL)
     for item in sets:

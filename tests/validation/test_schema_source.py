@@ -20,7 +20,7 @@ from schemas import values_schema as values_schema_module
 from tests.harness import render_chart
 from tests.harness.objects import chart_values
 from tests.harness.paths import REPO_ROOT, copy_chart
-from tests.validation.conftest import PROD
+from tests.validation.conftest import DEV_FILE, PROD_FILE
 
 COMMITTED = REPO_ROOT / "values.schema.json"
 VALUES = yaml.safe_load((REPO_ROOT / "values.yaml").read_text())
@@ -261,6 +261,15 @@ READERS = {  # qmtl-lib templates that read a component's own values for it
     "qmtl.horizontalPodAutoscaler": ("autoscaling",),
     "qmtl.replicasField": ("autoscaling",),
 }
+# qmtl.serviceDeployment (a QMTL service's Deployment) reads the image override and calls the readers above.
+READERS["qmtl.serviceDeployment"] = (
+    "image",
+    *READERS["qmtl.resources"],
+    *READERS["qmtl.pod.placement"],
+    *READERS["qmtl.pod.metadata"],
+    *READERS["qmtl.replicas"],
+    *READERS["qmtl.replicasField"],
+)
 
 
 def _read_paths(section: str) -> set[tuple[str, ...]]:
@@ -329,7 +338,7 @@ def test_each_sections_containers_are_the_ones_its_resources_override() -> None:
                 "requests": {"cpu": cpu, "memory": "2Gi"},
                 "limits": {"cpu": "4", "memory": "4Gi"},
             }
-    rendered = render_chart([overrides], values_files=[PROD])
+    rendered = render_chart([overrides], values_files=[PROD_FILE])
     found: dict[str, set[str]] = {}
     for item in rendered.items:
         spec = (item.obj.get("spec") or {}).get("template", {}).get("spec") or {}
@@ -427,8 +436,6 @@ ENDPOINT_KEYS = {
     "minio": "endpoint",
     "controlbus": "brokers",
 }
-PROD_FILE = REPO_ROOT / "values" / "prod.yaml"
-DEV_FILE = REPO_ROOT / "values" / "dev.yaml"
 
 
 def _paths(values_schema: dict, values_file: Path, *layers: dict) -> set[str]:
