@@ -67,20 +67,23 @@ def subchart_values(chart_dir: Path = CHART_DIR) -> dict[str, dict]:
     return out
 
 
-def merge(base: Any, over: Any) -> Any:
-    """Helm's coalescing of defaults: maps merge key by key, anything else is replaced."""
-    if isinstance(base, dict) and isinstance(over, dict):
-        out = dict(base)
-        for key, value in over.items():
-            out[key] = merge(base.get(key), value) if key in base else copy.deepcopy(value)
-        return out
-    return copy.deepcopy(over)
-
-
 def effective_defaults(chart_dir: Path = CHART_DIR) -> dict:
-    """The defaults Helm renders with when the user gives nothing (every section as if enabled)."""
-    umbrella = _load(chart_dir / "values.yaml") or {}
-    return merge({name: values for name, values in subchart_values(chart_dir).items() if values}, umbrella)
+    """Every default of the chart (every section as if enabled): values.yaml, and each subchart's values.yaml
+    under its name. A default is written in one of them only (the build fails otherwise), so this is their
+    union, not a merge."""
+    out = copy.deepcopy(_load(chart_dir / "values.yaml") or {})
+    for name, values in subchart_values(chart_dir).items():
+        if not values:
+            continue
+        section = out.setdefault(name, {})
+        twice = sorted(set(section) & set(values))
+        if twice:
+            raise SchemaSourceError(
+                f"{name}.{twice[0]} has a default both in values.yaml and in charts/{name}/values.yaml: "
+                "keep it in one of them (a component's own settings: its subchart's values.yaml)"
+            )
+        section.update(copy.deepcopy(values))
+    return out
 
 
 def chart_facts(chart_dir: Path = CHART_DIR) -> values_schema.Chart:

@@ -8,7 +8,8 @@ For each Helm binary:
   - render time per shipped values set: `helm template` alone (what a user waits for) and the ms per
     object it makes (target: a full prod render at or under 1.5 ms per object on a 2-core machine),
     then the harness's cold render (helm, its cache entry and the parse of every object) and cached
-    render (a fresh process reading the render cache);
+    render (a fresh process reading the render cache); and the gain of the templates' one cache (the
+    wiring models built once per chart, qmtl.memo.into): a prod render's CPU time with and without it;
   - requests/limits totals per profile (target: dev fits a 4-CPU / 8 GiB laptop node);
   - the render-test suite's wall time (pytest -n auto, without the smoke tests and the tests against
     real servers; target: under 2 minutes per Helm version once the suite has 500+ tests), and the
@@ -34,6 +35,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -43,19 +45,19 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from qmtl_stack.helm import find_helm
+from qmtl_stack.paths import REPO_ROOT as REPO
+from qmtl_stack.render import CACHE_ENV, clear_memo, copy_chart, render_chart
+from qmtl_stack.valuesets import value_sets
 
-from tests.harness import helm_binary, render_chart, value_sets  # noqa: E402
-from tests.harness.render import CACHE_ENV, _memo  # noqa: E402
-from tests.security.workloads import sizing_totals  # noqa: E402
+from tests.security.workloads import sizing_totals
 
 
 def bench_renders(helm: str, repeat: int) -> None:
     os.environ["QMTL_HELM"] = helm
     print(f"\n== renders with {helm}")
     print(f"{'values set':40} {'objects':>7} {'helm ms':>8} {'ms/object':>10} {'cold ms':>9} {'cached ms':>10}")
-    binary = str(helm_binary().path)
+    binary = str(find_helm().path)
     for value_set in value_sets():
         colds, cacheds, bare, count = [], [], [], 0
         command = [binary, "template", "qmtl", str(REPO)] + [a for f in value_set.files for a in ("-f", str(f))]
@@ -65,11 +67,11 @@ def bench_renders(helm: str, repeat: int) -> None:
             bare.append((time.perf_counter() - start) * 1000)
             with tempfile.TemporaryDirectory() as cache:
                 os.environ[CACHE_ENV] = cache
-                _memo.clear()
+                clear_memo()
                 start = time.perf_counter()
                 rendered = render_chart(values_files=value_set.files)
                 colds.append((time.perf_counter() - start) * 1000)
-                _memo.clear()  # as a fresh process would: read the entry from the disk cache
+                clear_memo()  # as a fresh process would: read the entry from the disk cache
                 start = time.perf_counter()
                 render_chart(values_files=value_set.files)
                 cacheds.append((time.perf_counter() - start) * 1000)
@@ -85,6 +87,36 @@ def bench_renders(helm: str, repeat: int) -> None:
             f"{running['limits_memory'] / 2**30:.2f} GiB"
         )
     os.environ.pop(CACHE_ENV, None)
+    bench_memo(binary, repeat)
+
+
+# What charts/qmtl-lib/templates/_memo.tpl would be without its cache: every call builds its model.
+_NO_MEMO = """{{- define "qmtl.memo.into" -}}
+{{- include .fn (merge (dict "ctx" .ctx "global" .ctx.Values.global "into" .into) (omit . "into" "fn" "ctx")) -}}
+{{- end -}}
+"""
+
+
+def bench_memo(binary: str, repeat: int) -> None:
+    """The gain of the one cache the templates keep (qmtl.memo.into): a prod render's CPU time with the wiring
+    models built once per chart, and with them built at every call (a copy of the chart without the memo)."""
+    prod = REPO / "values" / "prod.yaml"
+    with tempfile.TemporaryDirectory(prefix="qmtl-bench-") as tmp:
+        without = copy_chart(Path(tmp) / "qmtl")
+        (without / "charts" / "qmtl-lib" / "templates" / "_memo.tpl").write_text(_NO_MEMO)
+        cpu: dict[Path, list[float]] = {REPO: [], without: []}
+        for _ in range(max(5, repeat * 3)):
+            for chart in cpu:  # interleaved: both see the same machine load
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                command = [binary, "template", "qmtl", str(chart), "--namespace", "qmtl", "-f", str(prod)]
+                subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu[chart].append((after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000)
+        memo, rebuilt = statistics.median(cpu[REPO]), statistics.median(cpu[without])
+    print(
+        f"wiring models built once per chart (qmtl.memo.into): prod render {memo:.0f} ms CPU; built at every call: "
+        f"{rebuilt:.0f} ms ({(rebuilt - memo) / memo:+.0%})"
+    )
 
 
 def bench_suite(helm: str, what: str, marker: str) -> None:

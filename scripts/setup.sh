@@ -23,8 +23,10 @@
 #   .tools/cluster-images/  the local cluster's real node (scripts/cluster/build.sh node), plus its Debian
 #                        packages when missing ([tool.qmtl-stack.node]: containerd, runc, CNI plugins,
 #                        iptables, ipset; gcc for the pause binary)
-#   .venv/                               Python 3.11 with pyproject.toml's `test` extra, and the Seamless
-#                                        coordinator (editable) with images/seamless-coordinator/requirements.lock
+#   .venv/                               Python 3.11 with pyproject.toml's `test` extra, the Seamless
+#                                        coordinator (editable) with images/seamless-coordinator/requirements.lock,
+#                                        and this project's Python (editable: scripts/qmtl_stack, qmtl_validate,
+#                                        schemas/, tests/; pyproject.toml [tool.setuptools])
 #   .tools/crds/                         the ServiceMonitor CRD (prometheus-operator's Go module) and the
 #                                        HTTPRoute CRD (the Gateway API's Go module, sigs.k8s.io/gateway-api)
 #   .tools/qmtl/venv/                    QMTL (with images/qmtl/patches/) and images/qmtl/requirements.lock:
@@ -193,13 +195,13 @@ setup_node_packages() {
 COORDINATOR="${QMTL_ROOT}/images/seamless-coordinator"
 setup_venv() {
   local venv="${QMTL_ROOT}/.venv" key t0 reqs
-  key="venv@$(pin_hash project.optional-dependencies.test)-$(cat "${COORDINATOR}/requirements.lock" "${COORDINATOR}/pyproject.toml" | sha256sum | cut -c1-12)-$("${PY}" -c 'import platform; print(platform.python_version())')"
+  key="venv@$(pin_hash project.optional-dependencies.test)-$(pin_hash tool.setuptools)-$(cat "${COORDINATOR}/requirements.lock" "${COORDINATOR}/pyproject.toml" | sha256sum | cut -c1-12)-$("${PY}" -c 'import platform; print(platform.python_version())')"
   if stamp_ok "${key}" && [[ -x "${venv}/bin/python" ]]; then
     note "venv: .venv (cached, $("${venv}/bin/python" --version))"; return
   fi
   t0="$(now_s)"
   reqs="${TOOLS}/build/requirements-test.txt"
-  "${QMTL_PY}" "${QMTL_ROOT}/scripts/lib/pyproject.py" extra test >"${reqs}"
+  "${QMTL_PY}" "${QMTL_ROOT}/scripts/qmtl_stack/pins.py" extra test >"${reqs}"
   if [[ ! -x "${venv}/bin/python" ]] || ! "${venv}/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
     rm -rf "${venv}"
     "${PY}" -m venv "${venv}"
@@ -209,6 +211,9 @@ setup_venv() {
     -r "${COORDINATOR}/requirements.lock"
   "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check --no-input --no-deps --no-build-isolation \
     --editable "${COORDINATOR}"
+  # this project's own Python (scripts/qmtl_stack, scripts/qmtl_validate, schemas/, tests/): importable in .venv
+  "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check --no-input --no-deps --no-build-isolation \
+    --editable "${QMTL_ROOT}"
   "${venv}/bin/python" -m pip check >/dev/null || die "the test extra's pins conflict: $("${venv}/bin/python" -m pip check)"
   stamp_set "${key}"
   note "venv: .venv $("${venv}/bin/python" --version) with $(wc -l <"${reqs}") pins in $(elapsed "${t0}") s"

@@ -8,7 +8,7 @@
 #   --smoke-only      skip ruff and the render phase
 #   --no-node         skip the node phases
 #   --helm NAME       run one Helm version only (default: helm3 then helm4)
-#   PYTEST_ARGS       passed to every pytest run (e.g. -k schema, -x, tests/test_render.py)
+#   PYTEST_ARGS       passed to every pytest run (e.g. -k schema, -x, tests/test_chart_package.py)
 #
 # Phases (each timed; any nonzero exit fails the script, pytest's 5 = "no tests collected" included):
 #   setup       scripts/setup.sh

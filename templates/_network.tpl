@@ -103,7 +103,7 @@ Port(s) of an external endpoint, from the qmtl.endpoints model: (dict "ep" <mode
 {{- $graph := include "qmtl.network.graph" $ctx | fromYaml -}}
 {{- $np := $ctx.Values.global.networkPolicy -}}
 {{- $gports := $ctx.Values.global.ports -}}
-{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" $ctx.Values.global "into" $ep) -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "ctx" $ctx "into" $ep) -}}
 {{- /* Where each endpoint's external CIDRs are set, for error messages. */ -}}
 {{- $cidrKeys := dict "redis" "global.redis.external.cidrs" "postgres" "global.postgres.external.cidrs" "neo4j" "global.neo4j.external.cidrs" "questdb" "global.questdb.external.cidrs" "s3" "global.minio.external.cidrs" "controlbus" "global.controlbus.external.cidrs" "coordinator" "global.networkPolicy.coordinatorCidrs" -}}
 {{- $on := dict -}}
@@ -227,7 +227,7 @@ built from are empty (only allowed for an external coordinator) or hold a range 
 {{- $np := $g.networkPolicy | default dict -}}
 {{- $out := list -}}
 {{- if $np.enabled -}}
-{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" $g "into" $ep) -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "ctx" $ "into" $ep) -}}
 {{- $coordinator := index .Values "seamless-coordinator" | default dict -}}
 {{- if and $ep.coordinator.url (not $coordinator.enabled) -}}
 {{- $cidrs := $np.coordinatorCidrs | default list -}}

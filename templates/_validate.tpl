@@ -12,15 +12,17 @@ problem, before any other template renders. It never fails itself on odd input: 
 type is skipped here (the schema names it), so that the other rules still report.
 
 One deliberate exception to "each rule in one place": the design's promise that prod never installs
-without a coordinator URL or without Redis, QuestDB and S3 for Seamless is also kept here, for installs
-that skip the schema (helm --skip-schema-validation). tests/validation/test_checks.py proves it.
+without Redis, QuestDB and S3 for Seamless is also kept here, for installs that skip the schema (helm
+--skip-schema-validation): the endpoints are derived facts this check reads anyway. tests/validation/
+test_checks.py proves it. "prod needs global.seamless.coordinator_url" is the schema's alone (its prod
+rules); an install that skips the schema meets the runtime guard, which fails the pods visibly.
 
 The rules:
   coordinator   global.seamless.coordinator_url and seamless-coordinator.enabled agree: the bundled
                 coordinator is http://seamless-coordinator:<global.ports.coordinator> (its Service name, also
                 qualified with the release namespace, matched exactly), any other host is an external one
   seamless      the bundled coordinator (any profile) has Redis and QuestDB; prod has them and S3 whatever
-                runs the coordinator, and a coordinator URL (the exception above)
+                runs the coordinator (the exception above)
   leases        the bundled coordinator's lease record outlives its longest lease
                 (seamless-coordinator.leases.recordTtlSeconds * 1000 > leases.maxMs)
   redis         every Redis user its own logical database
@@ -98,9 +100,6 @@ refuses is the schema's to report; whatever cannot be read as scheme://authority
 {{- /* seamless: what the coordinator stores its state and tables in (and, in prod, Seamless's artifacts). The availability of a
 dependency is qmtl.endpoints' (bundled, or an external endpoint given); it is asked only when needed and
 when the blocks it reads are maps. */ -}}
-{{- if and $prod (not $url) -}}
-{{- $p = append $p (printf "global.seamless.coordinator_url: empty, and prod has no stub fallback: set it to %s (with seamless-coordinator.enabled: true) or to your external coordinator's URL" $bundledUrl) -}}
-{{- end -}}
 {{- if or $prod $coordEnabled -}}
 {{- $shapesOk := and (kindIs "map" $g.ports) (kindIs "map" $g.seamless) -}}
 {{- range $block := list "redis" "postgres" "neo4j" "questdb" "minio" "controlbus" -}}
@@ -108,7 +107,7 @@ when the blocks it reads are maps. */ -}}
 {{- end -}}
 {{- $shapesOk = and $shapesOk (kindIs "map" (get (ternary $g.redis dict (kindIs "map" $g.redis)) "databases")) -}}
 {{- if $shapesOk -}}
-{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" $g "into" $ep) -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "ctx" $ "into" $ep) -}}
 {{- $needs := list (list "redis" "redis" "Redis" "host" "its state") (list "questdb" "questdb" "QuestDB" "host" "its tables") (list "minio" "s3" "S3 (MinIO)" "endpoint" "its artifacts") -}}
 {{- range $need := $needs -}}
 {{- /* The coordinator itself uses no S3: only prod (QMTL's seamless config) requires it. */ -}}
@@ -241,7 +240,7 @@ service whose replicas share their state. */ -}}
 {{- $p = append $p (printf "%s.autoscaling.minReplicas: the autoscaler's minReplicas is %d (from %s); prod needs at least 2, so that one pod serves while the PodDisruptionBudget lets the other go: set %s.autoscaling.minReplicas to 2 or more" $name (int $min) $minFrom $name) -}}
 {{- end -}}
 {{- if $epShapesOk -}}
-{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" $g "into" $ep) -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "ctx" $ "into" $ep) -}}
 {{- $missing := list -}}{{- $keys := list -}}
 {{- range $dep := get $stateIn $name -}}
 {{- if not (get (get $ep $dep) "available") -}}

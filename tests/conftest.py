@@ -10,11 +10,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from qmtl_stack.helm import ENV_VAR as HELM_ENV
+from qmtl_stack.render import CACHE_ENV
 
 from tests.harness import helm_binary, value_sets
-from tests.harness.helm import ENV_VAR as HELM_ENV
 from tests.harness.paths import CACHE_ROOT
-from tests.harness.render import CACHE_ENV
 
 # Real dependency servers (tests/engines) as session fixtures for every test folder; the images' build
 # output in the run's summary (tests/images).

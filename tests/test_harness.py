@@ -11,11 +11,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from qmtl_stack.render import CACHE_ENV, RENDER_COUNT_FILE, clear_memo
 
 from tests.harness import K8sSchemaError, RenderError, render_chart, validate_k8s
 from tests.harness.k8s_schema import supported_kube_versions
 from tests.harness.paths import REPO_ROOT, copy_chart
-from tests.harness.render import CACHE_ENV, RENDER_COUNT_FILE, _memo
 
 
 @pytest.fixture
@@ -28,11 +28,9 @@ def chart_copy(tmp_path: Path) -> Path:
 def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory = tmp_path / "render-cache"
     monkeypatch.setenv(CACHE_ENV, str(directory))
-    saved = dict(_memo)
-    _memo.clear()
+    clear_memo()
     yield directory
-    _memo.clear()
-    _memo.update(saved)
+    clear_memo()  # what this process remembers came from the test's cache; content-keyed, but let it go
 
 
 def _render_count(cache: Path) -> int:
@@ -100,7 +98,7 @@ def test_cache_renders_each_values_set_once(fresh_cache: Path) -> None:
     assert first.key == second.key
     assert _render_count(fresh_cache) == 1
     # Another process (an xdist worker) finds the entry on disk instead of rendering again.
-    _memo.clear()
+    clear_memo()
     third = render_chart(copy.deepcopy(values))
     assert third.text == first.text
     assert _render_count(fresh_cache) == 1

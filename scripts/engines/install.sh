@@ -12,7 +12,7 @@
 #
 # Usage: scripts/engines/install.sh [ENGINE...]      (default: all of the above)
 #
-# Every version comes from pyproject.toml [tool.qmtl-stack.engines] (read by scripts/engines/pins.py).
+# Every version comes from pyproject.toml [tool.qmtl-stack.engines] (read by scripts/qmtl_stack/pins.py).
 # Idempotent: each engine leaves a stamp in .tools/engines/stamps/ (git-ignored) and is skipped when its
 # stamp and files are there, so a second run takes seconds. An engine that fails leaves
 # .tools/engines/failed/<engine> (the reason, shown by the test fixtures when they skip) and its log in
@@ -25,7 +25,7 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 TOOLS="${QMTL_ENGINES_DIR:-$ROOT/.tools/engines}"
 ALL_ENGINES=(redis postgres kafka questdb neo4j minio mc)
 
-eval "$(python3 "$HERE/pins.py")"
+eval "$(python3 "$ROOT/scripts/qmtl_stack/pins.py" env tool.qmtl-stack.engines PIN_)"
 
 mkdir -p "$TOOLS/stamps" "$TOOLS/logs" "$TOOLS/failed"
 

@@ -22,7 +22,7 @@ load_pins() {
   local sig; sig="$(cksum <"${QMTL_ROOT}/pyproject.toml")"
   if [[ ${QMTL_PINS_SIG:-} != "${sig}" ]]; then
     local assignments
-    assignments="$("${QMTL_PY}" "${QMTL_ROOT}/scripts/lib/pyproject.py" env tool.qmtl-stack)" \
+    assignments="$("${QMTL_PY}" "${QMTL_ROOT}/scripts/qmtl_stack/pins.py" env tool.qmtl-stack)" \
       || die "cannot read pyproject.toml"
     eval "${assignments}"
     # shellcheck disable=SC2046
@@ -35,7 +35,7 @@ pin() {
   printf '%s\n' "${!var}"
 }
 [[ -z ${QMTL_PY} ]] || load_pins
-pin_hash() { "${QMTL_PY}" "${QMTL_ROOT}/scripts/lib/pyproject.py" hash "$1"; }
+pin_hash() { "${QMTL_PY}" "${QMTL_ROOT}/scripts/qmtl_stack/pins.py" hash "$1"; }
 
 # Stamp files record that a versioned install step finished; their name is the key.
 stamp_ok() { [[ -f "${STAMPS}/$1" ]]; }

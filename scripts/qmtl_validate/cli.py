@@ -19,11 +19,14 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from qmtl_stack.helm import Helm, HelmNotFound, find_helm
+from qmtl_stack.paths import CHART_DIR
+from qmtl_stack.render import RenderError, helm_values
+
 from qmtl_validate import chart, online, schema, targets
 from qmtl_validate.report import ERROR, EXIT_CANNOT_LOAD, OK, WARN, Check, Report
-from qmtl_validate.values import LoadError, helm_values, load_file
+from qmtl_validate.values import LoadError, load_file
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 TARGETS = ("schema", *targets.SERVICES)
 
 
@@ -72,7 +75,7 @@ def parser() -> argparse.ArgumentParser:
         help="reach HOST at ADDR for --online (e.g. through kubectl port-forward)",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--chart", type=Path, default=REPO_ROOT, help="the chart (default: this repository)")
+    p.add_argument("--chart", type=Path, default=CHART_DIR, help="the chart (default: this repository)")
     p.add_argument("--helm", help="helm binary (default: $QMTL_HELM, .tools/bin/helm3, helm)")
     p.add_argument("--release", default="qmtl")
     p.add_argument("--namespace", default="qmtl")
@@ -113,7 +116,7 @@ def _overlaps(path: str, others: set[str]) -> bool:
     return any(path == o or o.startswith(path + ".") or path.startswith(o + ".") for o in others if o)
 
 
-def _render_sections(report: Report, rendered: chart.Rendered, helm: chart.Helm, schema_paths: set[str]) -> None:
+def _render_sections(report: Report, rendered: chart.Rendered, helm: Helm, schema_paths: set[str]) -> None:
     checks = report.section("checks")
     if rendered.problems is not None:
         # The check also guards the design's prod rules for installs that skip the schema: what the schema
@@ -172,14 +175,23 @@ def run(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | 
     try:
         if not (chart_dir / "Chart.yaml").exists():
             raise LoadError(f"{chart_dir}: no Chart.yaml (pass --chart)")
-        layers = [load_file(path) for path in args.values]
+        for path in args.values:
+            load_file(path)  # a file that cannot be read is said clearly here, before Helm reads it
         extra = [{"global": {"profile": args.profile}}] if args.profile else []
         values_schema = schema.load_schema(chart_dir)
-        declared_values = helm_values(chart_dir, layers)
-        merged = helm_values(chart_dir, [*layers, *extra])
         credentials = online.Credentials(online.load_secrets(args.secret), args.secret_env)
         resolver = online.Resolver(args.resolve)
-        helm = chart.find_helm(args.helm, REPO_ROOT)
+        helm = find_helm(args.helm)
+        # What Helm validates and renders: its merge of the chart's values.yaml files with these (and, for the
+        # profile the user means, that profile on top).
+        merged = helm_values(extra, args.values, helm=helm, chart_dir=chart_dir)
+        declared_values = helm_values([], args.values, helm=helm, chart_dir=chart_dir) if extra else merged
+    except HelmNotFound as error:
+        print(f"validate: cannot load: {error}", file=err)
+        return EXIT_CANNOT_LOAD
+    except RenderError as error:
+        print(f"validate: cannot load: helm cannot read these values: {error}", file=err)
+        return EXIT_CANNOT_LOAD
     except LoadError as error:
         print(f"validate: cannot load: {error}", file=err)
         return EXIT_CANNOT_LOAD

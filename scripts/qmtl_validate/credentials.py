@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import TextIO
 
 import yaml
+from qmtl_stack.helm import Helm, HelmNotFound, find_helm
+from qmtl_stack.paths import CHART_DIR
+from qmtl_stack.render import Rendered, RenderError, render_chart
 
-from qmtl_validate import chart
-from qmtl_validate.values import LoadError
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 # Labels Helm owns; anything else the chart puts on its Secrets (part-of, component, ...) is kept.
 HELM_LABELS = ("app.kubernetes.io/managed-by", "helm.sh/chart")
 
@@ -46,7 +45,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--values", action="append", default=[], type=Path, metavar="FILE")
     p.add_argument("--namespace", required=True, help="the release namespace (the Secrets go there)")
     p.add_argument("--release", default="qmtl")
-    p.add_argument("--chart", type=Path, default=REPO_ROOT)
+    p.add_argument("--chart", type=Path, default=CHART_DIR)
     p.add_argument("--helm", help="helm binary (default: $QMTL_HELM, .tools/bin/helm3, helm)")
     p.add_argument("--apply", action="store_true", help="create them with kubectl (refuses existing ones)")
     p.add_argument("--skip-existing", action="store_true", help="with --apply: create only the missing ones")
@@ -54,25 +53,30 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _secrets(rendered: chart.Rendered) -> dict[str, dict]:
+class CannotRender(Exception):
+    pass
+
+
+def _secrets(rendered: Rendered) -> dict[str, dict]:
     return {o["metadata"]["name"]: o for o in rendered.objects if o.get("kind") == "Secret"}
 
 
-def generated_secrets(chart_dir: Path, helm: chart.Helm, files: list[Path], release: str, namespace: str) -> list[dict]:
+def generated_secrets(chart_dir: Path, helm: Helm, files: list[Path], release: str, namespace: str) -> list[dict]:
     """The Secrets the chart generates for these values, as plain manifests (no Helm metadata)."""
     renders = {}
     for generate in (True, False):
-        rendered = chart.render(
-            chart_dir,
-            helm,
-            files,
-            [{"global": {"credentials": {"generate": generate}}}],
-            release=release,
-            namespace=namespace,
-            schema=True,
-        )
-        if not rendered.ok:
-            raise LoadError(f"the chart does not render these values:\n{rendered.stderr.strip()}")
+        try:
+            rendered = render_chart(
+                {"global": {"credentials": {"generate": generate}}},
+                files,
+                release=release,
+                namespace=namespace,
+                helm=helm,
+                chart_dir=chart_dir,
+                cache=False,  # every run makes new credentials
+            )
+        except RenderError as error:
+            raise CannotRender(f"the chart does not render these values:\n{error.stderr.strip()}") from error
         renders[generate] = _secrets(rendered)
     out = []
     for name in sorted(set(renders[True]) - set(renders[False])):
@@ -129,9 +133,9 @@ def run(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | 
     out, err = out or sys.stdout, err or sys.stderr
     args = parser().parse_args(argv)
     try:
-        helm = chart.find_helm(args.helm, REPO_ROOT)
+        helm = find_helm(args.helm)
         secrets = generated_secrets(args.chart.resolve(), helm, args.values, args.release, args.namespace)
-    except LoadError as error:
+    except (HelmNotFound, CannotRender) as error:
         print(f"credentials: {error}", file=err)
         return 2
     if args.apply:

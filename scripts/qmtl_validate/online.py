@@ -43,9 +43,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from qmtl_stack.render import YAML_LOADER
 
 from qmtl_validate.report import ERROR, OK, WARN, Check
-from qmtl_validate.values import YAML_LOADER, LoadError
+from qmtl_validate.values import LoadError
 
 PROBE_TIMEOUT = 5.0
 GUARD_ENV = {

@@ -46,9 +46,9 @@ def seamless(config: dict, endpoints: dict, values: dict, prod: bool) -> list[Ch
             Check(
                 "coordinator_url",
                 ERROR,
-                "global.seamless.coordinator_url is empty; prod requires "
-                "it (no stub fallback): e.g. http://seamless-coordinator:<global.ports.coordinator> "
-                "with seamless-coordinator.enabled: true",
+                "global.seamless.coordinator_url is empty, which the schema's prod rules refuse (--target "
+                "schema): e.g. http://seamless-coordinator:<global.ports.coordinator> with "
+                "seamless-coordinator.enabled: true",
                 "global.seamless.coordinator_url",
             )
         )

@@ -12,12 +12,12 @@ from seamless_coordinator import settings as coordinator_settings
 
 from tests.core.common import PROD, PROD_MANAGED, effective
 from tests.harness import render_chart, value_sets
-from tests.harness.objects import chart_values, env, merged, redis_acl
+from tests.harness.objects import chart_values, env, layered, redis_acl
 from tests.harness.paths import REPO_ROOT
 
 from .stack import resolve_env
 
-DEDICATED = merged(PROD, {"global": {"redis": {"dedicatedCoordinator": True}}})
+DEDICATED = layered(PROD, {"global": {"redis": {"dedicatedCoordinator": True}}})
 VALUE_SETS = {"prod": PROD, "prod-managed": PROD_MANAGED, "prod-dedicated-redis": DEDICATED}
 
 

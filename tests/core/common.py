@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from qmtl_stack.render import Rendered
+
 from tests.harness import render_chart
-from tests.harness.objects import chart_values, merged
-from tests.harness.render import Rendered
+from tests.harness.objects import chart_values, layered
 
 SERVICES = ("gateway", "dagmanager", "worldservice")
 DEPENDENCIES = ("controlbus", "redis", "postgres", "neo4j", "questdb", "minio")
@@ -23,7 +24,7 @@ EXTERNAL_COORDINATOR_URL = "https://coordinator.seamless.example.internal"
 
 
 # values.yaml's own defaults: profile dev, every dependency bundled, the coordinator off.
-DEV: dict = {}
+DEFAULTS: dict = {}
 # Dev with every dependency switched off: the services must run in their local modes.
 DEV_LOCAL: dict = {"global": {dep: {"enabled": False} for dep in DEPENDENCIES}}
 # Dev with the bundled coordinator switched on and pointed at.
@@ -37,7 +38,7 @@ PROD: dict = {
     "seamless-coordinator": {"enabled": True},
 }
 # Prod against an external coordinator (the bundled one then is not deployed).
-PROD_EXTERNAL_COORDINATOR: dict = merged(
+PROD_EXTERNAL_COORDINATOR: dict = layered(
     PROD,
     {
         "global": {
@@ -48,7 +49,7 @@ PROD_EXTERNAL_COORDINATOR: dict = merged(
     },
 )
 # Prod with managed PostgreSQL, Neo4j, QuestDB and S3 (declared in values, credentials from Secrets).
-PROD_MANAGED: dict = merged(
+PROD_MANAGED: dict = layered(
     PROD,
     {
         "global": {

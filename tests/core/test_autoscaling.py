@@ -15,7 +15,7 @@ import pytest
 
 from tests.core.common import DEV_COORDINATOR, PROD, effective
 from tests.harness import render_chart, render_error, supported_kube_versions, validate_k8s
-from tests.harness.objects import merged, quantity
+from tests.harness.objects import layered, quantity
 
 AUTOSCALED = ("gateway", "dagmanager", "worldservice", "seamless-coordinator")
 ALL_ON = {name: {"autoscaling": {"enabled": True}} for name in AUTOSCALED}
@@ -27,7 +27,7 @@ def autoscalers(values: dict) -> dict[str, dict]:
 
 @pytest.mark.parametrize("base", [PROD, DEV_COORDINATOR], ids=["prod", "dev"])
 def test_each_autoscaled_deployment_has_an_autoscaler_and_no_replica_count(base: dict) -> None:
-    values = merged(base, ALL_ON)
+    values = layered(base, ALL_ON)
     rendered = render_chart(values)
     found = {o["metadata"]["name"]: o for o in rendered.by_kind("HorizontalPodAutoscaler")}
     assert set(found) == set(AUTOSCALED)
@@ -68,24 +68,24 @@ def test_no_autoscaler_by_default_and_the_replica_count_stays(value_set) -> None
 def test_bounds_and_targets_come_from_the_values() -> None:
     chosen = {"minReplicas": 3, "maxReplicas": 9, "targetCPUUtilizationPercentage": None}
     chosen["targetMemoryUtilizationPercentage"] = 85
-    hpa = autoscalers(merged(PROD, {"worldservice": {"autoscaling": {"enabled": True, **chosen}}}))["worldservice"]
+    hpa = autoscalers(layered(PROD, {"worldservice": {"autoscaling": {"enabled": True, **chosen}}}))["worldservice"]
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 9)
     assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["memory"]
     assert hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 85
-    both = merged(PROD, {"gateway": {"autoscaling": {"enabled": True, "targetMemoryUtilizationPercentage": 90}}})
+    both = layered(PROD, {"gateway": {"autoscaling": {"enabled": True, "targetMemoryUtilizationPercentage": 90}}})
     metrics = autoscalers(both)["gateway"]["spec"]["metrics"]
     assert {m["resource"]["name"]: m["resource"]["target"]["averageUtilization"] for m in metrics} == {
         "cpu": 75,
         "memory": 90,
     }
     # minReplicas null follows a component's own replica override
-    own = merged(PROD, {"dagmanager": {"replicas": 3, "autoscaling": {"enabled": True}}})
+    own = layered(PROD, {"dagmanager": {"replicas": 3, "autoscaling": {"enabled": True}}})
     assert autoscalers(own)["dagmanager"]["spec"]["minReplicas"] == 3
 
 
 def test_the_disruption_budget_stays_coherent_with_the_autoscaler() -> None:
     """prod: every autoscaled workload has a budget that lets exactly one pod go, and at least two pods."""
-    rendered = render_chart(merged(PROD, ALL_ON))
+    rendered = render_chart(layered(PROD, ALL_ON))
     for hpa in rendered.by_kind("HorizontalPodAutoscaler"):
         name = hpa["metadata"]["name"]
         pdb = rendered.get("PodDisruptionBudget", name)
@@ -100,17 +100,17 @@ def test_the_disruption_budget_stays_coherent_with_the_autoscaler() -> None:
     ("values", "problem"),
     [
         (
-            merged(PROD, {"gateway": {"autoscaling": {"enabled": True, "minReplicas": 1}}}),
+            layered(PROD, {"gateway": {"autoscaling": {"enabled": True, "minReplicas": 1}}}),
             "gateway.autoscaling.minReplicas: the autoscaler's minReplicas is 1 (from "
             "gateway.autoscaling.minReplicas); prod needs at least 2",
         ),
         (
-            merged(PROD, {"global": {"replicas": {"prod": {"worldservice": 1}}}}, ALL_ON),
+            layered(PROD, {"global": {"replicas": {"prod": {"worldservice": 1}}}}, ALL_ON),
             "worldservice.autoscaling.minReplicas: the autoscaler's minReplicas is 1 (from "
             "global.replicas.prod.worldservice)",
         ),
         (
-            merged(PROD, {"seamless-coordinator": {"autoscaling": {"enabled": True, "maxReplicas": 1}}}),
+            layered(PROD, {"seamless-coordinator": {"autoscaling": {"enabled": True, "maxReplicas": 1}}}),
             "seamless-coordinator.autoscaling.maxReplicas: 1 is below the autoscaler's minReplicas (2, from "
             "global.replicas.prod.seamless-coordinator)",
         ),
@@ -123,7 +123,7 @@ def test_incoherent_bounds_are_refused_naming_the_key(values: dict, problem: str
 
 def test_services_that_keep_state_in_their_pod_are_not_autoscaled() -> None:
     local = {"global": {dep: {"enabled": False} for dep in ("redis", "postgres", "neo4j", "controlbus")}}
-    message = str(render_error(merged(local, ALL_ON)))
+    message = str(render_error(layered(local, ALL_ON)))
     for name, missing in (
         ("gateway", "Redis and PostgreSQL"),
         ("worldservice", "Redis and PostgreSQL"),
@@ -131,9 +131,9 @@ def test_services_that_keep_state_in_their_pod_are_not_autoscaled() -> None:
     ):
         assert f"{name}.autoscaling.enabled: without {missing}, {name} keeps its state in its own pod" in message
     # with its dependencies, each one may scale (the coordinator always keeps its state in Redis)
-    assert set(autoscalers(merged(DEV_COORDINATOR, ALL_ON))) == set(AUTOSCALED)
+    assert set(autoscalers(layered(DEV_COORDINATOR, ALL_ON))) == set(AUTOSCALED)
 
 
 def test_an_autoscaler_needs_a_target() -> None:
     none = {"enabled": True, "targetCPUUtilizationPercentage": None, "targetMemoryUtilizationPercentage": None}
-    assert "/gateway/autoscaling" in str(render_error(merged(PROD, {"gateway": {"autoscaling": none}})))
+    assert "/gateway/autoscaling" in str(render_error(layered(PROD, {"gateway": {"autoscaling": none}})))

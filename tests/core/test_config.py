@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from tests.core.common import (
+    DEFAULTS,
     DEPENDENCIES,
-    DEV,
     DEV_LOCAL,
     PROD,
     PROD_EXTERNAL_COORDINATOR,
@@ -22,6 +22,7 @@ from tests.core.common import (
     SERVICES,
     checksum,
     container,
+    effective,
     endpoints_in,
     pod_spec,
     render,
@@ -160,7 +161,7 @@ PROD_REQUIRED = {
 }
 
 ALL_SETS = {
-    "dev": DEV,
+    "dev": DEFAULTS,
     "dev-local": DEV_LOCAL,
     "prod": PROD,
     "prod-managed": PROD_MANAGED,
@@ -227,7 +228,7 @@ def test_every_endpoint_points_at_a_service_of_the_release_or_a_declared_externa
     rendered = render(values)
     config = qmtl_config(rendered)
     services = service_ports(rendered)
-    externals = _declared_externals(values)
+    externals = _declared_externals(effective(values))
     endpoints = endpoints_in(config)
     assert endpoints, "the config names no endpoint at all"
     for path, _scheme, host, port in endpoints:

@@ -12,7 +12,7 @@ import yaml
 
 from tests.core.common import (
     BUNDLED_COORDINATOR_URL,
-    DEV,
+    DEFAULTS,
     DEV_COORDINATOR,
     DEV_LOCAL,
     EXTERNAL_COORDINATOR_URL,
@@ -28,7 +28,7 @@ from tests.core.common import (
 from tests.core.common import notes as _notes
 from tests.harness import render_error
 from tests.harness.objects import env as env_by_name
-from tests.harness.objects import merged, secret_refs
+from tests.harness.objects import layered, secret_refs
 from tests.harness.paths import CHART_DIR
 
 ENV_NAMES = {
@@ -64,7 +64,7 @@ def test_coordinator_env_is_wired_from_the_endpoints(values: dict) -> None:
     assert by_name["PROMETHEUS_PORT"]["value"] == str(ports["coordinatorMetrics"])
     assert by_name["COORDINATOR_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     services = service_ports(rendered)
-    g = values.get("global", {})
+    g = effective(values)["global"]
     for name in ("REDIS_DSN", "QUESTDB_DSN"):
         url = urlsplit(by_name[name]["value"])
         assert url.username is None, f"{name} carries credentials: {url.netloc}"
@@ -102,7 +102,7 @@ def test_lease_settings_are_passed_from_values() -> None:
     assert by_name["LEASE_RECORD_TTL_S"]["value"] == str(defaults["leases"]["recordTtlSeconds"])
     assert by_name["LOG_LEVEL"]["value"] == defaults["logLevel"]
     custom = {"leases": {"maxMs": 600000, "recordTtlSeconds": 86400}, "logLevel": "debug"}
-    _, by_name = _env(merged(PROD, {"seamless-coordinator": custom}))
+    _, by_name = _env(layered(PROD, {"seamless-coordinator": custom}))
     assert (by_name["LEASE_MAX_MS"]["value"], by_name["LEASE_RECORD_TTL_S"]["value"]) == ("600000", "86400")
     assert by_name["LOG_LEVEL"]["value"] == "debug"
 
@@ -118,7 +118,7 @@ def test_coordinator_image_defaults_to_this_projects_build() -> None:
 
 
 def test_coordinator_is_optional_in_dev() -> None:
-    for values in (DEV, DEV_LOCAL):
+    for values in (DEFAULTS, DEV_LOCAL):
         rendered = render(values)
         assert rendered.find("Deployment", "seamless-coordinator") is None
         assert rendered.find("Service", "seamless-coordinator") is None
@@ -135,10 +135,10 @@ ENABLED_KEY = r"seamless-coordinator[./]enabled"
 # Refused values and the key paths the error must name (asserted on key paths, not wording: the schema
 # and the aggregated values check may report a problem before qmtl.config.errors does).
 REFUSED = {
-    "prod-without-url": (merged(PROD, {"global": {"seamless": {"coordinator_url": ""}}}), [URL_KEY]),
-    "bundled-url-but-disabled": (merged(PROD, {"seamless-coordinator": {"enabled": False}}), [ENABLED_KEY]),
+    "prod-without-url": (layered(PROD, {"global": {"seamless": {"coordinator_url": ""}}}), [URL_KEY]),
+    "bundled-url-but-disabled": (layered(PROD, {"seamless-coordinator": {"enabled": False}}), [ENABLED_KEY]),
     "external-url-but-enabled": (
-        merged(
+        layered(
             PROD,
             {
                 "global": {
@@ -150,11 +150,11 @@ REFUSED = {
         [ENABLED_KEY],
     ),
     "bundled-url-wrong-port": (
-        merged(PROD, {"global": {"seamless": {"coordinator_url": "http://seamless-coordinator:9999"}}}),
+        layered(PROD, {"global": {"seamless": {"coordinator_url": "http://seamless-coordinator:9999"}}}),
         [URL_KEY],
     ),
     "bundled-url-https": (
-        merged(PROD, {"global": {"seamless": {"coordinator_url": "https://seamless-coordinator:8080"}}}),
+        layered(PROD, {"global": {"seamless": {"coordinator_url": "https://seamless-coordinator:8080"}}}),
         [URL_KEY],
     ),
     "dev-bundled-url-but-disabled": (
@@ -162,10 +162,10 @@ REFUSED = {
         [ENABLED_KEY],
     ),
     "dev-coordinator-without-deps": (
-        merged(DEV_LOCAL, DEV_COORDINATOR),
+        layered(DEV_LOCAL, DEV_COORDINATOR),
         [r"global[./]redis", r"global[./]questdb"],
     ),
-    "prod-without-postgres": (merged(PROD, {"global": {"postgres": {"enabled": False}}}), [r"global[./]postgres"]),
+    "prod-without-postgres": (layered(PROD, {"global": {"postgres": {"enabled": False}}}), [r"global[./]postgres"]),
 }
 
 
@@ -182,7 +182,7 @@ def test_inconsistent_values_are_refused_naming_the_key(case: str) -> None:
 
 
 def test_notes_warn_in_dev_when_the_coordinator_url_is_empty(notes_chart: Path) -> None:
-    notes = _notes(notes_chart, DEV)
+    notes = _notes(notes_chart, DEFAULTS)
     assert "WARNING: global.seamless.coordinator_url is empty" in notes
     assert "Prod requires it" in notes
     assert "gateway" in notes
@@ -202,7 +202,7 @@ def test_notes_name_the_coordinator_url(notes_chart: Path) -> None:
 
 def test_notes_warn_when_policies_open_the_external_coordinators_port_to_any_address(notes_chart: Path) -> None:
     warning = "WARNING: global.networkPolicy.coordinatorCidrs is empty"
-    anywhere = merged(PROD_EXTERNAL_COORDINATOR, {"global": {"networkPolicy": {"coordinatorCidrs": []}}})
+    anywhere = layered(PROD_EXTERNAL_COORDINATOR, {"global": {"networkPolicy": {"coordinatorCidrs": []}}})
     notes = " ".join(_notes(notes_chart, anywhere).split())
     assert warning in notes
     url = urlsplit(EXTERNAL_COORDINATOR_URL)
@@ -211,6 +211,6 @@ def test_notes_warn_when_policies_open_the_external_coordinators_port_to_any_add
     assert f"connect to port {port} of ANY address" in notes
     # given its address range, with the policies off, or with the bundled coordinator: nothing to warn about
     assert warning not in _notes(notes_chart, PROD_EXTERNAL_COORDINATOR)
-    off = merged(anywhere, {"global": {"networkPolicy": {"enabled": False, "disabledAcknowledged": True}}})
+    off = layered(anywhere, {"global": {"networkPolicy": {"enabled": False, "disabledAcknowledged": True}}})
     assert warning not in _notes(notes_chart, off)
     assert warning not in _notes(notes_chart, PROD)

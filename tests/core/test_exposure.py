@@ -10,14 +10,12 @@ the oldest and newest supported Kubernetes (the HTTPRoute against the Gateway AP
 
 from __future__ import annotations
 
-import copy
-
 import pytest
+from qmtl_stack.render import Rendered
 
 from tests.core.common import PROD, notes
 from tests.harness import render_chart, render_error, supported_kube_versions, validate_k8s
-from tests.harness.objects import merged, qmtl_config
-from tests.harness.render import Rendered
+from tests.harness.objects import chart_values, layered, qmtl_config
 from tests.security.graph import COMPONENT, INSTANCE, NAMESPACE, RELEASE
 from tests.security.netpol import Cluster, Endpoint
 
@@ -28,7 +26,7 @@ ENVOY = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "e
 # QMTL's gateway: the WebSocket routes (event_handlers.py) and the event-descriptor keys that name them.
 WS_ROUTES = ("/ws", "/ws/evt")
 
-INGRESS = merged(
+INGRESS = layered(
     PROD,
     {
         "global": {
@@ -43,7 +41,7 @@ INGRESS = merged(
         }
     },
 )
-ROUTE = merged(
+ROUTE = layered(
     PROD,
     {
         "global": {
@@ -60,7 +58,7 @@ ROUTE = merged(
         }
     },
 )
-BOTH = merged(INGRESS, ROUTE)
+BOTH = layered(INGRESS, ROUTE)
 
 
 def gateway_service_port(rendered: Rendered) -> dict:
@@ -72,7 +70,8 @@ def gateway_service_port(rendered: Rendered) -> dict:
 def test_exposure_objects_are_valid_kubernetes(values: dict) -> None:
     rendered = render_chart(values)
     found = rendered.by_kind("Ingress") + rendered.by_kind("HTTPRoute")
-    assert len(found) == ("gatewayIngress" in values["global"]) + ("gatewayHttpRoute" in values["global"])
+    exposures = chart_values(extra=values)["global"]
+    assert len(found) == exposures["gatewayIngress"]["enabled"] + exposures["gatewayHttpRoute"]["enabled"]
     for obj in found + rendered.by_kind("NetworkPolicy"):
         for version in supported_kube_versions():
             validate_k8s(obj, version)
@@ -104,13 +103,20 @@ def test_ingress_routes_host_and_paths_to_the_gateway_service() -> None:
 
 
 def test_ingress_without_tls_or_class_and_with_a_namespaced_issuer() -> None:
-    plain = merged(INGRESS, {"global": {"gatewayIngress": {"className": "", "tls": {"enabled": False}}}})
-    plain["global"]["gatewayIngress"]["tls"]["certManager"] = {"issuer": "", "clusterIssuer": ""}
+    plain = layered(
+        INGRESS,
+        {
+            "global": {
+                "gatewayIngress": {"className": "", "tls": {"enabled": False, "certManager": {"clusterIssuer": ""}}}
+            }
+        },
+    )
     spec = render_chart(plain).get("Ingress", "gateway")["spec"]
     assert "ingressClassName" not in spec
     assert "tls" not in spec
-    issuer = merged(INGRESS, {"global": {"gatewayIngress": {"tls": {"certManager": {"issuer": "local-ca"}}}}})
-    issuer["global"]["gatewayIngress"]["tls"]["certManager"]["clusterIssuer"] = ""
+    issuer = layered(
+        INGRESS, {"global": {"gatewayIngress": {"tls": {"certManager": {"issuer": "local-ca", "clusterIssuer": ""}}}}}
+    )
     annotations = render_chart(issuer).get("Ingress", "gateway")["metadata"]["annotations"]
     assert annotations["cert-manager.io/issuer"] == "local-ca"
     assert "cert-manager.io/cluster-issuer" not in annotations
@@ -135,7 +141,7 @@ def test_paths_map_to_each_api_and_must_route_the_websocket_streams() -> None:
         {"path": "/strategies", "pathType": "Prefix"},
         {"path": "/events/subscribe", "pathType": "Exact"},
     ]
-    values = merged(BOTH, {"global": {"gatewayIngress": {"paths": paths}, "gatewayHttpRoute": {"paths": paths}}})
+    values = layered(BOTH, {"global": {"gatewayIngress": {"paths": paths}, "gatewayHttpRoute": {"paths": paths}}})
     rendered = render_chart(values)
     ingress_paths = rendered.get("Ingress", "gateway")["spec"]["rules"][0]["http"]["paths"]
     assert [(p["path"], p["pathType"]) for p in ingress_paths] == [(p["path"], p["pathType"]) for p in paths]
@@ -153,7 +159,7 @@ def test_paths_map_to_each_api_and_must_route_the_websocket_streams() -> None:
             ([{"path": "/w", "pathType": "Prefix"}], list(WS_ROUTES)),
             ([{"path": "/ws/evt/", "pathType": "Prefix"}, {"path": "/api", "pathType": "Prefix"}], ["/ws"]),
         ):
-            message = str(render_error(merged(BOTH, {"global": {key: {"paths": bad}}})))
+            message = str(render_error(layered(BOTH, {"global": {key: {"paths": bad}}})))
             for route in unrouted:
                 assert f"global.{key}.paths: {route} is not routed to the gateway" in message, message
             for route in set(WS_ROUTES) - set(unrouted):
@@ -171,10 +177,11 @@ def test_the_websocket_urls_handed_to_sdk_clients_are_the_public_ones(values: di
 
 
 def test_plain_http_exposures_hand_out_ws_urls_and_internal_ones_stay_without() -> None:
-    http_ingress = merged(INGRESS, {"global": {"gatewayIngress": {"tls": {"enabled": False}}}})
-    http_ingress["global"]["gatewayIngress"]["tls"]["certManager"] = {"clusterIssuer": ""}
+    http_ingress = layered(
+        INGRESS, {"global": {"gatewayIngress": {"tls": {"enabled": False, "certManager": {"clusterIssuer": ""}}}}}
+    )
     assert qmtl_config(render_chart(http_ingress))["gateway"]["events"]["stream_url"] == f"ws://{HOST}/ws/evt"
-    http_route = merged(ROUTE, {"global": {"gatewayHttpRoute": {"scheme": "http"}}})
+    http_route = layered(ROUTE, {"global": {"gatewayHttpRoute": {"scheme": "http"}}})
     assert qmtl_config(render_chart(http_route))["gateway"]["events"]["stream_url"] == f"ws://{ROUTE_HOST}/ws/evt"
     rendered = render_chart(PROD)
     inside = qmtl_config(rendered)["gateway"]["events"]
@@ -201,25 +208,23 @@ def _gateway_reachable_from(values: dict, peer: Endpoint) -> bool:
 def test_the_controller_reaches_the_gateway_only_while_its_exposure_is_on() -> None:
     nginx = Endpoint("nginx", "10.244.8.1", "ingress-nginx", {"app": "ingress-nginx"})
     envoy = Endpoint("envoy", "10.244.8.2", "envoy-gateway-system", {"app": "envoy"})
-    closed = merged(PROD, {"global": {"networkPolicy": {"gateway": {"from": []}}}})
+    closed = layered(PROD, {"global": {"networkPolicy": {"gateway": {"from": []}}}})
     assert not _gateway_reachable_from(closed, nginx)
     assert _gateway_reachable_from(INGRESS, nginx)
     assert not _gateway_reachable_from(INGRESS, envoy)
     assert _gateway_reachable_from(ROUTE, envoy)
     assert not _gateway_reachable_from(ROUTE, nginx)
     # peers configured but the exposure off: no rule for them
-    idle = copy.deepcopy(BOTH)
-    idle["global"]["gatewayIngress"]["enabled"] = False
-    idle["global"]["gatewayHttpRoute"]["enabled"] = False
+    idle = layered(BOTH, {"global": {"gatewayIngress": {"enabled": False}, "gatewayHttpRoute": {"enabled": False}}})
     assert not _gateway_reachable_from(idle, nginx)
     assert not _gateway_reachable_from(idle, envoy)
 
 
 def test_exposure_without_the_controllers_peers_is_refused_while_policies_are_on() -> None:
     for values, key in ((INGRESS, "ingressController"), (ROUTE, "gatewayApi")):
-        lacking = merged(values, {"global": {"networkPolicy": {key: {"from": []}}}})
+        lacking = layered(values, {"global": {"networkPolicy": {key: {"from": []}}}})
         assert f"/global/networkPolicy/{key}/from" in str(render_error(lacking))
-        unpoliced = merged(lacking, {"global": {"networkPolicy": {"enabled": False, "disabledAcknowledged": True}}})
+        unpoliced = layered(lacking, {"global": {"networkPolicy": {"enabled": False, "disabledAcknowledged": True}}})
         assert render_chart(unpoliced).by_kind("NetworkPolicy") == []
 
 
@@ -231,4 +236,4 @@ def test_notes_print_the_public_urls(notes_chart) -> None:
     assert "global.networkPolicy.ingressController.from" in text
     assert "global.networkPolicy.gatewayApi.from" in text
     assert "outside the cluster" not in notes(notes_chart, PROD)
-    assert "outside the cluster" not in notes(notes_chart, merged(BOTH, {"gateway": {"enabled": False}}))
+    assert "outside the cluster" not in notes(notes_chart, layered(BOTH, {"gateway": {"enabled": False}}))

@@ -13,10 +13,10 @@ import pytest
 
 from tests.core.common import PROD
 from tests.harness import render_chart
-from tests.harness.objects import containers, merged, pod_specs, subchart_values
+from tests.harness.objects import containers, layered, pod_specs, subchart_values
 
 # every image of the stack: prod with the coordinator's own Redis
-BASE = merged(PROD, {"global": {"redis": {"dedicatedCoordinator": True}}})
+BASE = layered(PROD, {"global": {"redis": {"dedicatedCoordinator": True}}})
 MIRROR = "registry.example.com:5000/mirror/qmtl"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 
@@ -44,7 +44,7 @@ def moved(image: str, registry: str) -> str:
 
 def test_every_image_moves_to_the_mirror_keeping_path_tag_and_digest() -> None:
     before = images(BASE)
-    after = images(merged(BASE, {"global": {"imageRegistry": MIRROR}}))
+    after = images(layered(BASE, {"global": {"imageRegistry": MIRROR}}))
     assert set(after) == set(before)
     kinds = {ref.split("/")[0] for ref, _ in before}
     assert kinds == {"Deployment", "StatefulSet", "Job", "Pod"}
@@ -58,7 +58,7 @@ def test_digests_stay_pinned_under_the_mirror() -> None:
         "redis": {"image": {"digest": DIGEST}},
         "minio": {"mcImage": {"digest": DIGEST}},
     }
-    after = images(merged(BASE, pinned))
+    after = images(layered(BASE, pinned))
     for (ref, container), image in after.items():
         assert image.startswith(f"{MIRROR}/"), (ref, container)
     assert after[("Deployment/gateway", "gateway")].endswith(f"@{DIGEST}")
@@ -78,13 +78,13 @@ def test_digests_stay_pinned_under_the_mirror() -> None:
     ],
 )
 def test_the_registry_part_is_told_from_the_path(repository: str, expected: str) -> None:
-    values = merged(BASE, {"global": {"imageRegistry": MIRROR}, "redis": {"image": {"repository": repository}}})
+    values = layered(BASE, {"global": {"imageRegistry": MIRROR}, "redis": {"image": {"repository": repository}}})
     tag = subchart_values("redis")["image"]["tag"]
     assert images(values)[("StatefulSet/redis", "redis")] == f"{expected}:{tag}"
 
 
 def test_every_pod_gets_the_pull_secrets(value_set) -> None:
     secrets = ["mirror-credentials", "other-credentials"]
-    rendered = render_chart(merged({"global": {"imagePullSecrets": secrets}}), values_files=value_set.files)
+    rendered = render_chart(layered({"global": {"imagePullSecrets": secrets}}), values_files=value_set.files)
     for obj, spec in pod_specs(rendered):
         assert spec.get("imagePullSecrets") == [{"name": s} for s in secrets], obj["metadata"]["name"]

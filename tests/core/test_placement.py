@@ -12,11 +12,11 @@ import copy
 import re
 
 import pytest
+from qmtl_stack.render import Rendered
 
 from tests.core.common import PROD
 from tests.harness import render_chart, supported_kube_versions, validate_k8s
-from tests.harness.objects import merged, pod_template
-from tests.harness.render import Rendered
+from tests.harness.objects import layered, pod_template
 from tests.security.graph import allowed_connections, build_network, declared_connections, describe, merged_values
 
 ZONE = "topology.kubernetes.io/zone"
@@ -61,8 +61,8 @@ POSTGRES = {
     "podLabels": {"team": "data", "tier": "db"},
 }
 # every workload of the stack: prod, the coordinator with its own Redis
-BASE = merged(PROD, {"global": {"redis": {"dedicatedCoordinator": True}}})
-PLACED = merged(BASE, {"global": copy.deepcopy(GLOBAL), "postgres": copy.deepcopy(POSTGRES)})
+BASE = layered(PROD, {"global": {"redis": {"dedicatedCoordinator": True}}})
+PLACED = layered(BASE, {"global": copy.deepcopy(GLOBAL), "postgres": copy.deepcopy(POSTGRES)})
 SINGLE_VALUED = ("nodeSelector", "tolerations", "priorityClassName")
 _SECTION = re.compile(r"/charts/(?P<section>[^/]+)/templates/")
 

@@ -6,7 +6,7 @@ import pytest
 
 from tests.core.common import PROD, SERVICES, checksum, deployment, render
 from tests.harness import render_chart
-from tests.harness.objects import merged
+from tests.harness.objects import layered
 
 WORKLOADS = (*SERVICES, "seamless-coordinator")
 
@@ -33,7 +33,7 @@ def _pod_templates(values: dict) -> dict[str, dict]:
 @pytest.mark.parametrize("change", CHANGES)
 def test_a_change_rolls_exactly_the_pods_that_read_it(change: str) -> None:
     overrides, readers = CHANGES[change]
-    before, after = _pod_templates(PROD), _pod_templates(merged(PROD, overrides))
+    before, after = _pod_templates(PROD), _pod_templates(layered(PROD, overrides))
     rolled = {name for name in WORKLOADS if before[name] != after[name]}
     assert rolled == readers
     # for the QMTL services the roll is driven by the config checksum (their pod spec is otherwise equal)

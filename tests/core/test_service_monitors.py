@@ -9,10 +9,10 @@ its component and name a port of it whose number is that edge's port.
 from __future__ import annotations
 
 import pytest
+from qmtl_stack.render import Rendered
 
 from tests.harness import render_chart
 from tests.harness.paths import VALUES_DIR
-from tests.harness.render import Rendered
 from tests.security.graph import component_on, load_graph, merged_values
 
 PROMETHEUS = (VALUES_DIR / "prod.yaml", VALUES_DIR / "prometheus.yaml")

@@ -11,7 +11,7 @@ from tests.core.common import (
     CONFIG_DIR,
     CONFIG_FILE,
     DATA_DIR,
-    DEV,
+    DEFAULTS,
     DEV_COORDINATOR,
     DEV_LOCAL,
     GATEWAY_DAGMANAGER_DIAL,
@@ -29,7 +29,7 @@ from tests.harness.k8s_schema import supported_kube_versions
 from tests.harness.objects import containers, qmtl_config
 from tests.harness.paths import CHART_DIR
 
-PROFILES = {"dev": DEV, "prod": PROD}
+PROFILES = {"dev": DEFAULTS, "prod": PROD}
 WORKLOADS = (*SERVICES, "seamless-coordinator")
 
 
@@ -151,7 +151,7 @@ def _dagmanager_uses_neo4j(rendered) -> bool:
     return bool(qmtl_config(rendered)["dagmanager"].get("neo4j_dsn"))
 
 
-@pytest.mark.parametrize(("values", "label"), [(DEV, "dev"), (PROD, "prod")])
+@pytest.mark.parametrize(("values", "label"), [(DEFAULTS, "dev"), (PROD, "prod")])
 def test_dagmanager_with_neo4j_is_ready_only_when_status_says_neo4j_ok(values: dict, label: str) -> None:
     """/status answers 200 with "neo4j": "error" while Neo4j is down (QMTL_RUNTIME_FACTS.md), so the
     readiness probe reads the JSON with the image's python3 (the command itself is run against a real
@@ -216,7 +216,7 @@ def test_restricted_security_and_service_account(profile: str, workload: str) ->
 
 
 WRITABLE_CASES = (
-    [(DEV, s) for s in SERVICES]
+    [(DEFAULTS, s) for s in SERVICES]
     + [(DEV_LOCAL, s) for s in SERVICES]
     + [(PROD, w) for w in WORKLOADS]
     + [(DEV_COORDINATOR, "seamless-coordinator")]
@@ -278,7 +278,7 @@ def test_prod_replicas_pdb_and_topology_spread(workload: str) -> None:
 def test_dev_runs_one_replica_without_pdb_or_spread(workload: str) -> None:
     rendered = render(_values("dev", workload))
     dep = rendered.get("Deployment", workload)
-    assert dep["spec"]["replicas"] == effective(DEV)["global"]["replicas"]["dev"][workload] == 1
+    assert dep["spec"]["replicas"] == effective(DEFAULTS)["global"]["replicas"]["dev"][workload] == 1
     assert rendered.find("PodDisruptionBudget", workload) is None
     assert "topologySpreadConstraints" not in dep["spec"]["template"]["spec"]
 
@@ -325,7 +325,7 @@ def test_gateway_forwarder_sidecar(profile: str) -> None:
 
 
 def test_guard_only_in_prod_and_only_for_the_gateway() -> None:
-    dev, prod = render(DEV), render(PROD)
+    dev, prod = render(DEFAULTS), render(PROD)
     assert [c["name"] for c in pod_spec(dev, "gateway")["initContainers"]] == ["qmtl-config"]
     assert [c["name"] for c in pod_spec(prod, "gateway")["initContainers"]] == ["qmtl-config", "coordinator-guard"]
     for service in ("dagmanager", "worldservice"):
@@ -335,7 +335,7 @@ def test_guard_only_in_prod_and_only_for_the_gateway() -> None:
 @pytest.mark.parametrize("values", [PROD, PROD_EXTERNAL_COORDINATOR], ids=["bundled", "external"])
 def test_guard_defaults_and_url_in_the_rendered_pod(values: dict) -> None:
     guard = container(pod_spec(render(values), "gateway"), "coordinator-guard", init=True)
-    url = values["global"]["seamless"]["coordinator_url"]
+    url = effective(values)["global"]["seamless"]["coordinator_url"]
     assert guard["command"] == ["python3", "/etc/qmtl-template/coordinator_guard.py", "--url", url]
     env = {e["name"]: e["value"] for e in guard["env"] if "value" in e}
     # the design's bounds: 3 tries, 10 s apart, 5 s timeout each
@@ -349,14 +349,14 @@ def test_guard_defaults_and_url_in_the_rendered_pod(values: dict) -> None:
 
 
 def test_image_defaults_are_the_images_this_repository_builds() -> None:
-    """scripts/images.sh tags localhost/qmtl-stack/<images/NAME>:<Chart.yaml appVersion>; the defaults of
-    values.yaml name exactly those (the tag is written in values.yaml too: a subchart cannot read the
-    umbrella's appVersion)."""
+    """scripts/images.sh tags localhost/qmtl-stack/<images/NAME>:<Chart.yaml appVersion>; the image defaults
+    (values.yaml's global.qmtlImage, charts/seamless-coordinator/values.yaml's image) name exactly those (the
+    tag is written there too: a subchart cannot read the umbrella's appVersion)."""
     app_version = str(yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())["appVersion"])
-    values = effective(DEV)
     images = {
-        "qmtl": values["global"]["qmtlImage"],
-        "seamless-coordinator": values["seamless-coordinator"]["image"],
+        "qmtl": effective(DEFAULTS)["global"]["qmtlImage"],
+        # Helm merges a subchart's defaults only when it is deployed
+        "seamless-coordinator": effective(DEV_COORDINATOR)["seamless-coordinator"]["image"],
     }
     for name, image in images.items():
         assert (image["repository"], str(image["tag"])) == (f"localhost/qmtl-stack/{name}", app_version), name
@@ -364,7 +364,7 @@ def test_image_defaults_are_the_images_this_repository_builds() -> None:
 
 
 def test_images_shared_default_override_and_digest() -> None:
-    default = effective(DEV)["global"]["qmtlImage"]
+    default = effective(DEFAULTS)["global"]["qmtlImage"]
     ref = f"{default['repository']}:{default['tag']}"
     rendered = render(DEV_COORDINATOR)
     for service in SERVICES:

@@ -6,19 +6,17 @@ The values sets are module-level constants so that every test asking for the sam
 
 from __future__ import annotations
 
-from tests.core.common import PROD
-from tests.harness.objects import chart_values, subchart_values
-from tests.harness.render import Rendered
+from qmtl_stack.render import Rendered
 
-__all__ = ["DEV", "PROD", "PROD_REMOTE_COORDINATOR", "PROFILES", "QMTL_OFF", "check_sizing"]
+from tests.core.common import PROD, PROD_EXTERNAL_COORDINATOR
+from tests.harness.objects import chart_values, subchart_values
+
+__all__ = ["DEV_PROFILE", "PROD", "PROD_EXTERNAL_COORDINATOR", "PROFILES", "QMTL_OFF", "check_sizing"]
 
 # The three QMTL services off: a render of the dependencies (and the coordinator) alone.
 QMTL_OFF = {"gateway": {"enabled": False}, "dagmanager": {"enabled": False}, "worldservice": {"enabled": False}}
-DEV = {"global": {"profile": "dev"}}
-# Prod whose coordinator runs outside the release (nothing of it rendered, no network policy CIDRs).
-PROD_REMOTE_COORDINATOR = {
-    "global": {"profile": "prod", "seamless": {"coordinator_url": "http://coordinator.example:8080"}}
-}
+DEV_PROFILE = {"global": {"profile": "dev"}}
+# PROD_EXTERNAL_COORDINATOR (the core tests' set): prod whose coordinator runs outside the release.
 # The per-profile renders of the bundled stores' tests (the `profile` and `rendered` fixtures in conftest.py):
 # values.yaml's own defaults (dev), and prod with everything bundled (PROD, the core tests' prod set).
 PROFILES = {"dev": {}, "prod": PROD}

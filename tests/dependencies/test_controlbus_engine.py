@@ -26,13 +26,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.dependencies.common import DEV, QMTL_OFF
+from tests.dependencies.common import DEV_PROFILE, QMTL_OFF
 from tests.engines import fixtures, servers
 from tests.harness import render_chart
 
 pytestmark = pytest.mark.engines
 
-VALUES = [QMTL_OFF, DEV]
+VALUES = [QMTL_OFF, DEV_PROFILE]
 SHIM = Path(__file__).with_name("test_controlbus_rpk_shim.py")
 
 

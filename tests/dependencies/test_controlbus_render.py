@@ -10,13 +10,13 @@ import re
 import pytest
 import yaml
 
-from tests.dependencies.common import DEV, PROD_REMOTE_COORDINATOR, QMTL_OFF
+from tests.dependencies.common import DEV_PROFILE, PROD_EXTERNAL_COORDINATOR, QMTL_OFF
 from tests.harness import render_chart, render_error
 from tests.harness.objects import env, only_container, qmtl_config, quantity, subchart_values
 from tests.harness.paths import VALUES_DIR
 
 PREFIX = {"global": {"controlbus": {"topicPrefix": "qmtl.controlbus.", "topicPrefixAcknowledged": True}}}
-PROFILES = {"dev": ([QMTL_OFF, DEV], 1), "prod": ([QMTL_OFF, PROD_REMOTE_COORDINATOR], 3)}
+PROFILES = {"dev": ([QMTL_OFF, DEV_PROFILE], 1), "prod": ([QMTL_OFF, PROD_EXTERNAL_COORDINATOR], 3)}
 # The ControlBus topics the services really use (facts sheet: gateway routes, WorldService policy,
 # DAG Manager queue/sentinel_weight, gateway ack and commit log).
 QMTL_TOPICS = {
@@ -185,7 +185,7 @@ def test_seastar_cores_and_memory_follow_the_container_resources(profile) -> Non
 )
 def test_seastar_sizes_read_every_quantity_form(cpu: str, limit_cpu: str, memory: str) -> None:
     redpanda = {"requests": {"cpu": cpu}, "limits": {"cpu": limit_cpu, "memory": memory}}
-    rendered = render_chart([QMTL_OFF, DEV, {"global": {"resources": {"dev": {"redpanda": redpanda}}}}])
+    rendered = render_chart([QMTL_OFF, DEV_PROFILE, {"global": {"resources": {"dev": {"redpanda": redpanda}}}}])
     smp, size, resources = seastar_sizes(rendered)
     assert resources["requests"]["cpu"] == cpu
     assert resources["limits"]["memory"] == memory
@@ -196,7 +196,7 @@ def test_seastar_sizes_read_every_quantity_form(cpu: str, limit_cpu: str, memory
 def test_a_quantity_the_brokers_cannot_be_sized_from_is_refused_naming_the_key(kind: str, bad: str) -> None:
     section, key = kind.split(".")
     override = {"global": {"resources": {"dev": {"redpanda": {section: {key: bad}}}}}}
-    error = render_error([QMTL_OFF, DEV, override], extra_args=("--skip-schema-validation",))
+    error = render_error([QMTL_OFF, DEV_PROFILE, override], extra_args=("--skip-schema-validation",))
     assert f"global.resources.dev.redpanda.{kind}" in str(error), str(error)
 
 
@@ -240,7 +240,7 @@ def test_provisioning_job_is_an_install_and_upgrade_hook_with_the_plan(profile) 
 
 
 def test_topic_prefix_applies_to_every_topic_acl_and_the_qmtl_config() -> None:
-    rendered = render_chart([QMTL_OFF, DEV, PREFIX])
+    rendered = render_chart([QMTL_OFF, DEV_PROFILE, PREFIX])
     topics, acls = plan_of(rendered)
     assert {t["name"] for t in topics} == {f"qmtl.controlbus.{t}" for t in QMTL_TOPICS}
     controlbus = [a for a in acls if a["type"] == "topic" and a["principal"] == "User:*" and a["name"] != "*"]
@@ -251,7 +251,7 @@ def test_topic_prefix_applies_to_every_topic_acl_and_the_qmtl_config() -> None:
 
 
 def test_ports_are_one_fact() -> None:
-    rendered = render_chart([QMTL_OFF, DEV, {"global": {"ports": {"kafka": 19092, "kafkaSasl": 19093}}}])
+    rendered = render_chart([QMTL_OFF, DEV_PROFILE, {"global": {"ports": {"kafka": 19092, "kafkaSasl": 19093}}}])
     c = only_container(rendered, "StatefulSet", "redpanda")
     assert "--kafka-addr=internal://0.0.0.0:19092,sasl://0.0.0.0:19093" in " ".join(c["args"])
     job_env = env(only_container(rendered, "Job", "controlbus-provision"))
@@ -262,7 +262,7 @@ def test_ports_are_one_fact() -> None:
 
 def test_bad_topic_settings_are_refused_naming_the_key() -> None:
     bad = {"global": {"controlbus": {"topics": {"policy": {"partitions": 0, "retentionMs": 1000}}}}}
-    message = str(render_error([QMTL_OFF, DEV, bad]))
+    message = str(render_error([QMTL_OFF, DEV_PROFILE, bad]))
     assert re.search(r"global[./]controlbus[./]topics[./]policy", message), message
 
 
@@ -288,7 +288,7 @@ def check_external_kafka(rendered, brokers: list[str]) -> None:
 
 def test_external_kafka_renders_nothing_bundled_and_points_the_config_at_it() -> None:
     check_external_kafka(
-        render_chart([QMTL_OFF, PROD_REMOTE_COORDINATOR, EXTERNAL]),
+        render_chart([QMTL_OFF, PROD_EXTERNAL_COORDINATOR, EXTERNAL]),
         EXTERNAL["global"]["controlbus"]["external"]["brokers"],
     )
 

@@ -16,7 +16,7 @@ import functools
 import pytest
 
 from schemas.values_schema import REDIS_GRANTS
-from tests.dependencies.common import PROD_REMOTE_COORDINATOR, QMTL_OFF
+from tests.dependencies.common import PROD_EXTERNAL_COORDINATOR, QMTL_OFF
 from tests.engines import fixtures, servers
 from tests.harness import render_chart
 from tests.harness.objects import pod_template, redis_acl
@@ -45,7 +45,7 @@ ACCEPTED = [
 
 
 def _render(extra: dict | None, *extra_args: str):
-    values = [QMTL_OFF, PROD_REMOTE_COORDINATOR]
+    values = [QMTL_OFF, PROD_EXTERNAL_COORDINATOR]
     if extra:
         values.append({"redis": {"extraRules": extra}})
     return render_chart(values, extra_args=extra_args)

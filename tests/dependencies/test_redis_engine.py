@@ -9,21 +9,20 @@ import io
 import os
 import re
 import subprocess
-import sys
 
 import pytest
 import redis.exceptions as redis_exceptions
 import yaml
 
-from tests.dependencies.common import PROD_REMOTE_COORDINATOR, QMTL_OFF
+from tests.dependencies.common import PROD_EXTERNAL_COORDINATOR, QMTL_OFF
 from tests.engines import fixtures, servers
 from tests.harness import helm_binary, render_chart
 from tests.harness.objects import pod_template, redis_acl
-from tests.harness.paths import REPO_ROOT, VALUES_DIR
+from tests.harness.paths import VALUES_DIR
 
 pytestmark = pytest.mark.engines
 
-VALUES = [QMTL_OFF, PROD_REMOTE_COORDINATOR]
+VALUES = [QMTL_OFF, PROD_EXTERNAL_COORDINATOR]
 
 # One key per service from the key families QMTL really writes (QMTL_RUNTIME_FACTS.md), and its DB.
 OWN = {
@@ -145,7 +144,6 @@ def test_gitops_credentials_from_scripts_credentials_log_in_to_the_rendered_acl(
     """global.credentials.generate: false + scripts/credentials: the init container's command completes the
     password-less ACL file with the passwords of the Secret the script created, and every service's user logs
     in with the password its pods would get from that Secret."""
-    sys.path.insert(0, str(REPO_ROOT / "scripts"))
     from qmtl_validate import credentials
 
     out, err = io.StringIO(), io.StringIO()

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from tests.dependencies.common import DEV, PROD_REMOTE_COORDINATOR, QMTL_OFF
+from tests.dependencies.common import DEV_PROFILE, PROD_EXTERNAL_COORDINATOR, QMTL_OFF
 from tests.harness import render_chart, render_error
 from tests.harness.objects import dsn, env, qmtl_config, quantity, redis_acl
 
@@ -23,7 +23,7 @@ EXPECTED = {
     "seamless-coordinator": {"keys": {"seamless:*"}, "db": 3},
     "ratelimiter": {"keys": {"rl:*"}, "db": 2},
 }
-PROFILES = {"dev": [QMTL_OFF, DEV], "prod": [QMTL_OFF, PROD_REMOTE_COORDINATOR]}
+PROFILES = {"dev": [QMTL_OFF, DEV_PROFILE], "prod": [QMTL_OFF, PROD_EXTERNAL_COORDINATOR]}
 
 
 def acl_lines(text: str) -> dict[str, list[str]]:
@@ -128,7 +128,7 @@ def test_statefulset_persistence_probes_and_restricted_context(rendered) -> None
 
 
 def test_dedicated_coordinator_redis_holds_only_the_coordinator() -> None:
-    rendered = render_chart([QMTL_OFF, PROD_REMOTE_COORDINATOR, DEDICATED])
+    rendered = render_chart([QMTL_OFF, PROD_EXTERNAL_COORDINATOR, DEDICATED])
     assert set(acl_lines(redis_acl(rendered))) == {"default", "healthcheck", "gateway", "worldservice", "ratelimiter"}
     assert set(acl_lines(redis_acl(rendered, "redis-seamless"))) == {"default", "healthcheck", "seamless-coordinator"}
     assert rendered.names("StatefulSet") >= {"redis", "redis-seamless"}
@@ -155,7 +155,7 @@ EXTERNAL = {
 
 
 def test_external_redis_renders_nothing_bundled_and_points_the_config_at_it() -> None:
-    rendered = render_chart([QMTL_OFF, PROD_REMOTE_COORDINATOR, EXTERNAL])
+    rendered = render_chart([QMTL_OFF, PROD_EXTERNAL_COORDINATOR, EXTERNAL])
     sources = {i.source for i in rendered.items}
     assert not [s for s in sources if "/charts/redis/" in s]
     conf = qmtl_config(rendered)
@@ -171,7 +171,7 @@ def test_external_redis_renders_nothing_bundled_and_points_the_config_at_it() ->
 
 def test_external_redis_without_existing_secret_is_refused() -> None:
     bad = {"global": {"redis": {"enabled": False, "external": {"host": "redis.managed.example"}}}}
-    message = str(render_error([QMTL_OFF, PROD_REMOTE_COORDINATOR, bad]))
+    message = str(render_error([QMTL_OFF, PROD_EXTERNAL_COORDINATOR, bad]))
     # The schema or the template may refuse it first: assert on the key path, not the wording.
     assert re.search(r"global[./]redis[./]external", message), message
     assert "existingSecret" in message, message
@@ -213,14 +213,14 @@ WIDENING_RULES = (
 
 @pytest.mark.parametrize("rule", WIDENING_RULES)
 def test_extra_rules_outside_the_allowlist_are_refused_in_any_spelling(rule: str) -> None:
-    error = str(render_error([QMTL_OFF, DEV, {"redis": {"extraRules": {"gateway": rule}}}]))
+    error = str(render_error([QMTL_OFF, DEV_PROFILE, {"redis": {"extraRules": {"gateway": rule}}}]))
     assert "values don't meet the specifications of the schema" in error, error
     assert "- at '/redis/extraRules/gateway': " in error, error
 
 
 @pytest.mark.parametrize("rule", ["+eval", "+EVALSHA +script|load", " -flushdb  -@slow ", "-client|kill +time"])
 def test_extra_rules_inside_the_allowlist_are_appended_to_that_user_only(rule: str) -> None:
-    rendered = render_chart([QMTL_OFF, DEV, {"redis": {"extraRules": {"ratelimiter": rule}}}])
+    rendered = render_chart([QMTL_OFF, DEV_PROFILE, {"redis": {"extraRules": {"ratelimiter": rule}}}])
     users = acl_lines(redis_acl(rendered))
     assert users["ratelimiter"][-len(rule.split()) :] == rule.split()
     baseline = acl_lines(redis_acl(render_chart(PROFILES["dev"])))

@@ -7,10 +7,10 @@ import os
 import re
 import shlex
 import subprocess
-import tomllib
 
 import pytest
 import yaml
+from qmtl_stack import pins
 
 from tests.docs.blocks import DOCUMENTS, Block, all_blocks, parse
 from tests.harness import render_chart, run_helm
@@ -141,8 +141,7 @@ def test_workflow_pins_are_the_projects_pins() -> None:
     _, wf = _workflow()
     helm = pinned("helm")
     assert wf["jobs"]["lint"]["strategy"]["matrix"]["helm"] == [f"v{helm['helm3']}", f"v{helm['helm4']}"]
-    with (REPO_ROOT / "pyproject.toml").open("rb") as handle:
-        requires = tomllib.load(handle)["project"]["requires-python"]
+    requires = pins.value("project.requires-python")
     go_directives = {
         re.search(r"^go (\d+\.\d+)", p.read_text(), re.M).group(1)
         for p in (REPO_ROOT / "scripts" / "cluster").glob("*/go.mod")

@@ -14,8 +14,9 @@ import pwd
 import re
 import shutil
 import subprocess
-import tomllib
 from dataclasses import dataclass
+
+from qmtl_stack import pins as qmtl_pins
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 INSTALL = "scripts/engines/install.sh"
@@ -29,10 +30,9 @@ class EngineStartError(RuntimeError):
     """The engine is installed but did not start or answer; the message carries its log tail."""
 
 
-@functools.cache
 def pins() -> dict:
-    with (ROOT / "pyproject.toml").open("rb") as fh:
-        return dict(tomllib.load(fh)["tool"]["qmtl-stack"]["engines"])
+    """pyproject.toml [tool.qmtl-stack.engines] (qmtl_stack.pins, the one reader)."""
+    return qmtl_pins.table("engines")
 
 
 def tools_dir() -> pathlib.Path:

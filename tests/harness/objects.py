@@ -1,9 +1,9 @@
 """Reading rendered objects, and the values they were rendered from: the helpers every test folder needs.
 
-Values (what helm was given):
-  merged(*dicts)                 deep merge, later wins (maps merge, everything else replaces)
-  chart_values(*files, extra=()) values.yaml layered with values files and dicts, as helm -f layers them
-  subchart_values(name)          charts/<name>/values.yaml
+Values (what helm is given, and what it makes of it):
+  layered(*layers)               values layers in order, for render_chart (Helm merges them)
+  chart_values(*files, extra=()) the values Helm hands to the chart for these files and layers
+  subchart_values(name)          charts/<name>/values.yaml as written
 
 Rendered objects (a Rendered from render_chart, or the dicts in it):
   pod_template(obj)              the pod template of a workload kind ({metadata, spec}), None for others
@@ -23,9 +23,7 @@ Rendered objects (a Rendered from render_chart, or the dicts in it):
 from __future__ import annotations
 
 import base64
-import copy
 import dataclasses
-import functools
 import json
 import os
 import re
@@ -35,44 +33,26 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import yaml
+from qmtl_stack.render import Layers, Rendered, helm_values, layers
 
 from tests.harness.paths import CHART_DIR
-from tests.harness.render import Rendered
 
 
 # ------------------------------------------------------------------------------------------------ values
-def merged(*parts: Mapping) -> dict:
-    """Deep merge of values dicts (later wins; maps merge, everything else replaces), like helm -f."""
-    out: dict = {}
-    for part in parts:
-        _merge(out, copy.deepcopy(part))
-    return out
+def layered(*parts: Layers) -> tuple[dict, ...]:
+    """Values layers in order (later wins), for render_chart and helm_values: Helm merges them, as helm -f."""
+    return tuple(layers(list(parts)))
 
 
-def _merge(into: dict, other: Mapping) -> None:
-    for key, value in other.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
-            _merge(into[key], value)
-        else:
-            into[key] = value
-
-
-@functools.cache
-def _values_yaml(chart: Path) -> dict:
-    return yaml.safe_load((chart / "values.yaml").read_text()) or {}
-
-
-def chart_values(*files: Path | str, extra: Iterable[Mapping] = ()) -> dict:
-    """The umbrella's values.yaml merged with the given values files and dicts, as helm layers them.
-    A fresh copy on every call: callers may change it."""
-    parts = [_values_yaml(CHART_DIR)]
-    parts += [yaml.safe_load(Path(f).read_text()) or {} for f in files]
-    return merged(*parts, *extra)
+def chart_values(*files: Path | str, extra: Layers = ()) -> dict:
+    """The values Helm hands to the chart for these values files and layers (qmtl_stack.render.helm_values):
+    its merge of every values.yaml of the chart with them. A fresh copy on every call: callers may change it."""
+    return helm_values(extra, values_files=files)
 
 
 def subchart_values(name: str) -> dict:
-    """A subchart's own values.yaml (charts/<name>/values.yaml)."""
-    return copy.deepcopy(_values_yaml(CHART_DIR / "charts" / name))
+    """A subchart's own values.yaml (charts/<name>/values.yaml), as written."""
+    return yaml.safe_load((CHART_DIR / "charts" / name / "values.yaml").read_text()) or {}
 
 
 # ---------------------------------------------------------------------------------------------- objects

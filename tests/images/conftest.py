@@ -18,13 +18,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from qmtl_stack.render import CACHE_ENV
 
 from tests.engines import servers
 from tests.engines.fixtures import local_engine
 from tests.engines.images import ensure_images, podman_unavailable_reason
 from tests.engines.pins import EngineUnavailable
 from tests.harness.paths import CHART_DIR
-from tests.harness.render import CACHE_ENV
 from tests.images.pods import IMAGES_SH, podman
 from tests.images.summary import BUILD_LOG
 

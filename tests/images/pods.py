@@ -32,9 +32,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qmtl_stack.render import Rendered
+
 from tests.harness.objects import pod_template, resolved_env
 from tests.harness.paths import CHART_DIR
-from tests.harness.render import Rendered
 
 IMAGES_SH = CHART_DIR / "scripts" / "images.sh"
 PODMAN_ENV_FILE = CHART_DIR / ".tools" / "podman" / "podman.env"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.harness.render import CACHE_ENV
+from qmtl_stack.render import CACHE_ENV
 
 BUILD_LOG = "images-build.txt"
 

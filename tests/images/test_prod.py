@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from qmtl_stack.render import Rendered
 
 from tests.core.common import GATEWAY_DAGMANAGER_DIAL, PROD, endpoints_in
 from tests.engines import servers
@@ -46,8 +47,7 @@ from tests.engines._proc import free_port
 from tests.engines.fixtures import local_engine
 from tests.engines.pins import postgres_binaries
 from tests.harness import render_chart
-from tests.harness.objects import merged, qmtl_config, redis_acl, resolved_env
-from tests.harness.render import Rendered
+from tests.harness.objects import layered, qmtl_config, redis_acl, resolved_env
 from tests.images.pods import RenderedPod, check_probes_and_stay_up, wait_ready
 from tests.images.qmtl_logs import unexpected_tracebacks
 from tests.smoke.test_helm_test_checks import provision
@@ -214,7 +214,7 @@ def stack(qmtl_image, images_postgres, tmp_path_factory) -> Iterator[Stack]:
             "coordinator": coordinator_port,
             "coordinatorMetrics": free_port(),
         }
-        values = merged(
+        values = layered(
             PROD,
             {
                 "global": {

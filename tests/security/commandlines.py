@@ -22,8 +22,9 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from qmtl_stack.render import Rendered
+
 from tests.harness.objects import containers, env, pod_specs
-from tests.harness.render import Rendered
 
 MARKER = "qmtlsecretmarker"
 _REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")

@@ -12,7 +12,6 @@ sentinel port are tried over TCP and UDP.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import functools
 import ipaddress
@@ -21,10 +20,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import yaml
+from qmtl_stack.render import RenderedObject
 
 from tests.harness import Rendered
+from tests.harness.objects import chart_values
 from tests.harness.paths import CHART_DIR
-from tests.harness.render import RenderedObject
 from tests.security.netpol import Cluster, ContainerPort, Endpoint
 from tests.security.workloads import workloads
 
@@ -63,25 +63,9 @@ def load_graph(path: Path = GRAPH_FILE) -> dict:
 
 
 # --- values -----------------------------------------------------------------------------------------
-def _merge(base: dict, override: Mapping) -> dict:
-    """Helm's coalescing of values files: maps merge deeply, everything else replaces, null deletes."""
-    for key, value in override.items():
-        if value is None:
-            base.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = copy.deepcopy(value)
-    return base
-
-
 def merged_values(files: Sequence[Path | str] = (), dicts: Sequence[Mapping] = ()) -> dict:
-    values = yaml.safe_load((CHART_DIR / "values.yaml").read_text()) or {}
-    for path in files:
-        _merge(values, yaml.safe_load(Path(path).read_text()) or {})
-    for data in dicts:
-        _merge(values, data)
-    return values
+    """The values Helm hands to the chart for these files and layers (tests/harness/objects.chart_values)."""
+    return chart_values(*files, extra=list(dicts))
 
 
 def value_at(values: Mapping, path: str) -> object:

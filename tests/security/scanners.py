@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from qmtl_stack.render import cache_dir
 
 from tests.harness.paths import TOOLS_BIN, pinned
-from tests.harness.render import cache_dir
 
 HERE = Path(__file__).parent
 REQUIRE_ENV = "QMTL_REQUIRE_ENGINES"

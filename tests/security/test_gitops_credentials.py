@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import base64
 import io
-import sys
 
 import pytest
 import yaml
+from qmtl_validate import credentials
 
 from tests.harness import helm_binary, render_chart, run_helm
 from tests.harness.objects import pod_specs, secret_data
-from tests.harness.paths import CHART_DIR, REPO_ROOT, VALUES_DIR
-
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
-from qmtl_validate import credentials
+from tests.harness.paths import CHART_DIR, VALUES_DIR
 
 GITOPS = {"global": {"credentials": {"generate": False}}}
 PROD = VALUES_DIR / "prod.yaml"

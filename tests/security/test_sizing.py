@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from qmtl_stack.render import RenderedObject
 
 from tests.harness import Rendered
-from tests.harness.render import RenderedObject
 from tests.security.cases import rendered_sets
 from tests.security.workloads import Workload, pod_requests, quantity, sizing_totals
 

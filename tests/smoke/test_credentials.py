@@ -6,17 +6,14 @@ from __future__ import annotations
 import io
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 
 import pytest
+from qmtl_validate import credentials
 
 from tests.harness import helm_binary
-from tests.harness.paths import REPO_ROOT, TOOLS_BIN, VALUES_DIR
-
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
-from qmtl_validate import credentials
+from tests.harness.paths import TOOLS_BIN, VALUES_DIR
 
 pytestmark = pytest.mark.smoke
 

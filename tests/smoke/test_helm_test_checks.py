@@ -26,12 +26,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from qmtl_stack.render import Rendered
 
 from tests.engines import pins, servers
 from tests.engines.fixtures import local_engine
 from tests.harness import render_chart
 from tests.harness.objects import only_container, redis_acl, resolved_env, secret_data
-from tests.harness.render import Rendered
 
 pytestmark = pytest.mark.engines
 

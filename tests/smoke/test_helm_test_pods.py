@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from qmtl_stack.render import Rendered
 
 from tests.harness import render_chart
 from tests.harness.objects import redis_acl
 from tests.harness.paths import CHART_DIR, VALUES_DIR
-from tests.harness.render import Rendered
 from tests.security.netpol import Cluster, ContainerPort, Endpoint
 
 PROD = (VALUES_DIR / "prod.yaml",)

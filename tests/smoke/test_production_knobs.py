@@ -24,7 +24,7 @@ from tests.core.test_exposure import BOTH
 from tests.core.test_placement import GLOBAL, POSTGRES
 from tests.harness import render_chart
 from tests.harness.k8s_schema import CRD_DIR
-from tests.harness.objects import merged, pod_template
+from tests.harness.objects import layered, pod_template
 from tests.smoke.test_stack import RELEASE, make_namespace
 
 pytestmark = pytest.mark.smoke
@@ -63,7 +63,7 @@ def test_the_api_server_accepts_every_knob_strictly(
 ) -> None:
     ns = make_namespace(smoke_cluster, namespace_factory, "knobs")
     placement = copy.deepcopy(GLOBAL) | {"priorityClassName": priority_class}
-    values = merged(
+    values = layered(
         BOTH,
         {name: {"autoscaling": {"enabled": True, "targetMemoryUtilizationPercentage": 80}} for name in AUTOSCALED},
         {"global": placement, "postgres": copy.deepcopy(POSTGRES) | {"priorityClassName": priority_class}},
@@ -92,7 +92,7 @@ def test_an_unknown_field_is_refused_naming_it(
 ) -> None:
     """The strict validation really applies (for the HTTPRoute: the CRD's schema, not an open object)."""
     ns = make_namespace(smoke_cluster, namespace_factory, "strict")
-    values = merged(BOTH, {"gateway": {"autoscaling": {"enabled": True}}})
+    values = layered(BOTH, {"gateway": {"autoscaling": {"enabled": True}}})
     obj = copy.deepcopy(render_chart(values, namespace=ns.name, release=RELEASE).get(kind, "gateway"))
     assert smoke_cluster.kube.dry_run_create(obj, ns.name) is None
     node = obj

@@ -27,10 +27,10 @@ import pytest
 import yaml
 from pytest_helm_charts.k8s.deployment import wait_for_deployments_to_run
 from pytest_helm_charts.k8s.stateful_set import wait_for_stateful_sets_to_run
+from qmtl_stack.render import Rendered
 
 from tests.harness import HelmResult, helm_binary, render_chart
 from tests.harness.paths import VALUES_DIR
-from tests.harness.render import Rendered
 from tests.smoke.conftest import record_timing
 from tests.smoke.kube import HOOK, Kube, ObjectRef, helm
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from tests.validation.conftest import DEV, PROD
+from tests.validation.conftest import DEV_FILE, PROD_FILE
 
 SCHEMA, CHECK = "schema", "check"
 
@@ -29,7 +29,7 @@ class Case:
     values: dict
     path: str  # the values key path the refusal names
     layer: str = SCHEMA
-    base: Path = PROD
+    base: Path = PROD_FILE
     lint: bool = False  # also run helm lint (where it adds something: lint runs the same schema and templates)
     cls: str = ""  # the class of weakness of issue 16 the case belongs to (CLASSES), if any
 
@@ -75,7 +75,10 @@ CASES: tuple[Case, ...] = (
     Case("prod-url-no-host", g(seamless={"coordinator_url": "http://"}), "global.seamless.coordinator_url"),
     Case("prod-url-number", g(seamless={"coordinator_url": 8080}), "global.seamless.coordinator_url"),
     Case(
-        "dev-url-not-a-url", g(seamless={"coordinator_url": "coordinator"}), "global.seamless.coordinator_url", base=DEV
+        "dev-url-not-a-url",
+        g(seamless={"coordinator_url": "coordinator"}),
+        "global.seamless.coordinator_url",
+        base=DEV_FILE,
     ),
     Case(
         "gateway-events-secret-not-a-name",
@@ -125,19 +128,19 @@ CASES: tuple[Case, ...] = (
         "dev-controlbus-no-brokers",
         g(controlbus={"enabled": False, "external": {"brokers": []}}),
         "global.controlbus.external.brokers",
-        base=DEV,
+        base=DEV_FILE,
     ),
     Case(
         "dev-redis-external-no-secret",
         g(redis={"enabled": False, "external": {"host": "redis.example.internal"}}),
         "global.redis.external.existingSecret",
-        base=DEV,
+        base=DEV_FILE,
     ),
     Case(
         "dev-neo4j-external-no-uri",
         g(neo4j={"enabled": False, "external": {"existingSecret": "neo4j"}}),
         "global.neo4j.external.uri",
-        base=DEV,
+        base=DEV_FILE,
     ),
     # --- external blocks: shapes -----------------------------------------------------------------------------------
     Case(
@@ -219,7 +222,7 @@ CASES: tuple[Case, ...] = (
         lint=True,
     ),
     Case("prod-controlbus-override-2", {"controlbus": {"replicas": 2}}, "controlbus.replicas"),
-    Case("dev-controlbus-override-0", {"controlbus": {"replicas": 0}}, "controlbus.replicas", base=DEV),
+    Case("dev-controlbus-override-0", {"controlbus": {"replicas": 0}}, "controlbus.replicas", base=DEV_FILE),
     # --- prod: no `latest` anywhere an image is set ----------------------------------------------------------------
     Case("prod-latest-qmtl-image", g(qmtlImage={"tag": "latest"}), "global.qmtlImage.tag", lint=True),
     *(
@@ -292,7 +295,9 @@ CASES: tuple[Case, ...] = (
         "dagmanager.resources.qmtl-init.limits",
     ),
     Case("resources-unknown-container", table("extra-sidecar", OK_RES), "global.resources.prod.extra-sidecar"),
-    Case("dev-table-entry-not-a-map", table("qmtl-init", "small", "dev"), "global.resources.dev.qmtl-init", base=DEV),
+    Case(
+        "dev-table-entry-not-a-map", table("qmtl-init", "small", "dev"), "global.resources.dev.qmtl-init", base=DEV_FILE
+    ),
     Case(
         "override-cpu-negative",
         {"postgres": {"resources": {"postgres": res({"cpu": "-1", "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"})}}},
@@ -321,7 +326,7 @@ CASES: tuple[Case, ...] = (
         "override-in-disabled-section",
         {"neo4j": {"resources": {"neo4j": res({"cpu": "0", "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"})}}},
         "neo4j.resources.neo4j.requests.cpu",
-        base=DEV,
+        base=DEV_FILE,
     ),
     # --- unknown keys: the root, global, and every component section -----------------------------------------------
     Case("unknown-root-key", {"gatway": {"enabled": True}}, "gatway", lint=True),
@@ -365,7 +370,7 @@ CASES: tuple[Case, ...] = (
         "unknown-key-in-disabled-section",
         {"redis": {"persistance": {"size": "1Gi"}}},
         "redis.persistance",
-        base=DEV,
+        base=DEV_FILE,
         lint=True,
     ),
     Case("replicas-of-a-dependency-without-them", {"postgres": {"replicas": 2}}, "postgres.replicas"),
@@ -640,7 +645,7 @@ CASES: tuple[Case, ...] = (
         g(seamless={"coordinator_url": "http://seamless-coordinator:8080"}),
         "global.seamless.coordinator_url",
         CHECK,
-        base=DEV,
+        base=DEV_FILE,
     ),
     Case(
         "dev-coordinator-without-deps",
@@ -650,7 +655,7 @@ CASES: tuple[Case, ...] = (
         },
         "global.questdb",
         CHECK,
-        base=DEV,
+        base=DEV_FILE,
         lint=True,
     ),
     Case(
@@ -817,7 +822,7 @@ KNOB_CASES: tuple[Case, ...] = (
         "seamless-coordinator.autoscaling.minReplicas",
         CHECK,
     ),
-    Case("autoscaling-local-mode", autoscaling("dagmanager"), "dagmanager.autoscaling.enabled", CHECK, base=DEV),
+    Case("autoscaling-local-mode", autoscaling("dagmanager"), "dagmanager.autoscaling.enabled", CHECK, base=DEV_FILE),
     # images: the registry mirror is a registry, not a URL
     Case("image-registry-scheme", g(imageRegistry="https://registry.example.com"), "global.imageRegistry"),
     Case("image-registry-trailing-slash", g(imageRegistry="registry.example.com/"), "global.imageRegistry"),

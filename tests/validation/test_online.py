@@ -25,7 +25,7 @@ from qmtl_validate import online
 
 from tests.harness import render_chart
 from tests.harness.paths import REPO_ROOT
-from tests.validation.conftest import DEV, PROD, check_named, run_validate
+from tests.validation.conftest import DEV_FILE, PROD_FILE, check_named, run_validate
 
 FAST_GUARD = {"attempts": 3, "intervalSeconds": 1, "timeoutSeconds": 1}
 
@@ -111,7 +111,7 @@ def healthz(files, values, extra_args=()) -> tuple[int, dict]:
 
 def test_healthy_coordinator_passes_on_the_first_attempt() -> None:
     with coordinator(200) as server:
-        code, check = healthz([DEV], dev_with(server.url))
+        code, check = healthz([DEV_FILE], dev_with(server.url))
     assert check["severity"] == "ok", check
     assert "1 attempt(s)" in check["hint"]
     assert len(server.hits) == 1
@@ -120,7 +120,7 @@ def test_healthy_coordinator_passes_on_the_first_attempt() -> None:
 
 def test_unhealthy_coordinator_is_retried_at_the_stated_count_and_spacing() -> None:
     with coordinator(503) as server:
-        _, check = healthz([DEV], dev_with(server.url))
+        _, check = healthz([DEV_FILE], dev_with(server.url))
     assert len(server.hits) == FAST_GUARD["attempts"]
     gaps = [b - a for a, b in zip(server.hits, server.hits[1:], strict=False)]
     assert all(gap >= FAST_GUARD["intervalSeconds"] - 0.05 for gap in gaps), gaps
@@ -131,7 +131,7 @@ def test_unhealthy_coordinator_is_retried_at_the_stated_count_and_spacing() -> N
 
 def test_attempts_come_from_the_values() -> None:
     with coordinator(503) as server:
-        healthz([DEV], dev_with(server.url, dict(FAST_GUARD, attempts=2)))
+        healthz([DEV_FILE], dev_with(server.url, dict(FAST_GUARD, attempts=2)))
     assert len(server.hits) == 2
 
 
@@ -140,7 +140,9 @@ def test_unhealthy_coordinator_is_an_error_in_prod() -> None:
     with coordinator(503) as server:
         port = server.url.rsplit(":", 1)[1]
         name = f"coordinator.example.internal:{port}"
-        code, check = healthz([PROD], prod_with_external(f"http://{name}"), ["--resolve", f"{name}=127.0.0.1:{port}"])
+        code, check = healthz(
+            [PROD_FILE], prod_with_external(f"http://{name}"), ["--resolve", f"{name}=127.0.0.1:{port}"]
+        )
     assert check["severity"] == "error"
     assert "pods would not start" in check["hint"]
     assert code == 1
@@ -148,7 +150,7 @@ def test_unhealthy_coordinator_is_an_error_in_prod() -> None:
 
 def test_nothing_listening_is_retried_then_refused() -> None:
     started = time.monotonic()
-    _, check = healthz([DEV], dev_with(closed_port_url()))
+    _, check = healthz([DEV_FILE], dev_with(closed_port_url()))
     assert check["severity"] == "warning"
     assert "3 attempt(s)" in check["hint"]
     assert "refused" in check["hint"].lower()
@@ -158,7 +160,7 @@ def test_nothing_listening_is_retried_then_refused() -> None:
 def test_a_coordinator_that_never_answers_times_out_each_attempt() -> None:
     with silent_listener() as url:
         started = time.monotonic()
-        _, check = healthz([DEV], dev_with(url))
+        _, check = healthz([DEV_FILE], dev_with(url))
     assert "3 attempt(s)" in check["hint"]
     assert "timed out" in check["hint"].lower()
     attempts, interval, timeout = FAST_GUARD["attempts"], FAST_GUARD["intervalSeconds"], FAST_GUARD["timeoutSeconds"]
@@ -166,7 +168,7 @@ def test_a_coordinator_that_never_answers_times_out_each_attempt() -> None:
 
 
 def test_bundled_coordinator_name_is_not_probed_from_outside_the_cluster() -> None:
-    _, report, _ = run_validate([PROD], args=["--online", "--target", "seamless"])
+    _, report, _ = run_validate([PROD_FILE], args=["--online", "--target", "seamless"])
     check = check_named(report, "seamless", "coordinator_healthz")
     assert check["severity"] == "warning"
     assert "--resolve seamless-coordinator=" in check["hint"]
@@ -176,7 +178,7 @@ def test_resolve_maps_the_bundled_name_to_a_local_server() -> None:
     with coordinator(200) as server:
         port = server.url.rsplit(":", 1)[1]
         _, report, _ = run_validate(
-            [PROD],
+            [PROD_FILE],
             [{"global": {"guard": FAST_GUARD}}],
             ["--online", "--target", "seamless", "--resolve", f"seamless-coordinator:8080=127.0.0.1:{port}"],
         )
@@ -191,7 +193,7 @@ def test_resolve_maps_the_bundled_name_to_a_local_server() -> None:
 def test_guard_defaults_are_3_attempts_10_seconds_apart_5_second_timeout() -> None:
     values = yaml.safe_load((REPO_ROOT / "values.yaml").read_text())
     assert values["global"]["guard"] == {"attempts": 3, "intervalSeconds": 10, "timeoutSeconds": 5}
-    script = render_chart(values_files=[PROD]).get("ConfigMap", "qmtl-config")["data"]["coordinator_guard.py"]
+    script = render_chart(values_files=[PROD_FILE]).get("ConfigMap", "qmtl-config")["data"]["coordinator_guard.py"]
     defaults = dict(re.findall(r'os\.environ\.get\("(QMTL_GUARD_[A-Z_]+)", "([0-9.]+)"\)', script))
     assert defaults == {
         "QMTL_GUARD_ATTEMPTS": "3",
@@ -250,7 +252,7 @@ def secret_file(tmp_path: Path, password: str, *, encoded: bool) -> Path:
 
 
 def redis_check(values: dict, *args: str) -> dict:
-    _, report, stderr = run_validate([DEV], [values], ["--online", "--target", "seamless", *args])
+    _, report, stderr = run_validate([DEV_FILE], [values], ["--online", "--target", "seamless", *args])
     assert report is not None, stderr
     return check_named(report, "seamless", "redis_as_seamless_coordinator")
 
@@ -313,7 +315,7 @@ def test_s3_health_of_a_real_minio(minio_server) -> None:
             }
         }
     }
-    _, report, stderr = run_validate([DEV], [values], ["--online", "--target", "seamless"])
+    _, report, stderr = run_validate([DEV_FILE], [values], ["--online", "--target", "seamless"])
     assert report is not None, stderr
     check = check_named(report, "seamless", "s3_health")
     assert check["severity"] == "ok", check
@@ -332,7 +334,7 @@ def _secret(tmp_path: Path, name: str, data: dict[str, str]) -> Path:
 
 
 def _online_check(values: dict, target: str, name: str, *args: str) -> dict:
-    _, report, stderr = run_validate([DEV], [values], ["--online", "--target", target, *args])
+    _, report, stderr = run_validate([DEV_FILE], [values], ["--online", "--target", target, *args])
     assert report is not None, stderr
     return check_named(report, target, name)
 

@@ -1,29 +1,26 @@
 """The shipped profiles: every values set is accepted by helm template, python-jsonschema and validate;
 prod carries the design's reference endpoints and nothing unpinned; dev is the laptop profile; the
 dev-coordinator overlay adds exactly the coordinator and what it needs. (helm lint --strict of every set:
-tests/test_chart_package.py.) And the values validate merges are the values Helm renders with."""
+tests/test_chart_package.py.)"""
 
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
-import pytest
-import yaml
 from qmtl_validate import schema
-from qmtl_validate.values import helm_values, load_file
 
 from tests.harness import render_chart, value_sets
-from tests.harness.paths import REPO_ROOT, VALUES_DIR, copy_chart
-from tests.validation.conftest import DEV, PROD, check_named, run_validate
+from tests.harness.objects import chart_values
+from tests.harness.paths import VALUES_DIR
+from tests.validation.conftest import DEV_FILE, PROD_FILE, check_named, run_validate
 
 DEPENDENCIES = ("redis", "postgres", "neo4j", "questdb", "minio", "controlbus")
 DEV_COORDINATOR = VALUES_DIR / "dev-coordinator.yaml"
 
 
-def _merged(files) -> dict:
-    return helm_values(REPO_ROOT, [load_file(f) for f in files])
+def _helm_values(files) -> dict:
+    """What Helm hands the chart for these values files."""
+    return chart_values(*files)
 
 
 def _config(files) -> dict:
@@ -32,8 +29,8 @@ def _config(files) -> dict:
 
 
 def test_every_values_set_is_accepted_by_python_jsonschema(value_set, values_schema: dict) -> None:
-    assert schema.check(values_schema, _merged(value_set.files)) == []
-    assert _merged(value_set.files)["global"]["profile"] == value_set.profile
+    assert schema.check(values_schema, _helm_values(value_set.files)) == []
+    assert _helm_values(value_set.files)["global"]["profile"] == value_set.profile
 
 
 def test_every_values_set_is_accepted_by_validate(value_set) -> None:
@@ -45,21 +42,21 @@ def test_every_values_set_is_accepted_by_validate(value_set) -> None:
 
 def test_prod_points_at_the_reference_endpoints() -> None:
     """The design's reference values (DESIGN.md), written here, checked in the rendered QMTL config."""
-    seamless = _config([PROD])["seamless"]
+    seamless = _config([PROD_FILE])["seamless"]
     assert seamless["coordinator_url"] == "http://seamless-coordinator:8080"
     assert seamless["redis_dsn"] == "redis://redis:6379/3"
     assert seamless["questdb_dsn"].split("?")[0] == "postgresql://questdb:8812/qmtl"
     assert seamless["artifact_endpoint"] == "http://minio:9000"
     assert seamless["artifact_bucket"] == "qmtl-seamless"
-    gateway = _config([PROD])["gateway"]
+    gateway = _config([PROD_FILE])["gateway"]
     assert gateway["controlbus_brokers"] == ["redpanda:9092"]
-    values = _merged([PROD])
+    values = _helm_values([PROD_FILE])
     assert values["global"]["seamless"]["artifact_prefix"] == "artifacts/"
     assert values["global"]["controlbus"]["topicPrefix"] == ""  # see QMTL_RUNTIME_FACTS: unsafe by default
 
 
 def test_prod_turns_everything_on() -> None:
-    values = _merged([PROD])
+    values = _helm_values([PROD_FILE])
     assert values["global"]["profile"] == "prod"
     for dependency in DEPENDENCIES:
         assert values["global"][dependency]["enabled"] is True, dependency
@@ -69,7 +66,7 @@ def test_prod_turns_everything_on() -> None:
 
 
 def test_prod_runs_no_unpinned_image() -> None:
-    rendered = render_chart(values_files=[PROD])
+    rendered = render_chart(values_files=[PROD_FILE])
     images = []
     for obj in rendered.objects:
         spec = obj.get("spec", {}).get("template", {}).get("spec") or obj.get("spec") or {}
@@ -84,18 +81,18 @@ def test_prod_runs_no_unpinned_image() -> None:
 
 
 def test_dev_is_the_laptop_profile() -> None:
-    values = _merged([DEV])
+    values = _helm_values([DEV_FILE])
     assert values["global"]["profile"] == "dev"
     for dependency in DEPENDENCIES:
         assert values["global"][dependency]["enabled"] is False, dependency
     assert values["seamless-coordinator"]["enabled"] is False
-    assert "coordinator_url" not in _config([DEV])["seamless"]
-    rendered = render_chart(values_files=[DEV])
+    assert "coordinator_url" not in _config([DEV_FILE])["seamless"]
+    rendered = render_chart(values_files=[DEV_FILE])
     assert not rendered.by_kind("StatefulSet"), "dev runs no bundled dependency"
 
 
 def test_dev_warns_that_prod_requires_the_coordinator_url() -> None:
-    code, report, _ = run_validate([DEV], args=["--profile", "dev", "--target", "seamless"])
+    code, report, _ = run_validate([DEV_FILE], args=["--profile", "dev", "--target", "seamless"])
     assert code == 0
     check = check_named(report, "seamless", "coordinator_url")
     assert check["severity"] == "warning"
@@ -105,106 +102,18 @@ def test_dev_warns_that_prod_requires_the_coordinator_url() -> None:
 
 def test_dev_coordinator_overlay_adds_the_coordinator_and_only_what_it_needs() -> None:
     assert DEV_COORDINATOR.read_text().splitlines()[0] == "# overlay-of: dev.yaml"
-    assert any(s.files == (DEV, DEV_COORDINATOR) for s in value_sets())
-    values = _merged([DEV, DEV_COORDINATOR])
+    assert any(s.files == (DEV_FILE, DEV_COORDINATOR) for s in value_sets())
+    values = _helm_values([DEV_FILE, DEV_COORDINATOR])
     assert values["global"]["profile"] == "dev"
     assert values["seamless-coordinator"]["enabled"] is True
     on = {d for d in DEPENDENCIES if values["global"][d]["enabled"]}
     assert on == {"redis", "questdb"}  # the coordinator uses no S3
-    seamless = _config([DEV, DEV_COORDINATOR])["seamless"]
+    seamless = _config([DEV_FILE, DEV_COORDINATOR])["seamless"]
     assert seamless["coordinator_url"] == "http://seamless-coordinator:8080"
     assert {"redis_dsn", "questdb_dsn"} <= set(seamless)
 
 
 # --- the merge validate does is Helm's ------------------------------------------------------------------
-
-DUMP = """apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: values-dump
-data:
-  values: {{ toJson .Values | quote }}
-"""
-
-MERGE_CASES = {
-    "null-deletes-a-default": [PROD, {"global": {"seamless": {"coordinator_url": None}}}],
-    "null-for-an-unknown-key-stays": [DEV, {"global": {"brandNew": None}}],
-    "later-file-wins": [PROD, {"global": {"guard": {"attempts": 5}}}, {"global": {"guard": {"attempts": 4}}}],
-    "disabled-subchart-keeps-its-section": [DEV, {"redis": {"persistence": {"size": "1Gi"}}}],
-    "list-replaced-not-merged": [
-        PROD,
-        {"global": {"imagePullSecrets": ["a", "b"]}},
-        {"global": {"imagePullSecrets": ["c"]}},
-    ],
-    # Helm shares the tables below global.<key>.<key> with the subcharts and fills them from their defaults:
-    # a null there does not delete the default (one level up it does).
-    "null-below-a-global-table-comes-back": [
-        PROD,
-        {
-            "global": {
-                "resources": {"prod": {"minio": {"limits": None}}},
-                "controlbus": {"topics": {"activation": None}},
-            }
-        },
-    ],
-    "null-of-a-global-table-entry-deletes": [PROD, {"global": {"resources": {"dev": None}}}],
-    "null-in-a-subchart-section-deletes": [PROD, {"postgres": {"persistence": {"size": {"prod": None}}}}],
-}
-
-
-@pytest.fixture(scope="module")
-def dump_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    chart = copy_chart(tmp_path_factory.mktemp("dump") / "qmtl", "schemas")
-    # Only the dump: Helm coalesces the values before any template runs, so the chart's own templates (and
-    # their refusals of bad values) are not needed to see what it hands them.
-    for templates in [chart / "templates", *(chart / "charts").glob("*/templates")]:
-        shutil.rmtree(templates)
-        templates.mkdir()
-    (chart / "templates" / "values-dump.yaml").write_text(DUMP)
-    return chart
-
-
-def _helm_values(chart: Path, layers: list) -> dict:
-    files = [p for p in layers if isinstance(p, Path)]
-    dicts = [d for d in layers if isinstance(d, dict)]
-    assert layers == files + dicts, "files first, then dicts (as the harness passes them)"
-    rendered = render_chart(dicts, values_files=files, chart_dir=chart, extra_args=["--skip-schema-validation"])
-    return json.loads(rendered.get("ConfigMap", "values-dump")["data"]["values"])
-
-
-def _python_values(layers: list) -> dict:
-    return helm_values(REPO_ROOT, [load_file(p) if isinstance(p, Path) else p for p in layers])
-
-
-@pytest.mark.parametrize(
-    "layers",
-    [*MERGE_CASES.values(), *([*s.files] for s in value_sets())],
-    ids=[*MERGE_CASES, *(s.name for s in value_sets())],
-)
-def test_validate_merges_values_like_helm(dump_chart: Path, layers: list) -> None:
-    helm = _helm_values(dump_chart, layers)
-    python = json.loads(json.dumps(_python_values(layers)))
-    assert python == helm
-
-
-def test_merge_cases_mean_something() -> None:
-    """The edge cases above really exercise what they are named after."""
-    assert "coordinator_url" not in _python_values(MERGE_CASES["null-deletes-a-default"])["global"]["seamless"]
-    assert _python_values(MERGE_CASES["null-for-an-unknown-key-stays"])["global"]["brandNew"] is None
-    assert _python_values(MERGE_CASES["later-file-wins"])["global"]["guard"]["attempts"] == 4
-    disabled = _python_values(MERGE_CASES["disabled-subchart-keeps-its-section"])["redis"]
-    assert disabled == {"persistence": {"size": "1Gi"}}
-    assert _python_values(MERGE_CASES["list-replaced-not-merged"])["global"]["imagePullSecrets"] == ["c"]
-    assert yaml.safe_load(DEV.read_text())["global"]["redis"]["enabled"] is False
-    restored = _python_values(MERGE_CASES["null-below-a-global-table-comes-back"])["global"]
-    assert restored["resources"]["prod"]["minio"]["limits"] == {"cpu": "2", "memory": "2Gi"}
-    assert "activation" in restored["controlbus"]["topics"]
-    assert "dev" not in _python_values(MERGE_CASES["null-of-a-global-table-entry-deletes"])["global"]["resources"]
-    assert (
-        "prod"
-        not in _python_values(MERGE_CASES["null-in-a-subchart-section-deletes"])["postgres"]["persistence"]["size"]
-    )
-
 
 STATEFUL = ("controlbus", "redis", "postgres", "neo4j", "questdb", "minio")
 
@@ -213,7 +122,7 @@ def test_prod_keeps_every_bundled_dependencys_data_on_a_volume() -> None:
     """ "Persistence on" in prod: there is no in-memory mode to switch to (values.schema.json refuses a
     persistence.enabled key and a zero size); every bundled stateful dependency mounts its data directory from
     a PersistentVolumeClaim template of its StatefulSet, never from an emptyDir."""
-    rendered = render_chart(values_files=[PROD])
+    rendered = render_chart(values_files=[PROD_FILE])
     sets = [i for i in rendered.items if i.obj.get("kind") == "StatefulSet"]
     assert {i.source.split("/")[2] for i in sets} == set(STATEFUL)
     for item in sets:

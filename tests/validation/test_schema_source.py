@@ -14,13 +14,13 @@ import jsonschema
 import pytest
 import yaml
 from qmtl_validate import schema
-from qmtl_validate.values import helm_values, load_file
 
 from schemas import build, values_schema
 from schemas import values_schema as values_schema_module
 from tests.harness import render_chart
+from tests.harness.objects import chart_values
 from tests.harness.paths import REPO_ROOT, copy_chart
-from tests.validation.conftest import PROD
+from tests.validation.conftest import DEV_FILE, PROD_FILE
 
 COMMITTED = REPO_ROOT / "values.schema.json"
 VALUES = yaml.safe_load((REPO_ROOT / "values.yaml").read_text())
@@ -246,7 +246,7 @@ def test_defaults_equal_the_charts_values(values_schema: dict, source: str) -> N
 def test_the_chart_defaults_validate_as_dev(values_schema: dict) -> None:
     assert VALUES["global"]["profile"] == "dev"
     assert list(jsonschema.Draft7Validator(values_schema).iter_errors(VALUES)) == []
-    with_subcharts = helm_values(REPO_ROOT, [])
+    with_subcharts = chart_values()
     assert schema.check(values_schema, with_subcharts) == []
 
 
@@ -261,6 +261,15 @@ READERS = {  # qmtl-lib templates that read a component's own values for it
     "qmtl.horizontalPodAutoscaler": ("autoscaling",),
     "qmtl.replicasField": ("autoscaling",),
 }
+# qmtl.serviceDeployment (a QMTL service's Deployment) reads the image override and calls the readers above.
+READERS["qmtl.serviceDeployment"] = (
+    "image",
+    *READERS["qmtl.resources"],
+    *READERS["qmtl.pod.placement"],
+    *READERS["qmtl.pod.metadata"],
+    *READERS["qmtl.replicas"],
+    *READERS["qmtl.replicasField"],
+)
 
 
 def _read_paths(section: str) -> set[tuple[str, ...]]:
@@ -329,7 +338,7 @@ def test_each_sections_containers_are_the_ones_its_resources_override() -> None:
                 "requests": {"cpu": cpu, "memory": "2Gi"},
                 "limits": {"cpu": "4", "memory": "4Gi"},
             }
-    rendered = render_chart([overrides], values_files=[PROD])
+    rendered = render_chart([overrides], values_files=[PROD_FILE])
     found: dict[str, set[str]] = {}
     for item in rendered.items:
         spec = (item.obj.get("spec") or {}).get("template", {}).get("spec") or {}
@@ -365,7 +374,7 @@ def values_schema_image_paths(values_schema_doc: dict) -> list[tuple[str, ...]]:
 
 
 def _chart_copy(tmp_path: Path) -> Path:
-    return copy_chart(tmp_path / "chart", "docs")
+    return copy_chart(tmp_path / "chart")
 
 
 def test_builder_refuses_an_undeclared_values_key(tmp_path: Path) -> None:
@@ -427,22 +436,20 @@ ENDPOINT_KEYS = {
     "minio": "endpoint",
     "controlbus": "brokers",
 }
-PROD_VALUES = load_file(REPO_ROOT / "values" / "prod.yaml")
-DEV_VALUES = load_file(REPO_ROOT / "values" / "dev.yaml")
 
 
-def _paths(values_schema: dict, *layers: dict) -> set[str]:
-    return schema.python_key_paths(values_schema, helm_values(REPO_ROOT, list(layers)))
+def _paths(values_schema: dict, values_file: Path, *layers: dict) -> set[str]:
+    return schema.python_key_paths(values_schema, chart_values(values_file, extra=layers))
 
 
 @pytest.mark.parametrize("dependency", sorted(ENDPOINT_KEYS))
 def test_prod_requires_every_dependency_bundled_or_external(values_schema: dict, dependency: str) -> None:
     """Each of the six, with every service on (python-jsonschema; the matrix shows Helm agreeing)."""
     off = {"global": {dependency: {"enabled": False}}}
-    paths = _paths(values_schema, PROD_VALUES, off)
+    paths = _paths(values_schema, PROD_FILE, off)
     assert f"global.{dependency}.external.{ENDPOINT_KEYS[dependency]}" in paths
     assert (f"global.{dependency}.external.existingSecret" in paths) == (dependency != "controlbus")
-    assert _paths(values_schema, DEV_VALUES, off) == set()
+    assert _paths(values_schema, DEV_FILE, off) == set()
 
 
 @pytest.mark.parametrize(
@@ -461,6 +468,6 @@ def test_prod_requires_what_the_enabled_services_need(
     runs: those stay required."""
     services = {s: {"enabled": False} for s in services_off}
     deps_off = {"global": {d: {"enabled": False} for d in (*not_needed, "redis")}}
-    paths = _paths(values_schema, PROD_VALUES, services, deps_off)
+    paths = _paths(values_schema, PROD_FILE, services, deps_off)
     assert not any(p.startswith(tuple(f"global.{d}." for d in not_needed)) for p in paths), paths
     assert "global.redis.external.host" in paths

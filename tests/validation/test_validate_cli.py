@@ -14,13 +14,13 @@ from qmtl_validate import cli
 
 from tests.core.common import PROD_EXTERNAL_COORDINATOR
 from tests.harness import helm_binary
-from tests.harness.objects import merged
+from tests.harness.objects import layered
 from tests.harness.paths import REPO_ROOT
-from tests.validation.conftest import DEV, PROD, check_named, errors, run_validate
+from tests.validation.conftest import DEV_FILE, PROD_FILE, check_named, errors, run_validate
 
 
 def test_prod_values_are_ok_with_a_check_per_target() -> None:
-    code, report, _ = run_validate([PROD], args=["--profile", "prod"])
+    code, report, _ = run_validate([PROD_FILE], args=["--profile", "prod"])
     assert code == 0
     assert report["status"] == "ok"
     assert report["profile"] == "prod"
@@ -36,14 +36,14 @@ def test_prod_values_are_ok_with_a_check_per_target() -> None:
 
 
 def test_a_single_target_runs_the_schema_checks_and_that_target() -> None:
-    _, report, _ = run_validate([PROD], args=["--target", "dagmanager"])
+    _, report, _ = run_validate([PROD_FILE], args=["--target", "dagmanager"])
     assert set(report["results"]) == {"schema", "checks", "render", "dagmanager"}
-    _, report, _ = run_validate([PROD], args=["--target", "schema"])
+    _, report, _ = run_validate([PROD_FILE], args=["--target", "schema"])
     assert set(report["results"]) == {"schema", "checks", "render"}
 
 
 def test_profile_flag_that_contradicts_the_values_is_an_error_and_checks_as_asked() -> None:
-    code, report, _ = run_validate([DEV], args=["--profile", "prod", "--target", "seamless"])
+    code, report, _ = run_validate([DEV_FILE], args=["--profile", "prod", "--target", "seamless"])
     assert code == 1
     paths = {c.get("path") for c in errors(report)}
     assert "global.profile" in paths
@@ -51,7 +51,7 @@ def test_profile_flag_that_contradicts_the_values_is_an_error_and_checks_as_aske
 
 
 def test_dev_without_coordinator_exits_0_with_a_warning() -> None:
-    code, report, _ = run_validate([DEV], args=["--target", "seamless"])
+    code, report, _ = run_validate([DEV_FILE], args=["--target", "seamless"])
     assert code == 0
     assert report["status"] == "warning"
 
@@ -59,8 +59,8 @@ def test_dev_without_coordinator_exits_0_with_a_warning() -> None:
 @pytest.mark.parametrize(("cidrs", "severity"), [([], "warning"), (["10.20.0.0/28"], None)], ids=["no-cidrs", "cidrs"])
 def test_an_external_coordinator_without_address_ranges_is_a_warning(cidrs: list, severity: str | None) -> None:
     """The policies cannot confine the gateway's egress to an external coordinator they know no address of."""
-    layer = merged(PROD_EXTERNAL_COORDINATOR, {"global": {"networkPolicy": {"coordinatorCidrs": cidrs}}})
-    code, report, _ = run_validate([PROD], values=[layer], args=["--target", "seamless"])
+    layer = layered(PROD_EXTERNAL_COORDINATOR, {"global": {"networkPolicy": {"coordinatorCidrs": cidrs}}})
+    code, report, _ = run_validate([PROD_FILE], values=[layer], args=["--target", "seamless"])
     assert code == 0, report
     found = [c for c in report["results"]["seamless"] if c["check"] == "coordinator_network"]
     if severity is None:
@@ -75,7 +75,7 @@ def test_schema_and_check_problems_are_both_reported() -> None:
     schema), because it checks the schema itself and renders the aggregated check with the schema skipped.
     The rest of the chart is not rendered: Helm would render nothing of these values."""
     both = {"global": {"guard": {"attempts": 0}, "redis": {"databases": {"gateway": 3}}}}
-    code, report, _ = run_validate([PROD], [both])
+    code, report, _ = run_validate([PROD_FILE], [both])
     assert code == 1
     assert any(c.get("path") == "global.guard.attempts" for c in report["results"]["schema"])
     assert any(c.get("path") == "global.redis.databases.seamless" for c in report["results"]["checks"])
@@ -106,7 +106,7 @@ def test_schema_and_check_problems_are_both_reported() -> None:
 def test_a_schema_refusal_is_reported_alone_not_with_a_cascade(bad: dict) -> None:
     """What the schema refuses is the one error: no per-service findings about a config Helm would never
     render, and no template's own refusal of the same value a second time."""
-    code, report, _ = run_validate([PROD], [bad])
+    code, report, _ = run_validate([PROD_FILE], [bad])
     assert code == 1
     errors_by_section = {
         name: [c for c in items if c["severity"] == "error"] for name, items in report["results"].items()
@@ -118,10 +118,13 @@ def test_a_schema_refusal_is_reported_alone_not_with_a_cascade(bad: dict) -> Non
 
 
 def test_a_prod_rule_the_check_also_guards_is_reported_once() -> None:
-    """The aggregated check repeats the design's prod rules for installs that skip the schema; validate reports
-    such a problem once, where the schema found it."""
+    """The aggregated check repeats the design's prod dependency rules for installs that skip the schema;
+    validate reports such a problem once, where the schema found it. "prod needs a coordinator URL" is the
+    schema's alone."""
     code, report, _ = run_validate(
-        [PROD], [{"global": {"seamless": {"coordinator_url": ""}, "redis": {"enabled": False}}}], ["--target", "schema"]
+        [PROD_FILE],
+        [{"global": {"seamless": {"coordinator_url": ""}, "redis": {"enabled": False}}}],
+        ["--target", "schema"],
     )
     assert code == 1
     schema_paths = [c.get("path") for c in report["results"]["schema"]]
@@ -135,12 +138,12 @@ def test_a_prod_rule_the_check_also_guards_is_reported_once() -> None:
     message = str(
         render_error(
             [{"global": {"seamless": {"coordinator_url": ""}, "redis": {"enabled": False}}}],
-            values_files=[PROD],
+            values_files=[PROD_FILE],
             extra_args=("--skip-schema-validation",),
         )
     )
-    assert "- global.seamless.coordinator_url:" in message, message
     assert "- global.redis:" in message, message
+    assert "- global.seamless.coordinator_url:" not in message, message
 
 
 @pytest.mark.parametrize(
@@ -171,14 +174,14 @@ def test_unloadable_values_exit_2(tmp_path: Path, content: str | None, reason: s
     ],
 )
 def test_bad_options_exit_2(args: list[str], reason: str) -> None:
-    code, _, stderr = run_validate([DEV], args=args)
+    code, _, stderr = run_validate([DEV_FILE], args=args)
     assert code == 2
     assert reason in stderr
 
 
 def test_no_helm_exits_2() -> None:
     out, err = io.StringIO(), io.StringIO()
-    code = cli.run(["-f", str(DEV), "--helm", "/nonexistent/helm"], out=out, err=err)
+    code = cli.run(["-f", str(DEV_FILE), "--helm", "/nonexistent/helm"], out=out, err=err)
     assert code == 2
     assert "no usable helm" in err.getvalue()
 
@@ -186,7 +189,7 @@ def test_no_helm_exits_2() -> None:
 def test_not_a_secret_manifest_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "secret.yaml"
     bad.write_text("kind: ConfigMap\nmetadata: {name: x}\n")
-    code, _, stderr = run_validate([DEV], args=["--secret", str(bad)])
+    code, _, stderr = run_validate([DEV_FILE], args=["--secret", str(bad)])
     assert code == 2
     assert "expected Secret manifests" in stderr
 
@@ -194,7 +197,7 @@ def test_not_a_secret_manifest_exits_2(tmp_path: Path) -> None:
 def test_the_script_runs_and_prints_a_table() -> None:
     env = {**os.environ, "QMTL_PYTHON": os.environ.get("QMTL_PYTHON", _python()), "QMTL_HELM": str(helm_binary().path)}
     proc = subprocess.run(
-        [str(REPO_ROOT / "scripts" / "validate"), "--profile", "dev", "-f", str(DEV), "--target", "seamless"],
+        [str(REPO_ROOT / "scripts" / "validate"), "--profile", "dev", "-f", str(DEV_FILE), "--target", "seamless"],
         capture_output=True,
         text=True,
         env=env,
@@ -205,7 +208,16 @@ def test_the_script_runs_and_prints_a_table() -> None:
     assert "coordinator_url" in proc.stdout
     assert proc.stdout.strip().splitlines()[-1].startswith("WARN: profile dev")
     refused = subprocess.run(
-        [str(REPO_ROOT / "scripts" / "validate"), "--profile", "prod", "-f", str(DEV), "--target", "schema", "--json"],
+        [
+            str(REPO_ROOT / "scripts" / "validate"),
+            "--profile",
+            "prod",
+            "-f",
+            str(DEV_FILE),
+            "--target",
+            "schema",
+            "--json",
+        ],
         capture_output=True,
         text=True,
         env=env,

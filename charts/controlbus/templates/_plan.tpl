@@ -29,7 +29,7 @@ Who may do what:
   - the gateway's commit-log transactional id: write/describe; cluster: idempotent_write.
 */}}
 {{- define "controlbus.plan" -}}
-{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" .Values.global "into" $ep) -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "ctx" $ "into" $ep) -}}
 {{- $cb := $ep.controlbus -}}
 {{- $rf := include "controlbus.replicationFactor" . | int -}}
 {{- $qmtl := "User:*" -}}

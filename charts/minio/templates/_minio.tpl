@@ -8,7 +8,7 @@ MinIO provisioning, rendered ONCE here and shipped as data (ConfigMap qmtl-minio
 The engine tests apply the same two files to a real MinIO and check what the user can and cannot do.
 */}}
 {{- define "minio.coordinatorPolicy" -}}
-{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" .Values.global "into" $ep) -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "ctx" $ "into" $ep) -}}
 {{- $bucketArn := printf "arn:aws:s3:::%s" $ep.s3.bucket -}}
 {{- $statements := list
   (dict "Sid" "ListOnlyUnderTheArtifactPrefix" "Effect" "Allow" "Action" (list "s3:ListBucket") "Resource" (list $bucketArn) "Condition" (dict "StringLike" (dict "s3:prefix" (list (printf "%s*" $ep.s3.prefix)))))

@@ -53,7 +53,7 @@ values.schema.json), never replacing a variable the chart sets (qmtl.env).
 */}}
 {{- define "neo4j.env" -}}
 {{- $profile := include "qmtl.profile" . -}}
-{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" .Values.global "into" $ep) -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "ctx" $ "into" $ep) -}}
 {{- /* neo4j.memory.<profile> has heap and pagecache: values.schema.json */ -}}
 {{- $mem := get (.Values.memory | default dict) $profile | default dict -}}
 {{- $ports := .Values.global.ports -}}

@@ -11,7 +11,7 @@ PostgreSQL provisioning, rendered ONCE here and shipped as data (ConfigMap qmtl-
 
 {{/* The services with their role, database and password env var: [{service, role, database, env}] */}}
 {{- define "postgres.services" -}}
-{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" .Values.global "into" $ep) -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "ctx" $ "into" $ep) -}}
 {{- $out := list -}}
 {{- range $svc := keys $ep.postgres.databases | sortAlpha -}}
 {{- $d := get $ep.postgres.databases $svc -}}

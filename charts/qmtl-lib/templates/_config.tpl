@@ -40,19 +40,19 @@ service exit. Notes on keys that need care:
 Every DSN is assembled from encoded parts (qmtl.encode.urlPart / urlHost): a user, database or host name
 from the values cannot add a host, a path or a parameter (say, sslmode) to it.
 
-Call: {{- $all := dict }}{{- include "qmtl.config.into" (dict "global" .Values.global "into" $all) }}
+Call: {{- $all := dict }}{{- include "qmtl.config.into" (dict "ctx" $ "into" $all) }}
   fills $all with {config: <the unified template>, secrets: {<section>: {<ENV>: {name, key}}}, local: {<service>: bool}}
   `local`: the service keeps state in files under qmtl.dataDir (its pod needs a writable data dir).
 */}}
 {{- define "qmtl.dataDir" -}}/var/lib/qmtl{{- end -}}
 
 {{- define "qmtl.config.into" -}}
-{{- include "qmtl.memo.into" (dict "global" .global "fn" "qmtl.config.build" "into" .into) -}}
+{{- include "qmtl.memo.into" (dict "ctx" .ctx "fn" "qmtl.config.build" "into" .into) -}}
 {{- end -}}
 
 {{- define "qmtl.config.build" -}}
 {{- $g := .global -}}
-{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" $g "into" $ep) -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "ctx" .ctx "into" $ep) -}}
 {{- $ports := $g.ports -}}
 {{- $data := include "qmtl.dataDir" . -}}
 {{- $t := $ep.controlbus.topics -}}
@@ -192,15 +192,15 @@ worldservice:
 {{- end -}}
 
 {{/*
-One service's view: (dict "global" .Values.global "service" "gateway" "into" $view) fills $view with
+One service's view: (dict "ctx" $ "service" "gateway" "into" $view) fills $view with
   {config: <profile + its sections>, secrets: {<ENV>: {name, key}}, local: bool}
 */}}
 {{- define "qmtl.config.forService.into" -}}
-{{- include "qmtl.memo.into" (dict "global" .global "fn" "qmtl.config.view" "service" .service "into" .into) -}}
+{{- include "qmtl.memo.into" (dict "ctx" .ctx "fn" "qmtl.config.view" "service" .service "into" .into) -}}
 {{- end -}}
 
 {{- define "qmtl.config.view" -}}
-{{- $all := dict -}}{{- include "qmtl.config.into" (dict "global" .global "into" $all) -}}
+{{- $all := dict -}}{{- include "qmtl.config.into" (dict "ctx" .ctx "into" $all) -}}
 {{- $sections := get (include "qmtl.config.sections" . | fromYaml) .service -}}
 {{- if not $sections -}}{{- fail (printf "qmtl-lib: %q reads no QMTL config section" .service) -}}{{- end -}}
 {{- $conf := dict "profile" $all.config.profile -}}
@@ -216,16 +216,17 @@ One service's view: (dict "global" .Values.global "service" "gateway" "into" $vi
 
 {{/*
 Checksum for a service's pod template: its config view plus the text of every script the pod runs.
-Changing a value rolls exactly the pods that read it. (dict "global" .Values.global "service" "gateway")
+Changing a value rolls exactly the pods that read it. (dict "ctx" $ "service" "gateway")
 */}}
 {{- define "qmtl.config.checksum" -}}
-{{- $model := dict -}}{{- include "qmtl.config.forService.into" (dict "global" .global "service" .service "into" $model) -}}
+{{- $model := dict -}}{{- include "qmtl.config.forService.into" (dict "ctx" .ctx "service" .service "into" $model) -}}
 {{- $view := toYaml $model -}}
 {{- $consumer := get (include "qmtl.config.consumers" . | fromYaml) .service -}}
 {{- $parts := list $view -}}
+{{- $scriptArgs := dict "global" .ctx.Values.global "service" .service -}}
 {{- range $consumer.scripts -}}
-{{- if or (ne . "guard") (eq $.global.profile "prod") -}}
-{{- $parts = append $parts (include (printf "qmtl.script.%s" .) $) -}}
+{{- if or (ne . "guard") (eq $.ctx.Values.global.profile "prod") -}}
+{{- $parts = append $parts (include (printf "qmtl.script.%s" .) $scriptArgs) -}}
 {{- end -}}
 {{- end -}}
 {{- join "\n---\n" $parts | sha256sum -}}

@@ -5,7 +5,7 @@ A pure function of .Values.global, so the umbrella (which renders the unified QM
 every subchart (which needs the same facts for env vars, checksums, provisioning and network
 policies) compute exactly the same thing:
 
-  {{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" .Values.global "into" $ep) -}}
+  {{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "ctx" $ "into" $ep) -}}
 
 For each dependency:
   available  - bundled (global.<dep>.enabled) or external (global.<dep>.external.* given)
@@ -36,9 +36,9 @@ seamless: {username: seamless-coordinator}
 ratelimiter: {username: ratelimiter}
 {{- end -}}
 
-{{/* The model: (dict "global" .Values.global "into" $ep) fills $ep (built once per chart: qmtl.memo.into). */}}
+{{/* The model: (dict "ctx" $ "into" $ep) fills $ep (built once per chart: qmtl.memo.into). */}}
 {{- define "qmtl.endpoints.into" -}}
-{{- include "qmtl.memo.into" (dict "global" .global "fn" "qmtl.endpoints.build" "into" .into) -}}
+{{- include "qmtl.memo.into" (dict "ctx" .ctx "fn" "qmtl.endpoints.build" "into" .into) -}}
 {{- end -}}
 
 {{- define "qmtl.endpoints.build" -}}
@@ -99,15 +99,13 @@ databases.<service>.{database, username, passwordKey}. */ -}}
 {{- else -}}
 {{- $_ := set $pg "host" ($px.host | default "") -}}
 {{- $_ := set $pg "port" (int ($px.port | default 5432)) -}}
+{{- /* a libpq sslmode: the schema's enum (SSL_MODES in schemas/values_schema.py) is the one check */ -}}
 {{- $_ := set $pg "sslmode" ($px.sslmode | default "require") -}}
 {{- if and (not $pg.host) (omit $px "cidrs") -}}
 {{- fail "global.postgres.external.host is empty: give the managed PostgreSQL's host name (or set global.postgres.enabled: true for the bundled one)" -}}
 {{- end -}}
 {{- if and $pg.host (not $px.existingSecret) -}}
 {{- fail "global.postgres.external.existingSecret is empty: name the Secret that holds the services' passwords (keys gateway-password and worldservice-password, or external.databases.<service>.passwordKey)" -}}
-{{- end -}}
-{{- if not (has $pg.sslmode (list "disable" "allow" "prefer" "require" "verify-ca" "verify-full")) -}}
-{{- fail (printf "global.postgres.external.sslmode %q is not a libpq sslmode: use disable, allow, prefer, require, verify-ca or verify-full" $pg.sslmode) -}}
 {{- end -}}
 {{- end -}}
 {{- $_ := set $pg "available" (ne $pg.host "") -}}
@@ -168,6 +166,7 @@ convention, what reaches QuestDB is limited by its credentials and the network p
 {{- else -}}
 {{- $_ := set $qdb "host" ($qx.host | default "") -}}
 {{- $_ := set $qdb "port" (int ($qx.port | default 8812)) -}}
+{{- /* a libpq sslmode: the schema's enum (SSL_MODES in schemas/values_schema.py) is the one check */ -}}
 {{- $_ := set $qdb "sslmode" ($qx.sslmode | default "require") -}}
 {{- $_ := set $qdb "database" ($qx.database | default $qdb.database) -}}
 {{- $_ := set $qdb "username" (dict "name" ($qx.existingSecret | default "") "key" ($qx.usernameKey | default "username")) -}}
@@ -177,9 +176,6 @@ convention, what reaches QuestDB is limited by its credentials and the network p
 {{- end -}}
 {{- if and $qdb.host (not $qx.existingSecret) -}}
 {{- fail "global.questdb.external.existingSecret is empty: name the Secret that holds the coordinator's QuestDB credentials (keys username and password, or external.usernameKey / external.passwordKey)" -}}
-{{- end -}}
-{{- if not (has $qdb.sslmode (list "disable" "allow" "prefer" "require" "verify-ca" "verify-full")) -}}
-{{- fail (printf "global.questdb.external.sslmode %q is not a libpq sslmode: use disable, allow, prefer, require, verify-ca or verify-full" $qdb.sslmode) -}}
 {{- end -}}
 {{- end -}}
 {{- $_ := set $qdb "available" (ne $qdb.host "") -}}

@@ -40,7 +40,7 @@ container sets workingDir to it.
 
 {{/* env entries (secretKeyRef) for the credentials a service's config view needs */}}
 {{- define "qmtl.pod.secretEnv" -}}
-{{- $view := dict -}}{{- include "qmtl.config.forService.into" (dict "global" .ctx.Values.global "service" .service "into" $view) -}}
+{{- $view := dict -}}{{- include "qmtl.config.forService.into" (dict "ctx" .ctx "service" .service "into" $view) -}}
 {{- range $env := keys $view.secrets | sortAlpha }}
 {{- $ref := get $view.secrets $env }}
 {{- if not $ref.name }}
@@ -135,7 +135,7 @@ container sets workingDir to it.
   emptyDir:
     sizeLimit: 256Mi
 {{- if .service }}
-{{- $view := dict }}{{- include "qmtl.config.forService.into" (dict "global" .ctx.Values.global "service" .service "into" $view) }}
+{{- $view := dict }}{{- include "qmtl.config.forService.into" (dict "ctx" .ctx "service" .service "into" $view) }}
 {{- if or $view.local .workInDataDir }}
 - name: data
   emptyDir:
@@ -153,7 +153,7 @@ container sets workingDir to it.
 - name: tmp
   mountPath: /tmp
 {{- if .service }}
-{{- $view := dict }}{{- include "qmtl.config.forService.into" (dict "global" .ctx.Values.global "service" .service "into" $view) }}
+{{- $view := dict }}{{- include "qmtl.config.forService.into" (dict "ctx" .ctx "service" .service "into" $view) }}
 {{- if or $view.local .workInDataDir }}
 - name: data
   mountPath: {{ include "qmtl.dataDir" . }}
@@ -163,7 +163,7 @@ container sets workingDir to it.
 
 {{/* pod annotation that rolls the pod when what it reads changes. (dict "ctx" $ "service" "gateway") */}}
 {{- define "qmtl.pod.checksumAnnotation" -}}
-checksum/qmtl-config: {{ include "qmtl.config.checksum" (dict "global" .ctx.Values.global "service" .service) | quote }}
+checksum/qmtl-config: {{ include "qmtl.config.checksum" (dict "ctx" .ctx "service" .service) | quote }}
 {{- end -}}
 
 {{/*

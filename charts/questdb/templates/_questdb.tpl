@@ -8,7 +8,7 @@ carry none.
 */}}
 {{- define "questdb.env" -}}
 {{- $ports := .Values.global.ports -}}
-{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" .Values.global "into" $ep) -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "ctx" $ "into" $ep) -}}
 {{- $conf := dict
   "pg.enabled" "true"
   "pg.net.bind.to" (printf "0.0.0.0:%d" (int $ports.questdbPg))

@@ -59,7 +59,7 @@ The bundled instances: the main `redis` and, with global.redis.dedicatedCoordina
 for the coordinator alone. -> {<service name>: {component, users: [<qmtl.redisUsers key>...]}}
 */}}
 {{- define "redis.instances" -}}
-{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" .Values.global "into" $ep) -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "ctx" $ "into" $ep) -}}
 {{- $out := dict -}}
 {{- range $who, $u := $ep.redis.users -}}
 {{- $entry := get $out $u.host | default (dict "component" $u.host "users" list) -}}
@@ -81,7 +81,7 @@ line reads `user NAME on #@sha256:ENV@ RULES`; redis.acl.script puts the hash of
 */}}
 {{- define "redis.acl.file" -}}
 {{- $ctx := .ctx -}}
-{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "global" $ctx.Values.global "into" $ep) -}}
+{{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "ctx" $ctx "into" $ep) -}}
 {{- $probe := include "redis.acl.healthcheckUser" $ctx -}}
 user default off resetpass resetkeys resetchannels -@all
 user {{ $probe }} on #@sha256:{{ include "redis.acl.passwordEnv" $probe }}@ {{ include "redis.acl.healthcheckRules" $ctx }}

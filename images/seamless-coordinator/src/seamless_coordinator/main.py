@@ -44,8 +44,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def quiet_gc() -> None:
     """Fewer, later garbage collections: what exists at start-up is frozen out of them, and a young
-    generation of 50,000 objects instead of 700 (a request makes few reference cycles). Measured at 64
-    clients: the p99 of a request fell from 34-51 ms to 29-31 ms, for a few MB more memory."""
+    generation of 50,000 objects instead of 700 (a request makes few reference cycles): collector pauses
+    no longer land in the tail of request latency, for a few MB more memory (scripts/benchmark.py measures the
+    coordinator's p99)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 1000)

@@ -12,7 +12,7 @@ import functools
 import re
 from pathlib import Path
 
-from tests.harness.paths import VALUES_DIR
+from qmtl_stack.paths import VALUES_DIR
 
 _OVERLAY = re.compile(r"^#\s*overlay-of:\s*(\S+)\s*$", re.M)
 
