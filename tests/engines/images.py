@@ -21,7 +21,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.harness.render import CACHE_ENV
+from qmtl_stack.render import CACHE_ENV
 
 from .pins import ROOT, EngineUnavailable
 

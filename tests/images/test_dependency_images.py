@@ -30,12 +30,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from qmtl_stack.render import Rendered
 
 from tests.engines._proc import free_port
 from tests.harness import render_chart
 from tests.harness.objects import resolved_env
 from tests.harness.paths import VALUES_DIR
-from tests.harness.render import Rendered
 from tests.images.conftest import DEPENDENCY_IMAGES
 from tests.images.pods import RenderedPod, check_probes_and_stay_up
 

@@ -29,7 +29,7 @@ container sets workingDir to it.
 {{/* QMTL_POD_NAME (the downward API) for the config assembler, when the service's config view has a
      per-replica value ("${QMTL_POD_NAME}": the gateway's Kafka client ids); nothing otherwise */}}
 {{- define "qmtl.pod.nameEnv" -}}
-{{- $view := dict -}}{{- include "qmtl.config.forService.into" (dict "global" .ctx.Values.global "service" .service "into" $view) -}}
+{{- $view := dict -}}{{- include "qmtl.config.forService.into" (dict "ctx" .ctx "service" .service "into" $view) -}}
 {{- if contains "${QMTL_POD_NAME}" (toJson $view.config) }}
 - name: QMTL_POD_NAME
   valueFrom:
