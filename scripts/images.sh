@@ -7,6 +7,7 @@
 #        scripts/images.sh lock [NAME...]
 #        scripts/images.sh compare-upstream [--qmtl-source SRC]
 #        scripts/images.sh list
+#        scripts/images.sh list-names
 #        scripts/images.sh podman ARGS...
 #
 #   build              (the default) build NAME... (default: every images/*/Containerfile), tagged
@@ -27,6 +28,7 @@
 #   compare-upstream   build QMTL's own Dockerfile recipe for the same source on the same base (needs
 #                      PyPI: --network=host) and print its size beside the qmtl image's
 #   list               print the image references the chart defaults to
+#   list-names         print the names of the images this repository builds (images/<name>/)
 #   podman ARGS        run podman with this project's private configuration (.tools/podman/)
 #
 # How an image is built: the Python packages come from a wheelhouse prepared on this host
@@ -298,7 +300,7 @@ EOF
 # --- main ------------------------------------------------------------------------------------------------
 CMD="build"
 case "${1:-}" in
-  build|lock|compare-upstream|list|podman) CMD="$1"; shift ;;
+  build|lock|compare-upstream|list|list-names|podman) CMD="$1"; shift ;;
   -h|--help) usage 0 ;;
 esac
 
@@ -330,6 +332,7 @@ case "${CMD}" in
   list)
     for name in $(image_names); do echo "${REGISTRY_LOCAL}/qmtl-stack/${name}:$(app_version)"; done
     exit 0 ;;
+  list-names) image_names; exit 0 ;;
   lock)
     # without names: every image whose lock is generated here (it has a requirements.in)
     if [[ ${#NAMES[@]} -eq 0 ]]; then
