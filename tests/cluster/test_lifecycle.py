@@ -109,6 +109,9 @@ def leftovers(footprint: dict) -> list[str]:
             if exe.startswith(tools):
                 found.append(f"process {proc.name} runs {exe}")
     with socket.socket() as s:
+        # SO_REUSEADDR, like every server: the bind then fails only on a listener, not on the TIME_WAIT
+        # entries the forwarder's closed connections leave on the port for a minute
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", api_port()))
         except OSError as error:

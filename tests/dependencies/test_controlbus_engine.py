@@ -57,8 +57,9 @@ def kafka():
     broker.stop()
 
 
-def provision(kafka, plan_files: Path) -> subprocess.CompletedProcess:
+def provision(kafka, plan_files: Path, **extra_env: str) -> subprocess.CompletedProcess:
     env = {
+        **extra_env,
         "PATH": f"{plan_files / 'bin'}:{os.environ['PATH']}",
         "RPK_BROKERS": kafka.external_bootstrap,
         "RPK_USER": kafka.admin_user,
@@ -168,3 +169,15 @@ def test_rerun_is_idempotent_and_denies_users_created_since(kafka, plan_files, p
     assert {b for b in after - before if "late" not in b} == set()
     assert kafka.as_user(*late).produce("policy") == "TOPIC_AUTHORIZATION_FAILED"
     assert kafka.as_anonymous().produce("policy") is None
+
+
+def test_a_topic_created_after_the_listing_is_treated_as_existing(kafka, plan_files, provisioned, tmp_path) -> None:
+    """The listing can miss a topic that exists by the time of the create (a concurrent run, or a
+    listing that lags): the create fails with TOPIC_ALREADY_EXISTS; the run re-lists and carries on."""
+    topic = controlbus_topics(plan_files)[-1]
+    lag = tmp_path / "lagging-topics"
+    lag.write_text(topic)
+    result = provision(kafka, plan_files, RPK_SHIM_LIST_LAGS_ONCE=str(lag))
+    assert not lag.exists()  # the shim's first listing did leave it out
+    assert f"topic {topic} appeared since the listing" in result.stdout
+    assert kafka.topic_config(topic)["retention.ms"] == "604800000"

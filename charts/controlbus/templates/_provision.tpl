@@ -1,7 +1,7 @@
 {{/*
 provision.sh: applies the plan (plan.tsv) with rpk as the SASL superuser. Idempotent: creating an
-existing ACL is a no-op, existing topics get their retention re-applied (partitions only grow by hand:
-changing them re-maps keys). Runs as a post-install and post-upgrade hook, so every upgrade also denies
+existing ACL is a no-op, existing topics (also one created between the listing and the create) get
+their retention re-applied (partitions only grow by hand: changing them re-maps keys). Runs as a post-install and post-upgrade hook, so every upgrade also denies
 SCRAM users created since the last run.
 env: RPK_BROKERS (SASL listener), RPK_ADMIN_HOSTS, RPK_USER, RPK_PASS, RPK_SASL_MECHANISM,
      CONTROLBUS_WAIT_SECONDS.
@@ -59,9 +59,15 @@ while IFS=$'\t' read -r kind f1 f2 f3 f4 f5 f6 || [ -n "$kind" ]; do
       if printf '%s\n' "$existing_topics" | grep -qxF "$f1"; then
         rpk topic alter-config "$f1" --set "$f4"
         log "topic $f1 exists; set $f4"
-      else
-        rpk topic create "$f1" --partitions "$f2" --replicas "$f3" --topic-config "$f4"
+      elif rpk topic create "$f1" --partitions "$f2" --replicas "$f3" --topic-config "$f4"; then
         log "topic $f1 created ($f2 partitions, replication factor $f3, $f4)"
+      elif rpk topic list | awk 'NR > 1 { print $1 }' | grep -qxF "$f1"; then
+        # Created since the listing above (a concurrent run, or a listing that lagged): same as existing.
+        rpk topic alter-config "$f1" --set "$f4"
+        log "topic $f1 appeared since the listing; set $f4"
+      else
+        log "could not create topic $f1 (rpk's error above)"
+        exit 1
       fi
       topics=$((topics + 1)) ;;
     acl)
