@@ -64,6 +64,8 @@ class GuardCycle:
     guard_log: str
     seconds_to_start: float  # coordinator back -> every gateway pod Ready
     started: bool
+    status_after: tuple | None = None  # (HTTP status, JSON status) of GET /status once the gateway started
+    status_body: object = None
 
 
 def guard_cycle(nc: NodeCluster, ns: str, url: str, hold_seconds: float) -> GuardCycle:
