@@ -21,6 +21,8 @@
 #   smoke/H       KUBECONFIG=...; QMTL_HELM=H pytest -n 0 -m "smoke and not node and not node_lifecycle"
 #                 (dev, dev + coordinator and prod installed with their pods running on the real node; the
 #                 dependencies as managed services: tests/smoke/real-node.yaml)       for H in helm3 helm4
+#                 (the runtime guard, SDK worker, NetworkPolicy matrix, broken-credential and restart checks do
+#                 not depend on the Helm: they run under the first one only, QMTL_SMOKE_CLUSTER_CHECKS=0 after)
 #   node          pytest -n 0 -m node (tests/cluster: pods, logs, exec, port-forward, Services, DNS,
 #                 NetworkPolicies, image import on the real node)
 #   node-lifecycle  QMTL_CLUSTER_LIFECYCLE=1 pytest -n 0 -m node_lifecycle (crashes, stop, restart, scripts/up.sh
@@ -45,7 +47,7 @@ while [[ $# -gt 0 ]]; do
     --helm)
       [[ ${2:-} == helm3 || ${2:-} == helm4 ]] || { echo "--helm takes helm3 or helm4" >&2; exit 2; }
       HELMS=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     --) shift; PYTEST_ARGS+=("$@"); break ;;
     *) PYTEST_ARGS+=("$1"); shift ;;
   esac
@@ -121,9 +123,12 @@ if [[ ${SMOKE} == 1 ]]; then
      && phase images scripts/images.sh build --load; then
     export KUBECONFIG
     KUBECONFIG="$(scripts/local-cluster.sh kubeconfig)"
+    # the checks of the cluster's treatment of a running release do not depend on the Helm: the first one only
+    checks=1
     for h in "${HELMS[@]}"; do
-      QMTL_HELM="${h}" phase "smoke/${h}" "${PYTEST}" -n 0 -m "smoke and not node and not node_lifecycle" \
-        "${PYTEST_ARGS[@]}" || true
+      QMTL_SMOKE_CLUSTER_CHECKS="${checks}" QMTL_HELM="${h}" phase "smoke/${h}" "${PYTEST}" -n 0 \
+        -m "smoke and not node and not node_lifecycle" "${PYTEST_ARGS[@]}" || true
+      checks=0
     done
     if [[ ${NODE} == 1 ]]; then
       phase node "${PYTEST}" -n 0 -m node "${PYTEST_ARGS[@]}" || true
