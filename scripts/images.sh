@@ -11,6 +11,7 @@
 #        scripts/images.sh lock [NAME...]
 #        scripts/images.sh compare-upstream [--qmtl-source SRC]
 #        scripts/images.sh list [NAME...]
+#        scripts/images.sh list-names
 #        scripts/images.sh podman ARGS...
 #
 #   build              (the default) build NAME... (default: this repository's own images, qmtl and
@@ -34,6 +35,8 @@
 #   compare-upstream   build QMTL's own Dockerfile recipe for the same source on the same base (needs
 #                      PyPI: --network=host) and print its size beside the qmtl image's
 #   list               print the reference of NAME... (default: every image), one per line
+#   list-names         print the names of this repository's own images (the QMTL services' and the
+#                      coordinator's; not the dependency images)
 #   podman ARGS        run podman with this project's private configuration (.tools/podman/)
 #
 # How an image is built: the Python packages come from a wheelhouse prepared on this host
@@ -402,7 +405,7 @@ EOF
 # --- main ------------------------------------------------------------------------------------------------
 CMD="build"
 case "${1:-}" in
-  build|lock|compare-upstream|list|podman) CMD="$1"; shift ;;
+  build|lock|compare-upstream|list|list-names|podman) CMD="$1"; shift ;;
   -h|--help) usage 0 ;;
 esac
 
@@ -446,6 +449,7 @@ case "${CMD}" in
     [[ ${#NAMES[@]} -gt 0 ]] || mapfile -t NAMES < <(image_names)
     for name in "${NAMES[@]}"; do image_ref "${name}"; done
     exit 0 ;;
+  list-names) own_image_names; exit 0 ;;
   lock)
     # without names: every image whose lock is generated here (it has a requirements.in)
     if [[ ${#NAMES[@]} -eq 0 ]]; then

@@ -6,12 +6,16 @@
 #
 # Usage: scripts/local-cluster.sh COMMAND
 #   build               build the binaries and images (no-op when cached; scripts/cluster/build.sh)
-#   start [--kwok-only] build if needed, stop a running cluster, wipe .tools/cluster/, start, and wait until
-#                       the API answers, every node is Ready and (real node) CoreDNS is Ready.
+#   start [--kwok-only] [--fresh]
+#                       build if needed, stop a running cluster, start, and wait until the API answers,
+#                       every node is Ready and (real node) CoreDNS is Ready. The cluster's state (etcd's
+#                       data, the certificates, the PersistentVolumes' data: .tools/cluster-state/) is kept
+#                       across stop/start, so what was installed comes back, its pods restarted on the node;
+#                       --fresh (or a start in the other mode) begins with an empty cluster instead.
 #                       --kwok-only: no real node; the kwok nodes take every pod (no container runs)
 #   stop                stop everything this script started and remove what it made (namespaces,
-#                       mounts, cgroups, pod sandboxes); safe to repeat, and after a crash
-#   restart             stop, then start again in the same mode
+#                       mounts, cgroups, pod sandboxes); safe to repeat, and after a crash. The state stays.
+#   restart             stop, then start again in the same mode, with the same state
 #   status              processes, API health and nodes; exit 0 only when the cluster is up
 #   kubeconfig          print the admin kubeconfig's path:  export KUBECONFIG="$(scripts/local-cluster.sh kubeconfig)"
 #   import ARCHIVE.tar  load a docker-archive (`podman save --format docker-archive`) into the real node's
@@ -19,7 +23,7 @@
 #   exec CMD [ARG...]   run CMD in the cluster's network namespace (pods reach it at the node IP, 10.0.0.1)
 #   ctr ARG...          containerd's ctr against the real node (namespace k8s.io), e.g. `ctr images ls`
 #   info                the cluster's addresses and paths as KEY=VALUE lines
-#   reset               stop, then delete the node's image store (.tools/cluster-store) too
+#   reset               stop, then delete the cluster's state and the node's image store (.tools/cluster-store)
 #
 # Where things run (details: scripts/cluster/README.md): everything, control plane included, runs in a
 # network namespace and a mount namespace of its own, made by `start` and gone after `stop`. Nothing in
@@ -32,12 +36,14 @@ set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-usage() { sed -n '7,22s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+usage() { sed -n '7,28s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 
 DIR="${TOOLS}/cluster"                 # one run: wiped by every start
+STATE="${TOOLS}/cluster-state"         # kept across stop/start (start --fresh and reset wipe it): etcd's data,
+                                       # the certificates, the PersistentVolumes' directories
 STORE="${TOOLS}/cluster-store"         # kept across runs: the real node's containerd root (images)
 IMAGES_DIR="${TOOLS}/cluster-images"   # the cluster's own images (scripts/cluster/build.sh images)
-PKI="${DIR}/pki"
+PKI="${STATE}/pki"
 RUN="${DIR}/run"
 LOGS="${DIR}/logs"
 KUBECONFIG_FILE="${DIR}/kubeconfig"
@@ -268,6 +274,7 @@ EOF
 fail_start() {
   local f
   log "start failed: $*"
+  [[ ${RESUMED:-0} == 0 ]] || log "it resumed the state kept in ${STATE}: try $0 start --fresh"
   for f in "${LOGS}"/*.log; do
     [[ -f ${f} ]] || continue
     echo "---- last lines of ${f}" >&2
@@ -767,7 +774,17 @@ do_start() {
   rm -rf --one-file-system "${DIR}"
   mkdir -p "${DIR}" "${RUN}" "${LOGS}"
   echo "${MODE}" >"${DIR}/mode"
-  gen_pki
+  # the state of the last run is taken up again when it is complete (a start got that far) and of this mode
+  RESUMED=0
+  if [[ ${FRESH} == 0 && -f "${STATE}/complete" && "$(cat "${STATE}/mode" 2>/dev/null)" == "${MODE}" ]]; then
+    RESUMED=1
+    log "resuming the cluster kept in ${STATE#"${QMTL_ROOT}/"} (objects, certificates, volumes; start --fresh for an empty one)"
+  else
+    rm -rf --one-file-system "${STATE}"
+    mkdir -p "${STATE}"
+    echo "${MODE}" >"${STATE}/mode"
+    gen_pki
+  fi
   local inner="https://127.0.0.1:${INNER_API_PORT}"
   write_kubeconfig "${KUBECONFIG_FILE}" admin "https://127.0.0.1:${API_PORT}"
   write_kubeconfig "${DIR}/controller-manager.kubeconfig" controller-manager "${inner}"
@@ -785,7 +802,7 @@ do_start() {
   make_namespaces
   log "$(elapsed "${T0}") s: certificates written, namespaces made; etcd starting"
 
-  launch etcd "${TOOLS_BIN}/etcd" --name=qmtl-local --data-dir="${DIR}/etcd" \
+  launch etcd "${TOOLS_BIN}/etcd" --name=qmtl-local --data-dir="${STATE}/etcd" \
     --listen-client-urls="http://${ETCD_CLIENT}" --advertise-client-urls="http://${ETCD_CLIENT}" \
     --listen-peer-urls="http://${ETCD_PEER}" --initial-advertise-peer-urls="http://${ETCD_PEER}" \
     --initial-cluster="qmtl-local=http://${ETCD_PEER}" \
@@ -842,7 +859,7 @@ do_start() {
     --cidr="${KWOK_POD_CIDR}" --node-ip="${KWOK_NODE_IP}" --node-lease-duration-seconds=40
 
   "${KCTL}" "${k[@]}" apply -f "${QMTL_ROOT}/scripts/cluster/bootstrap.yaml" >/dev/null
-  launch local-volumes "${TOOLS_BIN}/local-volumes" -kubeconfig "${DIR}/local-volumes.kubeconfig" -root "${DIR}/volumes"
+  launch local-volumes "${TOOLS_BIN}/local-volumes" -kubeconfig "${DIR}/local-volumes.kubeconfig" -root "${STATE}/volumes"
   nodes_manifest "${n}" | "${KCTL}" "${k[@]}" apply -f - >/dev/null
   all="${CONTROL_PLANE[*]} nsforward"
   if [[ ${MODE} == node ]]; then
@@ -857,6 +874,7 @@ do_start() {
   # the controllers are up once the service-account and root-CA controllers have done their work
   ALIVE="${all}" wait_for 60 "the default ServiceAccount" "${KCTL}" "${k[@]}" -n default get serviceaccount default
   ALIVE="${all}" wait_for 60 "the kube-root-ca.crt ConfigMap" "${KCTL}" "${k[@]}" -n default get configmap kube-root-ca.crt
+  touch "${STATE}/complete"
   if [[ ${MODE} == node ]]; then
     log "up in $(elapsed "${T0}") s: Kubernetes $(pin tool.qmtl-stack.cluster.kubernetes), real node ${NODE_NAME} + $(( n - 1 )) kwok nodes (tainted kwok.x-k8s.io/node=fake:NoSchedule)"
   else
@@ -931,12 +949,14 @@ case "${cmd}" in
   build) [[ $# == 0 ]] || usage; "${QMTL_ROOT}/scripts/cluster/build.sh" kube etcd kwok node ;;
   start|restart)
     if [[ ${cmd} == restart ]]; then MODE="$(running_mode)"; fi
-    case "${1:-}" in
-      "") ;;
-      --kwok-only) MODE=kwok; shift ;;
-      *) usage ;;
-    esac
-    [[ $# == 0 ]] || usage
+    FRESH=0
+    while [[ $# -gt 0 ]]; do
+      case "$1" in
+        --kwok-only) MODE=kwok; shift ;;
+        --fresh) FRESH=1; shift ;;
+        *) usage ;;
+      esac
+    done
     lock; do_start ;;
   stop) [[ $# == 0 ]] || usage; lock; do_stop ;;
   status) [[ $# == 0 ]] || usage; do_status ;;
@@ -948,6 +968,6 @@ case "${cmd}" in
     exec nsenter --target "${h}" --net -- "$@" ;;
   ctr) [[ -n "$(pid_of containerd)" ]] || die "the real node is not running: $0 start"; ctr_node "$@" ;;
   info) [[ $# == 0 ]] || usage; do_info ;;
-  reset) [[ $# == 0 ]] || usage; lock; do_stop; rm -rf --one-file-system "${DIR}" "${STORE}"; log "removed ${DIR} and ${STORE}" ;;
+  reset) [[ $# == 0 ]] || usage; lock; do_stop; rm -rf --one-file-system "${DIR}" "${STATE}" "${STORE}"; log "removed ${DIR}, ${STATE} and ${STORE}" ;;
   *) usage ;;
 esac

@@ -2,12 +2,16 @@
 # One set-up command: installs everything the test suite needs, at the versions pinned in
 # pyproject.toml, into .tools/ and .venv/ (both git-ignored). Idempotent: a second run takes seconds.
 #
-# Usage: scripts/setup.sh [--no-cluster] [--no-engines] [--no-scanners] [--no-images] [--qmtl-source SRC]
+# Usage: scripts/setup.sh [--no-cluster] [--no-engines] [--no-scanners] [--no-images] [--no-test-venv]
+#                         [--helm helm3|helm4] [--only-helm helm3|helm4] [--qmtl-source SRC]
 #   --no-cluster   skip the local cluster (control plane, real node, their Debian packages); only kubectl
 #                  is built (a no-op when the whole Kubernetes build is cached)
 #   --no-engines   do not call scripts/engines/install.sh
 #   --no-scanners  do not call scripts/scanners/install.sh (scripts/up.sh needs neither)
 #   --no-images    do not install the image tools (podman, runc, mmdebstrap, CNI plugins, iptables)
+#   --no-test-venv skip what only the tests use: .venv, the CRDs, .tools/qmtl/venv
+#   --helm NAME    set up this Helm only (default: both)
+#   --only-helm NAME  that Helm and kubectl, nothing else (scripts/up.sh on a cluster of your own)
 #   --qmtl-source SRC  QMTL for .tools/qmtl/venv: a git+URL@commit, a source tarball or a folder
 #                  (default: env QMTL_SOURCE, else pyproject.toml [tool.qmtl-stack.qmtl].source)
 # Environment:
@@ -48,6 +52,8 @@ WITH_CLUSTER=1
 WITH_ENGINES=1
 WITH_SCANNERS=1
 WITH_IMAGES=1
+WITH_TEST_VENV=1
+HELMS=(3 4)
 QMTL_SOURCE_ARG=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -55,12 +61,18 @@ while [[ $# -gt 0 ]]; do
     --no-engines) WITH_ENGINES=0; shift ;;
     --no-scanners) WITH_SCANNERS=0; shift ;;
     --no-images) WITH_IMAGES=0; shift ;;
+    --no-test-venv) WITH_TEST_VENV=0; shift ;;
+    --helm|--only-helm)
+      [[ ${2:-} == helm3 || ${2:-} == helm4 ]] || die "$1 takes helm3 or helm4"
+      HELMS=("${2#helm}")
+      if [[ $1 == --only-helm ]]; then WITH_CLUSTER=0; WITH_ENGINES=0; WITH_SCANNERS=0; WITH_IMAGES=0; WITH_TEST_VENV=0; fi
+      shift 2 ;;
     --qmtl-source)
       [[ -n ${2:-} ]] || die "--qmtl-source needs a git+URL@commit, a source tarball or a folder"
       QMTL_SOURCE_ARG="$2"; shift 2 ;;
     --qmtl-source=*) QMTL_SOURCE_ARG="${1#--qmtl-source=}"; shift ;;
     -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-    *) echo "usage: $0 [--no-cluster] [--no-engines] [--no-scanners] [--no-images] [--qmtl-source SRC]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--no-cluster] [--no-engines] [--no-scanners] [--no-images] [--no-test-venv] [--helm|--only-helm helm3|helm4] [--qmtl-source SRC]" >&2; exit 2 ;;
   esac
 done
 
@@ -289,7 +301,7 @@ setup_image_tools() {
 }
 
 # --- run ----------------------------------------------------------------------------------------------
-t="$(now_s)"; setup_helm 3; setup_helm 4
+t="$(now_s)"; for major in "${HELMS[@]}"; do setup_helm "${major}"; done
 t_helm="$(elapsed "${t}")"
 
 t="$(now_s)"
@@ -305,10 +317,14 @@ if [[ ${WITH_CLUSTER} == 1 ]]; then
   note "local cluster: kube-apiserver/-controller-manager/-scheduler, kubelet, kube-proxy v$(pin tool.qmtl-stack.cluster.kubernetes), etcd v$(pin tool.qmtl-stack.cluster.etcd), kwok v$(pin tool.qmtl-stack.cluster.kwok), CoreDNS v$(pin tool.qmtl-stack.cluster.coredns), kube-router v$(pin tool.qmtl-stack.cluster.kube_router)"
 fi
 
-t="$(now_s)"; setup_venv; t_venv="$(elapsed "${t}")"
-setup_crds
+t_venv=0
 t="$(now_s)"
-setup_qmtl_venv
+if [[ ${WITH_TEST_VENV} == 1 ]]; then
+  setup_venv; t_venv="$(elapsed "${t}")"
+  setup_crds
+  t="$(now_s)"
+  setup_qmtl_venv
+fi
 [[ ${WITH_IMAGES} == 0 ]] || setup_image_tools
 t_qmtl="$(elapsed "${t}")"
 

@@ -1,27 +1,33 @@
 #!/usr/bin/env bash
-# The one test command: set-up (fast when done), lint, the render tests under Helm 3 and Helm 4, the
-# smoke tests on a fresh local control plane (kwok nodes) once per Helm version, then the real node's
-# tests on a fresh local cluster with its real node.
+# The one test command: set-up (fast when done), lint, the render tests under Helm 3 and Helm 4, then ONE local
+# cluster with its real node for everything that needs a cluster: this repository's images built and loaded
+# onto the node, the smoke tests once per Helm (the chart's pods really run there), the real node's own tests,
+# and last the cluster's lifecycle tests.
 #
 # Usage: scripts/test.sh [--no-smoke|--smoke-only] [--no-node] [--helm helm3|helm4] [--] [PYTEST_ARGS...]
-#   --no-smoke        skip the smoke and node phases (and the local cluster in set-up)
+#   --no-smoke        skip the cluster phases (and the local cluster in set-up)
 #   --smoke-only      skip ruff and the render phase
-#   --no-node         skip the node phases
+#   --no-node         skip the node phases (tests/cluster)
 #   --helm NAME       run one Helm version only (default: helm3 then helm4)
 #   PYTEST_ARGS       passed to every pytest run (e.g. -k schema, -x, tests/test_chart_package.py)
 #
 # Phases (each timed; any nonzero exit fails the script, pytest's 5 = "no tests collected" included):
-#   setup       scripts/setup.sh
-#   ruff        ruff check .
-#   ruff-format ruff format --check .
-#   render/H    QMTL_HELM=H pytest -n auto -m "not smoke"                  for H in helm3 helm4
-#   smoke/H     scripts/local-cluster.sh start --kwok-only; KUBECONFIG=...;
-#               QMTL_HELM=H pytest -n 0 -m "smoke and not node and not node_lifecycle"; ... stop
-#               (the chart's pods go to kwok nodes: the QMTL images do not exist on the real node yet)
-#   node        scripts/local-cluster.sh start; pytest -n 0 -m node (tests/cluster: pods, logs, exec,
-#               port-forward, Services, DNS, NetworkPolicies, image import on the real node)
-#   node-lifecycle  QMTL_CLUSTER_LIFECYCLE=1 pytest -n 0 -m node_lifecycle (crashes, stop, restart); stop
-#   (every cluster is stopped also on failure or Ctrl-C)
+#   setup         scripts/setup.sh
+#   ruff          ruff check .
+#   ruff-format   ruff format --check .
+#   render/H      QMTL_HELM=H pytest -n auto -m "not smoke"                  for H in helm3 helm4
+#   cluster-start scripts/local-cluster.sh start --fresh   (control plane, real node, kwok nodes)
+#   images        scripts/images.sh build --load   (qmtl, seamless-coordinator onto the real node)
+#   smoke/H       KUBECONFIG=...; QMTL_HELM=H pytest -n 0 -m "smoke and not node and not node_lifecycle"
+#                 (dev, dev + coordinator and prod installed with their pods running on the real node; the
+#                 dependencies as managed services: tests/smoke/real-node.yaml)       for H in helm3 helm4
+#                 (the runtime guard, SDK worker, NetworkPolicy matrix, broken-credential and restart checks do
+#                 not depend on the Helm: they run under the first one only, QMTL_SMOKE_CLUSTER_CHECKS=0 after)
+#   node          pytest -n 0 -m node (tests/cluster: pods, logs, exec, port-forward, Services, DNS,
+#                 NetworkPolicies, image import on the real node)
+#   node-lifecycle  QMTL_CLUSTER_LIFECYCLE=1 pytest -n 0 -m node_lifecycle (crashes, stop, restart, scripts/up.sh
+#                 with no cluster); it stops the cluster
+#   cluster-stop  scripts/local-cluster.sh stop  (also on failure or Ctrl-C)
 # Environment passed through: QMTL_REQUIRE_ENGINES (1: tests needing real servers fail, not skip).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
@@ -41,7 +47,7 @@ while [[ $# -gt 0 ]]; do
     --helm)
       [[ ${2:-} == helm3 || ${2:-} == helm4 ]] || { echo "--helm takes helm3 or helm4" >&2; exit 2; }
       HELMS=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     --) shift; PYTEST_ARGS+=("$@"); break ;;
     *) PYTEST_ARGS+=("$1"); shift ;;
   esac
@@ -112,25 +118,24 @@ if [[ ${RENDER} == 1 ]]; then
 fi
 
 if [[ ${SMOKE} == 1 ]]; then
-  for h in "${HELMS[@]}"; do
-    CLUSTER_UP=1
-    if phase "cluster-start/${h}" scripts/local-cluster.sh start --kwok-only; then
-      KUBECONFIG="$(scripts/local-cluster.sh kubeconfig)" QMTL_HELM="${h}" \
-        phase "smoke/${h}" "${PYTEST}" -n 0 -m "smoke and not node and not node_lifecycle" "${PYTEST_ARGS[@]}" || true
-    fi
-    phase "cluster-stop/${h}" scripts/local-cluster.sh stop || true
-    CLUSTER_UP=0
-  done
-fi
-
-if [[ ${SMOKE} == 1 && ${NODE} == 1 ]]; then
   CLUSTER_UP=1
-  if phase "cluster-start/node" scripts/local-cluster.sh start; then
-    KUBECONFIG="$(scripts/local-cluster.sh kubeconfig)" \
+  if phase cluster-start scripts/local-cluster.sh start --fresh \
+     && phase images scripts/images.sh build --load; then
+    export KUBECONFIG
+    KUBECONFIG="$(scripts/local-cluster.sh kubeconfig)"
+    # the checks of the cluster's treatment of a running release do not depend on the Helm: the first one only
+    checks=1
+    for h in "${HELMS[@]}"; do
+      QMTL_SMOKE_CLUSTER_CHECKS="${checks}" QMTL_HELM="${h}" phase "smoke/${h}" "${PYTEST}" -n 0 \
+        -m "smoke and not node and not node_lifecycle" "${PYTEST_ARGS[@]}" || true
+      checks=0
+    done
+    if [[ ${NODE} == 1 ]]; then
       phase node "${PYTEST}" -n 0 -m node "${PYTEST_ARGS[@]}" || true
-    # starts, crashes and stops the cluster itself, beginning with the one the node phase used
-    QMTL_CLUSTER_LIFECYCLE=1 phase node-lifecycle "${PYTEST}" -n 0 -m node_lifecycle "${PYTEST_ARGS[@]}" || true
+      # starts, crashes and stops the cluster itself, beginning with the one the phases above used
+      QMTL_CLUSTER_LIFECYCLE=1 phase node-lifecycle "${PYTEST}" -n 0 -m node_lifecycle "${PYTEST_ARGS[@]}" || true
+    fi
   fi
-  phase "cluster-stop/node" scripts/local-cluster.sh stop || true
+  phase cluster-stop scripts/local-cluster.sh stop || true
   CLUSTER_UP=0
 fi

@@ -214,3 +214,26 @@ def test_notes_warn_when_policies_open_the_external_coordinators_port_to_any_add
     off = layered(anywhere, {"global": {"networkPolicy": {"enabled": False, "disabledAcknowledged": True}}})
     assert warning not in _notes(notes_chart, off)
     assert warning not in _notes(notes_chart, PROD)
+
+
+@pytest.mark.parametrize(
+    ("case", "url", "profile"),
+    [
+        ("dev-coordinator", BUNDLED_COORDINATOR_URL, "dev"),
+        ("prod", BUNDLED_COORDINATOR_URL, "prod"),
+        ("prod-external-coordinator", EXTERNAL_COORDINATOR_URL, "prod"),
+    ],
+)
+def test_sdk_workers_get_a_config_with_the_coordinator_url_and_nothing_else(case: str, url: str, profile: str) -> None:
+    """ConfigMap qmtl-sdk-worker: the ./qmtl.yml a QMTL SDK worker mounts to reach the stack's coordinator (its
+    DistributedBackfillCoordinator reads seamless.coordinator_url): the profile and that URL, no credential, no
+    other section (tests/smoke runs QMTL's own client with it against the coordinator Service)."""
+    values = {"dev-coordinator": DEV_COORDINATOR, "prod": PROD, "prod-external-coordinator": PROD_EXTERNAL_COORDINATOR}
+    rendered = render(values[case])
+    config = yaml.safe_load(rendered.get("ConfigMap", "qmtl-sdk-worker")["data"]["qmtl.yml"])
+    assert config == {"profile": profile, "seamless": {"coordinator_url": url}}
+
+
+def test_no_sdk_worker_config_without_a_coordinator_url() -> None:
+    for values in (DEFAULTS, DEV_LOCAL):
+        assert render(values).find("ConfigMap", "qmtl-sdk-worker") is None

@@ -307,9 +307,13 @@ def local_psql_runner(psql: str, host: str, port: int):
     return runner
 
 
-def start_postgres(*, superuser_password: str | None = None, timeout: float = 60) -> PostgresServer:
+def start_postgres(
+    *, superuser_password: str | None = None, timeout: float = 60, clients: str | None = None
+) -> PostgresServer:
     """initdb a fresh cluster in a temp dir (as the `postgres` OS user when we are root: postgres refuses
-    root) with SCRAM password auth for local and TCP connections, and start it on a free port."""
+    root) with SCRAM password auth for local and TCP connections, and start it on a free port. `clients`: an
+    address range (CIDR) whose TCP clients may log in too (SCRAM), for a server bound to a network address
+    (LOOPBACK changed) that pods reach; by default only loopback clients may."""
     bins = pins.postgres_binaries()
     osuser = pins.postgres_os_user()
     uid, gid = (osuser.pw_uid, osuser.pw_gid) if osuser else (None, None)
@@ -346,6 +350,9 @@ def start_postgres(*, superuser_password: str | None = None, timeout: float = 60
             )
             if init.returncode != 0:
                 raise EngineStartError(f"initdb failed:\n{init.stdout}\n{init.stderr}")
+            if clients:
+                with (data / "pg_hba.conf").open("a") as hba:
+                    hba.write(f"host all all {clients} scram-sha-256\n")
             settings = {
                 "listen_addresses": LOOPBACK,
                 "port": str(port),

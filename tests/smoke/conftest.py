@@ -61,6 +61,18 @@ def record_timing(name: str, seconds: float) -> None:
     _TIMINGS[name] = seconds
 
 
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """The figures recorded in this run (install-to-ready times, ...), printed: scripts/benchmark.py reads them
+    from .cache/smoke-timings.json too."""
+    if not _TIMINGS:
+        return
+    helm = f"helm{helm_binary().major}"
+    terminalreporter.section(f"smoke figures ({helm})")
+    for name, value in sorted(_TIMINGS.items()):
+        unit = "" if name.startswith("prod NetworkPolicy") else " s"
+        terminalreporter.write_line(f"  {name}: {value:.1f}{unit}" if unit else f"  {name}: {value:.0f}")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if "start" not in _WINDOW or "end" not in _WINDOW:
         return  # no smoke test reached a cluster

@@ -5,6 +5,10 @@
 //	netcheck serve [-http :8080]            answer GET / with "netcheck <hostname>", log one line a request
 //	netcheck get [-timeout 3s] URL          print the body; 0 for a 2xx answer
 //	netcheck connect [-timeout 3s] HOST:PORT
+//	netcheck scan [-timeout 3s] HOST:PORT...
+//	                                        connect to each target in turn (all at once would let one slow
+//	                                        denial delay the others' deadlines); one line per target,
+//	                                        "<outcome> HOST:PORT <detail>"; exit 0 once all were tried
 //	netcheck dns [-timeout 3s] [-server IP] NAME
 //	                                        one A query for NAME (taken as fully qualified) to the first
 //	                                        nameserver of /etc/resolv.conf; prints the rcode and the answers
@@ -146,6 +150,24 @@ func connect(args []string) {
 	}
 	_ = conn.Close()
 	finish(exitOK, "connected to %s", fs.Arg(0))
+}
+
+func scan(args []string) {
+	fs := flag.NewFlagSet("scan", flag.ExitOnError)
+	timeout := fs.Duration("timeout", 3*time.Second, "connect timeout of each target")
+	_ = fs.Parse(args)
+	if fs.NArg() == 0 {
+		finish(exitError, "usage: netcheck scan [-timeout D] HOST:PORT...")
+	}
+	for _, target := range fs.Args() {
+		conn, err := net.DialTimeout("tcp", target, *timeout)
+		if err != nil {
+			fmt.Printf("%s %s %v\n", outcomeWords[classify(err)], target, err)
+			continue
+		}
+		_ = conn.Close()
+		fmt.Printf("ok %s connected\n", target)
+	}
 }
 
 var rcodeNames = map[uint16]string{0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
@@ -316,7 +338,7 @@ func main() {
 	log.SetFlags(0)
 	log.SetOutput(os.Stdout)
 	if len(os.Args) < 2 {
-		finish(exitError, "usage: netcheck serve|get|connect|dns|self|write|read|sleep ...")
+		finish(exitError, "usage: netcheck serve|get|connect|scan|dns|self|write|read|sleep ...")
 	}
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
 	case "serve":
@@ -325,6 +347,8 @@ func main() {
 		get(args)
 	case "connect":
 		connect(args)
+	case "scan":
+		scan(args)
 	case "dns":
 		dns(args)
 	case "self":
@@ -352,6 +376,6 @@ func main() {
 		signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 		<-stop
 	default:
-		finish(exitError, "unknown command %q (serve|get|connect|dns|self|write|read|sleep)", cmd)
+		finish(exitError, "unknown command %q (serve|get|connect|scan|dns|self|write|read|sleep)", cmd)
 	}
 }
