@@ -82,7 +82,20 @@ def test_up_starts_the_cluster_and_the_stack_survives_a_restart(tmp_path) -> Non
     timings["stack ready again after the restart"] = round(time.monotonic() - t0, 1)
     # the same pods (names, uids) restarted on the node: the release was kept, not installed anew
     assert set(nc.kubectl("get", "pods", "-n", NAMESPACE, "-o", "name").stdout.split()) == pods_before
-    status, body = follow(forward, curl, kubeconfig)
+    # the Deployments' status can still read "available" from before the restart while the kubelet brings the
+    # containers back, so the printed commands are followed until the gateway answers again (bounded)
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            status, body = follow(forward, curl, kubeconfig)
+        except (AssertionError, OSError):
+            if time.monotonic() > deadline:
+                raise
+        else:
+            if status == 200 or time.monotonic() > deadline:
+                break
+        time.sleep(5)
+    timings["gateway answers again after the restart"] = round(time.monotonic() - t0, 1)
     assert status == 200, body
     nc.wait_ready(volume_ns, "writer", timeout=180)
     read = nc.probe(volume_ns, "writer", "read", "/data/check.txt")

@@ -90,16 +90,18 @@ def port_forward(kubeconfig: str, namespace: str, target: str, port: int, timeou
     try:
         assert proc.stdout is not None
         deadline = time.monotonic() + timeout
-        line = ""
+        output: list[str] = []
         while time.monotonic() < deadline:
             line = proc.stdout.readline()
+            output.append(line)
             found = re.match(r"Forwarding from 127\.0\.0\.1:(\d+) ->", line)
             if found:
                 yield int(found.group(1))
                 return
             if not line and proc.poll() is not None:
                 break
-        raise AssertionError(f"kubectl port-forward {target} -n {namespace} did not start: {line!r}")
+        said = "".join(output).strip()
+        raise AssertionError(f"kubectl port-forward {target} -n {namespace} did not start: {said!r}")
     finally:
         proc.terminate()
         try:
