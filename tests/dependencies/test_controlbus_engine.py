@@ -37,17 +37,21 @@ SHIM = Path(__file__).with_name("test_controlbus_rpk_shim.py")
 
 
 # ------------------------------------------------------------------------------------------ fixtures
-@pytest.fixture(scope="module")
-def plan_files(tmp_path_factory) -> Path:
-    data = render_chart(VALUES).get("ConfigMap", "controlbus-plan")["data"]
-    d = tmp_path_factory.mktemp("controlbus-plan")
-    (d / "plan.tsv").write_text(data["plan.tsv"])
-    (d / "provision.sh").write_text(data["provision.sh"])
-    rpk = d / "bin" / "rpk"
+def write_plan_files(folder: Path, plan: str, script: str) -> Path:
+    """FOLDER with plan.tsv, provision.sh and bin/rpk (the shim), ready for provision()."""
+    (folder / "plan.tsv").write_text(plan)
+    (folder / "provision.sh").write_text(script)
+    rpk = folder / "bin" / "rpk"
     rpk.parent.mkdir()
     rpk.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{SHIM}" "$@"\n')
     rpk.chmod(rpk.stat().st_mode | stat.S_IEXEC)
-    return d
+    return folder
+
+
+@pytest.fixture(scope="module")
+def plan_files(tmp_path_factory) -> Path:
+    data = render_chart(VALUES).get("ConfigMap", "controlbus-plan")["data"]
+    return write_plan_files(tmp_path_factory.mktemp("controlbus-plan"), data["plan.tsv"], data["provision.sh"])
 
 
 @pytest.fixture(scope="module")

@@ -28,9 +28,6 @@ import http.server
 import json
 import os
 import socket
-import stat
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -42,6 +39,7 @@ import pytest
 from qmtl_stack.render import Rendered
 
 from tests.core.common import GATEWAY_DAGMANAGER_DIAL, PROD, endpoints_in
+from tests.dependencies.test_controlbus_engine import provision, write_plan_files
 from tests.engines import servers
 from tests.engines._proc import free_port
 from tests.engines.fixtures import local_engine
@@ -50,11 +48,10 @@ from tests.harness import render_chart
 from tests.harness.objects import layered, qmtl_config, redis_acl, resolved_env
 from tests.images.pods import RenderedPod, check_probes_and_stay_up, wait_ready
 from tests.images.qmtl_logs import unexpected_tracebacks
-from tests.smoke.test_helm_test_checks import provision
+from tests.smoke.test_helm_test_checks import provision as run_provision_job
 
 pytestmark = pytest.mark.engines
 
-RPK_SHIM = Path(__file__).resolve().parents[1] / "dependencies" / "test_controlbus_rpk_shim.py"
 DIAL_HOST, DIAL_PORT = GATEWAY_DAGMANAGER_DIAL.rsplit(":", 1)
 DIAL_LOCK = Path("/tmp") / f"qmtl-stack-loopback-{DIAL_PORT}.lock"  # one gateway forwarder per machine
 STAY_UP_SECONDS = 15
@@ -151,29 +148,8 @@ def _one_broker_plan(plan: str) -> str:
 
 def _provision_controlbus(rendered: Rendered, kafka: servers.KafkaBroker, folder: Path) -> None:
     data = rendered.get("ConfigMap", "controlbus-plan")["data"]
-    (folder / "plan.tsv").write_text(_one_broker_plan(data["plan.tsv"]))
-    (folder / "provision.sh").write_text(data["provision.sh"])
-    rpk = folder / "bin" / "rpk"
-    rpk.parent.mkdir()
-    rpk.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{RPK_SHIM}" "$@"\n')
-    rpk.chmod(rpk.stat().st_mode | stat.S_IEXEC)
-    env = {
-        "PATH": f"{folder / 'bin'}:{os.environ['PATH']}",
-        "RPK_BROKERS": kafka.external_bootstrap,
-        "RPK_USER": kafka.admin_user,
-        "RPK_PASS": kafka.admin_password,
-        "RPK_SASL_MECHANISM": kafka.sasl_mechanism,
-        "RPK_SHIM_LOG": str(folder / "rpk.log"),
-        "CONTROLBUS_WAIT_SECONDS": "30",
-    }
-    done = subprocess.run(
-        ["bash", str(folder / "provision.sh"), str(folder / "plan.tsv")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, f"the rendered ControlBus provision.sh failed:\n{done.stdout}\n{done.stderr}"
+    write_plan_files(folder, _one_broker_plan(data["plan.tsv"]), data["provision.sh"])
+    provision(kafka, folder)  # asserts that the rendered provision.sh exits 0, with its output
 
 
 def _init_env(rendered: Rendered, service: str, name: str) -> str:
@@ -231,7 +207,7 @@ def stack(qmtl_image, images_postgres, tmp_path_factory) -> Iterator[Stack]:
         admin_line = f"user {redis.admin_username} on >{redis.admin_password} ~* &* +@all\n"
         redis.acl_path.write_text(acl.rstrip("\n") + "\n" + admin_line)
         assert redis.admin().execute_command("ACL", "LOAD") in (b"OK", "OK", True)
-        provision(
+        run_provision_job(
             rendered,
             "postgres-provision",
             tmp_path_factory.mktemp("postgres-provision"),
