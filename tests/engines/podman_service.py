@@ -74,8 +74,6 @@ def unavailable_reason() -> str | None:
         missing.append("the CNI plugins bridge, host-local and portmap")
     if missing:
         return f"the podman service needs {', '.join(missing)} (scripts/setup.sh installs them)"
-    if not IMAGE_STORE.is_dir():
-        return f"no image store at {IMAGE_STORE} (scripts/images.sh makes it)"
     return None
 
 
@@ -205,6 +203,8 @@ class PodmanService:
         reason = unavailable_reason()
         if reason:
             raise EngineUnavailable(reason)
+        if not IMAGE_STORE.is_dir():  # containers.start_engine builds the images (and so the store) first
+            raise EngineStartError(f"no image store at {IMAGE_STORE}: build the images first (ensure_images)")
         SERVICES_DIR.mkdir(parents=True, exist_ok=True)
         with (SERVICES_DIR.parent / "services.lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
