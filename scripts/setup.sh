@@ -140,10 +140,12 @@ build_helm() {
   fi
   local gobin="${TOOLS}/build/gobin-helm${major}"
   rm -rf "${gobin}"; mkdir -p "${gobin}"
+  # (a command substitution runs this: set -e does not reach in, so every step says when it fails)
   (cd "${TOOLS}/build" && go_build_env && GOBIN="${gobin}" \
-    go install -trimpath -ldflags "${ldflags}" "${module}/cmd/helm@v${version}")
+    go install -trimpath -ldflags "${ldflags}" "${module}/cmd/helm@v${version}") \
+    || die "building ${module}@v${version} failed (go install's messages are above)"
   rm -f "${TOOLS_BIN}/helm${major}"
-  mv "${gobin}/helm" "${TOOLS_BIN}/helm${major}"
+  mv "${gobin}/helm" "${TOOLS_BIN}/helm${major}" || die "go install left no helm binary in ${gobin}"
   rm -rf "${gobin}"
   echo "client-go v${cg} -> default Kubernetes ${kmaj}.${kmin}"
 }
