@@ -88,10 +88,12 @@ apt_install() { # [--no-install-recommends] PACKAGE...
   command -v apt-get >/dev/null 2>&1 || die "missing ${names}; no apt-get to install it"
   [[ ${EUID} == 0 ]] || die "missing ${names}; run as root or install: apt-get install ${names}"
   log "apt-get install $*"
+  # another apt (unattended upgrades, a second set-up) may hold dpkg's lock: wait for it, not fail at once
+  local wait=(-o DPkg::Lock::Timeout=600)
   if [[ ! -f "${STAMPS}/apt-updated" ]]; then
-    apt-get update -qq && mkdir -p "${STAMPS}" && touch "${STAMPS}/apt-updated"
+    apt-get "${wait[@]}" update -qq && mkdir -p "${STAMPS}" && touch "${STAMPS}/apt-updated"
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get "${wait[@]}" install -y -qq "$@" >/dev/null
 }
 command -v python3 >/dev/null 2>&1 || { apt_install python3; resolve_py; load_pins; }
 command -v openssl >/dev/null 2>&1 || apt_install openssl
