@@ -32,7 +32,8 @@
 #                                        and this project's Python (editable: scripts/qmtl_stack, qmtl_validate,
 #                                        schemas/, tests/; pyproject.toml [tool.setuptools])
 #   .tools/crds/                         the ServiceMonitor CRD (prometheus-operator's Go module) and the
-#                                        HTTPRoute CRD (the Gateway API's Go module, sigs.k8s.io/gateway-api)
+#                                        HTTPRoute CRD (the Gateway API's Go module, sigs.k8s.io/gateway-api),
+#                                        with the other standard Gateway API CRDs a controller watches
 #   .tools/qmtl/venv/                    QMTL (with images/qmtl/patches/) and images/qmtl/requirements.lock:
 #                                        the interpreter tests use to run QMTL's own code (env QMTL_PYTHON
 #                                        overrides it); its wheels are the qmtl image's (scripts/images.sh)
@@ -262,6 +263,12 @@ setup_crds() {
     example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml crds
   copy_crd HTTPRoute tool.qmtl-stack.crds.gateway_api \
     sigs.k8s.io/gateway-api config/crd/standard/gateway.networking.k8s.io_httproutes.yaml crds-gateway-api
+  # what a Gateway API controller watches besides HTTPRoute (the smoke suite runs one on the real node)
+  local kind
+  for kind in gatewayclasses gateways grpcroutes referencegrants backendtlspolicies; do
+    copy_crd "Gateway API ${kind}" tool.qmtl-stack.crds.gateway_api \
+      sigs.k8s.io/gateway-api "config/crd/standard/gateway.networking.k8s.io_${kind}.yaml" "crds-gateway-api-${kind}"
+  done
 }
 
 # --- QMTL on the host: .tools/qmtl/venv --------------------------------------------------------------------
@@ -318,7 +325,7 @@ fi
 t_kube="$(elapsed "${t}")"
 note "kubectl: $("${TOOLS_BIN}/kubectl" version --client | sed -n 's/^Client Version: //p') (${t_kube} s)"
 if [[ ${WITH_CLUSTER} == 1 ]]; then
-  note "local cluster: kube-apiserver/-controller-manager/-scheduler, kubelet, kube-proxy v$(pin tool.qmtl-stack.cluster.kubernetes), etcd v$(pin tool.qmtl-stack.cluster.etcd), kwok v$(pin tool.qmtl-stack.cluster.kwok), CoreDNS v$(pin tool.qmtl-stack.cluster.coredns), kube-router v$(pin tool.qmtl-stack.cluster.kube_router)"
+  note "local cluster: kube-apiserver/-controller-manager/-scheduler, kubelet, kube-proxy v$(pin tool.qmtl-stack.cluster.kubernetes), etcd v$(pin tool.qmtl-stack.cluster.etcd), kwok v$(pin tool.qmtl-stack.cluster.kwok), CoreDNS v$(pin tool.qmtl-stack.cluster.coredns), kube-router v$(pin tool.qmtl-stack.cluster.kube_router), Traefik v$(pin tool.qmtl-stack.cluster.traefik)"
 fi
 
 t_venv=0

@@ -12,10 +12,12 @@
 #   kind         sigs.k8s.io/kind
 #   coredns      CoreDNS with the plugins the cluster uses (wrapper module coredns/)
 #   kube-router  github.com/cloudnativelabs/kube-router/v2/cmd/kube-router (NetworkPolicy enforcer)
+#   traefik      github.com/traefik/traefik/v3/cmd/traefik: the ingress controller the exposure smoke test runs
+#                on the real node (its go.mod has replace directives, so it builds inside a copy of the module)
 #   tools        netcheck (the test image's probe) and nsforward (host loopback -> cluster netns), module tools/
 #   pause        the pod sandbox's pause binary: build/pause/linux/pause.c of k8s.io/kubernetes, gcc -static
-#   images       docker-archives of pause, coredns and netcheck in .tools/cluster-images/ (+ images.json)
-#   node         kube coredns kube-router tools pause images: everything the real node needs
+#   images       docker-archives of pause, coredns, netcheck and traefik in .tools/cluster-images/ (+ images.json)
+#   node         kube coredns kube-router tools pause traefik images: everything the real node needs
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR/..
 # shellcheck source=lib/common.sh
@@ -28,6 +30,7 @@ KWOK="$(pin tool.qmtl-stack.cluster.kwok)"
 KIND="$(pin tool.qmtl-stack.cluster.kind)"
 COREDNS="$(pin tool.qmtl-stack.cluster.coredns)"
 KUBE_ROUTER="$(pin tool.qmtl-stack.cluster.kube_router)"
+TRAEFIK="$(pin tool.qmtl-stack.cluster.traefik)"
 IMAGES_DIR="${TOOLS}/cluster-images"
 
 targets=("$@")
@@ -203,6 +206,30 @@ build_kube-router() {
   log "kube-router v${KUBE_ROUTER}: built in $(elapsed "${t0}") s"
 }
 
+# `go install module@version` refuses a module whose go.mod has replace directives (Traefik's has): the
+# build runs inside a writable copy of the module, where go.mod and go.sum are the main module's own.
+build_traefik() {
+  local key="traefik@${TRAEFIK}" t0 dir src out
+  if stamp_ok "${key}" && [[ -x "${TOOLS_BIN}/traefik" ]]; then log "traefik v${TRAEFIK}: cached"; return; fi
+  log "traefik v${TRAEFIK}: building"
+  t0="$(now_s)"
+  dir="$(cd "${TOOLS}/build" && GOFLAGS=-mod=mod go mod download -json "github.com/traefik/traefik/v3@v${TRAEFIK}" \
+    | "${QMTL_PY}" -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  [[ -d ${dir} ]] || die "no source for github.com/traefik/traefik/v3@v${TRAEFIK}"
+  src="${TOOLS}/build/traefik-src"
+  rm -rf "${src}"; cp -r "${dir}" "${src}"; chmod -R u+w "${src}"
+  mkdir -p "${TOOLS}/build/traefik-out"
+  (cd "${src}" && go build -mod=readonly -trimpath \
+    -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=${TRAEFIK}" \
+    -o "${TOOLS}/build/traefik-out/traefik" ./cmd/traefik) || die "building traefik v${TRAEFIK} failed"
+  rm -rf "${src}"
+  install_bins "${TOOLS}/build/traefik-out" traefik
+  out="$("${TOOLS_BIN}/traefik" version)"
+  [[ ${out} == *"${TRAEFIK}"* ]] || die "traefik does not report ${TRAEFIK}: ${out}"
+  stamp_set "${key}"
+  log "traefik v${TRAEFIK}: built in $(elapsed "${t0}") s"
+}
+
 build_tools() {
   local key t0
   key="cluster-tools@$(cd "${HERE}/tools" && sha_of go.mod $(find . -name '*.go' | sort))"
@@ -242,9 +269,10 @@ build_pause() {
 # images.json maps each image's role to its reference; local-cluster.sh and tests/cluster read it.
 build_images() {
   local pause_tag key t0 refs
-  build_pause; build_coredns; build_tools
+  build_pause; build_coredns; build_tools; build_traefik
   pause_tag="$(<"${TOOLS}/build/pause.version")"
-  key="cluster-images@$(sha_of "${TOOLS_BIN}/pause" "${TOOLS_BIN}/coredns" "${TOOLS_BIN}/netcheck" "${HERE}/image.py")"
+  key="cluster-images@$(sha_of "${TOOLS_BIN}/pause" "${TOOLS_BIN}/coredns" "${TOOLS_BIN}/netcheck" \
+    "${TOOLS_BIN}/traefik" "${HERE}/image.py")"
   if stamp_ok "${key}" && [[ -f "${IMAGES_DIR}/images.json" ]]; then log "images: cached"; return; fi
   t0="$(now_s)"
   rm -rf "${IMAGES_DIR}"; mkdir -p "${IMAGES_DIR}"
@@ -259,16 +287,20 @@ build_images() {
     --entrypoint /coredns --user 10001:10001
   "${img[@]}" --tag "${netcheck}" --out "${IMAGES_DIR}/netcheck.tar" --file "/netcheck=${TOOLS_BIN}/netcheck" \
     --entrypoint /netcheck --user 10001:10001
-  refs="$(printf '{"pause": "%s", "coredns": "%s", "netcheck": "%s"}' "${pause}" "${coredns}" "${netcheck}")"
+  local traefik="localhost/qmtl-local/traefik:${TRAEFIK}"
+  "${img[@]}" --tag "${traefik}" --out "${IMAGES_DIR}/traefik.tar" --file "/traefik=${TOOLS_BIN}/traefik" \
+    --entrypoint /traefik --user 10001:10001
+  refs="$(printf '{"pause": "%s", "coredns": "%s", "netcheck": "%s", "traefik": "%s"}' \
+    "${pause}" "${coredns}" "${netcheck}" "${traefik}")"
   echo "${refs}" >"${IMAGES_DIR}/images.json"
   stamp_set "${key}"
-  log "images: pause, coredns, netcheck written to ${IMAGES_DIR} in $(elapsed "${t0}") s"
+  log "images: pause, coredns, netcheck, traefik written to ${IMAGES_DIR} in $(elapsed "${t0}") s"
 }
 
 for t in "${targets[@]}"; do
   case "${t}" in
-    kube|kubectl|etcd|kwok|kind|coredns|kube-router|tools|pause|images) "build_${t}" ;;
-    node) for n in kube coredns kube-router tools pause images; do "build_${n}"; done ;;
-    *) echo "usage: $0 [kube|kubectl|etcd|kwok|kind|coredns|kube-router|tools|pause|images|node]..." >&2; exit 2 ;;
+    kube|kubectl|etcd|kwok|kind|coredns|kube-router|traefik|tools|pause|images) "build_${t}" ;;
+    node) for n in kube coredns kube-router tools pause traefik images; do "build_${n}"; done ;;
+    *) echo "usage: $0 [kube|kubectl|etcd|kwok|kind|coredns|kube-router|traefik|tools|pause|images|node]..." >&2; exit 2 ;;
   esac
 done
