@@ -8,8 +8,9 @@ For each Helm binary:
   - render time per shipped values set: `helm template` alone (what a user waits for) and the ms per
     object it makes (target: a full prod render at or under 1.5 ms per object on a 2-core machine),
     then the harness's cold render (helm, its cache entry and the parse of every object) and cached
-    render (a fresh process reading the render cache); and the gain of the templates' one cache (the
-    wiring models built once per chart, qmtl.memo.into): a prod render's CPU time with and without it;
+    render (a fresh process reading the render cache); then, side by side, a prod render's CPU time as the
+    chart is, without the templates' one cache (the wiring models built once per chart, qmtl.memo.into), and
+    without the subcharts' declarations of qmtl-lib (what standalone subcharts cost a render);
   - requests/limits totals per profile (target: dev fits a 4-CPU / 8 GiB laptop node);
   - the render-test suite's wall time (pytest -n auto, without the smoke tests and the tests against
     real servers; target: under 2 minutes per Helm version once the suite has 500+ tests), and the
@@ -45,6 +46,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import yaml
 from qmtl_stack.helm import find_helm
 from qmtl_stack.paths import REPO_ROOT as REPO
 from qmtl_stack.render import CACHE_ENV, clear_memo, copy_chart, render_chart
@@ -87,7 +89,7 @@ def bench_renders(helm: str, repeat: int) -> None:
             f"{running['limits_memory'] / 2**30:.2f} GiB"
         )
     os.environ.pop(CACHE_ENV, None)
-    bench_memo(binary, repeat)
+    bench_variants(binary, repeat)
 
 
 # What charts/qmtl-lib/templates/_memo.tpl would be without its cache: every call builds its model.
@@ -97,25 +99,43 @@ _NO_MEMO = """{{- define "qmtl.memo.into" -}}
 """
 
 
-def bench_memo(binary: str, repeat: int) -> None:
-    """The gain of the one cache the templates keep (qmtl.memo.into): a prod render's CPU time with the wiring
-    models built once per chart, and with them built at every call (a copy of the chart without the memo)."""
+def _undeclared(chart: Path) -> None:
+    """The subcharts of `chart` without their `dependencies:` (qmtl-lib): how the umbrella rendered before
+    every subchart declared the library it uses (they then no longer render alone)."""
+    for meta in (chart / "charts").glob("*/Chart.yaml"):
+        data = yaml.safe_load(meta.read_text())
+        if data.pop("dependencies", None) is not None:
+            meta.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _prod_cpu_ms(binary: str, charts: list[Path], repeat: int) -> list[float]:
+    """Median CPU ms of a prod `helm template` of each chart, interleaved (all see the same machine load)."""
     prod = REPO / "values" / "prod.yaml"
+    cpu: dict[Path, list[float]] = {chart: [] for chart in charts}
+    for _ in range(max(5, repeat * 3)):
+        for chart in charts:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            command = [binary, "template", "qmtl", str(chart), "--namespace", "qmtl", "-f", str(prod)]
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[chart].append((after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000)
+    return [statistics.median(cpu[chart]) for chart in charts]
+
+
+def bench_variants(binary: str, repeat: int) -> None:
+    """Side by side, a prod render's CPU time: the chart as it is; without the one cache the templates keep
+    (qmtl.memo.into: every call builds its wiring model); and without the subcharts' declarations of qmtl-lib
+    (Helm 3 deep-copies the whole values tree once per subchart that declares a dependency, Helm 4 less so)."""
     with tempfile.TemporaryDirectory(prefix="qmtl-bench-") as tmp:
-        without = copy_chart(Path(tmp) / "qmtl")
-        (without / "charts" / "qmtl-lib" / "templates" / "_memo.tpl").write_text(_NO_MEMO)
-        cpu: dict[Path, list[float]] = {REPO: [], without: []}
-        for _ in range(max(5, repeat * 3)):
-            for chart in cpu:  # interleaved: both see the same machine load
-                before = resource.getrusage(resource.RUSAGE_CHILDREN)
-                command = [binary, "template", "qmtl", str(chart), "--namespace", "qmtl", "-f", str(prod)]
-                subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-                after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                cpu[chart].append((after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000)
-        memo, rebuilt = statistics.median(cpu[REPO]), statistics.median(cpu[without])
+        without_memo = copy_chart(Path(tmp) / "no-memo")
+        (without_memo / "charts" / "qmtl-lib" / "templates" / "_memo.tpl").write_text(_NO_MEMO)
+        undeclared = copy_chart(Path(tmp) / "undeclared")
+        _undeclared(undeclared)
+        chart, rebuilt, bare = _prod_cpu_ms(binary, [REPO, without_memo, undeclared], repeat)
     print(
-        f"wiring models built once per chart (qmtl.memo.into): prod render {memo:.0f} ms CPU; built at every call: "
-        f"{rebuilt:.0f} ms ({(rebuilt - memo) / memo:+.0%})"
+        f"prod render {chart:.0f} ms CPU; wiring models built at every call (no qmtl.memo.into): {rebuilt:.0f} ms "
+        f"({(rebuilt - chart) / chart:+.0%}); subcharts not declaring qmtl-lib (they would not render alone): "
+        f"{bare:.0f} ms ({(bare - chart) / chart:+.0%})"
     )
 
 
