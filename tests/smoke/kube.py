@@ -159,8 +159,11 @@ class Kube:
         self.wait_until(established, timeout, f"CRD {name} Established")
         return created
 
-    def delete_crd(self, name: str) -> None:
+    def delete_crd(self, name: str, timeout: float = 120) -> None:
+        """Delete the CRD and wait until it is gone: the API server first removes its custom resources, and a
+        module that needs the same CRD next must not find it still there, terminating."""
         k8s.ApiextensionsV1Api(self.api).delete_custom_resource_definition(name)
+        self.wait_until(lambda: not self.has_crd(name), timeout, f"CRD {name} deleted")
 
     def dry_run_create(self, obj: dict, namespace: str | None) -> str | None:
         """POST `obj` as a server-side dry run with strict field validation (unknown or duplicate fields are
