@@ -105,7 +105,10 @@ Port(s) of an external endpoint, from the qmtl.endpoints model: (dict "ep" <mode
 {{- $gports := $ctx.Values.global.ports -}}
 {{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "ctx" $ctx "into" $ep) -}}
 {{- /* Where each endpoint's external CIDRs are set, for error messages. */ -}}
-{{- $cidrKeys := dict "redis" "global.redis.external.cidrs" "postgres" "global.postgres.external.cidrs" "neo4j" "global.neo4j.external.cidrs" "questdb" "global.questdb.external.cidrs" "s3" "global.minio.external.cidrs" "controlbus" "global.controlbus.external.cidrs" "coordinator" "global.networkPolicy.coordinatorCidrs" -}}
+{{- $cidrKeys := dict "coordinator" "global.networkPolicy.coordinatorCidrs" -}}
+{{- range $dep := include "qmtl.dependencies" $ctx | splitList " " -}}
+{{- $_ := set $cidrKeys (include "qmtl.dependencyEndpoint" $dep) (printf "global.%s.external.cidrs" $dep) -}}
+{{- end -}}
 {{- $on := dict -}}
 {{- $ingress := dict -}}
 {{- $egress := dict -}}
@@ -235,7 +238,11 @@ built from are empty (only allowed for an external coordinator) or hold a range 
 {{- $out = append $out (dict "path" "global.networkPolicy.coordinatorCidrs" "what" "the external coordinator" "empty" (not $cidrs)) -}}
 {{- end -}}
 {{- end -}}
-{{- range $key, $dep := dict "redis" "redis" "postgres" "postgres" "neo4j" "neo4j" "questdb" "questdb" "s3" "minio" "controlbus" "controlbus" -}}
+{{- $byEndpoint := dict -}}
+{{- range $dep := include "qmtl.dependencies" . | splitList " " -}}
+{{- $_ := set $byEndpoint (include "qmtl.dependencyEndpoint" $dep) $dep -}}
+{{- end -}}
+{{- range $key, $dep := $byEndpoint -}}
 {{- $e := get $ep $key -}}
 {{- if and $e.available (not $e.bundled) (include "qmtl.network.anyAddress" ($e.cidrs | default list)) -}}
 {{- $out = append $out (dict "path" (printf "global.%s.external.cidrs" $dep) "what" (printf "the managed %s" $dep) "empty" false) -}}

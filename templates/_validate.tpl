@@ -102,7 +102,7 @@ dependency is qmtl.endpoints' (bundled, or an external endpoint given); it is as
 when the blocks it reads are maps. */ -}}
 {{- if or $prod $coordEnabled -}}
 {{- $shapesOk := and (kindIs "map" $g.ports) (kindIs "map" $g.seamless) -}}
-{{- range $block := list "redis" "postgres" "neo4j" "questdb" "minio" "controlbus" -}}
+{{- range $block := include "qmtl.dependencies" $ | splitList " " -}}
 {{- $shapesOk = and $shapesOk (kindIs "map" (get $g $block)) -}}
 {{- end -}}
 {{- $shapesOk = and $shapesOk (kindIs "map" (get (ternary $g.redis dict (kindIs "map" $g.redis)) "databases")) -}}
@@ -215,7 +215,7 @@ component's own chart Secret may be named again (e.g. a Redis moved from bundled
 {{- /* autoscaling: a range the autoscaler can keep, that the PodDisruptionBudget stays coherent with, for a
 service whose replicas share their state. */ -}}
 {{- $epShapesOk := and (kindIs "map" $g.ports) (kindIs "map" $g.seamless) (kindIs "map" (get (ternary $g.redis dict (kindIs "map" $g.redis)) "databases")) -}}
-{{- range $block := list "redis" "postgres" "neo4j" "questdb" "minio" "controlbus" -}}
+{{- range $block := include "qmtl.dependencies" $ | splitList " " -}}
 {{- $epShapesOk = and $epShapesOk (kindIs "map" (get $g $block)) -}}
 {{- end -}}
 {{- $stateIn := dict "gateway" (list "redis" "postgres") "worldservice" (list "redis" "postgres") "dagmanager" (list "neo4j") "seamless-coordinator" list -}}

@@ -28,6 +28,17 @@ controlbus: qmtl-controlbus-superuser
 gatewayEvents: qmtl-gateway-events
 {{- end -}}
 
+{{/*
+The bundled dependencies, in Chart.yaml's order: the one list that NOTES, the aggregated check and the
+NetworkPolicies' checks iterate, so that a dependency added to the chart is added here once.
+  include "qmtl.dependencies" . | splitList " "   -> [controlbus redis postgres neo4j questdb minio]
+Its key in the endpoints model is its name, except MinIO's: "s3", what QMTL reads it as.
+  include "qmtl.dependencyEndpoint" "minio"        -> s3
+*/}}
+{{- define "qmtl.dependencies" -}}controlbus redis postgres neo4j questdb minio{{- end -}}
+
+{{- define "qmtl.dependencyEndpoint" -}}{{- ternary "s3" . (eq . "minio") -}}{{- end -}}
+
 {{/* Redis users: who connects, with which username and logical database (QMTL's own prod sample). */}}
 {{- define "qmtl.redisUsers" -}}
 gateway: {username: gateway}
