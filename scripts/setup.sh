@@ -261,11 +261,9 @@ setup_crds() {
   copy_crd ServiceMonitor tool.qmtl-stack.crds.prometheus_operator \
     github.com/prometheus-operator/prometheus-operator \
     example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml crds
-  copy_crd HTTPRoute tool.qmtl-stack.crds.gateway_api \
-    sigs.k8s.io/gateway-api config/crd/standard/gateway.networking.k8s.io_httproutes.yaml crds-gateway-api
-  # what a Gateway API controller watches besides HTTPRoute (the smoke suite runs one on the real node)
+  # HTTPRoute (the chart's), and what a Gateway API controller watches besides (the smoke suite runs one)
   local kind
-  for kind in gatewayclasses gateways grpcroutes referencegrants backendtlspolicies; do
+  for kind in httproutes gatewayclasses gateways grpcroutes referencegrants backendtlspolicies; do
     copy_crd "Gateway API ${kind}" tool.qmtl-stack.crds.gateway_api \
       sigs.k8s.io/gateway-api "config/crd/standard/gateway.networking.k8s.io_${kind}.yaml" "crds-gateway-api-${kind}"
   done

@@ -14,12 +14,16 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.harness import helm_binary
 from tests.harness.paths import CACHE_ROOT
 from tests.smoke.kube import REQUIRE_ENV, Kube, unavailable_reason
+
+if TYPE_CHECKING:
+    from tests.smoke.managed import ManagedServices
 
 TIMINGS_FILE = CACHE_ROOT / "smoke-timings.json"
 _TIMINGS: dict[str, float] = {}
@@ -54,6 +58,15 @@ def smoke_cluster(request: pytest.FixtureRequest) -> Iterator[SmokeCluster]:
     finally:
         kube.close()
         _WINDOW["end"] = time.monotonic()
+
+
+@pytest.fixture(scope="module")
+def managed_services():
+    """The managed services this module's installs started; stopped at the end."""
+    started: list[ManagedServices] = []
+    yield started
+    for services in started:
+        services.stop()
 
 
 def record_timing(name: str, seconds: float) -> None:

@@ -111,11 +111,14 @@ def port_forward(kubeconfig: str, namespace: str, target: str, port: int, timeou
             proc.wait()
 
 
-def http_json(port: int, method: str, path: str, body: object = None, timeout: float = 20) -> tuple[int, object]:
+def http_json(
+    port: int, method: str, path: str, body: object = None, timeout: float = 20, host: str | None = None
+) -> tuple[int, object]:
+    """(status, JSON body) of one request to 127.0.0.1:PORT (the error body as text); `host`: the Host header
+    (what an ingress controller routes by)."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
-    )
+    headers = {"Content-Type": "application/json", **({"Host": host} if host else {})}
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"null")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-import json
 import os
 import secrets
 import socket
@@ -36,7 +35,7 @@ import yaml
 from tests.cluster.node import NodeCluster, restricted_security_context
 from tests.harness.k8s_schema import CRD_DIR
 from tests.smoke.kube import Kube
-from tests.smoke.realnode import on_local_real_node, port_forward
+from tests.smoke.realnode import http_json, on_local_real_node, port_forward
 from tests.smoke.test_stack import (
     CLUSTER_CHECKS_ENV,
     DEV,
@@ -219,15 +218,6 @@ def controller(smoke_cluster) -> Iterator[Controller]:
 
 
 @pytest.fixture(scope="module")
-def managed_services():
-    """The managed services the install starts (none for dev); stopped at the end."""
-    started: list = []
-    yield started
-    for services in started:
-        services.stop()
-
-
-@pytest.fixture(scope="module")
 def exposed(smoke_cluster, namespace_factory, managed_services, controller, tmp_path_factory) -> Installed:
     """dev with both exposures on, and the gateway's port admitted to the controller's namespace only."""
     peers = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": controller.namespace}}}]
@@ -268,7 +258,7 @@ def gateway_container_port(rel: Installed) -> int:
     return int(container["ports"][0]["containerPort"])
 
 
-# --- HTTP/1.1 and WebSocket by hand: the Host header is what the test chooses ----------------------------------
+# --- WebSocket by hand (RFC 6455): the Host header is what the test chooses ----------------------------------
 def _read_head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     data = b""
     while b"\r\n\r\n" not in data:
@@ -282,41 +272,6 @@ def _read_head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
         raise AssertionError(f"not an HTTP response: {data[:300]!r}")
     headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
     return int(lines[0].split()[1]), headers, rest
-
-
-def request(port: int, host: str, method: str, path: str, body: object = None) -> tuple[int, object]:
-    """One HTTP request to 127.0.0.1:port with Host: host; (status, JSON body or text)."""
-    payload = json.dumps(body).encode() if body is not None else b""
-    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
-        sock.sendall(
-            f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(payload)}\r\n\r\n".encode()
-            + payload
-        )
-        status, headers, rest = _read_head(sock)
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            rest += chunk
-    if headers.get("transfer-encoding") == "chunked":
-        rest = _unchunk(rest)
-    text = rest.decode(errors="replace")
-    try:
-        return status, json.loads(text)
-    except ValueError:
-        return status, text
-
-
-def _unchunk(data: bytes) -> bytes:
-    out = b""
-    while data:
-        size_line, _, data = data.partition(b"\r\n")
-        size = int(size_line.split(b";")[0], 16)
-        if size == 0:
-            break
-        out, data = out + data[:size], data[size + 2 :]
-    return out
 
 
 def _recv_exact(sock: socket.socket, n: int, buffered: bytearray) -> bytes:
@@ -369,7 +324,7 @@ def until_routed(port: int, host: str, timeout: float = 60) -> tuple[int, object
     """GET /status through the controller until it routes host (it picks up new routes within seconds)."""
     deadline = time.monotonic() + timeout
     while True:
-        status, body = request(port, host, "GET", "/status")
+        status, body = http_json(port, "GET", "/status", host=host)
         if status == 200 or time.monotonic() > deadline:
             return status, body
         time.sleep(1)
@@ -386,20 +341,15 @@ def test_the_gateway_answers_through_the_controller(exposed, web, host) -> None:
 
 def test_the_controller_routes_only_the_chart_hosts(exposed, web) -> None:
     until_routed(web, INGRESS_HOST)
-    status, body = request(web, "elsewhere.test", "GET", "/status")
+    status, body = http_json(web, "GET", "/status", host="elsewhere.test")
     assert status == 404, (status, body)  # Traefik's own answer: no route for that host
 
 
 def test_an_sdk_client_subscribes_and_streams_through_the_controller(exposed, web) -> None:
     until_routed(web, INGRESS_HOST)
     until_routed(web, ROUTE_HOST)
-    status, sub = request(
-        web,
-        INGRESS_HOST,
-        "POST",
-        "/events/subscribe",
-        {"world_id": "smoke", "strategy_id": "smoke", "topics": ["queue"]},
-    )
+    subscription = {"world_id": "smoke", "strategy_id": "smoke", "topics": ["queue"]}
+    status, sub = http_json(web, "POST", "/events/subscribe", subscription, host=INGRESS_HOST)
     assert status == 200, sub
     # the URL the chart configured for SDK clients while the Ingress is on (http: no TLS on it here)
     assert sub["stream_url"] == f"ws://{INGRESS_HOST}/ws/evt", sub

@@ -230,15 +230,6 @@ def install(
 
 
 @pytest.fixture(scope="module")
-def managed_services():
-    """The managed services this module's installs started; stopped at the end."""
-    started: list[ManagedServices] = []
-    yield started
-    for services in started:
-        services.stop()
-
-
-@pytest.fixture(scope="module")
 def real_node(smoke_cluster) -> bool:
     return on_local_real_node(smoke_cluster.kube)
 
