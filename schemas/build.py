@@ -1,16 +1,18 @@
-"""Generate values.schema.json from schemas/values_schema.py, with the chart's defaults.
+"""Generate values.schema.json from the values files and schemas/rules.py.
 
   python -m schemas.build           write values.schema.json
   python -m schemas.build --check   exit 1 (with a diff summary) when the committed file is stale
 
-The chart facts the schema builds on are read here, from the chart (values_schema.Chart): the subcharts
-(Chart.yaml), the containers of the sizing table, the workloads of the replica table and the ControlBus
-topics (values.yaml). Defaults come from values.yaml and from each subchart's values.yaml (Helm merges a
-subchart's own values.yaml under its section, the umbrella's values win).
+Every key comes from the values files: values.yaml and each subchart's values.yaml (its section), each key
+with its `# --` description and optional `(type)` (schemas/annotations.py reads them; CONTRIBUTING.md has
+the grammar), keys without a default as `#? key:` lines. Its type is what its default is, narrowed by the
+type it names (schemas/rules.py DEFS and TYPES, `lo..hi`, `a|b|c`). A section's description is its
+subchart's Chart.yaml `description`; the keys every section takes and the rules between keys are
+schemas/rules.py's. Defaults are copied in from the values files (Helm merges a subchart's values.yaml under
+its section; the umbrella's values win).
 
-The build fails, naming the key and the file, when a values file holds a key the schema does not declare,
-when a declared key has no description or no type, or when the sizing table and the schema's per-component
-container lists disagree.
+The build fails, naming the file, line and key, when a key has no description or no type, names an unknown
+type, documents a key under a typed one, or when the sizing table and rules.SECTION_CONTAINERS disagree.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from schemas import values_schema
+from schemas import annotations, rules
 
 CHART_DIR = Path(__file__).resolve().parents[1]
 OUTPUT = CHART_DIR / "values.schema.json"
@@ -86,7 +88,7 @@ def effective_defaults(chart_dir: Path = CHART_DIR) -> dict:
     return out
 
 
-def chart_facts(chart_dir: Path = CHART_DIR) -> values_schema.Chart:
+def chart_facts(chart_dir: Path = CHART_DIR) -> rules.Chart:
     values = _load(chart_dir / "values.yaml") or {}
     g = values.get("global") or {}
     tables: dict[str, dict[str, list[str]]] = {}
@@ -100,16 +102,16 @@ def chart_facts(chart_dir: Path = CHART_DIR) -> values_schema.Chart:
             )
         tables[table] = keys
     containers = tuple(tables["resources"]["dev"])
-    owned = {c for cs in values_schema.SECTION_CONTAINERS.values() for c in cs}
-    umbrella = {c for c in containers if c.startswith(values_schema.UMBRELLA_CONTAINER_PREFIX)}
+    owned = {c for cs in rules.SECTION_CONTAINERS.values() for c in cs}
+    umbrella = {c for c in containers if c.startswith(rules.UMBRELLA_CONTAINER_PREFIX)}
     if owned | umbrella != set(containers):
         raise SchemaSourceError(
-            "the sizing table (values.yaml global.resources) and schemas/values_schema.py SECTION_CONTAINERS "
+            "the sizing table (values.yaml global.resources) and schemas/rules.py SECTION_CONTAINERS "
             f"disagree: only in the table {sorted(set(containers) - owned - umbrella)}, only in the schema "
             f"{sorted(owned - set(containers))}"
         )
     topics = tuple((g.get("controlbus") or {}).get("topics") or {})
-    return values_schema.Chart(
+    return rules.Chart(
         subcharts=subcharts(chart_dir), containers=containers, workloads=tuple(tables["replicas"]["dev"]), topics=topics
     )
 
@@ -148,7 +150,7 @@ def _check_declared(schema: dict, value: Any, defs: dict, path: str, source: str
         found = _declares(schema, str(key), defs)
         if not found:
             raise SchemaSourceError(
-                f"{source}: {where} is not declared in schemas/values_schema.py: "
+                f"{source}: {where} is not declared in schemas/rules.py: "
                 "declare it (type and description), then run " + REGENERATE
             )
         if isinstance(item, dict):
@@ -194,8 +196,8 @@ def _check_documented(schema: Any, path: str) -> None:
     for key in ("allOf", "anyOf", "oneOf"):
         if key in schema:
             _check_documented(schema[key], path)
-    for key, sub in (schema.get(values_schema.DEFINITIONS) or {}).items():
-        _check_documented(sub, f"{values_schema.DEFINITIONS}.{key}")
+    for key, sub in (schema.get(rules.DEFINITIONS) or {}).items():
+        _check_documented(sub, f"{rules.DEFINITIONS}.{key}")
 
 
 def _is_declaration(schema: dict) -> bool:
@@ -203,13 +205,141 @@ def _is_declaration(schema: dict) -> bool:
     return schema.get("type") == "object"
 
 
+_RANGE = re.compile(r"^(-?[0-9]+)\.\.(-?[0-9]+)$")
+
+
+def _kind(word: str, types: dict[str, dict], where: str) -> dict:
+    """The schema a `(type)` word names."""
+    if word in rules.DEFS:
+        return {"$ref": f"#/{rules.DEFINITIONS}/{word}"}
+    if word in types:
+        return copy.deepcopy(types[word])
+    bounds = _RANGE.match(word)
+    if bounds:
+        return {"type": "integer", "minimum": int(bounds[1]), "maximum": int(bounds[2])}
+    if "|" in word:
+        return {"type": "string", "enum": word.split("|")}
+    raise SchemaSourceError(
+        f"{where}: unknown type ({word}): name a type of schemas/rules.py (DEFS or TYPES), lo..hi or a|b|c"
+    )
+
+
+# Keywords by which a type states the keys or items below it itself.
+_SHAPED = ("$ref", "properties", "patternProperties", "additionalProperties", "items", "anyOf")
+
+
+def _infer(default: Any) -> dict:
+    if isinstance(default, bool):
+        return {"type": "boolean"}
+    if isinstance(default, int):
+        return {"type": "integer"}
+    if isinstance(default, str):
+        return {"type": "string"}
+    if isinstance(default, list):
+        return {"type": "array"}
+    if isinstance(default, dict):
+        return {"type": "object", "additionalProperties": False}
+    return {}
+
+
+def _declare(key: annotations.Key, default: Any, types: dict, where: str, source: str) -> tuple[dict, bool]:
+    """The schema of one documented key, and whether its mapping requires it."""
+    at = f"{source}:{key.line}: {where}"
+    words = [word.strip() for word in (key.type or "").split(",") if word.strip()]
+    required = "required" in words
+    words = [word for word in words if word != "required"]
+    if len(words) > 1:
+        raise SchemaSourceError(f"{at}: one type per key, got ({key.type})")
+    if not key.description:
+        raise SchemaSourceError(f"{at} has no description: write a `# --` comment above it")
+    kind = _kind(words[0], types, at) if words else {}
+    if any(word in kind for word in _SHAPED):
+        # the type says what the keys below are: the values file holds values there, no documentation
+        documented = [child for child in key.children.values() if child.description or child.optional]
+        if documented:
+            raise SchemaSourceError(
+                f"{at}.{documented[0].name}: ({words[0]}) types the keys below {where}: no `# --` or `#?` there"
+            )
+        if "$ref" in kind:
+            return {"$ref": kind["$ref"], "description": key.description}, required
+    schema: dict = {} if key.optional else _infer(default)
+    if key.children and not any(word in kind for word in _SHAPED):
+        schema = {"type": "object", "additionalProperties": False}
+        properties, needed = {}, []
+        for name, child in key.children.items():
+            value = default.get(name) if isinstance(default, dict) else None
+            properties[name], child_required = _declare(child, value, types, f"{where}.{name}", source)
+            if child_required:
+                needed.append(name)
+        schema["properties"] = properties
+        if needed:
+            schema["required"] = needed
+    schema = dict(kind) if "anyOf" in kind else {**schema, **kind}
+    if not any(word in schema for word in ("type", "anyOf", "enum", "not")):
+        raise SchemaSourceError(f"{at} has no type: give it a default or a (type)")
+    schema.pop("description", None)  # a type's own words: the key's description replaces them
+    return {"description": key.description, **schema}, required
+
+
+def _section_description(chart_dir: Path, name: str) -> str:
+    description = (_load(chart_dir / "charts" / name / "Chart.yaml") or {}).get("description")
+    if not description:
+        raise SchemaSourceError(f"charts/{name}/Chart.yaml has no description (the values reference shows it)")
+    return description.rstrip(".") + "."
+
+
 def generate(chart_dir: Path = CHART_DIR) -> dict:
-    # A JSON round trip: every node its own object (the source shares some, e.g. one table for dev and prod),
-    # so that each gets its own default.
-    schema = json.loads(json.dumps(values_schema.build(chart_facts(chart_dir))))
-    defs = schema[values_schema.DEFINITIONS]
-    umbrella = _load(chart_dir / "values.yaml") or {}
-    _check_declared(schema, umbrella, defs, "", "values.yaml")
+    chart = chart_facts(chart_dir)
+    types = {**rules.TYPES, **rules.chart_types(chart)}
+    umbrella = annotations.read(chart_dir / "values.yaml")
+    properties: dict[str, dict] = {}
+    required: list[str] = []
+    for name, key in umbrella.keys.items():
+        if name in chart.subcharts:
+            continue
+        properties[name], needed = _declare(key, umbrella.values.get(name), types, name, "values.yaml")
+        if needed:
+            required.append(name)
+    for name, kind in chart.subcharts.items():
+        common = rules.section_keys(name, kind)
+        own: dict[str, dict] = {}
+        sources = [(umbrella.keys.get(name), umbrella.values.get(name), "values.yaml")]
+        path = chart_dir / "charts" / name / "values.yaml"
+        if path.exists():
+            sub = annotations.read(path)
+            sources.append(
+                (annotations.Key(name, None, None, False, 0, sub.keys), sub.values, f"charts/{name}/values.yaml")
+            )
+        for section, values, source in sources:
+            if section is None:
+                continue
+            if section.description or section.type:
+                raise SchemaSourceError(
+                    f"{source}:{section.line}: {name} is described by charts/{name}/Chart.yaml: no `# --` here"
+                )
+            for key_name, key in section.children.items():
+                where = f"{name}.{key_name}"
+                if key_name in common:
+                    if key.description or key.type:
+                        raise SchemaSourceError(
+                            f"{source}:{key.line}: {where} is a key of every section, described in "
+                            "schemas/rules.py section_keys: no `# --` here"
+                        )
+                    continue
+                if key_name in own:
+                    raise SchemaSourceError(f"{source}:{key.line}: {where} is documented in two values files")
+                value = values.get(key_name) if isinstance(values, dict) else None
+                own[key_name], _ = _declare(key, value, types, where, source)
+        properties[name] = {
+            "type": "object",
+            "description": _section_description(chart_dir, name),
+            "properties": {**own, **common},
+            "additionalProperties": False,
+        }
+    # A JSON round trip: every node its own object, so that each gets its own default.
+    schema = json.loads(json.dumps(rules.build(chart, properties, required)))
+    defs = schema[rules.DEFINITIONS]
+    _check_declared(schema, umbrella.values, defs, "", "values.yaml")
     for name, values in subchart_values(chart_dir).items():
         _check_declared(schema, {name: values}, defs, "", f"charts/{name}/values.yaml")
     _attach_defaults(schema, effective_defaults(chart_dir), "")

@@ -3,7 +3,7 @@ The aggregated values check: the ONE place for the values rules a JSON Schema ca
 they compare values with each other or with the chart's own derived facts (service names, ports, the
 gateway's hard-coded DAG Manager address). Everything a schema can say (types, bounds, patterns,
 unknown keys, "prod requires ...", rules between keys of the if/then kind) is in values.schema.json,
-generated from schemas/values_schema.py, and nowhere else.
+generated from schemas/rules.py, and nowhere else.
 
   include "qmtl.validate.problems" . | fromYaml   ->  {problems: ["<key path>: <what is wrong>: <what to do>", ...]}
 

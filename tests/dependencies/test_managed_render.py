@@ -191,7 +191,7 @@ def test_each_service_pod_reads_only_its_own_key_of_the_users_secrets(managed) -
         assert not extra or who.startswith("helm-test-"), f"{who} reads credentials that are not its own: {extra}"
 
 
-# Rules whose one layer is the schema: the libpq sslmode enum (SSL_MODES in schemas/values_schema.py); the
+# Rules whose one layer is the schema: the libpq sslmode enum (SSL_MODES in schemas/rules.py); the
 # templates only pass the value on, encoded.
 SCHEMA_ONLY = {"global.postgres.external.sslmode", "global.questdb.external.sslmode"}
 

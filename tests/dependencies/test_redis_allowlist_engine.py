@@ -15,7 +15,7 @@ import functools
 
 import pytest
 
-from schemas.values_schema import REDIS_GRANTS
+from schemas.rules import REDIS_GRANTS
 from tests.dependencies.common import PROD_EXTERNAL_COORDINATOR, QMTL_OFF
 from tests.engines import fixtures, servers
 from tests.harness import render_chart

@@ -15,8 +15,7 @@ import pytest
 import yaml
 from qmtl_validate import schema
 
-from schemas import build, values_schema
-from schemas import values_schema as values_schema_module
+from schemas import annotations, build, rules
 from tests.harness import render_chart
 from tests.harness.objects import chart_values
 from tests.harness.paths import REPO_ROOT, copy_chart
@@ -26,7 +25,7 @@ COMMITTED = REPO_ROOT / "values.schema.json"
 VALUES = yaml.safe_load((REPO_ROOT / "values.yaml").read_text())
 CHART = yaml.safe_load((REPO_ROOT / "Chart.yaml").read_text())
 SUBCHARTS = [d["name"] for d in CHART["dependencies"]]
-_DEFS = json.loads(COMMITTED.read_text())[values_schema.DEFINITIONS]
+_DEFS = json.loads(COMMITTED.read_text())[rules.DEFINITIONS]
 
 
 def _subchart_values(name: str) -> dict:
@@ -148,7 +147,7 @@ def test_every_integer_is_bounded_so_nothing_computed_from_it_overflows(values_s
         kinds = node.get("type")
         if kinds == "integer" or (isinstance(kinds, list) and "integer" in kinds):
             assert "maximum" in node, f"{path}: an integer without a maximum"
-            assert node["maximum"] <= values_schema_module.EXACT_INT_MAX, path
+            assert node["maximum"] <= rules.EXACT_INT_MAX, path
 
 
 def test_pass_through_settings_are_allowlists(values_schema: dict) -> None:
@@ -160,10 +159,10 @@ def test_pass_through_settings_are_allowlists(values_schema: dict) -> None:
         assert node["additionalProperties"] is False, (section, key)
         allowed = [sub for sub in node["patternProperties"].values() if "not" not in sub]
         assert allowed
-        assert all(sub["pattern"] == values_schema_module.NO_CONTROL for sub in allowed), (section, key)
-    rules = props["redis"]["properties"]["extraRules"]
-    assert rules["additionalProperties"] is False
-    assert all(sub["pattern"] == values_schema_module.REDIS_EXTRA_RULES for sub in rules["properties"].values())
+        assert all(sub["pattern"] == rules.NO_CONTROL for sub in allowed), (section, key)
+    extra_rules = props["redis"]["properties"]["extraRules"]
+    assert extra_rules["additionalProperties"] is False
+    assert all(sub["pattern"] == rules.REDIS_EXTRA_RULES for sub in extra_rules["properties"].values())
 
 
 def test_unknown_keys_are_refused_everywhere_but_the_copies_of_global(values_schema: dict) -> None:
@@ -326,11 +325,11 @@ SIZE_MARK = {"dev": "1111", "prod": "2222"}  # millicores nobody uses: each over
 
 
 def test_each_sections_containers_are_the_ones_its_resources_override() -> None:
-    """values_schema.SECTION_CONTAINERS: every container a section may override is one that section renders,
+    """rules.SECTION_CONTAINERS: every container a section may override is one that section renders,
     found by giving each its own requests in that section's `resources` (prod renders every component)."""
     overrides: dict[str, dict] = {}
     marks: dict[tuple[str, str], str] = {}
-    for index, (section, containers) in enumerate(values_schema.SECTION_CONTAINERS.items()):
+    for index, (section, containers) in enumerate(rules.SECTION_CONTAINERS.items()):
         for offset, container in enumerate(containers):
             cpu = f"{1000 + index * 10 + offset}m"
             marks[(section, container)] = cpu
@@ -367,7 +366,7 @@ def test_every_image_is_an_image_type_and_latest_is_refused_there_in_prod(values
 
 
 def values_schema_image_paths(values_schema_doc: dict) -> list[tuple[str, ...]]:
-    return values_schema.image_paths(values_schema_doc)
+    return rules.image_paths(values_schema_doc)
 
 
 # --- the builder -------------------------------------------------------------------------------------------
@@ -377,40 +376,90 @@ def _chart_copy(tmp_path: Path) -> Path:
     return copy_chart(tmp_path / "chart")
 
 
-def test_builder_refuses_an_undeclared_values_key(tmp_path: Path) -> None:
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert text.count(old) == 1, f"{old!r} is not once in {path}"
+    path.write_text(text.replace(old, new))
+
+
+def test_builder_refuses_a_values_key_without_a_description(tmp_path: Path) -> None:
     chart = _chart_copy(tmp_path)
-    broken = dict(VALUES, **{"global": dict(VALUES["global"], coordinatorUrl="http://x")})
-    (chart / "values.yaml").write_text(yaml.safe_dump(broken))
-    with pytest.raises(build.SchemaSourceError, match=r"values\.yaml: global\.coordinatorUrl is not declared"):
+    _edit(chart / "values.yaml", "\n  guard:\n", "\n  guard:\n    jitterSeconds: 2\n")
+    with pytest.raises(
+        build.SchemaSourceError, match=r"values\.yaml:\d+: global\.guard\.jitterSeconds has no description"
+    ):
         build.generate(chart)
 
 
-def test_builder_refuses_an_undeclared_key_of_a_subcharts_values(tmp_path: Path) -> None:
+def test_builder_refuses_an_undescribed_key_of_a_subcharts_values(tmp_path: Path) -> None:
     chart = _chart_copy(tmp_path)
-    redis = dict(_subchart_values("redis"), maxclients=10000)
-    (chart / "charts" / "redis" / "values.yaml").write_text(yaml.safe_dump(redis))
-    with pytest.raises(build.SchemaSourceError, match=r"charts/redis/values\.yaml: redis\.maxclients is not declared"):
+    (chart / "charts" / "redis" / "values.yaml").write_text(
+        (chart / "charts" / "redis" / "values.yaml").read_text() + "maxclients: 10000\n"
+    )
+    with pytest.raises(build.SchemaSourceError, match=r"charts/redis/values\.yaml:\d+: redis\.maxclients has no desc"):
         build.generate(chart)
 
 
-def test_builder_refuses_a_sizing_table_the_sections_do_not_know(tmp_path: Path) -> None:
+def test_builder_types_a_key_by_its_default_and_its_annotation(tmp_path: Path) -> None:
     chart = _chart_copy(tmp_path)
-    values = json.loads(json.dumps(VALUES))
-    for profile in ("dev", "prod"):
-        values["global"]["resources"][profile]["redis-exporter"] = values["global"]["resources"][profile]["redis"]
-    (chart / "values.yaml").write_text(yaml.safe_dump(values))
-    with pytest.raises(build.SchemaSourceError, match=r"only in the table \['redis-exporter'\]"):
+    _edit(
+        chart / "values.yaml",
+        "\n  guard:\n",
+        "\n  guard:\n    # -- (0..5, required) Jitter.\n    jitterSeconds: 2\n    # -- Verbose.\n    verbose: false\n"
+        "    # -- (host) Where.\n    #? probeHost:\n",
+    )
+    guard = build.generate(chart)["properties"]["global"]["properties"]["guard"]
+    assert guard["properties"]["jitterSeconds"] == {
+        "description": "Jitter.",
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 5,
+        "default": 2,
+    }
+    assert guard["properties"]["verbose"] == {"description": "Verbose.", "type": "boolean", "default": False}
+    assert guard["properties"]["probeHost"] == {"description": "Where.", **rules.TYPES["host"]}
+    assert "jitterSeconds" in guard["required"]
+    assert "verbose" not in guard["required"]
+
+
+def test_builder_refuses_an_unknown_type(tmp_path: Path) -> None:
+    chart = _chart_copy(tmp_path)
+    _edit(chart / "values.yaml", "\n  guard:\n", "\n  guard:\n    # -- (portt) A port.\n    probePort: 80\n")
+    with pytest.raises(build.SchemaSourceError, match=r"global\.guard\.probePort: unknown type \(portt\)"):
         build.generate(chart)
 
 
-def test_builder_refuses_a_subchart_without_a_section(tmp_path: Path) -> None:
+def test_builder_refuses_a_key_without_default_that_has_one(tmp_path: Path) -> None:
+    chart = _chart_copy(tmp_path)
+    _edit(chart / "values.yaml", "\n  guard:\n", "\n  guard:\n    # -- Probes.\n    #? attempts:\n")
+    with pytest.raises(annotations.AnnotationError, match=r"global\.guard\.attempts is documented as a key without"):
+        build.generate(chart)
+
+
+def test_builder_refuses_a_description_of_a_key_every_section_has(tmp_path: Path) -> None:
+    chart = _chart_copy(tmp_path)
+    _edit(chart / "charts" / "gateway" / "values.yaml", "\nautoscaling:\n", "\n# -- Scale.\nautoscaling:\n")
+    with pytest.raises(build.SchemaSourceError, match=r"gateway\.autoscaling is a key of every section"):
+        build.generate(chart)
+
+
+def test_builder_refuses_a_sizing_table_the_sections_do_not_know(monkeypatch: pytest.MonkeyPatch) -> None:
+    known = {name: tuple(c for c in cs if c != "redis-acl") for name, cs in rules.SECTION_CONTAINERS.items()}
+    monkeypatch.setattr(rules, "SECTION_CONTAINERS", known)
+    with pytest.raises(build.SchemaSourceError, match=r"only in the table \['redis-acl'\]"):
+        build.generate()
+
+
+def test_builder_refuses_a_subchart_without_a_description(tmp_path: Path) -> None:
     chart = _chart_copy(tmp_path)
     meta = yaml.safe_load((chart / "Chart.yaml").read_text())
     meta["dependencies"].append(
         {"name": "grafana", "version": "0.1.0", "repository": "", "condition": "grafana.enabled"}
     )
     (chart / "Chart.yaml").write_text(yaml.safe_dump(meta))
-    with pytest.raises(KeyError, match="grafana"):
+    (chart / "charts" / "grafana").mkdir()
+    (chart / "charts" / "grafana" / "Chart.yaml").write_text("apiVersion: v2\nname: grafana\nversion: 0.1.0\n")
+    with pytest.raises(build.SchemaSourceError, match=r"charts/grafana/Chart\.yaml has no description"):
         build.generate(chart)
 
 

@@ -110,7 +110,7 @@ databases.<service>.{database, username, passwordKey}. */ -}}
 {{- else -}}
 {{- $_ := set $pg "host" ($px.host | default "") -}}
 {{- $_ := set $pg "port" (int ($px.port | default 5432)) -}}
-{{- /* a libpq sslmode: the schema's enum (SSL_MODES in schemas/values_schema.py) is the one check */ -}}
+{{- /* a libpq sslmode: the schema's enum (SSL_MODES in schemas/rules.py) is the one check */ -}}
 {{- $_ := set $pg "sslmode" ($px.sslmode | default "require") -}}
 {{- if and (not $pg.host) (omit $px "cidrs") -}}
 {{- fail "global.postgres.external.host is empty: give the managed PostgreSQL's host name (or set global.postgres.enabled: true for the bundled one)" -}}
@@ -177,7 +177,7 @@ convention, what reaches QuestDB is limited by its credentials and the network p
 {{- else -}}
 {{- $_ := set $qdb "host" ($qx.host | default "") -}}
 {{- $_ := set $qdb "port" (int ($qx.port | default 8812)) -}}
-{{- /* a libpq sslmode: the schema's enum (SSL_MODES in schemas/values_schema.py) is the one check */ -}}
+{{- /* a libpq sslmode: the schema's enum (SSL_MODES in schemas/rules.py) is the one check */ -}}
 {{- $_ := set $qdb "sslmode" ($qx.sslmode | default "require") -}}
 {{- $_ := set $qdb "database" ($qx.database | default $qdb.database) -}}
 {{- $_ := set $qdb "username" (dict "name" ($qx.existingSecret | default "") "key" ($qx.usernameKey | default "username")) -}}

@@ -1,34 +1,22 @@
-"""The source of values.schema.json: every key of the chart's values (the umbrella's AND every subchart's
-section), typed and described, unknown keys refused everywhere, and the profile rules a JSON Schema can
-express.
+"""What a values file's comments cannot say, for values.schema.json: the shared types (DEFS, referenced) and
+named types (TYPES) a key's `# -- (type)` names, the keys every component section takes, the rules between
+keys a JSON Schema can state (if/then) and the prod rules ("if global.profile is prod then ...").
 
-Generated file: values.schema.json at the chart root (`python -m schemas.build`; `--check` reports
-drift). What lives where:
-  - here: types, shapes, bounds, patterns, unknown keys, rules between keys that a schema can state
-    (if/then), and the prod rules ("if global.profile is prod then ..."): coordinator_url, what each
-    enabled service needs, ControlBus brokers, no `latest`, persistence;
-  - `default`s: NOT written here. schemas/build.py copies them from values.yaml and from each subchart's
-    values.yaml (the places a default lives) and fails when one of them holds a key this file does not
-    declare;
-  - facts of the chart that this file must agree with are read from the chart, not restated: the
-    containers of the sizing table and the workloads of the replica table (values.yaml), the ControlBus
-    topics the services use (values.yaml), the subcharts (Chart.yaml). `Chart` below carries them;
-  - rules that compare two values, or a value with the chart's own derived facts (service names,
-    ports, the gateway's hard-coded DAG Manager address): the aggregated check, templates/_validate.tpl.
+Every key, its default, description and type are the values files' (schemas/build.py reads their `# --`
+annotations with schemas/annotations.py; CONTRIBUTING.md has the grammar). Facts of the chart are read from
+the chart, not restated (`Chart`: the subcharts, the sizing and replica tables, the topics). Rules that
+compare two values, or a value with the chart's derived facts: the aggregated check, templates/_validate.tpl.
 
 Dialect: JSON Schema draft-07, self-contained (local `$ref` only, shared types under `definitions`).
 Helm compiles the whole schema on every install, upgrade, template and lint: the draft-07 meta-schema is
-cheaper to check the schema against than 2020-12's (a good part of the compile), it is
-the dialect every Helm 3 and 4 validator reads, and nothing here needs a later keyword. In draft-07 a
-`$ref` ignores its sibling keywords, so a `$ref` node carries only annotations (description, default; a test checks).
+cheaper to check the schema against than 2020-12's, it is the dialect every Helm 3 and 4 validator reads,
+and nothing here needs a later keyword. In draft-07 a `$ref` ignores its sibling keywords, so a `$ref`
+node carries only annotations (description, default; a test checks).
 Patterns use the syntax common to Go's RE2 (Helm >= 3.18.5 and Helm 4 validate with
 santhosh-tekuri/jsonschema) and Python's `re` (scripts/validate uses python-jsonschema): anchors, classes,
 groups, alternation, no look-arounds, no \\d or \\s, and no long length ranges such as `{1,249}` (RE2
-expands a range into that many states: a few of them cost milliseconds per compile); a length bound is a
-minLength/maxLength beside the pattern.
+expands a range into that many states); a length bound is a minLength/maxLength beside the pattern.
 """
-
-from __future__ import annotations
 
 import dataclasses
 import re
@@ -778,530 +766,159 @@ DEFS: dict[str, Schema] = {
 IMAGE_DEFS = ("image", "qmtlImage", "imageOverride")
 
 
-# --- global ---------------------------------------------------------------------------------------------
+# --- types a values file names in a key's `# -- (type)` ---------------------------------------------------
+# A key's schema is what its default says (a boolean, an integer, a string, a list, a mapping of the keys
+# documented under it), plus the type its annotation names: a shared definition (DEFS, referenced), one of
+# TYPES below (merged over what the default says), `lo..hi` (an integer range) or `a|b|c` (one of these
+# strings); `required` makes the key required in its mapping. schemas/build.py reads the annotations.
 
-PORTS: dict[str, str] = {
-    "gateway": "gateway HTTP API and /metrics.",
-    "dagmanagerHttp": "dagmanager HTTP (/status).",
-    "dagmanagerGrpc": "dagmanager gRPC (insecure). QMTL's gateway dials 127.0.0.1:50051 through a sidecar.",
-    "worldservice": "worldservice HTTP.",
-    "coordinator": "Seamless coordinator API (/healthz).",
-    "coordinatorMetrics": "Seamless coordinator Prometheus metrics.",
-    "kafka": "Redpanda Kafka API (the ControlBus brokers).",
-    "kafkaSasl": "Redpanda Kafka API with SASL (provisioning and admin clients).",
-    "redpandaAdmin": "Redpanda admin API.",
-    "redpandaRpc": "Redpanda internal RPC between brokers.",
-    "redis": "Redis.",
-    "postgres": "PostgreSQL.",
-    "neo4jBolt": "Neo4j Bolt.",
-    "neo4jHttp": "Neo4j HTTP.",
-    "questdbPg": "QuestDB PostgreSQL wire protocol.",
-    "questdbHttp": "QuestDB HTTP/console.",
-    "questdbHealth": "QuestDB min-HTTP health endpoint.",
-    "minio": "MinIO S3 API (health at /minio/health/live).",
-    "minioConsole": "MinIO console.",
+_REDIS_USER = obj(
+    "One service's user.",
+    {
+        "username": string("Username.", pattern=DB_USER, maxLength=128),
+        "passwordKey": ref("secretKey", "Key of the password in existingSecret."),
+    },
+)
+_POSTGRES_DATABASE = obj(
+    "One service's database.",
+    {
+        "database": string("Database name.", pattern=DB_NAME, maxLength=63),
+        "username": string("Role name.", pattern=DB_USER, maxLength=63),
+        "passwordKey": ref("secretKey", "Key of the password in existingSecret."),
+    },
+)
+_PARENT_REF = obj(
+    "A Gateway.",
+    {
+        "name": string("The Gateway's name.", pattern=DNS_SUBDOMAIN, maxLength=253),
+        "namespace": string("Its namespace; empty: the release's.", pattern=DNS_LABEL_OR_EMPTY, maxLength=63),
+        "sectionName": string("One of its listeners, by name.", pattern=DNS_SUBDOMAIN, maxLength=253),
+        "port": ref("port", "One of its listeners, by port."),
+    },
+    required=("name",),
+)
+
+
+def _without_description(schema: Schema) -> Schema:
+    return {key: value for key, value in schema.items() if key != "description"}
+
+
+TYPES: dict[str, Schema] = {
+    "string": {"type": "string"},
+    "boolean": {"type": "boolean"},
+    "object": {"type": "object", "additionalProperties": False},
+    "nonEmpty": nonempty(),
+    "host": {"type": "string", "pattern": HOST},
+    "hostnameOrEmpty": {"type": "string", "pattern": f"^$|{LOWER_HOSTNAME}", "maxLength": 253},
+    "hostnames": {"type": "array", "items": {"type": "string", "pattern": LOWER_HOSTNAME, "maxLength": 253}},
+    "secretNameOrEmpty": {"type": "string", "pattern": DNS_SUBDOMAIN_OR_EMPTY, "maxLength": 253},
+    "secretNames": {"type": "array", "items": {"type": "string", "pattern": DNS_SUBDOMAIN}},
+    "namespaceOrEmpty": {"type": "string", "pattern": DNS_LABEL_OR_EMPTY},
+    "imageRegistry": {"type": "string", "pattern": IMAGE_REGISTRY, "maxLength": 255},
+    "coordinatorUrl": {"type": "string", "pattern": HTTP_URL_OR_EMPTY},
+    "bucket": {"type": "string", "pattern": S3_BUCKET, "minLength": 3, "maxLength": 63},
+    "s3Prefix": {"type": "string", "pattern": S3_PREFIX},
+    "s3Endpoint": {"type": "string", "pattern": S3_ENDPOINT},
+    "neo4jUri": {"type": "string", "pattern": NEO4J_URI},
+    "brokers": {"type": "array", "items": {"type": "string", "pattern": BROKER}},
+    "topicPrefix": {"type": "string", "pattern": KAFKA_TOPIC_PREFIX, "maxLength": KAFKA_TOPIC_PREFIX_MAX},
+    "duration": {"type": "string", "pattern": PROMETHEUS_DURATION},
+    "labels": {
+        "type": "object",
+        "additionalProperties": False,
+        "patternProperties": {LABEL_KEY: {"type": "string", "pattern": LABEL_VALUE}},
+    },
+    "labelValues": {
+        "type": "object",
+        "additionalProperties": {"type": "string", "pattern": LABEL_VALUE, "maxLength": 63},
+    },
+    "databaseName": {"type": "string", "pattern": DB_NAME, "maxLength": 63},
+    "postgresUser": {"type": "string", "pattern": DB_USER, "maxLength": 63},
+    "username": {"type": "string", "pattern": DB_USER, "maxLength": 128},
+    "sslmode": {"type": "string", "enum": SSL_MODES},
+    "redisUser": _without_description(_REDIS_USER),
+    "postgresDatabase": _without_description(_POSTGRES_DATABASE),
+    "parentRefs": {"type": "array", "items": _PARENT_REF},
+    "kafkaUser": {"type": "string", "pattern": r"^[a-z][a-z0-9_-]*$", "maxLength": 128},
+    "maxUnavailable": {
+        "type": ["integer", "string"],
+        "minimum": 0,
+        "maximum": MAX_REPLICAS,
+        "pattern": r"^[0-9]{1,3}%$",
+    },
+    "storageClass": {"type": "string", "pattern": STORAGE_CLASS},
+    "storageClassOrNone": {"type": "string", "pattern": STORAGE_CLASS_OR_NONE},
+    "accessModes": {
+        "type": "array",
+        "items": {"type": "string", "enum": ["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"]},
+        "minItems": 1,
+    },
+    "profiledSize": {
+        "anyOf": [
+            ref("storageSize"),
+            obj(
+                "Size per profile.",
+                {"dev": ref("storageSize", "Size in dev."), "prod": ref("storageSize", "Size in prod.")},
+            ),
+        ]
+    },
+    "shmSize": {"type": "string", "pattern": MEMORY, "not": {"type": "string", "pattern": MEMORY_ZERO}},
+    "redisRules": {"type": "string", "pattern": REDIS_EXTRA_RULES},
+    "minioUser": {"type": "string", "pattern": r"^[A-Za-z0-9_.@-]+$", "minLength": 3, "maxLength": 128},
+    "minioPolicy": {"type": "string", "pattern": r"^[A-Za-z0-9_.@-]+$", "maxLength": 128},
+    "questdbUser": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]+$", "maxLength": 63},
+    "neo4jBytes": {"type": "string", "pattern": NEO4J_BYTES},
+    "postgresParameters": _without_description(
+        _settings(
+            "", f"autovacuum*, bgwriter_*, {', '.join(POSTGRES_PARAMETERS)} (any letter case)", POSTGRES_PARAMETER
+        )
+    ),
+    "neo4jConfig": _without_description(
+        _settings(
+            "",
+            "db.*, dbms.memory.*, dbms.cypher.*, dbms.transaction.* (lower case, as Neo4j spells them)",
+            NEO4J_SETTING,
+        )
+    ),
+    "questdbConfig": _without_description(
+        _settings(
+            "",
+            "cairo.*, shared.worker.*, wal.*, query.*, pg.worker.*, pg.select.cache.*, pg.insert.cache.*, "
+            "pg.update.cache.*, http.worker.* (any letter case), except settings naming a path (*.root, *.dir, *.path)",
+            QUESTDB_SETTING,
+            QUESTDB_PATH_SETTING,
+        )
+    ),
 }
 
 
-def _external_secret() -> Schema:
-    return ref(
-        "secretName", "Existing Secret in the release namespace holding the credentials (never a password in values)."
-    )
-
-
-def _dependency(
-    name: str, description: str, external: dict[str, Schema], extra: dict[str, Schema] | None = None
-) -> Schema:
-    props: dict[str, Schema] = {
-        "enabled": boolean(
-            f"Deploy the bundled {name}. false: use `external` (a managed service), or, in dev "
-            "only, nothing (the services run in their local modes)."
-        ),
-        **(extra or {}),
-        "external": obj(
-            f"A managed {name}, used when enabled is false (must stay empty while enabled).",
-            {
-                **external,
-                "cidrs": ref("cidrs", f"Address ranges of the managed {name} (NetworkPolicy egress)."),
-            },
-        ),
-    }
-    return obj(description, props, required=("enabled", *(("topics",) if "topics" in props else ())))
-
-
-REDIS_USERS = ("gateway", "worldservice", "seamless", "ratelimiter")
-POSTGRES_USERS = ("gateway", "worldservice")
-
-
-def _global(chart: Chart) -> Schema:
-    redis = _dependency(
-        "Redis",
-        "Redis: one ACL user, key pattern and DB index per QMTL service.",
-        {
-            "host": string("Host of the managed Redis.", pattern=HOST),
-            "port": ref("port", "Port of the managed Redis."),
-            "tls": boolean("Connect with TLS (rediss://)."),
-            "existingSecret": _external_secret(),
-            "users": obj(
-                "Per service: its Redis username and the key of its password in existingSecret.",
-                {
-                    who: obj(
-                        f"The {who} user.",
-                        {
-                            "username": string("Username.", pattern=DB_USER, maxLength=128),
-                            "passwordKey": ref("secretKey", "Key of the password in existingSecret."),
-                        },
-                    )
-                    for who in REDIS_USERS
-                },
-            ),
-        },
-        {
-            "databases": obj(
-                "Logical Redis database per user (QMTL's prod sample: 0, 2, 3, 4); each distinct.",
-                {who: integer(f"DB index of the {who} user.", 0, 15) for who in REDIS_USERS},
-                required=REDIS_USERS,
-            ),
-            "dedicatedCoordinator": boolean(
-                "A second bundled Redis (Service redis-seamless) only the coordinator uses. Recommended in prod."
-            ),
-        },
-    )
-    postgres = _dependency(
-        "PostgreSQL",
-        "PostgreSQL: a role and a database per service (gateway, worldservice).",
-        {
-            "host": string("Host of the managed PostgreSQL.", pattern=HOST),
-            "port": ref("port", "Port of the managed PostgreSQL."),
-            "sslmode": string("libpq sslmode.", enum=SSL_MODES),
-            "existingSecret": _external_secret(),
-            "databases": obj(
-                "Per service: database, role and the key of its password in existingSecret.",
-                {
-                    who: obj(
-                        f"The {who} database.",
-                        {
-                            "database": string("Database name.", pattern=DB_NAME, maxLength=63),
-                            "username": string("Role name.", pattern=DB_USER, maxLength=63),
-                            "passwordKey": ref("secretKey", "Key of the password in existingSecret."),
-                        },
-                    )
-                    for who in POSTGRES_USERS
-                },
-            ),
-        },
-    )
-    neo4j = _dependency(
-        "Neo4j",
-        "Neo4j: reachable only from dagmanager.",
-        {
-            "uri": string(
-                "Bolt URI of the managed Neo4j, e.g. neo4j+s://graph.example.com:7687 (no path).", pattern=NEO4J_URI
-            ),
-            "username": string("Username.", pattern=DB_USER, maxLength=128),
-            "existingSecret": _external_secret(),
-            "passwordKey": ref("secretKey", "Key of the password in existingSecret."),
-        },
-    )
-    questdb = _dependency(
-        "QuestDB",
-        "QuestDB: the coordinator's own credentials, PG wire.",
-        {
-            "host": string("Host of the managed QuestDB (PG wire).", pattern=HOST),
-            "port": ref("port", "PG-wire port of the managed QuestDB."),
-            "sslmode": string("libpq sslmode.", enum=SSL_MODES),
-            "database": string("Database name.", pattern=DB_NAME, maxLength=63),
-            "existingSecret": _external_secret(),
-            "usernameKey": ref("secretKey", "Key of the username in existingSecret."),
-            "passwordKey": ref("secretKey", "Key of the password in existingSecret."),
-        },
-        {"database": string("Database name of the bundled QuestDB (PG wire).", pattern=DB_NAME, maxLength=63)},
-    )
-    minio = _dependency(
-        "MinIO/S3",
-        "MinIO (or any S3): bucket global.seamless.artifact_bucket, the "
-        "coordinator's own user limited to artifact_prefix.",
-        {
-            "endpoint": string(
-                "S3 endpoint URL http(s)://host[:port], without a path (the bucket is "
-                "global.seamless.artifact_bucket), e.g. https://s3.eu-west-1.amazonaws.com.",
-                pattern=S3_ENDPOINT,
-            ),
-            "region": string("S3 region.", minLength=1),
-            "existingSecret": _external_secret(),
-            "accessKeyKey": ref("secretKey", "Key of the access key in existingSecret."),
-            "secretKeyKey": ref("secretKey", "Key of the secret key in existingSecret."),
-        },
-    )
-    controlbus = _dependency(
-        "ControlBus (Redpanda)",
-        "The ControlBus: Redpanda (bundled) or a Kafka cluster.",
-        {
-            "brokers": array(
-                "Bootstrap brokers host:port. QMTL's Kafka clients have no SASL/TLS: the listener must "
-                "accept them unauthenticated.",
-                {"type": "string", "pattern": BROKER},
-            ),
-        },
-        {
-            "topicPrefix": string(
-                "Prefix of every ControlBus topic and its ACLs (e.g. qmtl.controlbus.). QMTL's "
-                "gateway routes by exact name: requires topicPrefixAcknowledged.",
-                pattern=KAFKA_TOPIC_PREFIX,
-                maxLength=KAFKA_TOPIC_PREFIX_MAX,
-            ),
-            "topicPrefixAcknowledged": boolean(
-                "true confirms the gateway in use understands prefixed ControlBus "
-                "topics (QMTL's own gateway drops them). Required with a "
-                "topicPrefix."
-            ),
-            "topics": obj(
-                "The ControlBus topics by their exact names (the prefix is added). The ones the "
-                "services use are required; more may be added.",
-                {name: ref("topic", f"The {name} topic.") for name in chart.topics},
-                required=chart.topics,
-                patternProperties={KAFKA_TOPIC: ref("topic")},
-            ),
-            "dataTopicPrefix": string(
-                "Prefix narrowing the data topics QMTL's clients may create/delete.",
-                pattern=KAFKA_TOPIC_PREFIX,
-                maxLength=KAFKA_TOPIC_PREFIX_MAX,
-            ),
-        },
-    )
-    network = obj(
-        "NetworkPolicies from files/service-graph.yaml: default deny plus one rule per edge.",
-        {
-            "enabled": boolean("Render the NetworkPolicies."),
-            "disabledAcknowledged": boolean(
-                "true confirms, in prod, that the stack runs WITHOUT NetworkPolicies (enabled: false): every pod "
-                "of the namespace and beyond can then reach every dependency and service port (README, Residual "
-                "risks). Required with enabled: false in prod."
-            ),
-            "gateway": obj(
-                "Who may reach the gateway from outside the release.",
-                {
-                    "from": ref(
-                        "networkPolicyPeers",
-                        "Peers admitted to the gateway's HTTP port (strategies, an "
-                        "ingress controller); [] admits nobody from outside.",
-                    ),
-                },
-            ),
-            "coordinator": obj(
-                "Who may reach the coordinator's API from outside the release.",
-                {
-                    "from": ref(
-                        "networkPolicyPeers",
-                        "Peers admitted to the coordinator's API port (SDK workers "
-                        "outside the release); []: only the stack's own pods.",
-                    ),
-                },
-            ),
-            "metrics": obj(
-                "Who may scrape the stack's /metrics endpoints from outside the release.",
-                {
-                    "from": ref(
-                        "networkPolicyPeers",
-                        "Peers admitted to the gateway's HTTP port, WorldService's port (its API too) and the "
-                        "coordinator's metrics port, e.g. Prometheus; [] admits nobody.",
-                    ),
-                },
-            ),
-            "ingressController": obj(
-                "The ingress controller that serves global.gatewayIngress.",
-                {
-                    "from": ref(
-                        "networkPolicyPeers",
-                        "Its pods (e.g. the namespace of ingress-nginx), admitted to the gateway's HTTP port while "
-                        "global.gatewayIngress is on; required then.",
-                    ),
-                },
-            ),
-            "gatewayApi": obj(
-                "The Gateway API implementation that serves global.gatewayHttpRoute.",
-                {
-                    "from": ref(
-                        "networkPolicyPeers",
-                        "The pods that proxy its traffic (its data plane, e.g. Envoy Gateway's proxies), admitted to "
-                        "the gateway's HTTP port while global.gatewayHttpRoute is on; required then.",
-                    ),
-                },
-            ),
-            "coordinatorCidrs": ref(
-                "cidrs", "Where an external coordinator is (gateway egress); empty: its port towards any destination."
-            ),
-            "dns": obj(
-                "The cluster DNS every pod may query: namespace (and podLabels) of the DNS pods, or cidrs, or both.",
-                {
-                    "namespace": string("Namespace of the DNS pods (empty: only `cidrs`).", pattern=DNS_LABEL_OR_EMPTY),
-                    "podLabels": obj(
-                        "Labels of the DNS pods.",
-                        patternProperties={LABEL_KEY: {"type": "string", "pattern": LABEL_VALUE}},
-                    ),
-                    "cidrs": ref("cidrs", "DNS address ranges (e.g. NodeLocal DNSCache's 169.254.20.10/32)."),
-                    "port": ref("port", "DNS port (UDP and TCP)."),
-                },
-            ),
-        },
-    )
-    gateway_ingress = obj(
-        "An Ingress (networking.k8s.io/v1) that exposes the gateway (its HTTP API and WebSocket streams) at "
-        "host. Its controller's pods get through the NetworkPolicies by global.networkPolicy.ingressController.from.",
-        {
-            "enabled": boolean("Render the Ingress."),
-            "className": string(
-                "ingressClassName; empty: the cluster's default IngressClass.",
-                pattern=DNS_SUBDOMAIN_OR_EMPTY,
-                maxLength=253,
-            ),
-            "host": string(
-                "The gateway's public host name (no wildcard): the Ingress rule, and the base of the WebSocket "
-                "URLs the gateway hands to SDK clients. Required when enabled.",
-                pattern=f"^$|{LOWER_HOSTNAME}",
-                maxLength=253,
-            ),
-            "paths": ref("httpPaths", "The paths routed to the gateway."),
-            "annotations": ref("ingressAnnotations", "Annotations of the Ingress (your controller's settings)."),
-            "tls": obj(
-                "TLS at the ingress controller (the URLs become https:// and wss://).",
-                {
-                    "enabled": boolean("Terminate TLS for host with the certificate in secretName."),
-                    "secretName": string(
-                        "The TLS Secret (kubernetes.io/tls) in the release namespace: yours, or the one cert-manager "
-                        "writes.",
-                        pattern=DNS_SUBDOMAIN_OR_EMPTY,
-                        maxLength=253,
-                    ),
-                    "certManager": obj(
-                        "Let cert-manager issue the certificate into secretName (needs cert-manager's ingress-shim): "
-                        "one of issuer and clusterIssuer.",
-                        {
-                            "issuer": string(
-                                "An Issuer in the release namespace (cert-manager.io/issuer).",
-                                pattern=DNS_SUBDOMAIN_OR_EMPTY,
-                                maxLength=253,
-                            ),
-                            "clusterIssuer": string(
-                                "A ClusterIssuer (cert-manager.io/cluster-issuer).",
-                                pattern=DNS_SUBDOMAIN_OR_EMPTY,
-                                maxLength=253,
-                            ),
-                        },
-                    ),
-                },
-            ),
-        },
-        required=("enabled",),
-    )
-    gateway_http_route = obj(
-        "A Gateway API HTTPRoute (gateway.networking.k8s.io/v1) that attaches the gateway to your Gateway(s). "
-        "The Gateway implementation's proxies get through the NetworkPolicies by global.networkPolicy.gatewayApi.from.",
-        {
-            "enabled": boolean("Render the HTTPRoute (the cluster needs the Gateway API CRDs)."),
-            "parentRefs": array(
-                "The Gateway(s) (and listener) to attach to; required when enabled. A Gateway in another namespace "
-                "must allow routes from this one (its listener's allowedRoutes).",
-                obj(
-                    "A Gateway.",
-                    {
-                        "name": string("The Gateway's name.", pattern=DNS_SUBDOMAIN, maxLength=253),
-                        "namespace": string(
-                            "Its namespace; empty: the release's.", pattern=DNS_LABEL_OR_EMPTY, maxLength=63
-                        ),
-                        "sectionName": string("One of its listeners, by name.", pattern=DNS_SUBDOMAIN, maxLength=253),
-                        "port": ref("port", "One of its listeners, by port."),
-                    },
-                    required=("name",),
-                ),
-            ),
-            "hostnames": array(
-                "The gateway's public host names (no wildcard); required when enabled. The first is the base of the "
-                "WebSocket URLs the gateway hands to SDK clients.",
-                {"type": "string", "pattern": LOWER_HOSTNAME, "maxLength": 253},
-            ),
-            "paths": ref("httpPaths", "The paths routed to the gateway."),
-            "scheme": string(
-                "What clients speak to the Gateway's listener: https (it terminates TLS) or http; the WebSocket URLs "
-                "the gateway hands out follow (wss:// or ws://).",
-                enum=["https", "http"],
-            ),
-        },
-        required=("enabled",),
-    )
-    container_table = {c: ref("resources", f"The {c} container.") for c in chart.containers}
-    workload_table = {w: integer(f"Replicas of {w}.", 1, MAX_REPLICAS) for w in chart.workloads}
-    prod_workloads = dict(workload_table)
-    if "controlbus" in prod_workloads:
-        prod_workloads["controlbus"] = integer(
+def chart_types(chart: Chart) -> dict[str, Schema]:
+    """The types whose keys are the chart's own lists: the sizing and replica tables, the topics."""
+    replicas = {w: integer(f"Replicas of {w}.", 1, MAX_REPLICAS) for w in chart.workloads}
+    prod_replicas = dict(replicas)
+    if "controlbus" in prod_replicas:
+        prod_replicas["controlbus"] = integer(
             "Redpanda brokers in prod: at least 3 (dagmanager creates data topics with replication factor 3).",
             3,
             MAX_REPLICAS,
         )
-    return obj(
-        "The stack's wiring, shared by every subchart (each receives a copy).",
-        {
-            "profile": string(
-                "dev: local modes allowed, coordinator optional. prod: everything real; a missing "
-                "coordinator_url or Redis/QuestDB/S3 endpoint refuses to install.",
-                enum=["dev", "prod"],
-            ),
-            "qmtlImage": ref(
-                "qmtlImage",
-                "Default image of gateway, dagmanager and worldservice: the one images/qmtl builds "
-                "(scripts/images.sh; tag: Chart.yaml's appVersion), or any image with the qmtl package "
-                "plus aiokafka, confluent-kafka and neo4j. A service may override it with its own `image`.",
-            ),
-            "imageRegistry": string(
-                "A registry (host[:port][/path], e.g. registry.example.com/mirror) that replaces the registry part "
-                "of EVERY image of the stack (services, dependencies, Jobs, helm tests): docker.io/library/redis "
-                "becomes <imageRegistry>/library/redis; tags and digests stay. Empty: the images as written.",
-                pattern=IMAGE_REGISTRY,
-                maxLength=255,
-            ),
-            "imagePullPolicy": string("Default imagePullPolicy.", enum=PULL_POLICIES),
-            "imagePullSecrets": array(
-                "Names of image pull Secrets for every pod.", {"type": "string", "pattern": DNS_SUBDOMAIN}
-            ),
-            "ports": obj(
-                "Every port of the stack, written once.",
-                {key: ref("port", text) for key, text in PORTS.items()},
-                required=tuple(PORTS),
-            ),
-            "seamless": obj(
-                "The `seamless` section of QMTL's config.",
-                {
-                    "coordinator_url": string(
-                        "http(s) URL of the Seamless coordinator (health at {coordinator_url}/healthz). "
-                        "Required in prod. "
-                        "In dev, empty means the SDK's in-memory stub.",
-                        pattern=HTTP_URL_OR_EMPTY,
-                    ),
-                    "artifact_bucket": string(
-                        "S3 bucket of the Seamless artifacts.", pattern=S3_BUCKET, minLength=3, maxLength=63
-                    ),
-                    "artifact_prefix": string(
-                        "Key prefix (ends with /) the coordinator's S3 user is limited to.", pattern=S3_PREFIX
-                    ),
-                },
-                required=("artifact_bucket", "artifact_prefix"),
-            ),
-            "guard": obj(
-                "Runtime guard: pods that depend on the coordinator start only after its /healthz answered "
-                "2xx. Always on in prod (there is no switch); only its bounds can be tuned.",
-                {
-                    "attempts": integer("Probes before the pod fails.", 1, 10),
-                    "intervalSeconds": integer("Seconds between probes.", 1, 60),
-                    "timeoutSeconds": integer("Timeout of one probe, seconds.", 1, 30),
-                },
-                required=("attempts", "intervalSeconds", "timeoutSeconds"),
-            ),
-            "gatewayEvents": obj(
-                "The key that signs the gateway's event-stream descriptors (gateway.events.secret of QMTL's config).",
-                {
-                    "existingSecret": string(
-                        "Your Secret holding the signing key; empty: the chart generates one (qmtl-gateway-events) "
-                        "and keeps it across upgrades.",
-                        pattern=DNS_SUBDOMAIN_OR_EMPTY,
-                        maxLength=253,
-                    ),
-                    "key": ref("secretKey", "Key of the signing key in existingSecret."),
-                },
-                required=("existingSecret", "key"),
-            ),
-            "redis": redis,
-            "postgres": postgres,
-            "neo4j": neo4j,
-            "questdb": questdb,
-            "minio": minio,
-            "controlbus": controlbus,
-            "networkPolicy": network,
-            "gatewayIngress": gateway_ingress,
-            "gatewayHttpRoute": gateway_http_route,
-            **_placement("global"),
-            "credentials": obj(
-                "Credentials the chart generates: every password of the bundled dependencies, the gateway's "
-                "event-signing key.",
-                {
-                    "generate": boolean(
-                        "true: generated into the chart's own Secrets on first install, kept across upgrades "
-                        "(Helm's lookup). false (GitOps: Argo CD, Flux, helm template | kubectl apply): none is "
-                        "rendered, the chart only references them; create them once with scripts/credentials."
-                    ),
-                },
-                required=("generate",),
-            ),
-            "serviceMonitor": obj(
-                "Prometheus Operator ServiceMonitors for the /metrics of the gateway, WorldService and the "
-                "coordinator (needs the monitoring.coreos.com/v1 CRDs). Scraping through the NetworkPolicies "
-                "also needs global.networkPolicy.metrics.from.",
-                {
-                    "enabled": boolean("Render the ServiceMonitors."),
-                    "interval": string("Scrape interval, e.g. 30s or 1m.", pattern=PROMETHEUS_DURATION),
-                    "scrapeTimeout": string(
-                        "Scrape timeout, e.g. 10s; at most the interval.", pattern=PROMETHEUS_DURATION
-                    ),
-                    "labels": obj(
-                        "Extra labels of the ServiceMonitors (e.g. the one a Prometheus selects them by).",
-                        additional={"type": "string", "pattern": LABEL_VALUE, "maxLength": 63},
-                    ),
-                },
-                required=("enabled", "interval", "scrapeTimeout"),
-            ),
-            "resources": obj(
-                "Requests and limits per profile and container: every container of the stack.",
-                {
-                    "dev": obj("Sizes used when profile is dev.", container_table, required=chart.containers),
-                    "prod": obj("Sizes used when profile is prod.", container_table, required=chart.containers),
-                },
-                required=("dev", "prod"),
-            ),
-            "replicas": obj(
-                "Replicas per profile and workload.",
-                {
-                    "dev": obj("Replicas when profile is dev.", workload_table, required=chart.workloads),
-                    "prod": obj("Replicas when profile is prod.", prod_workloads, required=chart.workloads),
-                },
-                required=("dev", "prod"),
-            ),
-        },
-        required=(
-            "profile",
-            "ports",
-            "seamless",
-            "guard",
-            "gatewayEvents",
-            "redis",
-            "postgres",
-            "neo4j",
-            "questdb",
-            "minio",
-            "controlbus",
-            "resources",
-            "replicas",
+    return {
+        "sizes": obj(
+            "", {c: ref("resources", f"The {c} container.") for c in chart.containers}, required=chart.containers
         ),
-    )
+        "replicaCounts": obj("", replicas, required=chart.workloads),
+        "prodReplicaCounts": obj("", prod_replicas, required=chart.workloads),
+        "topics": obj(
+            "",
+            {name: ref("topic", f"The {name} topic.") for name in chart.topics},
+            required=chart.topics,
+            patternProperties={KAFKA_TOPIC: ref("topic")},
+        ),
+    }
 
 
 # --- component sections -----------------------------------------------------------------------------------
 
-# Subcharts and their kind. Chart.yaml is the list of subcharts; schemas/build.py fails when it names one
-# that is not here (a new component needs a described section).
-CORE = {
-    "gateway": "The gateway (qmtl gw).",
-    "dagmanager": "The DAG Manager.",
-    "worldservice": "The WorldService.",
-    "seamless-coordinator": "The Seamless distributed backfill coordinator (bundled).",
-}
-DEPENDENCIES = {
-    "controlbus": "Redpanda, the ControlBus (switch: global.controlbus.enabled).",
-    "redis": "Redis (switch: global.redis.enabled).",
-    "postgres": "PostgreSQL (switch: global.postgres.enabled).",
-    "neo4j": "Neo4j (switch: global.neo4j.enabled).",
-    "questdb": "QuestDB (switch: global.questdb.enabled).",
-    "minio": "MinIO (switch: global.minio.enabled).",
-}
-LIBRARIES = {"qmtl-lib": "The shared library chart: no settings (Helm gives it a copy of `global`)."}
 # Workloads whose replica count a component section may override (qmtl.replicas reads `<section>.replicas`).
 REPLICATED = ("gateway", "dagmanager", "worldservice", "seamless-coordinator", "controlbus")
 # Workloads that may have a HorizontalPodAutoscaler: the stateless services. DAG Manager too: with its graph
@@ -1309,21 +926,15 @@ REPLICATED = ("gateway", "dagmanager", "worldservice", "seamless-coordinator", "
 # every replica serves gRPC and HTTP, and the periodic queue GC of each replica is idempotent). The aggregated
 # check refuses autoscaling of a service that keeps state in its pod (its local/dev modes).
 AUTOSCALED = ("gateway", "dagmanager", "worldservice", "seamless-coordinator")
-# Images per section: key -> which image type (standalone, or a core service's override of global.qmtlImage).
-IMAGES: dict[str, dict[str, str]] = {
-    "gateway": {"image": "imageOverride"},
-    "dagmanager": {"image": "imageOverride"},
-    "worldservice": {"image": "imageOverride"},
-    "seamless-coordinator": {"image": "image"},
-    "controlbus": {"image": "image"},
-    "redis": {"image": "image"},
-    "postgres": {"image": "image"},
-    "neo4j": {"image": "image"},
-    "questdb": {"image": "image"},
-    "minio": {"image": "image", "mcImage": "image"},
-}
-# The switch that deploys each section's workloads (where its defaults are merged in).
-SWITCHES = {**{name: f"{name}.enabled" for name in CORE}, **{name: f"global.{name}.enabled" for name in DEPENDENCIES}}
+
+
+def switches(chart: Chart) -> dict[str, str]:
+    """The switch that deploys each section's workloads (where its defaults are merged in)."""
+    return {
+        name: f"global.{name}.enabled" if kind == "dependency" else f"{name}.enabled"
+        for name, kind in chart.subcharts.items()
+        if kind != "library"
+    }
 
 
 def _autoscaling(name: str) -> Schema:
@@ -1358,62 +969,11 @@ def _autoscaling(name: str) -> Schema:
     )
 
 
-def _persistence(name: str, profiled: bool) -> Schema:
-    size: Schema
-    if profiled:
-        size = {
-            "description": "Volume size: one size, or one per profile ({dev: 2Gi, prod: 50Gi}; the active "
-            "profile's is required).",
-            "anyOf": [
-                ref("storageSize"),
-                obj(
-                    "Size per profile.",
-                    {"dev": ref("storageSize", "Size in dev."), "prod": ref("storageSize", "Size in prod.")},
-                ),
-            ],
-        }
-    else:
-        size = ref("storageSize", "Volume size of each data PVC.")
-    props: dict[str, Schema] = {
-        "size": size,
-        "storageClass": string(
-            "StorageClass of the data PVCs; empty: the cluster's default"
-            + ('; "-": none (bind a pre-created PersistentVolume).' if profiled else "."),
-            pattern=STORAGE_CLASS_OR_NONE if profiled else STORAGE_CLASS,
-        ),
-        "retentionPolicy": ref("retentionPolicy", "Keep or delete the data with the StatefulSet."),
-    }
-    if profiled:
-        props["accessModes"] = array(
-            "Access modes of the data PVC.",
-            {"type": "string", "enum": ["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"]},
-            minItems=1,
-        )
-    return obj(f"{name}'s data: always a PersistentVolumeClaim per pod (there is no in-memory mode).", props)
-
-
-PLACEMENT_KEYS = (
-    "nodeSelector",
-    "tolerations",
-    "affinity",
-    "topologySpreadConstraints",
-    "priorityClassName",
-    "podAnnotations",
-    "podLabels",
-)
-
-
 def _placement(whose: str) -> dict[str, Schema]:
-    """The placement and pod-metadata keys, the same in `global` and in every component section
-    (qmtl.pod.placement and qmtl.pod.metadata in charts/qmtl-lib/templates/_placement.tpl)."""
-    if whose == "global":
-        set_ = (
-            "Default for every pod of the stack (workloads, hook Jobs, helm test pods); a component's own replaces it"
-        )
-        merged = "Added to every pod of the stack; a component's own win per key"
-    else:
-        set_ = f"For {whose}'s pods (and its hook Jobs); empty: global's"
-        merged = f"Added to {whose}'s pods (and its hook Jobs), over global's"
+    """The placement and pod-metadata keys of a component section (qmtl.pod.placement and qmtl.pod.metadata in
+    charts/qmtl-lib/templates/_placement.tpl); `global`'s are documented in values.yaml."""
+    set_ = f"For {whose}'s pods (and its hook Jobs); empty: global's"
+    merged = f"Added to {whose}'s pods (and its hook Jobs), over global's"
     return {
         "nodeSelector": ref("nodeSelector", f"nodeSelector. {set_}."),
         "tolerations": ref("tolerations", f"Tolerations. {set_}."),
@@ -1425,197 +985,30 @@ def _placement(whose: str) -> dict[str, Schema]:
     }
 
 
-def _own_keys(name: str) -> dict[str, Schema]:
-    """Each component's keys besides enabled/image/resources/replicas/global (the subchart's values.yaml
-    and every `.Values.*` its templates read)."""
-    if name == "gateway":
-        return {
-            "forwarder": obj(
-                "The sidecar forwarding the DAG Manager address QMTL hard-codes "
-                "(127.0.0.1:50051) to the dagmanager Service.",
-                {
-                    "healthPort": ref(
-                        "port",
-                        "HTTP port of the forwarder's /healthz (kubelet probes cannot reach its "
-                        "loopback listener); not the gateway's own port.",
-                    ),
-                },
-            )
-        }
-    if name == "seamless-coordinator":
-        # Bounds are the coordinator's own (images/seamless-coordinator settings.py); that the record outlives
-        # the longest lease is an aggregated-check rule (templates/_validate.tpl).
-        return {
-            "leases": obj(
-                "The lease rules.",
-                {
-                    "maxMs": integer(
-                        "Largest lease_ms a claim may ask for (LEASE_MAX_MS); larger claims get 422.", 1, 2**31 - 1
-                    ),
-                    "recordTtlSeconds": integer(
-                        "How long a key's lease record stays in Redis after its last change (LEASE_RECORD_TTL_S): "
-                        "a stale token gets 409 until then, 404 after. Must exceed maxMs.",
-                        1,
-                        10 * 365 * 86400,
-                    ),
-                },
-            ),
-            "logLevel": string("Log level (LOG_LEVEL).", enum=["debug", "info", "warning", "error"]),
-        }
-    if name == "controlbus":
-        return {
-            "persistence": _persistence("Redpanda", profiled=False),
-            "superuser": string(
-                "SASL/SCRAM superuser name (password generated into Secret "
-                "qmtl-controlbus-superuser); only the provisioning Job uses it.",
-                pattern=r"^[a-z][a-z0-9_-]*$",
-                maxLength=128,
-            ),
-            "memoryPercent": integer("Redpanda's --memory as a percentage of the container's memory limit.", 10, 95),
-            "antiAffinity": string(
-                "Spread of the brokers: required (never two on one node) or preferred.", enum=["required", "preferred"]
-            ),
-            "zoneSpread": boolean("Also spread the brokers over zones (topology spread)."),
-            "podDisruptionBudget": obj(
-                "PodDisruptionBudget (with more than one broker).",
-                {
-                    "maxUnavailable": {
-                        "description": "Brokers that may be down at once: a number or a percentage.",
-                        "type": ["integer", "string"],
-                        "minimum": 0,
-                        "maximum": MAX_REPLICAS,
-                        "pattern": r"^[0-9]{1,3}%$",
-                    },
-                },
-            ),
-            "provisioning": obj(
-                "The topic/ACL provisioning Job.",
-                {
-                    "waitSeconds": integer("How long it waits for the cluster to be healthy.", 1, DAY_SECONDS),
-                    "backoffLimit": integer("Retries of the Job.", 0, 100),
-                    "ttlSecondsAfterFinished": integer("Seconds a finished Job is kept.", 0, INT32_MAX),
-                },
-            ),
-        }
-    if name == "redis":
-        return {
-            "persistence": _persistence("Redis", profiled=False),
-            "maxmemoryPercent": integer("Redis maxmemory as a percentage of the container's memory limit.", 10, 95),
-            "extraRules": obj(
-                "Extra ACL rules appended to one service's user: space-separated, only grants of "
-                f"{', '.join('+' + c for c in REDIS_GRANTS)} and removals (-command, -command|sub, -@category). "
-                "Anything else (passwords, key or channel patterns, other grants, selectors) is refused.",
-                {
-                    who: string(
-                        f"ACL rules appended to the {who} user, separated by spaces: grants of "
-                        f"{', '.join('+' + c for c in REDIS_GRANTS)} only, and removals (-command, "
-                        "-command|sub, -@category).",
-                        pattern=REDIS_EXTRA_RULES,
-                    )
-                    for who in REDIS_USERS
-                },
-            ),
-        }
-    if name == "postgres":
-        return {
-            "persistence": _persistence("PostgreSQL", profiled=True),
-            "parameters": _settings(
-                "postgresql.conf parameters passed as -c name=value (memory, planner, WAL, autovacuum, timeouts).",
-                f"autovacuum*, bgwriter_*, {', '.join(POSTGRES_PARAMETERS)} (any letter case)",
-                POSTGRES_PARAMETER,
-            ),
-            "shmSize": {
-                "description": "Size of the memory-backed /dev/shm (counts against the memory limit).",
-                "type": "string",
-                "pattern": MEMORY,
-                "not": {"type": "string", "pattern": MEMORY_ZERO},
-            },
-            "provision": ref("jobTiming", "The provisioning Job (roles and databases)."),
-        }
-    if name == "neo4j":
-        memory = obj(
-            "Heap and page cache of one profile.",
-            {
-                "heap": string("JVM heap, e.g. 512m or 2g.", pattern=NEO4J_BYTES),
-                "pagecache": string("Page cache, e.g. 256m or 1g.", pattern=NEO4J_BYTES),
-            },
-            required=("heap", "pagecache"),
-        )
-        return {
-            "persistence": _persistence("Neo4j", profiled=True),
-            "memory": obj(
-                "JVM heap and page cache per profile (heap + page cache + ~0.5 GiB must fit the memory limit).",
-                {"dev": memory, "prod": memory},
-            ),
-            "config": _settings(
-                "Extra neo4j.conf settings (NEO4J_* env vars): per-database, query, transaction and memory tuning; "
-                "authentication, listeners and the server's sizes are the chart's.",
-                "db.*, dbms.memory.*, dbms.cypher.*, dbms.transaction.* (lower case, as Neo4j spells them)",
-                NEO4J_SETTING,
-            ),
-            "schema": ref("jobTiming", "The schema Job (constraints and indexes)."),
-        }
-    if name == "questdb":
-        return {
-            "username": string(
-                "The coordinator's QuestDB user (PG wire and HTTP basic auth).",
-                pattern=r"^[A-Za-z0-9_.-]+$",
-                maxLength=63,
-            ),
-            "persistence": _persistence("QuestDB", profiled=True),
-            "ilpTcp": boolean("InfluxDB line protocol over TCP (unauthenticated in open-source QuestDB)."),
-            "config": _settings(
-                "Extra server.conf settings (QDB_* env vars): storage, SQL and worker tuning; credentials, "
-                "listeners, security and telemetry are the chart's.",
-                "cairo.*, shared.worker.*, wal.*, query.*, pg.worker.*, pg.select.cache.*, pg.insert.cache.*, "
-                "pg.update.cache.*, http.worker.* (any letter case), except settings naming a path "
-                "(*.root, *.dir, *.path)",
-                QUESTDB_SETTING,
-                QUESTDB_PATH_SETTING,
-            ),
-        }
-    if name == "minio":
-        return {
-            "coordinatorUser": string(
-                "The coordinator's MinIO user (access key).", pattern=r"^[A-Za-z0-9_.@-]+$", minLength=3, maxLength=128
-            ),
-            "coordinatorPolicy": string(
-                "Name of the policy attached to it.", pattern=r"^[A-Za-z0-9_.@-]+$", maxLength=128
-            ),
-            "console": obj(
-                "The embedded web console.", {"enabled": boolean("Serve the console (global.ports.minioConsole).")}
-            ),
-            "persistence": _persistence("MinIO", profiled=True),
-            "provision": ref("jobTiming", "The provisioning Job (bucket, policy, user)."),
-        }
-    return {}
-
-
-def _section(name: str, description: str, core: bool) -> Schema:
+def section_keys(name: str, kind: str) -> dict[str, Schema]:
+    """The keys every component section takes besides its own (which its values files document): the
+    dependency switch that is not one, the per-container sizes, replicas, autoscaling, placement, and the
+    copy of `global` Helm gives every subchart."""
     props: dict[str, Schema] = {}
-    if core:
-        props["enabled"] = boolean(f"Deploy {name}.")
-    else:
+    if kind == "dependency":
         props["enabled"] = {
             "not": {},
             "description": f"Not a switch: deploy or replace {name} with "
             f"global.{name}.enabled (every consumer reads it there).",
         }
-    for key, kind in IMAGES[name].items():
-        props[key] = ref(kind, f"{name}'s {'image' if key == 'image' else key}.")
-    containers = SECTION_CONTAINERS[name]
-    props["resources"] = obj(
-        f"Per-container override of global.resources.<profile> for {name}.",
-        {c: ref("resources", f"The {c} container.") for c in containers},
-    )
+    if name in SECTION_CONTAINERS:
+        props["resources"] = obj(
+            f"Per-container override of global.resources.<profile> for {name}.",
+            {c: ref("resources", f"The {c} container.") for c in SECTION_CONTAINERS[name]},
+        )
     if name in REPLICATED:
         props["replicas"] = integer(f"Override of global.replicas.<profile>.{name}.", 1, MAX_REPLICAS)
     if name in AUTOSCALED:
         props["autoscaling"] = _autoscaling(name)
-    props.update(_own_keys(name))
-    props.update(_placement(name))
+    if kind != "library":
+        props.update(_placement(name))
     props["global"] = obj("Set by Helm: a copy of `global`. Do not set it here.", additional=True)
-    return obj(description, props)
+    return props
 
 
 # --- rules between keys, both profiles ----------------------------------------------------------------------
@@ -1644,7 +1037,8 @@ def _external_complete(dep: str) -> Schema:
     return {"required": needed, "properties": then_props}
 
 
-def _general_rules(chart: Chart) -> list[Schema]:
+def _general_rules(chart: Chart, properties: dict[str, Schema]) -> list[Schema]:
+    switch = switches(chart)
     rules: list[Schema] = []
     for dep in ENDPOINT_KEYS:
         # A managed dependency that is used (enabled false, external not empty) is complete: its endpoint and,
@@ -1766,7 +1160,7 @@ def _general_rules(chart: Chart) -> list[Schema]:
     # An autoscaler of a deployed service (whose subchart defaults are then merged in) is complete and has
     # something to scale by.
     for section in AUTOSCALED:
-        deployed = present(SWITCHES[section], {"const": True})
+        deployed = present(switch[section], {"const": True})
         rules.append({"if": deployed, "then": prop(f"{section}.autoscaling", {"required": ["enabled", "maxReplicas"]})})
         rules.append(
             {
@@ -1796,18 +1190,17 @@ def _general_rules(chart: Chart) -> list[Schema]:
         **one_of_keys_set("A repository and a tag or a digest (no tag and no digest means latest).", "tag", "digest"),
     }
     rules.append(prop("global.qmtlImage", complete))
-    for section, images in IMAGES.items():
-        for key, kind in images.items():
-            if kind != "image":
-                continue
-            rules.append(
-                {"if": present(SWITCHES[section], {"const": True}), "then": prop(f"{section}.{key}", complete)}
-            )
+    for path in image_paths({"properties": properties}, kinds=("image",)):
+        if len(path) == 2 and path[0] in switch:
+            rules.append({"if": present(switch[path[0]], {"const": True}), "then": prop(".".join(path), complete)})
     # Settings given per profile name the active one: a volume size per profile, Neo4j's memory.
     for profile in ("dev", "prod"):
-        for dep in DEPENDENCIES:
-            active = {"allOf": [present("global.profile", {"const": profile}), present(SWITCHES[dep], {"const": True})]}
-            if _profiled(dep):
+        for dep, kind in chart.subcharts.items():
+            if kind != "dependency":
+                continue
+            own = properties[dep]["properties"]
+            active = {"allOf": [present("global.profile", {"const": profile}), present(switch[dep], {"const": True})]}
+            if "accessModes" in own.get("persistence", {}).get("properties", {}):
                 rules.append(
                     {
                         "if": active,
@@ -1816,7 +1209,7 @@ def _general_rules(chart: Chart) -> list[Schema]:
                         ),
                     }
                 )
-            if "memory" in _own_keys(dep):
+            if "memory" in own:
                 rules.append(
                     {
                         "if": active,
@@ -1824,10 +1217,6 @@ def _general_rules(chart: Chart) -> list[Schema]:
                     }
                 )
     return rules
-
-
-def _profiled(dep: str) -> bool:
-    return "accessModes" in _own_keys(dep).get("persistence", {}).get("properties", {})
 
 
 # --- prod rules ---------------------------------------------------------------------------------------------
@@ -1842,16 +1231,18 @@ PROD_NEEDS: dict[str | None, tuple[str, ...]] = {
 }
 
 
-def image_paths(schema: Schema, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    """Every declared key whose value is an image (a $ref to one of IMAGE_DEFS), as key paths."""
+def image_paths(
+    schema: Schema, path: tuple[str, ...] = (), kinds: tuple[str, ...] = IMAGE_DEFS
+) -> list[tuple[str, ...]]:
+    """Every declared key whose value is an image (a $ref to one of `kinds`), as key paths."""
     out: list[tuple[str, ...]] = []
     for key, sub in (schema.get("properties") or {}).items():
         if not isinstance(sub, dict):
             continue
-        if sub.get("$ref", "").rsplit("/", 1)[-1] in IMAGE_DEFS:
+        if sub.get("$ref", "").rsplit("/", 1)[-1] in kinds:
             out.append((*path, key))
         else:
-            out += image_paths(sub, (*path, key))
+            out += image_paths(sub, (*path, key), kinds)
     return out
 
 
@@ -1926,34 +1317,18 @@ def prod_rule_url() -> Schema:
     }
 
 
-def build(chart: Chart) -> Schema:
-    """The schema, from the chart facts schemas/build.py reads."""
-    sections: dict[str, Schema] = {}
-    for name, kind in chart.subcharts.items():
-        if kind == "library":
-            if name not in LIBRARIES:
-                raise KeyError(f"library subchart {name!r} is not described in schemas/values_schema.py LIBRARIES")
-            sections[name] = obj(
-                LIBRARIES[name],
-                {"global": obj("Set by Helm: a copy of `global`. Do not set it here.", additional=True)},
-            )
-        elif name in CORE:
-            sections[name] = _section(name, CORE[name], core=True)
-        elif name in DEPENDENCIES:
-            sections[name] = _section(name, DEPENDENCIES[name], core=False)
-        else:
-            raise KeyError(f"subchart {name!r} has no section in schemas/values_schema.py (CORE or DEPENDENCIES)")
-    properties = {"global": _global(chart), **sections}
+def build(chart: Chart, properties: dict[str, Schema], required: list[str]) -> Schema:
+    """The schema: the keys the values files declare (`properties`, schemas/build.py), and the rules."""
     is_prod = present("global.profile", {"const": "prod"})
     return {
         "$schema": SCHEMA_DIALECT,
         "title": "qmtl values",
-        "description": "Values of the qmtl umbrella chart. GENERATED from schemas/values_schema.py by "
-        "`python -m schemas.build`; do not edit by hand.",
+        "description": "Values of the qmtl umbrella chart. GENERATED by `python -m schemas.build` from the values "
+        "files' `# --` annotations and schemas/rules.py; do not edit by hand.",
         "type": "object",
         "properties": properties,
-        "required": ["global"],
+        "required": required,
         "additionalProperties": False,
-        "allOf": [*_general_rules(chart), {"if": is_prod, "then": _prod_rules(properties)}],
+        "allOf": [*_general_rules(chart, properties), {"if": is_prod, "then": _prod_rules(properties)}],
         DEFINITIONS: dict(sorted(DEFS.items())),
     }
