@@ -40,6 +40,7 @@ class Key:
     optional: bool
     line: int
     children: dict[str, Key] = dataclasses.field(default_factory=dict)
+    example: Any = None  # a `#? key: value` line's value
 
 
 @dataclasses.dataclass
@@ -95,6 +96,12 @@ def read(path: Path) -> ValuesFile:
                 description = joined or None
             pending = None
             key = Key(name, description, type_, optional, number)
+            if optional and (match["rest"] or "").strip():
+                try:
+                    key.example = yaml.safe_load(match["rest"])
+                except yaml.YAMLError as error:
+                    where = ".".join(path_)
+                    raise AnnotationError(f"{path}:{number}: the example of {where} is not YAML: {error}") from error
             siblings = parent.children if parent is not None else root
             if name in siblings:
                 raise AnnotationError(f"{path}:{number}: {'.'.join(path_)} is documented twice")

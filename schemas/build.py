@@ -12,7 +12,8 @@ schemas/rules.py's. Defaults are copied in from the values files (Helm merges a 
 its section; the umbrella's values win).
 
 The build fails, naming the file, line and key, when a key has no description or no type, names an unknown
-type, documents a key under a typed one, or when the sizing table and rules.SECTION_CONTAINERS disagree.
+type, documents a key under a typed one, when a dependency's external block marks no `endpoint` key, or when
+the sizing table and the subcharts' qmtl.io/containers annotations disagree.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from schemas import annotations, rules
 CHART_DIR = Path(__file__).resolve().parents[1]
 OUTPUT = CHART_DIR / "values.schema.json"
 REGENERATE = "python -m schemas.build"
+CONTAINERS_ANNOTATION = "qmtl.io/containers"
+# Words of a key's `(type)` that mark it rather than type it.
+MARKS = ("required", "endpoint")
 
 
 class SchemaSourceError(Exception):
@@ -88,6 +92,35 @@ def effective_defaults(chart_dir: Path = CHART_DIR) -> dict:
     return out
 
 
+def section_containers(chart_dir: Path = CHART_DIR) -> dict[str, tuple[str, ...]]:
+    """Each subchart's sizing-table containers: its Chart.yaml annotation qmtl.io/containers."""
+    out: dict[str, tuple[str, ...]] = {}
+    for name in subcharts(chart_dir):
+        meta = _load(chart_dir / "charts" / name / "Chart.yaml") or {}
+        listed = (meta.get("annotations") or {}).get(CONTAINERS_ANNOTATION, "")
+        out[name] = tuple(c.strip() for c in listed.split(",") if c.strip())
+    return out
+
+
+def endpoints(umbrella: annotations.ValuesFile, kinds: dict[str, str]) -> dict[str, tuple[str, bool]]:
+    """Each dependency's endpoint key in global.<dep>.external (the one marked `endpoint`) and whether that
+    block takes credentials (existingSecret)."""
+    out: dict[str, tuple[str, bool]] = {}
+    deps = umbrella.keys["global"].children if "global" in umbrella.keys else {}
+    for dep, kind in kinds.items():
+        if kind != "dependency":
+            continue
+        external = deps[dep].children.get("external") if dep in deps else None
+        marked = [k.name for k in (external.children.values() if external else ()) if "endpoint" in _words(k)]
+        if len(marked) != 1:
+            raise SchemaSourceError(
+                f"values.yaml: global.{dep}.external needs exactly one key marked `endpoint` (the one that "
+                f"says where the managed {dep} is, e.g. `# -- (host, endpoint)`), found {marked or 'none'}"
+            )
+        out[dep] = (marked[0], "existingSecret" in external.children)
+    return out
+
+
 def chart_facts(chart_dir: Path = CHART_DIR) -> rules.Chart:
     values = _load(chart_dir / "values.yaml") or {}
     g = values.get("global") or {}
@@ -102,17 +135,24 @@ def chart_facts(chart_dir: Path = CHART_DIR) -> rules.Chart:
             )
         tables[table] = keys
     containers = tuple(tables["resources"]["dev"])
-    owned = {c for cs in rules.SECTION_CONTAINERS.values() for c in cs}
+    per_section = section_containers(chart_dir)
+    owned = {c for cs in per_section.values() for c in cs}
     umbrella = {c for c in containers if c.startswith(rules.UMBRELLA_CONTAINER_PREFIX)}
     if owned | umbrella != set(containers):
         raise SchemaSourceError(
-            "the sizing table (values.yaml global.resources) and schemas/rules.py SECTION_CONTAINERS "
-            f"disagree: only in the table {sorted(set(containers) - owned - umbrella)}, only in the schema "
-            f"{sorted(owned - set(containers))}"
+            f"the sizing table (values.yaml global.resources) and the subcharts' {CONTAINERS_ANNOTATION} "
+            f"annotations disagree: only in the table {sorted(set(containers) - owned - umbrella)}, only in an "
+            f"annotation {sorted(owned - set(containers))}"
         )
     topics = tuple((g.get("controlbus") or {}).get("topics") or {})
+    kinds = subcharts(chart_dir)
     return rules.Chart(
-        subcharts=subcharts(chart_dir), containers=containers, workloads=tuple(tables["replicas"]["dev"]), topics=topics
+        subcharts=kinds,
+        containers=containers,
+        workloads=tuple(tables["replicas"]["dev"]),
+        topics=topics,
+        section_containers=per_section,
+        endpoints=endpoints(annotations.read(chart_dir / "values.yaml"), kinds),
     )
 
 
@@ -224,6 +264,10 @@ def _kind(word: str, types: dict[str, dict], where: str) -> dict:
     )
 
 
+def _words(key: annotations.Key) -> list[str]:
+    return [word.strip() for word in (key.type or "").split(",") if word.strip()]
+
+
 # Keywords by which a type states the keys or items below it itself.
 _SHAPED = ("$ref", "properties", "patternProperties", "additionalProperties", "items", "anyOf")
 
@@ -245,9 +289,9 @@ def _infer(default: Any) -> dict:
 def _declare(key: annotations.Key, default: Any, types: dict, where: str, source: str) -> tuple[dict, bool]:
     """The schema of one documented key, and whether its mapping requires it."""
     at = f"{source}:{key.line}: {where}"
-    words = [word.strip() for word in (key.type or "").split(",") if word.strip()]
+    words = _words(key)
     required = "required" in words
-    words = [word for word in words if word != "required"]
+    words = [word for word in words if word not in MARKS]
     if len(words) > 1:
         raise SchemaSourceError(f"{at}: one type per key, got ({key.type})")
     if not key.description:
@@ -261,7 +305,8 @@ def _declare(key: annotations.Key, default: Any, types: dict, where: str, source
                 f"{at}.{documented[0].name}: ({words[0]}) types the keys below {where}: no `# --` or `#?` there"
             )
         if "$ref" in kind:
-            return {"$ref": kind["$ref"], "description": key.description}, required
+            ref = {"$ref": kind["$ref"], "description": key.description}
+            return ref | ({"examples": [key.example]} if key.example is not None else {}), required
     schema: dict = {} if key.optional else _infer(default)
     if key.children and not any(word in kind for word in _SHAPED):
         schema = {"type": "object", "additionalProperties": False}
@@ -278,6 +323,8 @@ def _declare(key: annotations.Key, default: Any, types: dict, where: str, source
     if not any(word in schema for word in ("type", "anyOf", "enum", "not")):
         raise SchemaSourceError(f"{at} has no type: give it a default or a (type)")
     schema.pop("description", None)  # a type's own words: the key's description replaces them
+    if key.example is not None:
+        schema["examples"] = [key.example]
     return {"description": key.description, **schema}, required
 
 
@@ -301,7 +348,7 @@ def generate(chart_dir: Path = CHART_DIR) -> dict:
         if needed:
             required.append(name)
     for name, kind in chart.subcharts.items():
-        common = rules.section_keys(name, kind)
+        common = rules.section_keys(chart, name, kind)
         own: dict[str, dict] = {}
         sources = [(umbrella.keys.get(name), umbrella.values.get(name), "values.yaml")]
         path = chart_dir / "charts" / name / "values.yaml"

@@ -361,29 +361,21 @@ class Chart:
     containers: every container of the sizing table (values.yaml global.resources.<profile>)
     workloads:  every workload of the replica table (values.yaml global.replicas.<profile>)
     topics:     the ControlBus topics the services use (values.yaml global.controlbus.topics)
+    section_containers: the containers of the sizing table each subchart runs, which its section's
+                `resources` may override (charts/<name>/Chart.yaml annotation qmtl.io/containers)
+    endpoints:  dependency -> the key of global.<dep>.external that says where it is (marked `endpoint`
+                in values.yaml), and whether that block takes credentials (it has existingSecret)
     """
 
     subcharts: dict[str, str]
     containers: tuple[str, ...]
     workloads: tuple[str, ...]
     topics: tuple[str, ...]
+    section_containers: dict[str, tuple[str, ...]]
+    endpoints: dict[str, tuple[str, bool]]
 
 
-# Which sizing-table containers each component's own `resources` may override (qmtl.resources is called
-# with that component's values). The helm test pods (helm-test-*) are the umbrella's: no override.
-# schemas/build.py checks this against the sizing table; tests/validation renders every override.
-SECTION_CONTAINERS: dict[str, tuple[str, ...]] = {
-    "gateway": ("gateway", "gateway-forwarder", "qmtl-init"),
-    "dagmanager": ("dagmanager", "qmtl-init"),
-    "worldservice": ("worldservice", "qmtl-init"),
-    "seamless-coordinator": ("seamless-coordinator",),
-    "controlbus": ("redpanda", "redpanda-init", "controlbus-provision"),
-    "redis": ("redis", "redis-acl"),
-    "postgres": ("postgres", "postgres-provision"),
-    "neo4j": ("neo4j", "neo4j-conf", "neo4j-schema"),
-    "questdb": ("questdb",),
-    "minio": ("minio", "minio-provision"),
-}
+# The sizing table's containers that no section may override: the umbrella's helm test pods.
 UMBRELLA_CONTAINER_PREFIX = "helm-test-"
 
 
@@ -985,7 +977,7 @@ def _placement(whose: str) -> dict[str, Schema]:
     }
 
 
-def section_keys(name: str, kind: str) -> dict[str, Schema]:
+def section_keys(chart: Chart, name: str, kind: str) -> dict[str, Schema]:
     """The keys every component section takes besides its own (which its values files document): the
     dependency switch that is not one, the per-container sizes, replicas, autoscaling, placement, and the
     copy of `global` Helm gives every subchart."""
@@ -996,10 +988,10 @@ def section_keys(name: str, kind: str) -> dict[str, Schema]:
             "description": f"Not a switch: deploy or replace {name} with "
             f"global.{name}.enabled (every consumer reads it there).",
         }
-    if name in SECTION_CONTAINERS:
+    if chart.section_containers.get(name):
         props["resources"] = obj(
             f"Per-container override of global.resources.<profile> for {name}.",
-            {c: ref("resources", f"The {c} container.") for c in SECTION_CONTAINERS[name]},
+            {c: ref("resources", f"The {c} container.") for c in chart.section_containers[name]},
         )
     if name in REPLICATED:
         props["replicas"] = integer(f"Override of global.replicas.<profile>.{name}.", 1, MAX_REPLICAS)
@@ -1013,23 +1005,13 @@ def section_keys(name: str, kind: str) -> dict[str, Schema]:
 
 # --- rules between keys, both profiles ----------------------------------------------------------------------
 
-# The endpoint key of each dependency's external block, and whether it needs credentials there.
-ENDPOINT_KEYS = {
-    "redis": ("host", True),
-    "postgres": ("host", True),
-    "neo4j": ("uri", True),
-    "questdb": ("host", True),
-    "minio": ("endpoint", True),
-    "controlbus": ("brokers", False),
-}
-
 
 def _endpoint_present(key: str) -> Schema:
     return {"type": "array", "minItems": 1} if key == "brokers" else nonempty()
 
 
-def _external_complete(dep: str) -> Schema:
-    key, secret = ENDPOINT_KEYS[dep]
+def _external_complete(chart: Chart, dep: str) -> Schema:
+    key, secret = chart.endpoints[dep]
     needed = [key, "existingSecret"] if secret else [key]
     then_props: dict[str, Schema] = {key: _endpoint_present(key)}
     if secret:
@@ -1040,7 +1022,7 @@ def _external_complete(dep: str) -> Schema:
 def _general_rules(chart: Chart, properties: dict[str, Schema]) -> list[Schema]:
     switch = switches(chart)
     rules: list[Schema] = []
-    for dep in ENDPOINT_KEYS:
+    for dep in chart.endpoints:
         # A managed dependency that is used (enabled false, external not empty) is complete: its endpoint and,
         # where it has credentials, its Secret.
         rules.append(
@@ -1052,7 +1034,7 @@ def _general_rules(chart: Chart, properties: dict[str, Schema]) -> list[Schema]:
                         "required": ["enabled", "external"],
                     },
                 ),
-                "then": prop(f"global.{dep}.external", _external_complete(dep)),
+                "then": prop(f"global.{dep}.external", _external_complete(chart, dep)),
             }
         )
         # A bundled one has no external block (it would be ignored).
@@ -1246,7 +1228,7 @@ def image_paths(
     return out
 
 
-def _prod_rules(properties: dict[str, Schema]) -> Schema:
+def _prod_rules(chart: Chart, properties: dict[str, Schema]) -> Schema:
     """`then` of "global.profile is prod"."""
     rules: list[Schema] = [prod_rule_url()]
     for consumer, deps in PROD_NEEDS.items():
@@ -1257,7 +1239,10 @@ def _prod_rules(properties: dict[str, Schema]) -> Schema:
                     "properties": {
                         "global": {
                             "properties": {
-                                dep: {"required": ["external"], "properties": {"external": _external_complete(dep)}}
+                                dep: {
+                                    "required": ["external"],
+                                    "properties": {"external": _external_complete(chart, dep)},
+                                }
                             }
                         }
                     }
@@ -1329,6 +1314,6 @@ def build(chart: Chart, properties: dict[str, Schema], required: list[str]) -> S
         "properties": properties,
         "required": required,
         "additionalProperties": False,
-        "allOf": [*_general_rules(chart, properties), {"if": is_prod, "then": _prod_rules(properties)}],
+        "allOf": [*_general_rules(chart, properties), {"if": is_prod, "then": _prod_rules(chart, properties)}],
         DEFINITIONS: dict(sorted(DEFS.items())),
     }

@@ -373,7 +373,7 @@ class Builder:
         if "default" not in node and "default" in resolved and value is _MISSING:
             value = resolved["default"]
         if value is _MISSING:
-            return ""
+            return f"none (e.g. `{inline(node['examples'][0])}`)" if node.get("examples") else ""
         has_rows = (
             resolved.get("type") == "object"
             and resolved.get("properties")
@@ -467,7 +467,8 @@ def render(schema: Schema, values: dict) -> str:
         "- **type**: what the schema accepts, with its bounds; a link names a shared type (see the end).",
         '  "format checked": the schema checks the value\'s form (URL, host, CIDR, Kubernetes name...).',
         "- **default**: the chart's default (values.yaml, or the subchart's own values.yaml for keys of a",
-        "  component section). Empty: no default (the key is unset).",
+        "  component section). Empty or none: no default (the key is unset); an example where the values file",
+        "  gives one.",
         "- **prod**: what `global.profile: prod` requires of the key beyond its type (the schema refuses to",
         "  install otherwise, naming the key). All conditional rules are listed again under",
         "  [Profile and switch rules](#profile-and-switch-rules).",

@@ -26,6 +26,7 @@ VALUES = yaml.safe_load((REPO_ROOT / "values.yaml").read_text())
 CHART = yaml.safe_load((REPO_ROOT / "Chart.yaml").read_text())
 SUBCHARTS = [d["name"] for d in CHART["dependencies"]]
 _DEFS = json.loads(COMMITTED.read_text())[rules.DEFINITIONS]
+VALUES_SCHEMA_GLOBAL = json.loads(COMMITTED.read_text())["properties"]["global"]["properties"]
 
 
 def _subchart_values(name: str) -> dict:
@@ -52,13 +53,24 @@ def test_schema_is_self_contained_draft_07(values_schema: dict) -> None:
 def test_a_ref_carries_no_keyword_that_draft_07_would_ignore(values_schema: dict) -> None:
     """In draft-07 the keywords beside a `$ref` are ignored: a rule written there would silently not
     apply. Only annotations may sit next to one."""
-    annotations = {"$ref", "description", "default", "title", "examples", "$comment"}
+    allowed = {"$ref", "description", "default", "title", "examples", "$comment"}
     misplaced = [
-        (path, sorted(set(node) - annotations))
+        (path, sorted(set(node) - allowed))
         for path, node in _all_nodes(values_schema, "")
-        if "$ref" in node and set(node) - annotations
+        if "$ref" in node and set(node) - allowed
     ]
     assert misplaced == []
+
+
+def test_every_example_is_a_valid_value(values_schema: dict) -> None:
+    """The values files' `#? key: example` values are shown in the values reference: each must be a value the
+    schema accepts there."""
+    examples = [(path, node) for path, node in _all_nodes(values_schema, "") if "examples" in node]
+    assert len(examples) > 10
+    for path, node in examples:
+        check = {**node, rules.DEFINITIONS: values_schema[rules.DEFINITIONS]}
+        for example in node["examples"]:
+            assert list(jsonschema.Draft7Validator(check).iter_errors(example)) == [], (path, example)
 
 
 def _all_nodes(node: Any, path: str):
@@ -325,11 +337,11 @@ SIZE_MARK = {"dev": "1111", "prod": "2222"}  # millicores nobody uses: each over
 
 
 def test_each_sections_containers_are_the_ones_its_resources_override() -> None:
-    """rules.SECTION_CONTAINERS: every container a section may override is one that section renders,
+    """Each subchart's qmtl.io/containers: every container a section may override is one that section renders,
     found by giving each its own requests in that section's `resources` (prod renders every component)."""
     overrides: dict[str, dict] = {}
     marks: dict[tuple[str, str], str] = {}
-    for index, (section, containers) in enumerate(rules.SECTION_CONTAINERS.items()):
+    for index, (section, containers) in enumerate(build.section_containers().items()):
         for offset, container in enumerate(containers):
             cpu = f"{1000 + index * 10 + offset}m"
             marks[(section, container)] = cpu
@@ -443,11 +455,28 @@ def test_builder_refuses_a_description_of_a_key_every_section_has(tmp_path: Path
         build.generate(chart)
 
 
-def test_builder_refuses_a_sizing_table_the_sections_do_not_know(monkeypatch: pytest.MonkeyPatch) -> None:
-    known = {name: tuple(c for c in cs if c != "redis-acl") for name, cs in rules.SECTION_CONTAINERS.items()}
-    monkeypatch.setattr(rules, "SECTION_CONTAINERS", known)
+def test_builder_refuses_a_sizing_table_the_sections_do_not_know(tmp_path: Path) -> None:
+    chart = _chart_copy(tmp_path)
+    _edit(chart / "charts" / "redis" / "Chart.yaml", '"redis, redis-acl"', '"redis"')
     with pytest.raises(build.SchemaSourceError, match=r"only in the table \['redis-acl'\]"):
-        build.generate()
+        build.generate(chart)
+
+
+def test_builder_needs_each_dependencys_endpoint_key_marked(tmp_path: Path) -> None:
+    chart = _chart_copy(tmp_path)
+    _edit(chart / "values.yaml", "# -- (neo4jUri, endpoint) ", "# -- (neo4jUri) ")
+    with pytest.raises(build.SchemaSourceError, match=r"global\.neo4j\.external needs exactly one key marked"):
+        build.generate(chart)
+
+
+def test_builder_reads_where_each_managed_dependency_is() -> None:
+    """The endpoint keys the prod and completeness rules require are the ones values.yaml marks."""
+    chart = build.chart_facts()
+    assert set(chart.endpoints) == {name for name, kind in chart.subcharts.items() if kind == "dependency"}
+    for dep, (key, credentials) in chart.endpoints.items():
+        external = VALUES_SCHEMA_GLOBAL[dep]["properties"]["external"]["properties"]
+        assert key in external, dep
+        assert credentials == ("existingSecret" in external), dep
 
 
 def test_builder_refuses_a_subchart_without_a_description(tmp_path: Path) -> None:

@@ -6,26 +6,17 @@ Service names are fixed by the design (one stack per namespace), so the referenc
 They are written here once; every template asks for them by component key.
 */}}
 
-{{/* Service name of a component: include "qmtl.serviceName" "controlbus" -> redpanda
-     (a dict literal, not YAML: it is asked for hundreds of times per render) */}}
+{{/* Service name of a component: its own name (the QMTL services, every bundled dependency of
+     qmtl.dependencies, the coordinator's dedicated Redis), except the ControlBus, whose brokers are the
+     Service `redpanda`: include "qmtl.serviceName" "controlbus" -> redpanda. Anything else fails. */}}
 {{- define "qmtl.serviceName" -}}
-{{- $names := dict
-    "gateway" "gateway"
-    "dagmanager" "dagmanager"
-    "worldservice" "worldservice"
-    "seamless-coordinator" "seamless-coordinator"
-    "controlbus" "redpanda"
-    "redis" "redis"
-    "redis-seamless" "redis-seamless"
-    "postgres" "postgres"
-    "neo4j" "neo4j"
-    "questdb" "questdb"
-    "minio" "minio"
--}}
-{{- if not (hasKey $names .) -}}
-{{- fail (printf "qmtl-lib: unknown component %q (known: %s)" . (keys $names | sortAlpha | join ", ")) -}}
+{{- if eq . "controlbus" -}}
+redpanda
+{{- else if or (has . (list "gateway" "dagmanager" "worldservice" "seamless-coordinator" "redis-seamless")) (has . (splitList " " (include "qmtl.dependencies" nil))) -}}
+{{- . -}}
+{{- else -}}
+{{- fail (printf "qmtl-lib: unknown component %q (a QMTL service, redis-seamless, or one of: %s)" . (include "qmtl.dependencies" nil)) -}}
 {{- end -}}
-{{- get $names . -}}
 {{- end -}}
 
 {{/*
