@@ -37,6 +37,18 @@ finish() {
   fi
   echo "all checks passed"
 }
+# A new pod's first connections can be refused until the NetworkPolicy enforcer has added its address to
+# the peers the target admits (seen with kube-router on the local cluster: "Connection refused" for about
+# a second): wait until the service answers at all, then check (the checks say what is wrong).
+await_reachable() {  # await_reachable WHAT PROBE...: PROBE exits 0 once WHAT answers, whatever it answers
+  what=$1; shift
+  waited=0
+  until "$@"; do
+    waited=$((waited + 1))
+    if [ "$waited" -ge 30 ]; then echo "note: $what did not answer in 30 s; checking anyway" >&2; return 0; fi
+    sleep 1
+  done
+}
 {{- end -}}
 
 {{/*

@@ -2,20 +2,24 @@
 qmtl-minio-provision, the coordinator's keys from the rendered Secret) run with mc against a real MinIO
 server (tests/engines: MinIO and mc built from their Go modules), twice. Then, as the coordinator's
 user: put/get/list/delete under artifacts/ work; anything else in the bucket, any other bucket, bucket
-creation and admin calls are denied. A policy attached by hand to the user is removed by the next run."""
+creation and admin calls are denied. A policy attached by hand to the user is removed by the next run. And
+the whole provisioning runs within the Job's rendered memory limit (a cgroup with that limit, as the kubelet
+sets it)."""
 
 from __future__ import annotations
 
 import io
 import os
 import subprocess
+import uuid
+from pathlib import Path
 
 import minio.error as minio_error
 import pytest
 
 from tests.engines import fixtures
 from tests.harness import render_chart
-from tests.harness.objects import chart_values, only_container, resolved_env
+from tests.harness.objects import chart_values, only_container, quantity, resolved_env
 
 pytestmark = pytest.mark.engines
 
@@ -32,11 +36,12 @@ def artifacts(tmp_path_factory) -> dict:
     for name, text in data.items():
         (folder / name).write_text(text)
     # the Job's own env (the coordinator's keys from the rendered Secret, the bucket, the policy's name)
-    job_env = resolved_env(rendered, only_container(rendered, "Job", "minio-provision"))
-    return {"dir": folder, "env": job_env}
+    container = only_container(rendered, "Job", "minio-provision")
+    job_env = resolved_env(rendered, container)
+    return {"dir": folder, "env": job_env, "memory_limit": int(quantity(container["resources"]["limits"]["memory"]))}
 
 
-def run_provisioning(server, artifacts: dict) -> subprocess.CompletedProcess:
+def run_provisioning(server, artifacts: dict, cgroup: Path | None = None) -> subprocess.CompletedProcess:
     mc_env = fixtures.local_engine(server.mc_env)  # the rendered provision.sh needs mc
     run_env = {
         **os.environ,
@@ -49,9 +54,10 @@ def run_provisioning(server, artifacts: dict) -> subprocess.CompletedProcess:
         "QMTL_PROVISION_WAIT_SECONDS": "30",
         "TMPDIR": str(artifacts["dir"]),
     }
-    result = subprocess.run(
-        ["bash", str(artifacts["dir"] / "provision.sh")], env=run_env, capture_output=True, text=True, timeout=180
-    )
+    command = ["bash", str(artifacts["dir"] / "provision.sh")]
+    if cgroup is not None:  # join the cgroup first: everything provision.sh starts is counted there
+        command = ["bash", "-c", f'echo $$ > {cgroup}/cgroup.procs && exec "$@"', "provision", *command]
+    result = subprocess.run(command, env=run_env, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, f"provision.sh failed:\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -127,3 +133,25 @@ def test_a_rerun_leaves_the_user_with_only_its_own_policy(provisioned, artifacts
     run_provisioning(server, artifacts)
     denied(lambda: client.put_object("another-bucket", "again", io.BytesIO(b"z"), 1))
     client.put_object(BUCKET, f"{PREFIX}still-ok", io.BytesIO(b"z"), 1)
+
+
+MEMORY_CGROUPS = Path("/sys/fs/cgroup/memory")  # cgroup v1, the hierarchy the local cluster's kubelet uses
+
+
+def test_the_provisioning_fits_the_jobs_memory_limit(minio_server, artifacts) -> None:
+    """mc's peak (its `admin user add` derives a key from the password) within the rendered limit: the kubelet
+    OOM-kills the Job's container above it (64Mi did, on the local cluster's real node)."""
+    if not os.access(MEMORY_CGROUPS, os.W_OK):
+        pytest.skip(f"{MEMORY_CGROUPS} is not writable here: no memory cgroup to run the provisioning in")
+    cgroup = MEMORY_CGROUPS / f"qmtl-test-minio-provision-{uuid.uuid4().hex[:8]}"
+    cgroup.mkdir()
+    try:
+        (cgroup / "memory.limit_in_bytes").write_text(str(artifacts["memory_limit"]))
+        run_provisioning(minio_server, artifacts, cgroup)
+        peak = int((cgroup / "memory.max_usage_in_bytes").read_text())
+        failcnt = int((cgroup / "memory.failcnt").read_text())
+        assert 0 < peak <= artifacts["memory_limit"]
+        print(f"minio-provision peak {peak / 2**20:.0f} MiB of {artifacts['memory_limit'] / 2**20:.0f} MiB")
+        assert failcnt == 0, f"the provisioning hit its memory limit {failcnt} times (peak {peak} bytes)"
+    finally:
+        cgroup.rmdir()
