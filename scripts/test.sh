@@ -17,10 +17,12 @@
 #   ruff-format   ruff format --check .
 #   render/H      QMTL_HELM=H pytest -n auto -m "not smoke"                  for H in helm3 helm4
 #   cluster-start scripts/local-cluster.sh start --fresh   (control plane, real node, kwok nodes)
-#   images        scripts/images.sh build --load   (qmtl, seamless-coordinator onto the real node)
+#   images        scripts/images.sh build --load   (onto the real node: qmtl, seamless-coordinator and the
+#                 dependency images values/local-dependency-images.yaml names)
 #   smoke/H       KUBECONFIG=...; QMTL_HELM=H pytest -n 0 -m "smoke and not node and not node_lifecycle"
-#                 (dev, dev + coordinator and prod installed with their pods running on the real node; the
-#                 dependencies as managed services: tests/smoke/real-node.yaml)       for H in helm3 helm4
+#                 (dev, dev + coordinator and prod installed with their pods running on the real node; Redis,
+#                 QuestDB and MinIO bundled, the other dependencies as managed services:
+#                 tests/smoke/real-node.yaml)                                         for H in helm3 helm4
 #                 (the runtime guard, SDK worker, NetworkPolicy matrix, broken-credential and restart checks do
 #                 not depend on the Helm: they run under the first one only, QMTL_SMOKE_CLUSTER_CHECKS=0 after)
 #   node          pytest -n 0 -m node (tests/cluster: pods, logs, exec, port-forward, Services, DNS,
@@ -39,6 +41,12 @@ RENDER=1
 NODE=1
 HELMS=(helm3 helm4)
 PYTEST_ARGS=()
+# The images the smoke installs run on the real node: this repository's own, and the dependency images
+# values/local-dependency-images.yaml names (the dependencies tests/smoke/real-node.yaml bundles).
+mapfile -t NODE_IMAGES < <(
+  "${QMTL_ROOT}/scripts/images.sh" list-names
+  grep -o 'localhost/qmtl-stack/[a-z]*' "${QMTL_ROOT}/values/local-dependency-images.yaml" | sed 's#.*/##' | sort -u
+)
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --no-smoke) SMOKE=0; shift ;;
@@ -120,7 +128,7 @@ fi
 if [[ ${SMOKE} == 1 ]]; then
   CLUSTER_UP=1
   if phase cluster-start scripts/local-cluster.sh start --fresh \
-     && phase images scripts/images.sh build --load; then
+     && phase images scripts/images.sh build --load "${NODE_IMAGES[@]}"; then
     export KUBECONFIG
     KUBECONFIG="$(scripts/local-cluster.sh kubeconfig)"
     # the checks of the cluster's treatment of a running release do not depend on the Helm: the first one only

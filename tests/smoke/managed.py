@@ -53,6 +53,8 @@ from tests.harness.paths import REPO_ROOT, TOOLS_BIN
 
 LOCAL_CLUSTER = REPO_ROOT / "scripts" / "local-cluster.sh"
 REAL_NODE_VALUES = Path(__file__).resolve().parent / "real-node.yaml"
+# The images of the dependencies real-node.yaml bundles (added before it to every install on the real node).
+LOCAL_DEPENDENCY_IMAGES = REPO_ROOT / "values" / "local-dependency-images.yaml"
 NODE_IP = "10.0.0.1"  # scripts/local-cluster.sh NODE_IP: the node's address, on the namespace's loopback
 CIDRS = [f"{NODE_IP}/32"]
 # global.<block> of each dependency, in the order they are started (the slow JVMs first)

@@ -31,7 +31,10 @@ from tests.smoke.kube import Kube
 LOCAL_CLUSTER = REPO_ROOT / "scripts" / "local-cluster.sh"
 LOCAL_KUBECONFIG = REPO_ROOT / ".tools" / "cluster" / "kubeconfig"
 REAL_NODE_LABEL = ("type", "real")
-IMAGES_HOW = "scripts/images.sh build --load (the chart's own images), scripts/local-cluster.sh import ARCHIVE.tar"
+IMAGES_HOW = (
+    "scripts/images.sh build --load (the chart's own images; add redis questdb minio mc for the bundled "
+    "dependencies), scripts/local-cluster.sh import ARCHIVE.tar"
+)
 
 
 def on_local_real_node(kube: Kube) -> bool:

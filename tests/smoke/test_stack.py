@@ -43,7 +43,7 @@ from tests.harness.objects import chart_values, dsn, qmtl_config
 from tests.harness.paths import VALUES_DIR
 from tests.smoke.conftest import record_timing
 from tests.smoke.kube import HOOK, Kube, ObjectRef, helm
-from tests.smoke.managed import REAL_NODE_VALUES, ManagedServices, managed_dependencies
+from tests.smoke.managed import LOCAL_DEPENDENCY_IMAGES, REAL_NODE_VALUES, ManagedServices, managed_dependencies
 from tests.smoke.realnode import IMAGES_HOW, http_json, missing_images, on_local_real_node, port_forward
 
 pytestmark = pytest.mark.smoke
@@ -168,13 +168,15 @@ def install(
     """helm install FILES into a new restricted namespace, then wait (Helm's --wait, then pytest-helm-charts)
     until every workload is ready. On the local real node: first the managed services for the dependencies
     tests/smoke/real-node.yaml does not bundle (started, provisioned, their Secrets created in the namespace;
-    appended to `services` so the module stops them), and the install gets real-node.yaml and their values."""
+    appended to `services` so the module stops them), and the install gets the local dependency images,
+    real-node.yaml and the managed services' values."""
     kube: Kube = cluster.kube
     ns = make_namespace(cluster, namespace_factory, purpose)
     files = files + extra_values()
     real = on_local_real_node(kube)
     managed = None
     if real:
+        files = (*files, LOCAL_DEPENDENCY_IMAGES)
         bundled = render_chart(values_files=files, namespace=ns.name, release=RELEASE)
         managed = ManagedServices.start(
             managed_dependencies(files), bundled.text, Path(tempfile.mkdtemp(prefix=f"qmtl-managed-{purpose}-"))
