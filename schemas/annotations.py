@@ -62,7 +62,7 @@ def read(path: Path) -> ValuesFile:
     text = path.read_text()
     values = yaml.safe_load(text) or {}
     root: dict[str, Key] = {}
-    # (indent, key path, the Key, optional) of the keys enclosing the current line
+    # (indent, key path, Key) of the keys enclosing the current line
     stack: list[tuple[int, list[str], Key]] = []
     pending: list[str] | None = None
     for number, line in enumerate(text.splitlines(), 1):
