@@ -121,8 +121,10 @@ def endpoints(umbrella: annotations.ValuesFile, kinds: dict[str, str]) -> dict[s
     return out
 
 
-def chart_facts(chart_dir: Path = CHART_DIR) -> rules.Chart:
-    values = _load(chart_dir / "values.yaml") or {}
+def chart_facts(chart_dir: Path = CHART_DIR, umbrella: annotations.ValuesFile | None = None) -> rules.Chart:
+    """The chart's facts; `umbrella`: values.yaml as annotations.read gives it, when the caller has it."""
+    umbrella = umbrella or annotations.read(chart_dir / "values.yaml")
+    values = umbrella.values
     g = values.get("global") or {}
     tables: dict[str, dict[str, list[str]]] = {}
     for table in ("resources", "replicas"):
@@ -137,11 +139,11 @@ def chart_facts(chart_dir: Path = CHART_DIR) -> rules.Chart:
     containers = tuple(tables["resources"]["dev"])
     per_section = section_containers(chart_dir)
     owned = {c for cs in per_section.values() for c in cs}
-    umbrella = {c for c in containers if c.startswith(rules.UMBRELLA_CONTAINER_PREFIX)}
-    if owned | umbrella != set(containers):
+    tests = {c for c in containers if c.startswith(rules.UMBRELLA_CONTAINER_PREFIX)}
+    if owned | tests != set(containers):
         raise SchemaSourceError(
             f"the sizing table (values.yaml global.resources) and the subcharts' {CONTAINERS_ANNOTATION} "
-            f"annotations disagree: only in the table {sorted(set(containers) - owned - umbrella)}, only in an "
+            f"annotations disagree: only in the table {sorted(set(containers) - owned - tests)}, only in an "
             f"annotation {sorted(owned - set(containers))}"
         )
     topics = tuple((g.get("controlbus") or {}).get("topics") or {})
@@ -152,7 +154,7 @@ def chart_facts(chart_dir: Path = CHART_DIR) -> rules.Chart:
         workloads=tuple(tables["replicas"]["dev"]),
         topics=topics,
         section_containers=per_section,
-        endpoints=endpoints(annotations.read(chart_dir / "values.yaml"), kinds),
+        endpoints=endpoints(umbrella, kinds),
     )
 
 
@@ -297,7 +299,8 @@ def _declare(key: annotations.Key, default: Any, types: dict, where: str, source
     if not key.description:
         raise SchemaSourceError(f"{at} has no description: write a `# --` comment above it")
     kind = _kind(words[0], types, at) if words else {}
-    if any(word in kind for word in _SHAPED):
+    shaped = any(word in kind for word in _SHAPED)
+    if shaped:
         # the type says what the keys below are: the values file holds values there, no documentation
         documented = [child for child in key.children.values() if child.description or child.optional]
         if documented:
@@ -308,7 +311,7 @@ def _declare(key: annotations.Key, default: Any, types: dict, where: str, source
             ref = {"$ref": kind["$ref"], "description": key.description}
             return ref | ({"examples": [key.example]} if key.example is not None else {}), required
     schema: dict = {} if key.optional else _infer(default)
-    if key.children and not any(word in kind for word in _SHAPED):
+    if key.children and not shaped:
         schema = {"type": "object", "additionalProperties": False}
         properties, needed = {}, []
         for name, child in key.children.items():
@@ -336,9 +339,9 @@ def _section_description(chart_dir: Path, name: str) -> str:
 
 
 def generate(chart_dir: Path = CHART_DIR) -> dict:
-    chart = chart_facts(chart_dir)
-    types = {**rules.TYPES, **rules.chart_types(chart)}
     umbrella = annotations.read(chart_dir / "values.yaml")
+    chart = chart_facts(chart_dir, umbrella)
+    types = {**rules.TYPES, **rules.chart_types(chart)}
     properties: dict[str, dict] = {}
     required: list[str] = []
     for name, key in umbrella.keys.items():

@@ -761,8 +761,9 @@ IMAGE_DEFS = ("image", "qmtlImage", "imageOverride")
 # --- types a values file names in a key's `# -- (type)` ---------------------------------------------------
 # A key's schema is what its default says (a boolean, an integer, a string, a list, a mapping of the keys
 # documented under it), plus the type its annotation names: a shared definition (DEFS, referenced), one of
-# TYPES below (merged over what the default says), `lo..hi` (an integer range) or `a|b|c` (one of these
-# strings); `required` makes the key required in its mapping. schemas/build.py reads the annotations.
+# TYPES below (merged over what the default says; a type's own description gives way to the key's),
+# `lo..hi` (an integer range) or `a|b|c` (one of these strings); `required` makes the key required in its
+# mapping. schemas/build.py reads the annotations.
 
 _REDIS_USER = obj(
     "One service's user.",
@@ -789,10 +790,6 @@ _PARENT_REF = obj(
     },
     required=("name",),
 )
-
-
-def _without_description(schema: Schema) -> Schema:
-    return {key: value for key, value in schema.items() if key != "description"}
 
 
 TYPES: dict[str, Schema] = {
@@ -828,8 +825,8 @@ TYPES: dict[str, Schema] = {
     "postgresUser": {"type": "string", "pattern": DB_USER, "maxLength": 63},
     "username": {"type": "string", "pattern": DB_USER, "maxLength": 128},
     "sslmode": {"type": "string", "enum": SSL_MODES},
-    "redisUser": _without_description(_REDIS_USER),
-    "postgresDatabase": _without_description(_POSTGRES_DATABASE),
+    "redisUser": _REDIS_USER,
+    "postgresDatabase": _POSTGRES_DATABASE,
     "parentRefs": {"type": "array", "items": _PARENT_REF},
     "kafkaUser": {"type": "string", "pattern": r"^[a-z][a-z0-9_-]*$", "maxLength": 128},
     "maxUnavailable": {
@@ -860,26 +857,20 @@ TYPES: dict[str, Schema] = {
     "minioPolicy": {"type": "string", "pattern": r"^[A-Za-z0-9_.@-]+$", "maxLength": 128},
     "questdbUser": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]+$", "maxLength": 63},
     "neo4jBytes": {"type": "string", "pattern": NEO4J_BYTES},
-    "postgresParameters": _without_description(
-        _settings(
-            "", f"autovacuum*, bgwriter_*, {', '.join(POSTGRES_PARAMETERS)} (any letter case)", POSTGRES_PARAMETER
-        )
+    "postgresParameters": _settings(
+        "", f"autovacuum*, bgwriter_*, {', '.join(POSTGRES_PARAMETERS)} (any letter case)", POSTGRES_PARAMETER
     ),
-    "neo4jConfig": _without_description(
-        _settings(
-            "",
-            "db.*, dbms.memory.*, dbms.cypher.*, dbms.transaction.* (lower case, as Neo4j spells them)",
-            NEO4J_SETTING,
-        )
+    "neo4jConfig": _settings(
+        "",
+        "db.*, dbms.memory.*, dbms.cypher.*, dbms.transaction.* (lower case, as Neo4j spells them)",
+        NEO4J_SETTING,
     ),
-    "questdbConfig": _without_description(
-        _settings(
-            "",
-            "cairo.*, shared.worker.*, wal.*, query.*, pg.worker.*, pg.select.cache.*, pg.insert.cache.*, "
-            "pg.update.cache.*, http.worker.* (any letter case), except settings naming a path (*.root, *.dir, *.path)",
-            QUESTDB_SETTING,
-            QUESTDB_PATH_SETTING,
-        )
+    "questdbConfig": _settings(
+        "",
+        "cairo.*, shared.worker.*, wal.*, query.*, pg.worker.*, pg.select.cache.*, pg.insert.cache.*, "
+        "pg.update.cache.*, http.worker.* (any letter case), except settings naming a path (*.root, *.dir, *.path)",
+        QUESTDB_SETTING,
+        QUESTDB_PATH_SETTING,
     ),
 }
 
