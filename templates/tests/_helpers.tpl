@@ -24,7 +24,10 @@ Only bundled dependencies get a pod: a managed one's client image is not part of
 {{- define "qmtl.helmTest.name" -}}qmtl-test-{{ . }}{{- end -}}
 {{- define "qmtl.helmTest.component" -}}helm-test-{{ . }}{{- end -}}
 
-{{/* Shell functions every check script starts with: pass/fail lines and the final verdict. */}}
+{{/* How long a check waits for its service to answer at all (await_reachable; the QuestDB check's own loop). */}}
+{{- define "qmtl.helmTest.awaitSeconds" -}}30{{- end -}}
+
+{{/* Shell functions every check script starts with: pass/fail lines, the final verdict, await_reachable. */}}
 {{- define "qmtl.helmTest.shellPrelude" -}}
 set -u
 failures=0
@@ -45,7 +48,8 @@ await_reachable() {  # await_reachable WHAT PROBE...: PROBE exits 0 once WHAT an
   waited=0
   until "$@"; do
     waited=$((waited + 1))
-    if [ "$waited" -ge 30 ]; then echo "note: $what did not answer in 30 s; checking anyway" >&2; return 0; fi
+    {{- $seconds := include "qmtl.helmTest.awaitSeconds" . }}
+    if [ "$waited" -ge {{ $seconds }} ]; then echo "note: $what did not answer in {{ $seconds }} s; checking anyway" >&2; return 0; fi
     sleep 1
   done
 }
