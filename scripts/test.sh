@@ -41,12 +41,6 @@ RENDER=1
 NODE=1
 HELMS=(helm3 helm4)
 PYTEST_ARGS=()
-# The images the smoke installs run on the real node: this repository's own, and the dependency images
-# values/local-dependency-images.yaml names (the dependencies tests/smoke/real-node.yaml bundles).
-mapfile -t NODE_IMAGES < <(
-  "${QMTL_ROOT}/scripts/images.sh" list-names
-  grep -o 'localhost/qmtl-stack/[a-z]*' "${QMTL_ROOT}/values/local-dependency-images.yaml" | sed 's#.*/##' | sort -u
-)
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --no-smoke) SMOKE=0; shift ;;
@@ -127,6 +121,12 @@ fi
 
 if [[ ${SMOKE} == 1 ]]; then
   CLUSTER_UP=1
+  # The images the smoke installs run on the real node: this repository's own, and the dependency images
+  # values/local-dependency-images.yaml names (the dependencies tests/smoke/real-node.yaml bundles).
+  mapfile -t NODE_IMAGES < <(
+    "${QMTL_ROOT}/scripts/images.sh" list-names
+    grep -o 'localhost/qmtl-stack/[a-z]*' "${QMTL_ROOT}/values/local-dependency-images.yaml" | sed 's#.*/##' | sort -u
+  )
   if phase cluster-start scripts/local-cluster.sh start --fresh \
      && phase images scripts/images.sh build --load "${NODE_IMAGES[@]}"; then
     export KUBECONFIG
