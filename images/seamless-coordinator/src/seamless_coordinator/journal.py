@@ -55,9 +55,10 @@ LAG_S = 3.0  # other replicas' completions are re-read this far back (their cloc
 RETRY_S = (0.5, 1, 2, 5, 10)  # reconnect back-off
 STATEMENT_TIMEOUT_S = 30.0  # a QuestDB that stops answering is dropped and reconnected
 
-# QMTL's lease key: node_id:interval:batch_start:batch_end:world:requested_as_of. A node id has a colon of
-# its own (blake3:<hex>) and an as-of may have several, so the numbers anchor the parse.
-KEY = re.compile(r"^(?P<node>.+?):(?P<interval>\d+):(?P<start>-?\d+):(?P<end>-?\d+):(?P<world>[^:]*):(?P<as_of>.*)$")
+# QMTL's lease key: node_id:interval:batch_start:batch_end:world:requested_as_of. A node id has colons of its
+# own (blake3:<hex>, and a hex part may be all digits) and an as-of may have several, so the three numbers anchor
+# the parse, tried from the rightmost colon leftwards: the longest node id that leaves a valid range wins.
+KEY_TAIL = re.compile(r":(?P<interval>\d+):(?P<start>-?\d+):(?P<end>-?\d+):(?P<world>[^:]*):(?P<as_of>.*)$", re.S)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,13 +77,15 @@ class KeyParts:
 
 @functools.lru_cache(maxsize=4096)  # a key is parsed for its claim, its complete and their ratios
 def parse_key(key: str) -> KeyParts | None:
-    m = KEY.match(key)
-    if not m:
-        return None
-    start, end = int(m["start"]), int(m["end"])
-    if end <= start or max(abs(start), abs(end)) >= 2**63:
-        return None
-    return KeyParts(m["node"], int(m["interval"]), start, end, m["world"], m["as_of"])
+    colon = len(key)
+    while (colon := key.rfind(":", 0, colon)) > 0:
+        m = KEY_TAIL.match(key, colon)
+        if not m:
+            continue
+        start, end = int(m["start"]), int(m["end"])
+        if start < end and max(abs(start), abs(end)) < 2**63:
+            return KeyParts(key[:colon], int(m["interval"]), start, end, m["world"], m["as_of"])
+    return None
 
 
 class IntervalSet:
