@@ -30,6 +30,9 @@
 #   node-lifecycle  QMTL_CLUSTER_LIFECYCLE=1 pytest -n 0 -m node_lifecycle (crashes, stop, restart, scripts/up.sh
 #                 with no cluster); it stops the cluster
 #   cluster-stop  scripts/local-cluster.sh stop  (also on failure or Ctrl-C)
+# Each phase's output is also kept in .cache/test-logs/PHASE.log; at the end, after the phase times, the
+# FAILED/ERROR lines of pytest's summary are repeated for every phase that failed (a long log's tail is often
+# all a CI report shows).
 # Environment passed through: QMTL_REQUIRE_ENGINES (1: tests needing real servers fail, not skip).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
@@ -49,7 +52,7 @@ while [[ $# -gt 0 ]]; do
     --helm)
       [[ ${2:-} == helm3 || ${2:-} == helm4 ]] || { echo "--helm takes helm3 or helm4" >&2; exit 2; }
       HELMS=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
     --) shift; PYTEST_ARGS+=("$@"); break ;;
     *) PYTEST_ARGS+=("$1"); shift ;;
   esac
@@ -59,6 +62,8 @@ cd "${QMTL_ROOT}"
 PHASES=()
 FAILED=0
 CLUSTER_UP=0
+LOG_DIR="${QMTL_ROOT}/.cache/test-logs"
+FAILED_LOGS=()
 
 summary() {
   local rc=$?
@@ -70,6 +75,11 @@ summary() {
     echo "== test.sh phases (wall time) =="
     printf '  %s\n' "${PHASES[@]}"
   fi
+  local log
+  for log in "${FAILED_LOGS[@]}"; do
+    echo "== failures in ${log#"${QMTL_ROOT}/"}"
+    grep -E '^(FAILED|ERROR) ' "${log}" | cut -c1-400 || echo "  (no pytest FAILED/ERROR line: see the log)"
+  done
   if [[ ${rc} == 0 && ${FAILED} != 0 ]]; then rc=1; fi
   [[ ${rc} == 0 ]] && echo "test.sh: all phases passed" || echo "test.sh: FAILED"
   exit "${rc}"
@@ -89,8 +99,10 @@ phase() {
   local name="$1"; shift
   local t0 rc=0
   t0="$(now_s)"
+  local log="${LOG_DIR}/${name//\//-}.log"
+  mkdir -p "${LOG_DIR}"
   echo "== ${name}: $*"
-  "$@" &
+  "$@" > >(tee "${log}") 2>&1 &
   CHILD=$!
   wait "${CHILD}" || rc=$?
   CHILD=""
@@ -98,6 +110,7 @@ phase() {
   msg="${name}: $(elapsed "${t0}") s"
   if [[ ${rc} != 0 ]]; then
     FAILED=1
+    FAILED_LOGS+=("${log}")
     if [[ ${rc} == 5 ]]; then msg+="  FAILED (pytest exit 5: no tests collected)"; else msg+="  FAILED (exit ${rc})"; fi
   fi
   PHASES+=("${msg}")
