@@ -29,6 +29,8 @@ from tests.security.graph import INSTANCE, NAMESPACE, build_network, declared_co
 from tests.security.netpol import Cluster, Endpoint
 
 COMPONENT = "app.kubernetes.io/component"
+SETTLE_SCANS = 4  # scans of one probe pod at most, SETTLE_PAUSE_S apart, while the enforcer catches up with it
+SETTLE_PAUSE_S = 3.0
 WORKER_LABELS = {"qmtl-stack.io/seamless-worker": "smoke"}
 
 
@@ -240,6 +242,7 @@ class Matrix:
     dns: dict[str, str]  # source -> outcome of a DNS query
     not_listening: list[Target]
     components: dict[str, str]  # graph endpoint name -> component (release pods) or graph component (externals)
+    rescans: dict[str, int]  # source -> scans repeated before its outcomes matched the graph (enforcer catching up)
 
     @property
     def allowed(self) -> int:
@@ -444,16 +447,13 @@ def _probe(nc, rendered, network, declared, release, sources, targets, not_liste
     results: dict[tuple[str, str, int], str] = {}
     expected: dict[tuple[str, str, int], bool] = {}
     enforcer_only: set[tuple[str, str, int]] = set()
+    rescans: dict[str, int] = {}
     endpoints = {e.name: e for e in network.everything}
     by_address: dict[tuple[str, int], list[Target]] = {}
     for t in targets:
         by_address.setdefault((t.address, t.port), []).append(t)
-    for source, src in sources.items():
-        scan = nc.kubectl(
-            "exec", "-n", src["namespace"], src["pod"], "--", "/netcheck", "scan", "-timeout", "3s",
-            *(f"{a}:{p}" for a, p in by_address), timeout=600,
-        )  # fmt: skip
-        outcomes = _parse_scan(scan.stdout)
+    plan: dict[str, dict[tuple[str, int], tuple[str, str, int]]] = {}  # source -> (address, port) -> key
+    for source in sources:
         for (address, port), same in by_address.items():
             if source not in release and not any(t.name in release for t in same):
                 continue  # between two pods the release's policies do not select: not the chart's business
@@ -464,7 +464,7 @@ def _probe(nc, rendered, network, declared, release, sources, targets, not_liste
                 # address): a connection there is declared when it is declared to any of them
                 want = any((source, t.name, port, "TCP") in declared for t in same)
             key = (source, "|".join(sorted({t.name for t in same})), port)
-            results[key] = outcomes.get((address, port), "missing")
+            plan.setdefault(source, {})[(address, port)] = key
             expected[key] = want
             if (
                 not want
@@ -476,6 +476,27 @@ def _probe(nc, rendered, network, declared, release, sources, targets, not_liste
             ):
                 enforcer_only.add(key)
 
+    def as_declared(key: tuple[str, str, int], outcome: str) -> bool:
+        return (outcome == "ok") == expected[key] or (outcome == "ok" and key in enforcer_only)
+
+    for source, src in sources.items():
+        # The enforcer learns of a new pod asynchronously (kube-router syncs its ipsets and pod chains a moment
+        # after the pod is Ready): a source whose outcomes differ from the graph is scanned again, up to
+        # SETTLE_SCANS times; a policy that really allows or refuses the wrong thing differs every time.
+        addresses = plan.get(source, {})
+        for attempt in range(1, SETTLE_SCANS + 1):
+            scan = nc.kubectl(
+                "exec", "-n", src["namespace"], src["pod"], "--", "/netcheck", "scan", "-timeout", "3s",
+                *(f"{a}:{p}" for a, p in addresses), timeout=600,
+            )  # fmt: skip
+            outcomes = _parse_scan(scan.stdout)
+            for address, key in addresses.items():
+                results[key] = outcomes.get(address, "missing")
+            if all(as_declared(key, results[key]) for key in addresses.values()) or attempt == SETTLE_SCANS:
+                break
+            time.sleep(SETTLE_PAUSE_S)
+        rescans[source] = attempt - 1
+
     dns = {}
     for source, src in sources.items():
         probe = nc.probe(src["namespace"], src["pod"], "dns", "-timeout", "3s", "kubernetes.default.svc.cluster.local")
@@ -484,4 +505,4 @@ def _probe(nc, rendered, network, declared, release, sources, targets, not_liste
     components = {name: p.labels.get(COMPONENT, "") for name, p in release.items()}
     for component, externals in network.externals.items():
         components |= {e.name: component for e in externals}
-    return Matrix(canary_result, sources, results, expected, enforcer_only, dns, not_listening, components)
+    return Matrix(canary_result, sources, results, expected, enforcer_only, dns, not_listening, components, rescans)

@@ -992,7 +992,8 @@ def test_network_policies_are_enforced_edge_by_edge(prod, prod_network) -> None:
         f"\nNetworkPolicies enforced on the real node: {matrix.allowed} allowed / {matrix.denied} denied connections "
         f"as declared ({len(matrix.enforcer_only)} denied by the graph but let through by kube-router: "
         f"{sorted(matrix.enforcer_only)}); graph edges exercised: {len(exercised)}, not in this values set: "
-        f"{len(absent)}"
+        f"{len(absent)}; probe pods scanned again while the enforcer caught up with them: "
+        f"{ {k: v for k, v in matrix.rescans.items() if v} or 'none' }"
     )
     record_timing("prod NetworkPolicy connections allowed", matrix.allowed)
     record_timing("prod NetworkPolicy connections denied", matrix.denied)
