@@ -492,9 +492,20 @@ def gateway_redis(rel: Installed):
         client.close()
 
 
-def read_data(rel: Installed, data: StoredData) -> tuple[object, object]:
+def read_data(rel: Installed, data: StoredData, settle_s: float = 30) -> tuple[object, object]:
+    """The world through the gateway and the Redis key. Right after pods were replaced the gateway may not
+    reach WorldService for a moment (the enforcer admits new pod addresses asynchronously), so a read that is
+    not 200 is tried again for up to `settle_s`; a world that is really gone stays 404 and fails the caller."""
+    deadline = time.monotonic() + settle_s
     with port_forward(rel.kube.kubeconfig, rel.ns.name, "svc/gateway", gateway_port(rel)) as local:
-        status, world = http_json(local, "GET", f"/worlds/{data.world['id']}")
+        while True:
+            try:
+                status, world = http_json(local, "GET", f"/worlds/{data.world['id']}")
+            except OSError as exc:  # the forwarded connection itself
+                status, world = 0, f"{type(exc).__name__}: {exc}"
+            if status == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(1)
     with gateway_redis(rel) as client:
         value = client.get(data.redis_key)
     return (status, world), (value.decode() if value is not None else None)
