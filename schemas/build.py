@@ -13,7 +13,8 @@ its section; the umbrella's values win).
 
 The build fails, naming the file, line and key, when a key has no description or no type, names an unknown
 type, documents a key under a typed one, when a dependency's external block marks no `endpoint` key, or when
-the sizing table and the subcharts' qmtl.io/containers annotations disagree.
+a chart's sizing table (resources.dev and resources.prod in its values.yaml) names different containers per
+profile.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from schemas import annotations, rules
 CHART_DIR = Path(__file__).resolve().parents[1]
 OUTPUT = CHART_DIR / "values.schema.json"
 REGENERATE = "python -m schemas.build"
-CONTAINERS_ANNOTATION = "qmtl.io/containers"
 # Words of a key's `(type)` that mark it rather than type it.
 MARKS = ("required", "endpoint")
 
@@ -92,14 +92,18 @@ def effective_defaults(chart_dir: Path = CHART_DIR) -> dict:
     return out
 
 
-def section_containers(chart_dir: Path = CHART_DIR) -> dict[str, tuple[str, ...]]:
-    """Each subchart's sizing-table containers: its Chart.yaml annotation qmtl.io/containers."""
-    out: dict[str, tuple[str, ...]] = {}
-    for name in subcharts(chart_dir):
-        meta = _load(chart_dir / "charts" / name / "Chart.yaml") or {}
-        listed = (meta.get("annotations") or {}).get(CONTAINERS_ANNOTATION, "")
-        out[name] = tuple(c.strip() for c in listed.split(",") if c.strip())
-    return out
+def check_sizing_tables(umbrella: dict, sections: dict[str, dict]) -> None:
+    """Each chart sizes its containers per profile (resources.<profile>.<container> in its values.yaml): both
+    profiles name the same containers."""
+    files = {"values.yaml": umbrella, **{f"charts/{name}/values.yaml": v for name, v in sections.items()}}
+    for where, values in files.items():
+        table = values.get("resources") or {}
+        dev, prod = set(table.get("dev") or {}), set(table.get("prod") or {})
+        if dev != prod:
+            raise SchemaSourceError(
+                f"{where}: resources.dev and resources.prod must name the same containers (only in one: "
+                f"{sorted(dev ^ prod)})"
+            )
 
 
 def endpoints(umbrella: annotations.ValuesFile, kinds: dict[str, str]) -> dict[str, tuple[str, bool]]:
@@ -126,34 +130,20 @@ def chart_facts(chart_dir: Path = CHART_DIR, umbrella: annotations.ValuesFile | 
     umbrella = umbrella or annotations.read(chart_dir / "values.yaml")
     values = umbrella.values
     g = values.get("global") or {}
-    tables: dict[str, dict[str, list[str]]] = {}
-    for table in ("resources", "replicas"):
-        per_profile = g.get(table) or {}
-        keys = {profile: list(per_profile.get(profile) or {}) for profile in ("dev", "prod")}
-        if set(keys["dev"]) != set(keys["prod"]):
-            raise SchemaSourceError(
-                f"values.yaml: global.{table}.dev and global.{table}.prod must name the same "
-                f"entries (only in one: {sorted(set(keys['dev']) ^ set(keys['prod']))})"
-            )
-        tables[table] = keys
-    containers = tuple(tables["resources"]["dev"])
-    per_section = section_containers(chart_dir)
-    owned = {c for cs in per_section.values() for c in cs}
-    tests = {c for c in containers if c.startswith(rules.UMBRELLA_CONTAINER_PREFIX)}
-    if owned | tests != set(containers):
+    replicas = g.get("replicas") or {}
+    workloads = {profile: list(replicas.get(profile) or {}) for profile in ("dev", "prod")}
+    if set(workloads["dev"]) != set(workloads["prod"]):
         raise SchemaSourceError(
-            f"the sizing table (values.yaml global.resources) and the subcharts' {CONTAINERS_ANNOTATION} "
-            f"annotations disagree: only in the table {sorted(set(containers) - owned - tests)}, only in an "
-            f"annotation {sorted(owned - set(containers))}"
+            "values.yaml: global.replicas.dev and global.replicas.prod must name the same entries (only in one: "
+            f"{sorted(set(workloads['dev']) ^ set(workloads['prod']))})"
         )
+    check_sizing_tables(values, subchart_values(chart_dir))
     topics = tuple((g.get("controlbus") or {}).get("topics") or {})
     kinds = subcharts(chart_dir)
     return rules.Chart(
         subcharts=kinds,
-        containers=containers,
-        workloads=tuple(tables["replicas"]["dev"]),
+        workloads=tuple(workloads["dev"]),
         topics=topics,
-        section_containers=per_section,
         endpoints=endpoints(umbrella, kinds),
     )
 

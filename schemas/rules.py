@@ -358,25 +358,16 @@ class Chart:
     """What schemas/build.py reads from the chart so that nothing here restates it.
 
     subcharts:  name -> "core" | "dependency" | "library" (Chart.yaml)
-    containers: every container of the sizing table (values.yaml global.resources.<profile>)
     workloads:  every workload of the replica table (values.yaml global.replicas.<profile>)
     topics:     the ControlBus topics the services use (values.yaml global.controlbus.topics)
-    section_containers: the containers of the sizing table each subchart runs, which its section's
-                `resources` may override (charts/<name>/Chart.yaml annotation qmtl.io/containers)
     endpoints:  dependency -> the key of global.<dep>.external that says where it is (marked `endpoint`
                 in values.yaml), and whether that block takes credentials (it has existingSecret)
     """
 
     subcharts: dict[str, str]
-    containers: tuple[str, ...]
     workloads: tuple[str, ...]
     topics: tuple[str, ...]
-    section_containers: dict[str, tuple[str, ...]]
     endpoints: dict[str, tuple[str, bool]]
-
-
-# The sizing table's containers that no section may override: the umbrella's helm test pods.
-UMBRELLA_CONTAINER_PREFIX = "helm-test-"
 
 
 # --- shared definitions (DEFS) --------------------------------------------------------------------------
@@ -402,7 +393,6 @@ def _resource_list(which: str) -> Schema:
             "memory": ref("memory", f"Memory {which}."),
             "ephemeral-storage": ref("memory", f"Ephemeral storage {which}."),
         },
-        required=("cpu", "memory"),
     )
 
 
@@ -481,10 +471,12 @@ def _settings(description: str, allowed: str, names: str, refused: str | None = 
 DEFS: dict[str, Schema] = {
     "cpu": _quantity("cpu"),
     "memory": _quantity("memory"),
+    # Nothing required here: a subchart's sizing table is overridden entry by entry (e.g. requests only), and
+    # `helm lint` validates overrides without the subchart's defaults; the aggregated check requires requests
+    # and limits, cpu and memory, of every container once Helm has merged them.
     "resources": obj(
-        "Requests and limits of one container. Both are required: every container of the stack is sized.",
+        "Requests and limits of one container (cpu and memory each): every container of the stack is sized.",
         {"requests": _resource_list("requests"), "limits": _resource_list("limits")},
-        required=("requests", "limits"),
     ),
     "image": _image("A container image: repository plus a tag and/or a digest (the digest pins it)."),
     "qmtlImage": _image(
@@ -876,7 +868,7 @@ TYPES: dict[str, Schema] = {
 
 
 def chart_types(chart: Chart) -> dict[str, Schema]:
-    """The types whose keys are the chart's own lists: the sizing and replica tables, the topics."""
+    """The types whose keys are the chart's own lists: the replica tables, the topics."""
     replicas = {w: integer(f"Replicas of {w}.", 1, MAX_REPLICAS) for w in chart.workloads}
     prod_replicas = dict(replicas)
     if "controlbus" in prod_replicas:
@@ -886,9 +878,6 @@ def chart_types(chart: Chart) -> dict[str, Schema]:
             MAX_REPLICAS,
         )
     return {
-        "sizes": obj(
-            "", {c: ref("resources", f"The {c} container.") for c in chart.containers}, required=chart.containers
-        ),
         "replicaCounts": obj("", replicas, required=chart.workloads),
         "prodReplicaCounts": obj("", prod_replicas, required=chart.workloads),
         "topics": obj(
@@ -970,7 +959,7 @@ def _placement(whose: str) -> dict[str, Schema]:
 
 def section_keys(chart: Chart, name: str, kind: str) -> dict[str, Schema]:
     """The keys every component section takes besides its own (which its values files document): the
-    dependency switch that is not one, the per-container sizes, replicas, autoscaling, placement, and the
+    dependency switch that is not one, replicas, autoscaling, placement, and the
     copy of `global` Helm gives every subchart."""
     props: dict[str, Schema] = {}
     if kind == "dependency":
@@ -979,11 +968,6 @@ def section_keys(chart: Chart, name: str, kind: str) -> dict[str, Schema]:
             "description": f"Not a switch: deploy or replace {name} with "
             f"global.{name}.enabled (every consumer reads it there).",
         }
-    if chart.section_containers.get(name):
-        props["resources"] = obj(
-            f"Per-container override of global.resources.<profile> for {name}.",
-            {c: ref("resources", f"The {c} container.") for c in chart.section_containers[name]},
-        )
     if name in REPLICATED:
         props["replicas"] = integer(f"Override of global.replicas.<profile>.{name}.", 1, MAX_REPLICAS)
     if name in AUTOSCALED:
@@ -1182,11 +1166,11 @@ def _general_rules(chart: Chart, properties: dict[str, Schema]) -> list[Schema]:
                         ),
                     }
                 )
-            if "memory" in own:
+            if "memory" in own:  # (its presence is the subchart's default: `helm lint` validates without it)
                 rules.append(
                     {
                         "if": active,
-                        "then": prop(dep, {"required": ["memory"], "properties": {"memory": {"required": [profile]}}}),
+                        "then": prop(f"{dep}.memory", {"if": {"type": "object"}, "then": {"required": [profile]}}),
                     }
                 )
     return rules

@@ -287,21 +287,38 @@ and the DAG Manager address QMTL's gateway dials (qmtl.gatewayDagmanagerDial, fi
 {{- end -}}
 {{- end -}}
 
-{{- /* resources: a limit below its request is refused by the API server at install time; say it now. */ -}}
+{{- /* resources: every container has requests and limits, cpu and memory (the schema cannot require them: a
+  partial override of a subchart's table, e.g. requests only, is valid once Helm merges the subchart's
+  defaults, which `helm lint` validates without); a limit below its request is refused by the API server at
+  install time: say both now. */ -}}
 {{- $tables := list -}}
-{{- $res := $g.resources -}}
-{{- if and (kindIs "map" $res) (has $profile (list "dev" "prod")) (kindIs "map" (get $res $profile)) -}}
-{{- $tables = append $tables (dict "path" (printf "global.resources.%s" $profile) "table" (get $res $profile)) -}}
-{{- end -}}
+{{- $owners := list (list "" $v) -}}{{- /* the umbrella's own table (its helm test pods), then each section's */ -}}
 {{- range $section := keys $v | sortAlpha -}}
-{{- $s := get $v $section -}}
-{{- if and (ne $section "global") (kindIs "map" $s) (kindIs "map" $s.resources) -}}
-{{- $tables = append $tables (dict "path" (printf "%s.resources" $section) "table" $s.resources) -}}
+{{- $owners = append $owners (list (printf "%s." $section) (get $v $section)) -}}
+{{- end -}}
+{{- range $o := $owners -}}
+{{- $owner := index $o 1 -}}
+{{- if and (kindIs "map" $owner) (kindIs "map" $owner.resources) (kindIs "map" (get $owner.resources $profile)) -}}
+{{- $tables = append $tables (dict "path" (printf "%sresources.%s" (index $o 0) $profile) "table" (get $owner.resources $profile)) -}}
 {{- end -}}
 {{- end -}}
 {{- range $t := $tables -}}
 {{- range $container := keys $t.table | sortAlpha -}}
 {{- $r := get $t.table $container -}}
+{{- if kindIs "map" $r -}}
+{{- range $side := list "requests" "limits" -}}
+{{- $l := get $r $side -}}
+{{- if not (kindIs "map" $l) -}}
+{{- $p = append $p (printf "%s.%s.%s: missing: every container has requests and limits (cpu and memory each)" $t.path $container $side) -}}
+{{- else -}}
+{{- range $kind := list "cpu" "memory" -}}
+{{- if not (hasKey $l $kind) -}}
+{{- $p = append $p (printf "%s.%s.%s.%s: missing: every container has requests and limits (cpu and memory each)" $t.path $container $side $kind) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- if and (kindIs "map" $r) (kindIs "map" $r.requests) (kindIs "map" $r.limits) -}}
 {{- range $kind := list "cpu" "memory" "ephemeral-storage" -}}
 {{- $req := include "qmtl.quantity.number" (dict "q" (get $r.requests $kind) "kind" $kind) -}}

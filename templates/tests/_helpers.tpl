@@ -13,7 +13,7 @@ failed one, runs all its checks, and exits 1 when any failed.
 
 Pods: name qmtl-test-<check>, component label helm-test-<check> (each its own component in
 files/service-graph.yaml, which is where the network policies let it reach its target), container
-resources global.resources.<profile>.helm-test-<check>. Hook delete policy: a passed pod is deleted
+resources resources.<profile>.helm-test-<check> (values.yaml). Hook delete policy: a passed pod is deleted
 (helm uninstall never deletes hook objects, so a kept pod would outlive the release); a failed one stays
 for `kubectl logs` until the next `helm test`.
 
@@ -70,7 +70,7 @@ A secretKeyRef env var: (dict "name" "REDISCLI_AUTH" "ref" (dict "name" <secret>
 The pod. Call with a dict:
   ctx      the root context
   check    short name (redis, postgres, ...): pod qmtl-test-<check>, component helm-test-<check>,
-           resources global.resources.<profile>.helm-test-<check>
+           resources resources.<profile>.helm-test-<check> (values.yaml)
   image    {image: <values image block>, default: <optional defaults>, what: <values path>}
   user     uid (and gid) to run as, the image's own unprivileged user (default 10001)
   command  list: the container's command

@@ -248,7 +248,7 @@ def test_writable_paths_are_emptydirs_exactly_where_qmtl_writes(values: dict, wo
 @pytest.mark.parametrize("workload", WORKLOADS)
 def test_every_container_is_sized_from_the_profile_table(profile: str, workload: str) -> None:
     values = _values(profile, workload)
-    table = effective(values)["global"]["resources"][profile]
+    table = effective(values)[workload]["resources"][profile]  # the chart that runs it sizes it
     spec = pod_spec(render(values), workload)
     keys = {"qmtl-config": "qmtl-init", "coordinator-guard": "qmtl-init", "dagmanager-forwarder": "gateway-forwarder"}
     for item in containers(spec):
@@ -318,7 +318,7 @@ def test_gateway_forwarder_sidecar(profile: str) -> None:
     assert forwarder["ports"] == [{"name": "fwd-health", "containerPort": health_port, "protocol": "TCP"}]
     for probe in ("readinessProbe", "livenessProbe"):
         assert forwarder[probe]["httpGet"] == {"path": "/healthz", "port": "fwd-health"}
-    assert forwarder["resources"] == effective(values)["global"]["resources"][profile]["gateway-forwarder"]
+    assert forwarder["resources"] == effective(values)["gateway"]["resources"][profile]["gateway-forwarder"]
     # the forwarder's health port must not collide with the gateway's own
     error = render_error({"gateway": {"forwarder": {"healthPort": _port(values, "gateway")}}})
     assert "gateway.forwarder.healthPort" in str(error)

@@ -23,11 +23,11 @@ PROFILES = {"dev": {}, "prod": PROD}
 
 
 def check_sizing(rendered: Rendered, profile: str, store: str) -> None:
-    """The store's StatefulSet is sized per profile: its one container from global.resources.<profile>.<store>,
+    """The store's StatefulSet is sized per profile: its one container from <store>.resources.<profile>.<store>,
     its one volume claim from <store>.persistence.size.<profile>."""
     values = chart_values(extra=(PROFILES[profile],))
     sts = rendered.get("StatefulSet", store)
     (c,) = sts["spec"]["template"]["spec"]["containers"]
-    assert c["resources"] == values["global"]["resources"][profile][store]
+    assert c["resources"] == values[store]["resources"][profile][store]
     (claim,) = sts["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["resources"]["requests"]["storage"] == subchart_values(store)["persistence"]["size"][profile]

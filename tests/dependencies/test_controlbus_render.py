@@ -185,7 +185,7 @@ def test_seastar_cores_and_memory_follow_the_container_resources(profile) -> Non
 )
 def test_seastar_sizes_read_every_quantity_form(cpu: str, limit_cpu: str, memory: str) -> None:
     redpanda = {"requests": {"cpu": cpu}, "limits": {"cpu": limit_cpu, "memory": memory}}
-    rendered = render_chart([QMTL_OFF, DEV_PROFILE, {"global": {"resources": {"dev": {"redpanda": redpanda}}}}])
+    rendered = render_chart([QMTL_OFF, DEV_PROFILE, {"controlbus": {"resources": {"dev": {"redpanda": redpanda}}}}])
     smp, size, resources = seastar_sizes(rendered)
     assert resources["requests"]["cpu"] == cpu
     assert resources["limits"]["memory"] == memory
@@ -195,9 +195,9 @@ def test_seastar_sizes_read_every_quantity_form(cpu: str, limit_cpu: str, memory
 @pytest.mark.parametrize(("kind", "bad"), [("requests.cpu", "two"), ("limits.memory", "Gi")])
 def test_a_quantity_the_brokers_cannot_be_sized_from_is_refused_naming_the_key(kind: str, bad: str) -> None:
     section, key = kind.split(".")
-    override = {"global": {"resources": {"dev": {"redpanda": {section: {key: bad}}}}}}
+    override = {"controlbus": {"resources": {"dev": {"redpanda": {section: {key: bad}}}}}}
     error = render_error([QMTL_OFF, DEV_PROFILE, override], extra_args=("--skip-schema-validation",))
-    assert f"global.resources.dev.redpanda.{kind}" in str(error), str(error)
+    assert f"controlbus.resources.dev.redpanda.{kind}" in str(error), str(error)
 
 
 def test_superuser_secret_is_computed_once(profile) -> None:

@@ -121,7 +121,7 @@ def test_statefulset_conf_copy_ports_probes_security_memory(rendered, profile) -
     assert spec["securityContext"]["runAsUser"] == 7474  # the image's neo4j user
     for container in (init, c):
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    assert init["resources"] == values["global"]["resources"][profile]["neo4j-conf"]
+    assert init["resources"] == values["neo4j"]["resources"][profile]["neo4j-conf"]
     check_sizing(rendered, profile, "neo4j")
 
 

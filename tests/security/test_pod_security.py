@@ -183,7 +183,7 @@ def test_container_has_requests_and_limits(case) -> None:
     for kind in ("requests", "limits"):
         for resource in ("cpu", "memory"):
             value = (resources.get(kind) or {}).get(resource)
-            assert value is not None, f"{where}: no {kind}.{resource} (global.resources.<profile>.<container>)"
+            assert value is not None, f"{where}: no {kind}.{resource} (<section>.resources.<profile>.<container>)"
             assert quantity(value) > 0, f"{where}: {kind}.{resource} is {value}"
     for resource in ("cpu", "memory"):
         request, limit = quantity(resources["requests"][resource]), quantity(resources["limits"][resource])

@@ -145,7 +145,7 @@ def test_check_is_a_test_hook_that_is_removed_once_passed(prod, check: str) -> N
 
 @pytest.mark.parametrize("check", CHECKS)
 def test_check_is_sized_from_the_sizing_table(prod, check: str) -> None:
-    table = yaml.safe_load((CHART_DIR / "values.yaml").read_text())["global"]["resources"]
+    table = yaml.safe_load((CHART_DIR / "values.yaml").read_text())["resources"]
     assert container(check_pods(prod)[check])["resources"] == table["prod"][f"helm-test-{check}"]
     dev = render_chart(
         {

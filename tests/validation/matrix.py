@@ -49,8 +49,14 @@ def res(requests: dict, limits: dict) -> dict:
 OK_RES = res({"cpu": "100m", "memory": "128Mi"}, {"cpu": "1", "memory": "256Mi"})
 
 
-def table(container: str, resources: dict, profile: str = "prod") -> dict:
-    return g(resources={profile: {container: resources}})
+def table_of_umbrella(container: str, resources: dict | str, profile: str = "prod") -> dict:
+    """An override of one entry of the umbrella's own sizing table (its helm test pods)."""
+    return {"resources": {profile: {container: resources}}}
+
+
+def table(section: str, container: str, resources: dict | str, profile: str = "prod") -> dict:
+    """An override of one entry of a section's sizing table, <section>.resources.<profile>.<container>."""
+    return {section: {"resources": {profile: {container: resources}}}}
 
 
 CASES: tuple[Case, ...] = (
@@ -257,80 +263,89 @@ CASES: tuple[Case, ...] = (
     Case("qmtl-image-no-tag-no-digest", g(qmtlImage={"tag": "", "digest": ""}), "global.qmtlImage"),
     Case("pull-policy", {"questdb": {"image": {"pullPolicy": "Sometimes"}}}, "questdb.image.pullPolicy"),
     Case("qmtl-image-pull-policy-key", g(qmtlImage={"pullPolicy": "Always"}), "global.qmtlImage.pullPolicy"),
-    # --- resources: the sizing table and every component's override -----------------------------------------------
+    # --- resources: each chart's sizing table, overridden per section -------------------------------------------------
     Case(
         "cpu-negative-string",
-        table("redis", res({"cpu": "-100m", "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"})),
-        "global.resources.prod.redis.requests.cpu",
+        table("redis", "redis", res({"cpu": "-100m", "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"})),
+        "redis.resources.prod.redis.requests.cpu",
     ),
     Case(
         "cpu-negative-number",
-        table("redis", res({"cpu": -1, "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"})),
-        "global.resources.prod.redis.requests.cpu",
+        table("redis", "redis", res({"cpu": -1, "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"})),
+        "redis.resources.prod.redis.requests.cpu",
     ),
     Case(
         "cpu-with-unit-word",
-        table("gateway", res({"cpu": "1 core", "memory": "1Gi"}, {"cpu": "2", "memory": "2Gi"})),
-        "global.resources.prod.gateway.requests.cpu",
+        table("gateway", "gateway", res({"cpu": "1 core", "memory": "1Gi"}, {"cpu": "2", "memory": "2Gi"})),
+        "gateway.resources.prod.gateway.requests.cpu",
     ),
     Case(
         "memory-malformed",
-        table("redis", res({"cpu": "250m", "memory": "lots"}, {"cpu": "1", "memory": "1Gi"})),
-        "global.resources.prod.redis.requests.memory",
+        table("redis", "redis", res({"cpu": "250m", "memory": "lots"}, {"cpu": "1", "memory": "1Gi"})),
+        "redis.resources.prod.redis.requests.memory",
     ),
     Case(
         "memory-zero-limit",
-        table("redis", res({"cpu": "250m", "memory": "1Gi"}, {"cpu": "1", "memory": "0"})),
-        "global.resources.prod.redis.limits.memory",
+        table("redis", "redis", res({"cpu": "250m", "memory": "1Gi"}, {"cpu": "1", "memory": "0"})),
+        "redis.resources.prod.redis.limits.memory",
     ),
     Case(
         "memory-lowercase-unit",
-        table("neo4j", res({"cpu": "1", "memory": "4gi"}, {"cpu": "2", "memory": "4Gi"})),
-        "global.resources.prod.neo4j.requests.memory",
+        table("neo4j", "neo4j", res({"cpu": "1", "memory": "4gi"}, {"cpu": "2", "memory": "4Gi"})),
+        "neo4j.resources.prod.neo4j.requests.memory",
         lint=True,
     ),
     Case(
-        "override-no-limits",
-        {"dagmanager": {"resources": {"qmtl-init": {"requests": {"cpu": "10m", "memory": "8Mi"}}}}},
-        "dagmanager.resources.qmtl-init.limits",
+        "no-limits",
+        table("dagmanager", "qmtl-init", {"limits": None}),
+        "dagmanager.resources.prod.qmtl-init.limits",
+        CHECK,
     ),
-    Case("resources-unknown-container", table("extra-sidecar", OK_RES), "global.resources.prod.extra-sidecar"),
     Case(
-        "dev-table-entry-not-a-map", table("qmtl-init", "small", "dev"), "global.resources.dev.qmtl-init", base=DEV_FILE
+        "no-request-memory",
+        table("redis", "redis", {"requests": {"memory": None}}),
+        "redis.resources.prod.redis.requests.memory",
+        CHECK,
+    ),
+    Case("resources-unknown-container", table("redis", "extra-sidecar", OK_RES), "redis.resources.prod.extra-sidecar"),
+    Case(
+        "dev-table-entry-not-a-map",
+        table("gateway", "qmtl-init", "small", "dev"),
+        "gateway.resources.dev.qmtl-init",
+        base=DEV_FILE,
     ),
     Case(
         "override-cpu-negative",
-        {"postgres": {"resources": {"postgres": res({"cpu": "-1", "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"})}}},
-        "postgres.resources.postgres.requests.cpu",
+        table("postgres", "postgres", res({"cpu": "-1", "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"})),
+        "postgres.resources.prod.postgres.requests.cpu",
     ),
     Case(
         "override-memory-malformed",
-        {
-            "gateway": {
-                "resources": {
-                    "gateway-forwarder": res({"cpu": "10m", "memory": "32 MB"}, {"cpu": "100m", "memory": "64Mi"})
-                }
-            }
-        },
-        "gateway.resources.gateway-forwarder.requests.memory",
+        table(
+            "gateway", "gateway-forwarder", res({"cpu": "10m", "memory": "32 MB"}, {"cpu": "100m", "memory": "64Mi"})
+        ),
+        "gateway.resources.prod.gateway-forwarder.requests.memory",
     ),
     Case(
-        "override-no-requests",
-        {"seamless-coordinator": {"resources": {"seamless-coordinator": {"limits": {"cpu": "1", "memory": "1Gi"}}}}},
-        "seamless-coordinator.resources.seamless-coordinator.requests",
+        "no-requests",
+        table("seamless-coordinator", "seamless-coordinator", {"requests": None}),
+        "seamless-coordinator.resources.prod.seamless-coordinator.requests",
+        CHECK,
     ),
-    Case(
-        "override-other-components-container", {"redis": {"resources": {"gateway": OK_RES}}}, "redis.resources.gateway"
-    ),
+    Case("other-components-container", table("redis", "gateway", OK_RES), "redis.resources.prod.gateway"),
     Case(
         "override-in-disabled-section",
-        {"neo4j": {"resources": {"neo4j": res({"cpu": "0", "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"})}}},
-        "neo4j.resources.neo4j.requests.cpu",
+        table("neo4j", "neo4j", res({"cpu": "0", "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"}), "dev"),
+        "neo4j.resources.dev.neo4j.requests.cpu",
         base=DEV_FILE,
     ),
     # --- unknown keys: the root, global, and every component section -----------------------------------------------
     Case("unknown-root-key", {"gatway": {"enabled": True}}, "gatway", lint=True),
     Case("unknown-global-key", g(coordinatorUrl="http://seamless-coordinator:8080"), "global.coordinatorUrl"),
+    # the sizing table moved from global to the chart that runs each container: the old key is refused
+    Case("unknown-global-resources", g(resources={"prod": {"redis": OK_RES}}), "global.resources"),
+    Case("unknown-resources-profile", {"resources": {"staging": {"helm-test-redis": OK_RES}}}, "resources.staging"),
+    Case("unknown-helm-test-container", table_of_umbrella("helm-test-kafka", OK_RES), "resources.prod.helm-test-kafka"),
     Case(
         "unknown-seamless-key",
         g(seamless={"coordinator": "http://seamless-coordinator:8080"}),
@@ -678,27 +693,28 @@ CASES: tuple[Case, ...] = (
     Case("gateway-port-is-the-dagmanager-dial", g(ports={"gateway": 50051}), "global.ports.gateway", CHECK),
     Case(
         "limit-below-request",
-        table("redis", res({"cpu": "250m", "memory": "1Gi"}, {"cpu": "1", "memory": "512Mi"})),
-        "global.resources.prod.redis.limits.memory",
+        table("redis", "redis", res({"cpu": "250m", "memory": "1Gi"}, {"cpu": "1", "memory": "512Mi"})),
+        "redis.resources.prod.redis.limits.memory",
         CHECK,
         lint=True,
     ),
     Case(
         "override-limit-below-request",
-        {"questdb": {"resources": {"questdb": res({"cpu": "2", "memory": "4Gi"}, {"cpu": "1500m", "memory": "4Gi"})}}},
-        "questdb.resources.questdb.limits.cpu",
+        table("questdb", "questdb", res({"cpu": "2", "memory": "4Gi"}, {"cpu": "1500m", "memory": "4Gi"})),
+        "questdb.resources.prod.questdb.limits.cpu",
         CHECK,
     ),
     Case(
         "ephemeral-limit-below-request",
         table(
             "minio",
+            "minio",
             res(
                 {"cpu": "250m", "memory": "1Gi", "ephemeral-storage": "2Gi"},
                 {"cpu": "2", "memory": "2Gi", "ephemeral-storage": "1Gi"},
             ),
         ),
-        "global.resources.prod.minio.limits.ephemeral-storage",
+        "minio.resources.prod.minio.limits.ephemeral-storage",
         CHECK,
     ),
 )
@@ -1188,22 +1204,22 @@ ISSUE16: tuple[Case, ...] = (
     # quantity: bounded
     Case(
         "memory-8Ei",
-        table("redis", res({"cpu": "1", "memory": "1Gi"}, {"cpu": "2", "memory": "8Ei"})),
-        "global.resources.prod.redis.limits.memory",
+        table("redis", "redis", res({"cpu": "1", "memory": "1Gi"}, {"cpu": "2", "memory": "8Ei"})),
+        "redis.resources.prod.redis.limits.memory",
         CHECK,
         cls="quantity",
     ),
     Case(
         "memory-number-huge",
-        table("controlbus-provision", res({"cpu": "1", "memory": "1Gi"}, {"cpu": "2", "memory": 1e30})),
-        "global.resources.prod.controlbus-provision.limits.memory",
+        table("controlbus", "controlbus-provision", res({"cpu": "1", "memory": "1Gi"}, {"cpu": "2", "memory": 1e30})),
+        "controlbus.resources.prod.controlbus-provision.limits.memory",
         CHECK,
         cls="quantity",
     ),
     Case(
         "cpu-million-cores",
-        {"redis": {"resources": {"redis": res({"cpu": "1", "memory": "1Gi"}, {"cpu": "1000000", "memory": "1Gi"})}}},
-        "redis.resources.redis.limits.cpu",
+        table("redis", "redis", res({"cpu": "1", "memory": "1Gi"}, {"cpu": "1000000", "memory": "1Gi"})),
+        "redis.resources.prod.redis.limits.cpu",
         CHECK,
         cls="quantity",
     ),

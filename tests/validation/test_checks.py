@@ -26,16 +26,18 @@ FOUR_PROBLEMS = {
         "seamless": {"coordinator_url": "https://coordinator.example.internal"},
         "redis": {"databases": {"gateway": 3}},
         "ports": {"questdbHealth": 8812},
+    },
+    "redis": {
         "resources": {
             "prod": {"redis": {"requests": {"cpu": "2", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}
-        },
-    }
+        }
+    },
 }
 FOUR_PATHS = {
     "global.seamless.coordinator_url",
     "global.redis.databases.seamless",
     "global.ports.questdbHealth",
-    "global.resources.prod.redis.limits.cpu",
+    "redis.resources.prod.redis.limits.cpu",
 }
 
 
@@ -134,16 +136,17 @@ def test_prod_without_coordinator_url_is_the_schemas_rule_alone() -> None:
             "global": {
                 "ports": "none",
                 "redis": "none",
-                "resources": {"prod": {"redis": "big"}},
                 "replicas": "many",
                 "seamless": {"coordinator_url": 5},
             },
             "gateway": {"forwarder": "x", "resources": "lots"},
+            "redis": {"resources": {"prod": {"redis": "big"}}},
             "seamless-coordinator": {"enabled": "maybe"},
         },
         {
-            "global": {"redis": {"databases": "none"}, "seamless": {"coordinator_url": None}, "resources": "none"},
-            "postgres": {"resources": {"postgres": {"requests": "1", "limits": {"cpu": []}}}},
+            "global": {"redis": {"databases": "none"}, "seamless": {"coordinator_url": None}},
+            "postgres": {"resources": {"prod": {"postgres": {"requests": "1", "limits": {"cpu": []}}}}},
+            "minio": {"resources": "none"},
         },
     ],
     ids=["top-level", "nested"],

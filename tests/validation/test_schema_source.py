@@ -188,7 +188,8 @@ def test_unknown_keys_are_refused_everywhere_but_the_copies_of_global(values_sch
                 open_objects.append(path)
     sections = [s for s in SUBCHARTS]
     assert sorted(open_objects) == sorted(f"{s}.global" for s in sections), open_objects
-    assert set(values_schema["properties"]) == {"global", *sections}
+    # the root: `global`, the sections, and the umbrella's own sizing table (its helm test pods)
+    assert set(values_schema["properties"]) == {"global", "resources", *sections}
 
 
 def _schema_at(node: dict, parts: list[str]) -> dict | None:
@@ -336,30 +337,40 @@ def _opens(node: dict, parts: tuple[str, ...]) -> bool:
 SIZE_MARK = {"dev": "1111", "prod": "2222"}  # millicores nobody uses: each override is found by its value
 
 
-def test_each_sections_containers_are_the_ones_its_resources_override() -> None:
-    """Each subchart's qmtl.io/containers: every container a section may override is one that section renders,
-    found by giving each its own requests in that section's `resources` (prod renders every component)."""
+def test_each_chart_sizes_exactly_the_containers_it_runs() -> None:
+    """Each chart's sizing table (resources.prod.<container> in its values.yaml; the umbrella's for its helm test
+    pods) names containers of that chart only, and every one is applied: each entry gets its own requests and
+    is found on a container the chart's own templates render (prod renders every component)."""
+    tables = {"": yaml.safe_load((REPO_ROOT / "values.yaml").read_text())["resources"]["prod"]}
+    for name, values in build.subchart_values().items():
+        if (values.get("resources") or {}).get("prod"):
+            tables[name] = values["resources"]["prod"]
     overrides: dict[str, dict] = {}
     marks: dict[tuple[str, str], str] = {}
-    for index, (section, containers) in enumerate(build.section_containers().items()):
+    for index, (section, containers) in enumerate(tables.items()):
         for offset, container in enumerate(containers):
             cpu = f"{1000 + index * 10 + offset}m"
             marks[(section, container)] = cpu
-            overrides.setdefault(section, {"resources": {}})["resources"][container] = {
+            owner = overrides.setdefault(section, {}) if section else overrides
+            owner.setdefault("resources", {"prod": {}})["prod"][container] = {
                 "requests": {"cpu": cpu, "memory": "2Gi"},
                 "limits": {"cpu": "4", "memory": "4Gi"},
             }
+    assert len(tables) >= 11, sorted(tables)  # the umbrella and every subchart but the library
     rendered = render_chart([overrides], values_files=[PROD_FILE])
     found: dict[str, set[str]] = {}
     for item in rendered.items:
-        spec = (item.obj.get("spec") or {}).get("template", {}).get("spec") or {}
+        spec = item.obj.get("spec") or {}
+        spec = spec.get("template", {}).get("spec") or spec  # a workload's pod template, or a (helm test) Pod
         for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
             cpu = ((c.get("resources") or {}).get("requests") or {}).get("cpu")
             found.setdefault(str(cpu), set()).add(item.source)
     for (section, container), cpu in marks.items():
         sources = found.get(cpu, set())
-        assert sources, f"{section}.resources.{container} is applied to no container"
-        assert all(f"/charts/{section}/templates/" in s for s in sources), (section, container, sources)
+        where = f"{section}.resources.prod.{container}" if section else f"resources.prod.{container}"
+        assert sources, f"{where} is applied to no container"
+        own = f"/charts/{section}/templates/" if section else "qmtl/templates/tests/"
+        assert all(own in s for s in sources), (where, sources)
 
 
 def test_every_image_is_an_image_type_and_latest_is_refused_there_in_prod(values_schema: dict) -> None:
@@ -455,10 +466,13 @@ def test_builder_refuses_a_description_of_a_key_every_section_has(tmp_path: Path
         build.generate(chart)
 
 
-def test_builder_refuses_a_sizing_table_the_sections_do_not_know(tmp_path: Path) -> None:
+def test_builder_refuses_a_sizing_table_whose_profiles_name_different_containers(tmp_path: Path) -> None:
     chart = _chart_copy(tmp_path)
-    _edit(chart / "charts" / "redis" / "Chart.yaml", '"redis, redis-acl"', '"redis"')
-    with pytest.raises(build.SchemaSourceError, match=r"only in the table \['redis-acl'\]"):
+    values = chart / "charts" / "redis" / "values.yaml"
+    text = values.read_text()
+    prod = text.index("  prod:")
+    values.write_text(text[:prod] + text[prod:].replace("    redis-acl:", "    redis-init:", 1))
+    with pytest.raises(build.SchemaSourceError, match=r"charts/redis/values\.yaml: resources\.dev and resources\.prod"):
         build.generate(chart)
 
 

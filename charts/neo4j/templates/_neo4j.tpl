@@ -54,8 +54,12 @@ values.schema.json), never replacing a variable the chart sets (qmtl.env).
 {{- define "neo4j.env" -}}
 {{- $profile := include "qmtl.profile" . -}}
 {{- $ep := dict -}}{{- include "qmtl.endpoints.into" (dict "ctx" $ "into" $ep) -}}
-{{- /* neo4j.memory.<profile> has heap and pagecache: values.schema.json */ -}}
+{{- /* neo4j.memory.<profile>: heap and pagecache, each typed by values.schema.json; present, here (the schema
+  cannot require them: `helm lint` validates a partial override without this chart's defaults) */ -}}
 {{- $mem := get (.Values.memory | default dict) $profile | default dict -}}
+{{- if not (and (kindIs "map" $mem) $mem.heap $mem.pagecache) -}}
+{{- fail (printf "neo4j.memory.%s: set both heap and pagecache (e.g. heap: 2g, pagecache: 1g)" $profile) -}}
+{{- end -}}
 {{- $ports := .Values.global.ports -}}
 {{- $conf := dict
   "server.memory.heap.initial_size" $mem.heap

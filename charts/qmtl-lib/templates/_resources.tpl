@@ -1,18 +1,18 @@
 {{/*
-Resources and replicas, sized per profile from ONE table: global.resources.<profile>.<container>
-and global.replicas.<profile>.<workload> in the umbrella's values.yaml. A workload may override
-with its own `resources.<container>` / `replicas` values.
+Resources, sized per profile by the chart that runs the container: resources.<profile>.<container> in its
+own values.yaml (a subchart's; the umbrella's for its helm test pods), which an install overrides as
+<section>.resources.<profile>.<container>. Replicas: global.replicas.<profile>.<workload> in the umbrella's
+values.yaml, which a workload may override with its own `replicas`.
 
 Call with (dict "ctx" $ "container" "gateway"). Fails when the table has no entry, so no container
 can be rendered without requests and limits.
 */}}
 {{- define "qmtl.resources" -}}
 {{- $profile := include "qmtl.profile" .ctx -}}
-{{- $own := (.ctx.Values.resources | default dict) -}}
-{{- $table := get (.ctx.Values.global.resources | default dict) $profile | default dict -}}
-{{- $r := get $own .container | default (get $table .container) -}}
+{{- $table := get (.ctx.Values.resources | default dict) $profile | default dict -}}
+{{- $r := get $table .container -}}
 {{- if not $r -}}
-{{- fail (printf "no resources for container %q: add global.resources.%s.%s (requests and limits) to the umbrella's values.yaml" .container $profile .container) -}}
+{{- fail (printf "no resources for container %q: add resources.%s.%s (requests and limits) to the values.yaml of chart %s" .container $profile .container .ctx.Chart.Name) -}}
 {{- end -}}
 {{- if or (not $r.requests) (not $r.limits) -}}
 {{- fail (printf "resources for container %q (profile %s) need both requests and limits" .container $profile) -}}
