@@ -292,20 +292,22 @@ and the DAG Manager address QMTL's gateway dials (qmtl.gatewayDagmanagerDial, fi
   defaults, which `helm lint` validates without); a limit below its request is refused by the API server at
   install time: say both now. */ -}}
 {{- $tables := list -}}
-{{- $owners := list (list "" $v) -}}{{- /* the umbrella's own table (its helm test pods), then each section's */ -}}
+{{- /* the umbrella's own table (its helm test pods), then each section's; only a deployed chart's table has its
+  defaults merged in (Helm leaves a disabled subchart's values out), so completeness is asked of those only */ -}}
+{{- $owners := list (list "" $v true) -}}
 {{- range $section := keys $v | sortAlpha -}}
-{{- $owners = append $owners (list (printf "%s." $section) (get $v $section)) -}}
+{{- $owners = append $owners (list (printf "%s." $section) (get $v $section) (hasKey $.Subcharts $section)) -}}
 {{- end -}}
 {{- range $o := $owners -}}
 {{- $owner := index $o 1 -}}
 {{- if and (kindIs "map" $owner) (kindIs "map" $owner.resources) (kindIs "map" (get $owner.resources $profile)) -}}
-{{- $tables = append $tables (dict "path" (printf "%sresources.%s" (index $o 0) $profile) "table" (get $owner.resources $profile)) -}}
+{{- $tables = append $tables (dict "path" (printf "%sresources.%s" (index $o 0) $profile) "table" (get $owner.resources $profile) "deployed" (index $o 2)) -}}
 {{- end -}}
 {{- end -}}
 {{- range $t := $tables -}}
 {{- range $container := keys $t.table | sortAlpha -}}
 {{- $r := get $t.table $container -}}
-{{- if kindIs "map" $r -}}
+{{- if and $t.deployed (kindIs "map" $r) -}}
 {{- range $side := list "requests" "limits" -}}
 {{- $l := get $r $side -}}
 {{- if not (kindIs "map" $l) -}}

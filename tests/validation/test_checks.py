@@ -210,3 +210,18 @@ def test_valid_values_render_nothing_from_the_check() -> None:
     for files in ([DEV_FILE], [PROD_FILE]):
         rendered = render_chart(values_files=files)
         assert not [i for i in rendered.items if i.source.endswith(CHECK_TEMPLATE.as_posix())]
+
+
+def test_a_partial_size_override_of_a_managed_dependency_is_inert_and_of_a_bundled_one_complete() -> None:
+    """values/small-node.yaml lowers requests only. Where a dependency is managed (its subchart off), Helm leaves
+    the subchart's defaults out, so its section holds requests alone: nothing of it is deployed, nothing is
+    asked of it (the smoke's prod on the real node manages three). A bundled one gets its defaults merged, and a
+    limit removed there is refused naming the key."""
+    managed = REPO_ROOT / "values" / "managed-questdb.yaml"
+    small = REPO_ROOT / "values" / "small-node.yaml"
+    rendered = render_chart({}, values_files=[PROD_FILE, managed, small])
+    assert not [i for i in rendered.items if "/charts/questdb/" in i.source]
+    message = str(
+        render_error({"questdb": {"resources": {"prod": {"questdb": {"limits": None}}}}}, values_files=[PROD_FILE])
+    )
+    assert "questdb.resources.prod.questdb.limits: missing" in message, message
